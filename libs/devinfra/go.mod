@@ -1,0 +1,3 @@
+module github.com/latchkey/latchkey/libs/devinfra
+
+go 1.26

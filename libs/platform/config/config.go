@@ -1,0 +1,209 @@
+// Package config reads a service's configuration from the environment.
+//
+// A Loader collects every bad value instead of stopping at the first, so a misconfigured deployment
+// learns all its mistakes from one failed start. Secrets are held in Secret, which never prints.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Secret is a configuration value that must never reach a log line.
+type Secret string
+
+// String masks the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "****"
+}
+
+// LogValue masks the secret in slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Value returns the secret itself, for the one place that needs it.
+func (s Secret) Value() string { return string(s) }
+
+// Loader reads typed values from environment variables and remembers every malformed one.
+type Loader struct {
+	lookup func(string) (string, bool)
+	errs   []error
+}
+
+// NewLoader reads from the process environment.
+func NewLoader() *Loader { return &Loader{lookup: os.LookupEnv} }
+
+// NewLoaderFrom reads from a map; tests use it.
+func NewLoaderFrom(env map[string]string) *Loader {
+	return &Loader{lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+}
+
+func (l *Loader) raw(key string) (string, bool) {
+	v, ok := l.lookup(key)
+	if !ok {
+		return "", false
+	}
+	v = strings.TrimSpace(v)
+	return v, v != ""
+}
+
+func (l *Loader) fail(key, v, want string) {
+	l.errs = append(l.errs, fmt.Errorf("%s=%q: want %s", key, v, want))
+}
+
+// String returns the variable or def when it is unset or empty.
+func (l *Loader) String(key, def string) string {
+	if v, ok := l.raw(key); ok {
+		return v
+	}
+	return def
+}
+
+// Secret returns the variable as a Secret.
+func (l *Loader) Secret(key, def string) Secret { return Secret(l.String(key, def)) }
+
+// Required returns the variable and records an error when it is unset.
+func (l *Loader) Required(key string) string {
+	v, ok := l.raw(key)
+	if !ok {
+		l.errs = append(l.errs, fmt.Errorf("%s is required", key))
+	}
+	return v
+}
+
+// Int returns the variable as an integer.
+func (l *Loader) Int(key string, def int) int {
+	v, ok := l.raw(key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		l.fail(key, v, "an integer")
+		return def
+	}
+	return n
+}
+
+// Bool returns the variable as a boolean (1/0, true/false, yes/no).
+func (l *Loader) Bool(key string, def bool) bool {
+	v, ok := l.raw(key)
+	if !ok {
+		return def
+	}
+	switch strings.ToLower(v) {
+	case "1", "true", "yes", "on":
+		return true
+	case "0", "false", "no", "off":
+		return false
+	}
+	l.fail(key, v, "true or false")
+	return def
+}
+
+// Duration returns the variable as a Go duration ("15m", "720h").
+func (l *Loader) Duration(key string, def time.Duration) time.Duration {
+	v, ok := l.raw(key)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		l.fail(key, v, "a duration such as 30s or 15m")
+		return def
+	}
+	return d
+}
+
+// List returns a comma-separated variable as a list without empty items.
+func (l *Loader) List(key string, def []string) []string {
+	v, ok := l.raw(key)
+	if !ok {
+		return def
+	}
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// Level returns the variable as a slog level.
+func (l *Loader) Level(key string, def slog.Level) slog.Level {
+	v, ok := l.raw(key)
+	if !ok {
+		return def
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(v)); err != nil {
+		l.fail(key, v, "debug, info, warn or error")
+		return def
+	}
+	return lvl
+}
+
+// Err returns every problem found so far, or nil.
+func (l *Loader) Err() error { return errors.Join(l.errs...) }
+
+// Base is the configuration every service shares (see docs/architecture.md).
+type Base struct {
+	Service         string
+	HTTPAddr        string
+	InternalAddr    string
+	MongoURI        Secret
+	MongoDatabase   string
+	KafkaBrokers    []string
+	TopicPrefix     string
+	CreateTopics    bool
+	LogLevel        slog.Level
+	OTLPEndpoint    string
+	JWKSURL         string
+	JWTIssuer       string
+	JWTAudience     string
+	InternalToken   Secret
+	BodyLimit       int
+	ShutdownTimeout time.Duration
+	TrustedProxies  []string
+}
+
+// LoadBase reads the shared configuration. httpAddr and internalAddr are the service's default ports.
+func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
+	b := Base{
+		Service:         service,
+		HTTPAddr:        l.String("HTTP_ADDR", httpAddr),
+		InternalAddr:    l.String("INTERNAL_ADDR", internalAddr),
+		MongoURI:        l.Secret("MONGODB_URI", "mongodb://127.0.0.1:27017"),
+		MongoDatabase:   l.String("MONGODB_DATABASE", "latchkey_"+service),
+		KafkaBrokers:    l.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
+		TopicPrefix:     l.String("KAFKA_TOPIC_PREFIX", ""),
+		CreateTopics:    l.Bool("KAFKA_CREATE_TOPICS", true),
+		LogLevel:        l.Level("LOG_LEVEL", slog.LevelInfo),
+		OTLPEndpoint:    l.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+		JWKSURL:         l.String("JWKS_URL", "http://127.0.0.1:9082/.well-known/jwks.json"),
+		JWTIssuer:       l.String("JWT_ISSUER", "latchkey"),
+		JWTAudience:     l.String("JWT_AUDIENCE", "latchkey"),
+		InternalToken:   Secret(l.Required("INTERNAL_API_TOKEN")),
+		BodyLimit:       l.Int("BODY_LIMIT_BYTES", 64<<10),
+		ShutdownTimeout: l.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
+		TrustedProxies:  l.List("TRUSTED_PROXIES", []string{"127.0.0.1/32", "::1/128"}),
+	}
+	if len(b.KafkaBrokers) == 0 {
+		l.errs = append(l.errs, errors.New("KAFKA_BROKERS is empty"))
+	}
+	if b.BodyLimit <= 0 {
+		l.errs = append(l.errs, errors.New("BODY_LIMIT_BYTES must be positive"))
+	}
+	if n := len(b.InternalToken); n > 0 && n < 16 {
+		l.errs = append(l.errs, errors.New("INTERNAL_API_TOKEN must be at least 16 characters"))
+	}
+	return b
+}

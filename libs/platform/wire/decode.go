@@ -44,6 +44,8 @@ func Decode(c *fiber.Ctx, v any) error {
 	offset := int64(0)
 	if errors.As(err, &syntaxErr) {
 		offset = syntaxErr.Offset
+	} else if errors.Is(err, io.ErrUnexpectedEOF) {
+		offset = int64(len(body))
 	}
 	if typeErr != nil { // the body is not an object at all
 		return Invalid(FieldError{Loc: []string{"body"}, Msg: "Input should be a valid dictionary or object", Type: "model_attributes_type"})

@@ -1,0 +1,55 @@
+# Latchkey developer tasks. Run from the repository root; go.work ties the modules together.
+#
+#   make build   build the four services and the local stack runner into bin/
+#   make run     build, then run the whole stack locally (gateway on $(ADDR), data in $(DATA))
+#   make test    run every test of every module in go.work, with the race detector
+#   make vet     go vet every module
+#   make fmt     gofmt every module; make fmt-check fails instead when a file is not formatted
+#   make tidy    go mod tidy in every module
+#   make clean   remove bin/ (make clean-data removes the local stack's data in $(DATA))
+
+GO       ?= go
+BIN      ?= bin
+DATA     ?= .data
+ADDR     ?= 127.0.0.1:8080
+SERVICES := identity session profile notification
+# Extra flags for `make test`, e.g. make test TESTFLAGS='-run TestJourney -v'.
+TESTFLAGS ?=
+# The modules of go.work (in workspace mode `go list -m` lists exactly those).
+MODULES   = $(shell $(GO) list -m -f '{{.Dir}}')
+
+.PHONY: all build run test vet fmt fmt-check tidy clean clean-data check help
+
+all: build
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+build:
+	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./devstack/cmd/devstack
+
+run: build
+	exec $(BIN)/devstack -bin $(BIN) -data $(DATA) -addr $(ADDR)
+
+test:
+	$(GO) test -race -count=1 $(TESTFLAGS) work
+
+vet:
+	$(GO) vet work
+
+fmt:
+	gofmt -w $(MODULES)
+
+fmt-check:
+	@out="$$(gofmt -l $(MODULES))"; if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
+
+tidy:
+	@set -e; for dir in $(MODULES); do echo "go mod tidy in $$dir"; (cd "$$dir" && $(GO) mod tidy); done
+
+check: fmt-check vet test
+
+clean:
+	rm -rf $(BIN) coverage*
+
+clean-data:
+	rm -rf $(DATA)

@@ -1,0 +1,93 @@
+// Command devstack runs the whole Latchkey stack on this machine; `make run` starts it.
+//
+// It starts the embedded MongoDB-compatible server and Kafka broker (data kept under -data), the
+// four service binaries from -bin and the gateway on -addr, with the dev outbox enabled. Service
+// logs go to stdout, each line prefixed with the service name. Ctrl-C or SIGTERM stops everything
+// and exits 0; a second Ctrl-C exits at once (the services die with this process).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/latchkey/latchkey/devstack/stack"
+)
+
+// stopTimeout is how long the services get to stop after Ctrl-C.
+const stopTimeout = 20 * time.Second
+
+func main() {
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stopSignals() // after the first signal, a second Ctrl-C ends the process at once
+	}()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "devstack: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the stack and stops it when ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bin := fs.String("bin", "bin", "directory holding the identity, session, profile and notification binaries")
+	data := fs.String("data", ".data", "directory for the embedded MongoDB and Kafka data (kept between runs)")
+	addr := fs.String("addr", stack.DefaultGatewayAddr, "gateway listen address")
+	routesFile := fs.String("routes", "", "route table (default: charts/latchkey/routes.yaml above the working directory)")
+	logLevel := fs.String("log-level", "info", "services' LOG_LEVEL: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+
+	fmt.Fprintln(stdout, "Starting Latchkey ...")
+	st, err := stack.Start(ctx, stack.Config{
+		BinDir:      *bin,
+		DataDir:     *data,
+		GatewayAddr: *addr,
+		DevOutbox:   true,
+		Stdout:      stdout,
+		Stderr:      stdout, // one stream, in order: services log JSON to both
+		LogLevel:    *logLevel,
+		RoutesFile:  *routesFile,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stdout, "Interrupted during start-up.")
+			return nil
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, `
+Latchkey is running.
+  gateway:     %[1]s
+  dev outbox:  %[1]s/api/v1/dev/outbox
+  data:        %[2]s
+Press Ctrl-C to stop.
+
+`, st.GatewayURL(), *data)
+
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nStopping Latchkey ...")
+	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	if err := st.Stop(stopCtx); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	fmt.Fprintln(stdout, "Stopped.")
+	return nil
+}

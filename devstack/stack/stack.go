@@ -1,0 +1,825 @@
+// Package stack runs the whole Latchkey stack locally: an embedded MongoDB-compatible server and
+// Kafka-compatible broker (unless the caller brings its own), the four service binaries as child
+// processes, and the gateway (package gateway) in front of them.
+//
+// `make run` (cmd/devstack) and the journey tests use it. Start brings everything up and returns
+// once every service answers GET /readyz with 200 and the gateway serves; Stop takes it all down.
+// Restart, Kill, StopService and StartService act on one service, StopKafka/StartKafka and
+// StopMongo/StartMongo on the embedded servers, for fault tests. Build compiles the service binaries
+// for tests.
+//
+// Every service gets the environment of docs/architecture.md: its own listen addresses,
+// MONGODB_URI, MONGODB_DATABASE (DBPrefix + "latchkey_" + service), KAFKA_BROKERS,
+// KAFKA_TOPIC_PREFIX, JWKS_URL (the session service's internal port), a random INTERNAL_API_TOKEN
+// shared by all and LOG_LEVEL; identity also SESSION_INTERNAL_URL and a stable OTP_PEPPER,
+// notification DEV_OUTBOX_ENABLED=true when Config.DevOutbox is set. Config.ExtraEnv adds more.
+//
+// Child processes run in their own process group and, on Linux, die with the parent process, so a
+// crashed test or a killed `make run` leaves no orphans behind.
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/latchkey/latchkey/devstack/gateway"
+	"github.com/latchkey/latchkey/devstack/routes"
+	"github.com/latchkey/latchkey/libs/devinfra/kafkaserver"
+	"github.com/latchkey/latchkey/libs/devinfra/mongoserver"
+	"github.com/latchkey/latchkey/libs/platform/events"
+)
+
+// Service names.
+const (
+	Identity     = "identity"
+	Session      = "session"
+	Profile      = "profile"
+	Notification = "notification"
+)
+
+// Services lists the services in start order: session first, because the others fetch its JWKS
+// and identity calls its internal API.
+var Services = []string{Session, Identity, Profile, Notification}
+
+// AllServices is the ExtraEnv key whose variables go to every service.
+const AllServices = "*"
+
+// Ports are a service's listen ports.
+type Ports struct {
+	HTTP     int // public API (HTTP_ADDR)
+	Internal int // health, metrics and internal API (INTERNAL_ADDR)
+}
+
+// DefaultPorts are the ports of docs/architecture.md, used unless the gateway port is 0.
+var DefaultPorts = map[string]Ports{
+	Identity:     {HTTP: 8081, Internal: 9081},
+	Session:      {HTTP: 8082, Internal: 9082},
+	Profile:      {HTTP: 8083, Internal: 9083},
+	Notification: {HTTP: 8084, Internal: 9084},
+}
+
+// Defaults.
+const (
+	DefaultGatewayAddr  = "127.0.0.1:8080"
+	DefaultMongoPort    = 27017
+	DefaultKafkaPort    = 9092
+	DefaultReadyTimeout = 60 * time.Second
+	// DefaultStopTimeout is how long Stop waits for the services when its context has no deadline.
+	DefaultStopTimeout = 20 * time.Second
+	// DefaultBodyLimit is the services' default BODY_LIMIT_BYTES.
+	DefaultBodyLimit = 65536
+	// KafkaPartitions is the partition count of the topics seeded in the embedded broker.
+	KafkaPartitions = 3
+	// host is where everything listens: the local stack is never reachable from the network.
+	host = "127.0.0.1"
+)
+
+// Config describes a stack.
+type Config struct {
+	// BinDir holds the identity, session, profile and notification binaries (required).
+	BinDir string
+	// DataDir keeps the embedded servers' data (mongo/ and kafka/ under it) and identity's
+	// OTP_PEPPER (otp_pepper); "" means a temporary directory removed by Stop and a pepper that
+	// lives as long as the Stack.
+	DataDir string
+	// GatewayAddr is the gateway's listen address; "" means DefaultGatewayAddr. With port 0 every
+	// service and embedded server gets a free port (tests); otherwise the services use DefaultPorts
+	// and the embedded servers 27017 and 9092 (a random port when those are taken).
+	GatewayAddr string
+	// MongoURI, when set, is used instead of starting the embedded MongoDB-compatible server.
+	MongoURI string
+	// Brokers, when set, are used instead of starting the embedded Kafka-compatible broker.
+	Brokers []string
+	// DBPrefix goes in front of every database name: DBPrefix + "latchkey_" + service.
+	DBPrefix string
+	// TopicPrefix is every service's KAFKA_TOPIC_PREFIX.
+	TopicPrefix string
+	// DevOutbox enables the notification service's dev outbox and the gateway's devOnly routes.
+	DevOutbox bool
+	// Stdout and Stderr receive the services' output, each line prefixed "[service] ", and the
+	// stack's own messages ("[stack] ..."), nil discards. The gateway's access log goes to Stdout.
+	Stdout, Stderr io.Writer
+	// ExtraEnv adds or overrides environment variables per service; the key AllServices ("*")
+	// applies to every service, a service's own entries win over it. Overriding HTTP_ADDR or
+	// INTERNAL_ADDR is not supported: the stack would probe and route to the wrong place.
+	ExtraEnv map[string]map[string]string
+	// LogLevel is every service's LOG_LEVEL; "" means "info".
+	LogLevel string
+	// RoutesFile is the route table; "" finds charts/latchkey/routes.yaml above the working
+	// directory.
+	RoutesFile string
+	// ReadyTimeout bounds the wait for each service's /readyz; 0 means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// TrustForwardedFor makes the gateway extend, not replace, an X-Forwarded-For header sent from
+	// the loopback interface, so tests can act as clients with different addresses.
+	TrustForwardedFor bool
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	cfg         Config
+	services    map[string]*service
+	token       string
+	otpPepper   string
+	mongoURI    string
+	brokers     []string
+	dataDir     string
+	tempDataDir bool
+	infraMu     sync.Mutex // guards mongo and kafka
+	mongo       *mongoserver.Server
+	mongoOpts   mongoserver.Options // nil mongo with a non-empty Dir: embedded but stopped
+	kafka       *kafkaserver.Server
+	kafkaOpts   kafkaserver.Options
+	gatewayLn   net.Listener
+	gatewaySrv  *http.Server
+	gatewayDone chan struct{}
+	stdout      *sink
+	stderr      *sink
+	notes       *lineWriter
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start brings the stack up: the embedded servers unless MongoURI and Brokers are given, the
+// services (session first, then the others in parallel), each awaited on GET /readyz, and then the
+// gateway. ctx bounds the start-up only. On failure everything already started is stopped again.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	s, err := newStack(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if stopErr := s.Stop(stopCtx); stopErr != nil {
+			err = errors.Join(err, fmt.Errorf("clean up after failed start: %w", stopErr))
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func newStack(cfg Config) (*Stack, error) {
+	if cfg.BinDir == "" {
+		return nil, errors.New("stack: Config.BinDir is required")
+	}
+	if cfg.GatewayAddr == "" {
+		cfg.GatewayAddr = DefaultGatewayAddr
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "info"
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	for name := range cfg.ExtraEnv {
+		if name != AllServices && !slices.Contains(Services, name) {
+			return nil, fmt.Errorf("stack: ExtraEnv names unknown service %q", name)
+		}
+	}
+	var missing []string
+	for _, name := range Services {
+		bin := filepath.Join(cfg.BinDir, name)
+		if fi, err := os.Stat(bin); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			missing = append(missing, bin)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("stack: service binaries missing or not executable (run `make build`): %s", strings.Join(missing, ", "))
+	}
+	outputMu := new(sync.Mutex) // one lock for both sinks: Stdout and Stderr may be one writer
+	s := &Stack{
+		cfg:      cfg,
+		services: make(map[string]*service, len(Services)),
+		stdout:   newSink(cfg.Stdout, outputMu),
+		stderr:   newSink(cfg.Stderr, outputMu),
+	}
+	s.notes = newLineWriter("[stack] ", s.stderr, nil)
+	return s, nil
+}
+
+func (s *Stack) notice(format string, args ...any) {
+	_, _ = fmt.Fprintf(s.notes, format+"\n", args...)
+}
+
+func (s *Stack) start(ctx context.Context) error {
+	routesFile := s.cfg.RoutesFile
+	if routesFile == "" {
+		found, err := routes.Find()
+		if err != nil {
+			return fmt.Errorf("stack: %w", err)
+		}
+		routesFile = found
+	}
+	table, err := routes.Load(routesFile)
+	if err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+
+	s.gatewayLn, err = net.Listen("tcp", s.cfg.GatewayAddr)
+	if err != nil {
+		return fmt.Errorf("stack: gateway: %w", err)
+	}
+	_, gwPort, _ := net.SplitHostPort(s.cfg.GatewayAddr)
+	if err := s.startInfra(ctx, gwPort == "0"); err != nil {
+		return err
+	}
+	// After the embedded servers: they pick free ports too and must not take one chosen here.
+	ports, err := planPorts(gwPort == "0")
+	if err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+
+	token, err := randomHex(32)
+	if err != nil {
+		return fmt.Errorf("stack: internal API token: %w", err)
+	}
+	s.token = token
+	if s.otpPepper, err = s.pepper(); err != nil {
+		return err
+	}
+	for _, name := range Services {
+		s.services[name] = s.newService(name, ports)
+	}
+
+	// Session first: the others depend on its JWKS and internal API.
+	if err := s.startServices(ctx, Services[:1]); err != nil {
+		return err
+	}
+	if err := s.startServices(ctx, Services[1:]); err != nil {
+		return err
+	}
+
+	upstreams := make(map[string]string, len(s.services))
+	for name, svc := range s.services {
+		upstreams[name] = "http://" + svc.httpAddr
+	}
+	opts := gateway.Options{
+		Table:        table,
+		Upstreams:    upstreams,
+		IncludeDev:   s.cfg.DevOutbox,
+		MaxBodyBytes: s.bodyLimit(),
+		Logger:       slog.New(slog.NewTextHandler(newLineWriter("[gateway] ", s.stdout, nil), nil)),
+	}
+	if s.cfg.TrustForwardedFor {
+		opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	gw, err := gateway.New(opts)
+	if err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	s.gatewaySrv = gateway.NewServer(s.gatewayLn.Addr().String(), gw,
+		slog.New(slog.NewTextHandler(newLineWriter("[gateway] ", s.stderr, nil), nil)))
+	s.gatewayDone = make(chan struct{})
+	go func() {
+		defer close(s.gatewayDone)
+		if err := s.gatewaySrv.Serve(s.gatewayLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.notice("gateway stopped: %v", err)
+		}
+	}()
+	return nil
+}
+
+// startInfra starts the embedded MongoDB-compatible server and Kafka broker the config does not
+// replace.
+func (s *Stack) startInfra(ctx context.Context, freePorts bool) error {
+	s.mongoURI, s.brokers = s.cfg.MongoURI, slices.Clone(s.cfg.Brokers)
+	if s.mongoURI != "" && len(s.brokers) > 0 {
+		return nil
+	}
+	s.dataDir = s.cfg.DataDir
+	if s.dataDir == "" {
+		dir, err := os.MkdirTemp("", "latchkey-stack-")
+		if err != nil {
+			return fmt.Errorf("stack: data directory: %w", err)
+		}
+		s.dataDir, s.tempDataDir = dir, true
+	}
+	if s.mongoURI == "" {
+		dir := filepath.Join(s.dataDir, "mongo")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("stack: mongo data directory: %w", err)
+		}
+		port := 0
+		if !freePorts && portFree(DefaultMongoPort) {
+			port = DefaultMongoPort
+		}
+		// FerretDB logs every failed command (a duplicate key, say) at WARN with a full message
+		// dump; only its errors are worth a developer's attention.
+		logger := slog.New(slog.NewTextHandler(newLineWriter("[mongodb] ", s.stderr, nil), &slog.HandlerOptions{Level: slog.LevelError}))
+		s.mongoOpts = mongoserver.Options{Dir: dir, Addr: net.JoinHostPort(host, strconv.Itoa(port)), Logger: logger}
+		srv, err := mongoserver.Start(ctx, s.mongoOpts)
+		if err != nil {
+			return fmt.Errorf("stack: start embedded MongoDB: %w", err)
+		}
+		s.mongo, s.mongoURI = srv, srv.URI()
+		u, err := url.Parse(srv.URI())
+		if err != nil {
+			return fmt.Errorf("stack: embedded MongoDB URI: %w", err)
+		}
+		s.mongoOpts.Addr = u.Host // a restart must come back on the same address
+	}
+	if len(s.brokers) == 0 {
+		dir := filepath.Join(s.dataDir, "kafka")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("stack: kafka data directory: %w", err)
+		}
+		port := 0
+		if !freePorts && portFree(DefaultKafkaPort) {
+			port = DefaultKafkaPort
+		}
+		topics := make([]string, len(events.AllTopics))
+		for i, t := range events.AllTopics {
+			topics[i] = s.cfg.TopicPrefix + t
+		}
+		s.kafkaOpts = kafkaserver.Options{Dir: dir, Port: port, Partitions: KafkaPartitions, Topics: topics}
+		srv, err := kafkaserver.Start(s.kafkaOpts)
+		if err != nil {
+			return fmt.Errorf("stack: start embedded Kafka: %w", err)
+		}
+		s.kafka, s.brokers = srv, srv.Brokers()
+		s.kafkaOpts.Port = srv.Port() // a restart must come back on the same port
+	}
+	return nil
+}
+
+func (s *Stack) newService(name string, ports map[string]Ports) *service {
+	p := ports[name]
+	svc := &service{
+		name:         name,
+		bin:          filepath.Join(s.cfg.BinDir, name),
+		httpAddr:     net.JoinHostPort(host, strconv.Itoa(p.HTTP)),
+		internalAddr: net.JoinHostPort(host, strconv.Itoa(p.Internal)),
+		tail:         newTail(tailLines),
+		notice:       s.notice,
+	}
+	prefix := "[" + name + "] "
+	svc.stdout = newLineWriter(prefix, s.stdout, svc.tail)
+	svc.stderr = newLineWriter(prefix, s.stderr, svc.tail)
+
+	sessionInternal := net.JoinHostPort(host, strconv.Itoa(ports[Session].Internal))
+	env := map[string]string{
+		"HTTP_ADDR":          svc.httpAddr,
+		"INTERNAL_ADDR":      svc.internalAddr,
+		"MONGODB_URI":        s.mongoURI,
+		"MONGODB_DATABASE":   s.Database(name),
+		"KAFKA_BROKERS":      strings.Join(s.brokers, ","),
+		"KAFKA_TOPIC_PREFIX": s.cfg.TopicPrefix,
+		"JWKS_URL":           "http://" + sessionInternal + "/.well-known/jwks.json",
+		"INTERNAL_API_TOKEN": s.token,
+		"LOG_LEVEL":          s.cfg.LogLevel,
+	}
+	if name == Identity {
+		env["SESSION_INTERNAL_URL"] = "http://" + sessionInternal
+		env["OTP_PEPPER"] = s.otpPepper
+	}
+	if name == Notification && s.cfg.DevOutbox {
+		env["DEV_OUTBOX_ENABLED"] = "true"
+	}
+	maps.Copy(env, s.cfg.ExtraEnv[AllServices])
+	maps.Copy(env, s.cfg.ExtraEnv[name])
+	// The parent's environment (PATH, HOME, OTEL_*, ...) without the variables the stack manages,
+	// so a value left in the developer's shell cannot reach a service it was not meant for.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !slices.Contains(managedEnv, k) {
+			svc.env = append(svc.env, kv)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		svc.env = append(svc.env, k+"="+env[k])
+	}
+	return svc
+}
+
+// bodyLimit is the largest BODY_LIMIT_BYTES of the services. The gateway refuses larger bodies
+// itself: a service refusing one closes the connection unread, and the proxy, still sending the
+// body, would see a reset instead of the service's 413.
+func (s *Stack) bodyLimit() int64 {
+	limit := int64(DefaultBodyLimit)
+	for _, svc := range s.services {
+		value := "" // the last one wins, as in exec
+		for _, kv := range svc.env {
+			if v, ok := strings.CutPrefix(kv, "BODY_LIMIT_BYTES="); ok {
+				value = v
+			}
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil && n > limit {
+			limit = n
+		}
+	}
+	return limit
+}
+
+// managedEnv are the variables the stack sets for some or all services.
+var managedEnv = []string{
+	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
+	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
+}
+
+// pepper returns identity's OTP_PEPPER: fixed for the stack's lifetime, so codes survive
+// Restart(Identity), and kept in the data directory when Config.DataDir is set, so they survive a
+// restart of `make run` too.
+func (s *Stack) pepper() (string, error) {
+	if s.cfg.DataDir == "" {
+		p, err := randomHex(32)
+		if err != nil {
+			return "", fmt.Errorf("stack: OTP pepper: %w", err)
+		}
+		return p, nil
+	}
+	path := filepath.Join(s.cfg.DataDir, "otp_pepper")
+	if raw, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(raw))) >= 32 {
+		return strings.TrimSpace(string(raw)), nil
+	}
+	p, err := randomHex(32)
+	if err != nil {
+		return "", fmt.Errorf("stack: OTP pepper: %w", err)
+	}
+	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
+		return "", fmt.Errorf("stack: OTP pepper: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(p+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("stack: OTP pepper: %w", err)
+	}
+	return p, nil
+}
+
+// startServices starts the named services together and waits until all are ready.
+func (s *Stack) startServices(ctx context.Context, names []string) error {
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			errs[i] = s.startService(ctx, s.services[name])
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	return nil
+}
+
+func (s *Stack) startService(ctx context.Context, svc *service) error {
+	svc.lifecycle.Lock()
+	defer svc.lifecycle.Unlock()
+	p, err := svc.start()
+	if err != nil {
+		return err
+	}
+	return svc.waitReady(ctx, p, s.cfg.ReadyTimeout)
+}
+
+// Stop stops the services (SIGTERM, then SIGKILL for those still running when ctx ends; without a
+// deadline on ctx, DefaultStopTimeout applies), then the gateway, the embedded Kafka broker and
+// MongoDB server, and removes a temporary data directory. It is safe to call more than once; later
+// calls return the first call's result.
+func (s *Stack) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() { s.stopErr = s.stop(ctx) })
+	return s.stopErr
+}
+
+func (s *Stack) stop(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultStopTimeout)
+		defer cancel()
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	addErr := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err)
+	}
+	for _, svc := range s.services {
+		wg.Go(func() {
+			svc.lifecycle.Lock()
+			defer svc.lifecycle.Unlock()
+			killed, err := svc.stop(ctx)
+			if err != nil {
+				addErr(err)
+			} else if killed {
+				addErr(fmt.Errorf("%s did not stop after SIGTERM and was killed", svc.name))
+			}
+		})
+	}
+	wg.Wait()
+
+	if s.gatewaySrv != nil {
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := s.gatewaySrv.Shutdown(shutdownCtx); err != nil {
+			_ = s.gatewaySrv.Close()
+		}
+		cancel()
+		<-s.gatewayDone
+	} else if s.gatewayLn != nil {
+		_ = s.gatewayLn.Close()
+	}
+	s.infraMu.Lock()
+	if s.kafka != nil {
+		s.kafka.Close()
+		s.kafka = nil
+	}
+	if s.mongo != nil {
+		if err := s.mongo.Close(); err != nil {
+			addErr(fmt.Errorf("close embedded MongoDB: %w", err))
+		}
+		s.mongo = nil
+	}
+	s.infraMu.Unlock()
+	if s.tempDataDir {
+		if err := os.RemoveAll(s.dataDir); err != nil {
+			addErr(fmt.Errorf("remove temporary data directory: %w", err))
+		}
+	}
+	s.notes.Flush()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("stack: stop: %w", err)
+	}
+	return nil
+}
+
+func (s *Stack) service(name string) (*service, error) {
+	svc, ok := s.services[name]
+	if !ok {
+		return nil, fmt.Errorf("stack: unknown service %q", name)
+	}
+	return svc, nil
+}
+
+// Restart stops the service (SIGTERM; SIGKILL when ctx ends first, or after DefaultStopTimeout
+// when ctx has no deadline), starts it again on the same ports and environment, and waits until it
+// is ready. It also starts a service that is not running.
+func (s *Stack) Restart(ctx context.Context, name string) error {
+	svc, err := s.service(name)
+	if err != nil {
+		return err
+	}
+	svc.lifecycle.Lock()
+	defer svc.lifecycle.Unlock()
+	if _, err := svc.stop(ctx); err != nil {
+		return fmt.Errorf("stack: restart: %w", err)
+	}
+	p, err := svc.start()
+	if err != nil {
+		return fmt.Errorf("stack: restart: %w", err)
+	}
+	if err := svc.waitReady(ctx, p, s.cfg.ReadyTimeout); err != nil {
+		return fmt.Errorf("stack: restart: %w", err)
+	}
+	return nil
+}
+
+// StopService stops one service gracefully (SIGTERM; SIGKILL when ctx ends first, or after
+// DefaultStopTimeout when ctx has no deadline).
+func (s *Stack) StopService(ctx context.Context, name string) error {
+	svc, err := s.service(name)
+	if err != nil {
+		return err
+	}
+	svc.lifecycle.Lock()
+	defer svc.lifecycle.Unlock()
+	if _, err := svc.stop(ctx); err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	return nil
+}
+
+// StartService starts a stopped or killed service and waits until it is ready.
+func (s *Stack) StartService(ctx context.Context, name string) error {
+	svc, err := s.service(name)
+	if err != nil {
+		return err
+	}
+	if err := s.startService(ctx, svc); err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	return nil
+}
+
+// Kill SIGKILLs the service, as a crash would, and waits until it is gone.
+func (s *Stack) Kill(name string) error {
+	svc, err := s.service(name)
+	if err != nil {
+		return err
+	}
+	svc.lifecycle.Lock()
+	defer svc.lifecycle.Unlock()
+	if err := svc.kill(); err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	return nil
+}
+
+// StopKafka stops the embedded Kafka broker (its data is kept), as an outage would. It fails when
+// the stack uses brokers from Config.Brokers.
+func (s *Stack) StopKafka() error {
+	s.infraMu.Lock()
+	defer s.infraMu.Unlock()
+	if s.kafkaOpts.Dir == "" {
+		return errors.New("stack: Kafka is not embedded")
+	}
+	if s.kafka != nil {
+		s.kafka.Close()
+		s.kafka = nil
+	}
+	return nil
+}
+
+// StartKafka starts the embedded Kafka broker again, on the same port and with the same data.
+func (s *Stack) StartKafka() error {
+	s.infraMu.Lock()
+	defer s.infraMu.Unlock()
+	if s.kafkaOpts.Dir == "" {
+		return errors.New("stack: Kafka is not embedded")
+	}
+	if s.kafka != nil {
+		return nil
+	}
+	srv, err := kafkaserver.Start(s.kafkaOpts)
+	if err != nil {
+		return fmt.Errorf("stack: restart embedded Kafka: %w", err)
+	}
+	s.kafka = srv
+	return nil
+}
+
+// StopMongo stops the embedded MongoDB server (its data is kept), as an outage would. It fails
+// when the stack uses Config.MongoURI.
+func (s *Stack) StopMongo() error {
+	s.infraMu.Lock()
+	defer s.infraMu.Unlock()
+	if s.mongoOpts.Dir == "" {
+		return errors.New("stack: MongoDB is not embedded")
+	}
+	if s.mongo != nil {
+		err := s.mongo.Close()
+		s.mongo = nil
+		if err != nil {
+			return fmt.Errorf("stack: stop embedded MongoDB: %w", err)
+		}
+	}
+	return nil
+}
+
+// StartMongo starts the embedded MongoDB server again, on the same address and with the same data.
+func (s *Stack) StartMongo(ctx context.Context) error {
+	s.infraMu.Lock()
+	defer s.infraMu.Unlock()
+	if s.mongoOpts.Dir == "" {
+		return errors.New("stack: MongoDB is not embedded")
+	}
+	if s.mongo != nil {
+		return nil
+	}
+	srv, err := mongoserver.Start(ctx, s.mongoOpts)
+	if err != nil {
+		return fmt.Errorf("stack: restart embedded MongoDB: %w", err)
+	}
+	s.mongo = srv
+	return nil
+}
+
+// Running reports whether the service's process is alive.
+func (s *Stack) Running(name string) bool {
+	svc, ok := s.services[name]
+	return ok && svc.current() != nil
+}
+
+// Pid returns the process id of the running service, or 0.
+func (s *Stack) Pid(name string) int {
+	svc, ok := s.services[name]
+	if !ok {
+		return 0
+	}
+	if p := svc.current(); p != nil {
+		return p.cmd.Process.Pid
+	}
+	return 0
+}
+
+// GatewayURL is the gateway's base URL, e.g. "http://127.0.0.1:8080".
+func (s *Stack) GatewayURL() string { return "http://" + s.gatewayLn.Addr().String() }
+
+// ServiceURL is the base URL of the service's public port, "" for an unknown service.
+func (s *Stack) ServiceURL(name string) string {
+	if svc, ok := s.services[name]; ok {
+		return "http://" + svc.httpAddr
+	}
+	return ""
+}
+
+// InternalURL is the base URL of the service's internal port (/readyz, /metrics,
+// /internal/v1/...), "" for an unknown service.
+func (s *Stack) InternalURL(name string) string {
+	if svc, ok := s.services[name]; ok {
+		return "http://" + svc.internalAddr
+	}
+	return ""
+}
+
+// InternalToken is the INTERNAL_API_TOKEN the services share (Authorization: Bearer ...).
+func (s *Stack) InternalToken() string { return s.token }
+
+// MongoURI is the MongoDB connection string the services use.
+func (s *Stack) MongoURI() string { return s.mongoURI }
+
+// Brokers are the Kafka brokers the services use.
+func (s *Stack) Brokers() []string { return slices.Clone(s.brokers) }
+
+// Database is the name of a service's database: DBPrefix + "latchkey_" + service.
+func (s *Stack) Database(name string) string { return s.cfg.DBPrefix + "latchkey_" + name }
+
+// Topic is the full name of a topic of package events, with the stack's topic prefix.
+func (s *Stack) Topic(name string) string { return s.cfg.TopicPrefix + name }
+
+// DataDir is the directory of the embedded servers' data, "" when none was started.
+func (s *Stack) DataDir() string { return s.dataDir }
+
+// planPorts returns every service's ports: DefaultPorts, checked to be free, or free ports.
+func planPorts(free bool) (map[string]Ports, error) {
+	ports := make(map[string]Ports, len(Services))
+	if !free {
+		var busy []string
+		for _, name := range Services {
+			p := DefaultPorts[name]
+			for _, port := range []int{p.HTTP, p.Internal} {
+				if !portFree(port) {
+					busy = append(busy, fmt.Sprintf("%d (%s)", port, name))
+				}
+			}
+			ports[name] = p
+		}
+		if len(busy) > 0 {
+			return nil, fmt.Errorf("ports in use (is another stack running?): %s", strings.Join(busy, ", "))
+		}
+		return ports, nil
+	}
+	// Hold every listener until all ports are chosen, so no port is handed out twice.
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	next := func() (int, error) {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return 0, fmt.Errorf("choose a free port: %w", err)
+		}
+		lns = append(lns, ln)
+		return ln.Addr().(*net.TCPAddr).Port, nil
+	}
+	for _, name := range Services {
+		httpPort, err := next()
+		if err != nil {
+			return nil, err
+		}
+		internalPort, err := next()
+		if err != nil {
+			return nil, err
+		}
+		ports[name] = Ports{HTTP: httpPort, Internal: internalPort}
+	}
+	return ports, nil
+}
+
+// portFree reports whether a TCP port can be listened on at host.
+func portFree(port int) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	_ = ln.Close()
+	return true
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}

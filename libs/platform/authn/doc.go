@@ -1,0 +1,13 @@
+// Package authn verifies Latchkey access tokens and keeps the revocation deny-list, so every service can
+// authenticate a request on its own, without a network call per request.
+//
+// Access tokens are EdDSA (Ed25519) JWTs signed by the session service, which publishes its public keys
+// as a JWKS. A Verifier fetches that JWKS lazily, caches the parsed keys and refreshes them when a token
+// names an unknown kid (at most once per RefetchInterval) and periodically in the background. Only EdDSA
+// is accepted: "alg: none", HMAC with the public key as the secret (key confusion) and every other
+// algorithm are refused before any key is looked at.
+//
+// A token is valid until its exp even after its session ends, so the session service publishes
+// session.revoked events; a DenyList follows them (Follow) and Middleware refuses tokens of a denied
+// session.
+package authn

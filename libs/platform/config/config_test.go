@@ -1,0 +1,63 @@
+package config_test
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/config"
+)
+
+func TestLoadBaseDefaults(t *testing.T) {
+	l := config.NewLoaderFrom(map[string]string{"INTERNAL_API_TOKEN": "0123456789abcdef0123"})
+	b := l.LoadBase("identity", ":8081", ":9081")
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if b.MongoDatabase != "latchkey_identity" || b.HTTPAddr != ":8081" || b.BodyLimit != 64<<10 || b.LogLevel != slog.LevelInfo {
+		t.Fatalf("defaults = %+v", b)
+	}
+}
+
+func TestLoaderCollectsEveryError(t *testing.T) {
+	l := config.NewLoaderFrom(map[string]string{
+		"BODY_LIMIT_BYTES": "lots", "SHUTDOWN_TIMEOUT": "soon", "LOG_LEVEL": "loud", "KAFKA_CREATE_TOPICS": "maybe",
+	})
+	l.LoadBase("session", ":8082", ":9082")
+	err := l.Err()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, key := range []string{"BODY_LIMIT_BYTES", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "KAFKA_CREATE_TOPICS", "INTERNAL_API_TOKEN"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error %q does not name %s", err, key)
+		}
+	}
+}
+
+func TestTypedValues(t *testing.T) {
+	l := config.NewLoaderFrom(map[string]string{"D": "90s", "L": " a, ,b ", "B": "yes", "I": "7"})
+	if got := l.Duration("D", 0); got != 90*time.Second {
+		t.Errorf("Duration = %v", got)
+	}
+	if got := l.List("L", nil); strings.Join(got, "|") != "a|b" {
+		t.Errorf("List = %v", got)
+	}
+	if !l.Bool("B", false) || l.Int("I", 0) != 7 || l.String("MISSING", "def") != "def" {
+		t.Error("typed values wrong")
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	s := config.Secret("mongodb://user:hunter2@db")
+	for _, out := range []string{s.String(), fmt.Sprint(s), fmt.Sprintf("%v", s), s.LogValue().String()} {
+		if strings.Contains(out, "hunter2") {
+			t.Fatalf("secret leaked: %q", out)
+		}
+	}
+	if s.Value() != "mongodb://user:hunter2@db" {
+		t.Fatal("Value must return the secret")
+	}
+}

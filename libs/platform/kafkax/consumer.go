@@ -1,0 +1,152 @@
+package kafkax
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/codes"
+
+	"github.com/latchkey/latchkey/libs/platform/events"
+)
+
+// DefaultMaxAttempts is ConsumerConfig.MaxAttempts when it is zero.
+const DefaultMaxAttempts = 5
+
+// Retry and commit timing of RunConsumer.
+const (
+	retryBase     = 200 * time.Millisecond
+	retryMax      = 5 * time.Second
+	commitTimeout = 10 * time.Second
+)
+
+// ConsumerConfig configures RunConsumer.
+type ConsumerConfig struct {
+	// Brokers are the cluster's bootstrap addresses.
+	Brokers []string
+	// GroupID is the consumer group; every instance of a service uses the same one.
+	GroupID string
+	// Topic is the topic to read, with the deployment prefix already in front (see Topic).
+	Topic string
+	// Logger receives the consumer's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxAttempts is how often a failing handler is called for one event before the event is logged
+	// and skipped; 0 means DefaultMaxAttempts.
+	MaxAttempts int
+}
+
+// Handler does the work for one event. It returns an error to have the event retried.
+type Handler func(ctx context.Context, ev events.Envelope) error
+
+// RunConsumer reads the topic as a member of the consumer group and calls handle for each event,
+// committing its offset after handle returns (at-least-once: handlers de-duplicate by event id). A
+// failing handler is retried with backoff up to MaxAttempts, then the event is logged and skipped; a
+// message that is not an envelope is logged and skipped. Each call gets the trace context from the
+// message headers and a consumer span.
+//
+// When ctx is cancelled RunConsumer lets the handler call in progress finish (its context is not
+// cancelled), commits it, leaves the group and returns nil; an event whose retries were cut short is
+// not committed and is delivered again later. Other errors are returned.
+func RunConsumer(ctx context.Context, cfg ConsumerConfig, handle Handler) error {
+	if cfg.GroupID == "" || cfg.Topic == "" || len(cfg.Brokers) == 0 {
+		return errors.New("kafka consumer: Brokers, GroupID and Topic are required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("topic", cfg.Topic, "group", cfg.GroupID)
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           cfg.Brokers,
+		GroupID:           cfg.GroupID,
+		Topic:             cfg.Topic,
+		MinBytes:          1,
+		MaxBytes:          10 << 20,
+		MaxWait:           fetchMaxWait,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    250 * time.Millisecond,
+		CommitInterval:    0, // synchronous commits
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ErrorLogger:       readerErrorLogger(ctx, log),
+	})
+	defer func() {
+		if err := r.Close(); err != nil {
+			log.Warn("close kafka reader", "err", err)
+		}
+	}()
+
+	for {
+		msg, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("kafka consumer %s on %s: fetch: %w", cfg.GroupID, cfg.Topic, err)
+		}
+		if !process(ctx, log, cfg.MaxAttempts, msg, handle) {
+			return nil // cancelled while retrying: leave the offset uncommitted
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+		err = r.CommitMessages(cctx, msg)
+		cancel()
+		if err != nil {
+			// After a rebalance the partition's new owner gets the event again; nothing is lost.
+			log.Warn("commit failed; the event may be delivered again", "partition", msg.Partition, "offset", msg.Offset, "err", err)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// process handles one message and reports whether it is done with (and may be committed): handled,
+// given up on, or undecodable. It reports false only when ctx was cancelled between retries.
+func process(ctx context.Context, log *slog.Logger, maxAttempts int, msg kafka.Message, handle Handler) bool {
+	hctx, span, ev, err := decodeMessage(context.WithoutCancel(ctx), "process", msg)
+	defer span.End()
+	log = log.With("partition", msg.Partition, "offset", msg.Offset)
+	if err != nil {
+		log.ErrorContext(hctx, "skipping a message that is not an event envelope", "err", err)
+		return true
+	}
+	log = log.With("event_id", ev.EventID, "event_type", ev.Type)
+
+	for attempt := 1; ; attempt++ {
+		err := callHandler(hctx, handle, ev)
+		if err == nil {
+			return true
+		}
+		span.RecordError(err)
+		if attempt >= maxAttempts {
+			span.SetStatus(codes.Error, "handler failed; event skipped")
+			log.ErrorContext(hctx, "handler failed; skipping the event", "attempts", attempt, "err", err)
+			return true
+		}
+		log.WarnContext(hctx, "handler failed; retrying", "attempt", attempt, "err", err)
+		if !sleep(ctx, backoff(attempt, retryBase, retryMax)) {
+			span.SetStatus(codes.Error, "shut down before the event was handled")
+			return false
+		}
+	}
+}
+
+// callHandler calls handle, turning a panic into an error so one bad event cannot stop the service.
+func callHandler(ctx context.Context, handle Handler, ev events.Envelope) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	return handle(ctx, ev)
+}

@@ -1,0 +1,42 @@
+package kafkax
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// EnsureTopics creates those of the named topics (names without prefix) that do not exist yet, with
+// the given number of partitions and the cluster's default replication factor. The request goes to the
+// controller; a topic that already exists, whatever its partition count, counts as success.
+func EnsureTopics(ctx context.Context, brokers []string, prefix string, partitions int, names ...string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: transport, Timeout: 30 * time.Second}
+
+	req := &kafka.CreateTopicsRequest{Topics: make([]kafka.TopicConfig, len(names))}
+	for i, name := range names {
+		req.Topics[i] = kafka.TopicConfig{
+			Topic:             Topic(prefix, name),
+			NumPartitions:     partitions,
+			ReplicationFactor: -1, // the broker's default.replication.factor
+		}
+	}
+	resp, err := client.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create kafka topics %v: %w", names, err)
+	}
+	var errs []error
+	for topic, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("create kafka topic %s: %w", topic, err))
+		}
+	}
+	return errors.Join(errs...)
+}

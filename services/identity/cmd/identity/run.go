@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	platformconfig "github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/libs/platform/httpx"
+	"github.com/latchkey/latchkey/libs/platform/kafkax"
+	"github.com/latchkey/latchkey/libs/platform/mongox"
+	"github.com/latchkey/latchkey/libs/platform/telemetry"
+	"github.com/latchkey/latchkey/services/identity/internal/auth"
+	"github.com/latchkey/latchkey/services/identity/internal/config"
+	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
+	"github.com/latchkey/latchkey/services/identity/internal/otp"
+	"github.com/latchkey/latchkey/services/identity/internal/password"
+	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
+	"github.com/latchkey/latchkey/services/identity/internal/store"
+	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+)
+
+// topicPartitions is used when identity creates its topics (KAFKA_CREATE_TOPICS).
+const topicPartitions = 3
+
+// republishInterval is how often accounts whose account.created event did not reach the outbox are
+// looked for.
+const republishInterval = time.Minute
+
+// run wires the service together, serves until ctx is cancelled, then shuts down in order: HTTP
+// first (in-flight requests finish), then the background workers, then Kafka and MongoDB.
+func run(ctx context.Context, log *slog.Logger) error {
+	cfg, err := config.Load(platformconfig.NewLoader())
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	if cfg.LogLevel != slog.LevelInfo {
+		log = telemetry.NewLogger(os.Stdout, config.Service, cfg.LogLevel)
+	}
+	log.Info("starting", "config", cfg)
+	if cfg.PepperGenerated {
+		log.Warn("OTP_PEPPER is not set: using a random pepper for this process; codes and device tokens will not survive a restart or work across replicas")
+	}
+
+	shutdownTracing, err := telemetry.SetupTracing(ctx, config.Service, cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(c)
+	}()
+	metrics := telemetry.NewMetrics(config.Service)
+
+	client, db, err := mongox.Connect(ctx, cfg.MongoURI.Value(), cfg.MongoDatabase)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := client.Disconnect(c); err != nil {
+			log.Warn("disconnect MongoDB", "err", err)
+		}
+	}()
+	if err := store.EnsureIndexes(ctx, db); err != nil {
+		return err
+	}
+
+	if cfg.CreateTopics {
+		// Not fatal: requests are accepted into the outbox while Kafka is away, and the relay
+		// publishes once it is back.
+		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
+			events.TopicOTPDispatch, events.TopicAccountEvents); err != nil {
+			log.Warn("could not ensure Kafka topics", "err", err)
+		}
+	}
+	producer := kafkax.NewProducer(cfg.KafkaBrokers, cfg.TopicPrefix)
+	defer func() {
+		if err := producer.Close(); err != nil {
+			log.Warn("close Kafka producer", "err", err)
+		}
+	}()
+	outbox := kafkax.NewOutbox(db, producer, log)
+	if err := outbox.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+
+	hasher, err := password.NewHasher(cfg.Argon2)
+	if err != nil {
+		return err
+	}
+	limiter := throttle.New(store.NewCounters(db))
+	codes := otp.NewService(cfg.OTP, otp.Pepper(cfg.OTPPepper.Value()), store.NewChallenges(db), limiter, outbox)
+	svc := auth.NewService(auth.Config{LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount}, auth.Deps{
+		Accounts: store.NewAccounts(db),
+		Devices:  store.NewDevices(db),
+		Codes:    codes,
+		Hasher:   hasher,
+		Limiter:  limiter,
+		Sessions: sessionclient.New(cfg.SessionInternalURL, cfg.InternalToken, nil),
+		Outbox:   outbox,
+		Logger:   log,
+	})
+
+	opts := httpx.Options{Service: config.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
+	public, err := httpx.NewApp(opts)
+	if err != nil {
+		return err
+	}
+	httpapi.Register(public, svc, log)
+	internal, err := httpx.NewInternalApp(opts,
+		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
+		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},
+	)
+	if err != nil {
+		return err
+	}
+
+	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorkers()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := outbox.Run(workers); err != nil {
+			log.Error("outbox relay stopped", "err", err)
+		}
+	})
+	wg.Go(func() { svc.RunRepublisher(workers, republishInterval) })
+
+	serveErr := httpx.Serve(ctx, log, cfg.ShutdownTimeout,
+		httpx.Server{Name: "public", Addr: cfg.HTTPAddr, App: public},
+		httpx.Server{Name: "internal", Addr: cfg.InternalAddr, App: internal},
+	)
+	log.Info("stopping background workers")
+	stopWorkers()
+	wg.Wait()
+	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
+		return serveErr
+	}
+	log.Info("stopped")
+	return nil
+}

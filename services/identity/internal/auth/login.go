@@ -1,0 +1,181 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/services/identity/internal/account"
+	"github.com/latchkey/latchkey/services/identity/internal/device"
+	"github.com/latchkey/latchkey/services/identity/internal/otp"
+)
+
+// Login is a sign-in attempt.
+type Login struct {
+	Identifier string // e-mail or username, any case
+	Password   string
+	Device     device.Info
+	Client     Client
+}
+
+// DeviceChallenge is returned instead of tokens when the device is not trusted: a code went to the
+// owner, and the client finishes with VerifyDevice.
+type DeviceChallenge struct {
+	Token       string
+	MaskedValue string
+	ExpiresIn   time.Duration
+}
+
+// LoginResult is either a session or a device challenge.
+type LoginResult struct {
+	SignedIn  *SignedIn
+	Challenge *DeviceChallenge
+}
+
+// Login checks the password and either starts a session (trusted device) or sends a device
+// verification code.
+//
+// Unknown accounts, wrong passwords and accounts that may not sign in all answer
+// ErrInvalidCredentials after the same argon2id work (a dummy hash stands in for a missing one).
+// Attempts are limited per IP; failures per account (or per unknown identifier, so that throttling
+// behaves alike for both) — *throttle.ExceededError then.
+func (s *Service) Login(ctx context.Context, in Login) (LoginResult, error) {
+	if err := s.Limiter.Hit(ctx, ScopeLoginIP, in.Client.IP, s.cfg.LoginPerIP); err != nil {
+		return LoginResult{}, err
+	}
+	a, found, err := s.findByIdentifier(ctx, in.Identifier)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	failKey := "unknown:" + strings.ToLower(strings.TrimSpace(in.Identifier))
+	if found {
+		failKey = a.ID
+	}
+	if err := s.Limiter.Check(ctx, ScopeLoginAccount, failKey, s.cfg.LoginFailuresPerAccount); err != nil {
+		return LoginResult{}, err
+	}
+
+	ok, rehash := false, false
+	if found && a.PasswordHash != "" {
+		ok, rehash, err = s.Hasher.Verify(in.Password, a.PasswordHash)
+		if err != nil {
+			s.Logger.ErrorContext(ctx, "stored password hash unreadable", "account_id", a.ID, "err", err)
+			ok = false
+		}
+	} else {
+		s.Hasher.VerifyDummy(in.Password)
+	}
+	if !ok || !a.CanSignIn() {
+		if err := s.Limiter.Fail(ctx, ScopeLoginAccount, failKey, s.cfg.LoginFailuresPerAccount); err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{}, ErrInvalidCredentials
+	}
+	if err := s.Limiter.Reset(ctx, ScopeLoginAccount, failKey, s.cfg.LoginFailuresPerAccount); err != nil {
+		s.Logger.WarnContext(ctx, "reset login failures", "account_id", a.ID, "err", err)
+	}
+	if rehash {
+		s.upgradeHash(ctx, a, in.Password)
+	}
+
+	switch _, err := s.Devices.Find(ctx, a.ID, in.Device.DeviceID); {
+	case err == nil:
+		if err := s.Devices.Touch(ctx, a.ID, in.Device.DeviceID, s.now().UTC()); err != nil {
+			s.Logger.WarnContext(ctx, "touch trusted device", "account_id", a.ID, "err", err)
+		}
+	case !errors.Is(err, device.ErrNotFound):
+		return LoginResult{}, fmt.Errorf("find trusted device: %w", err)
+	case a.HasVerifiedChannel():
+		ch, err := s.sendDeviceCode(ctx, a, in.Device.DeviceID)
+		if err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{Challenge: ch}, nil
+	}
+	signed, err := s.startSession(ctx, a, in.Device, in.Client)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return LoginResult{SignedIn: &signed}, nil
+}
+
+func (s *Service) findByIdentifier(ctx context.Context, identifier string) (account.Account, bool, error) {
+	id := strings.TrimSpace(identifier)
+	var a account.Account
+	var err error
+	if strings.Contains(id, "@") && !strings.HasPrefix(id, "@") {
+		a, err = s.Accounts.ByEmail(ctx, account.NormalizeEmail(id))
+	} else {
+		a, err = s.Accounts.ByUsername(ctx, account.NormalizeUsername(id))
+	}
+	switch {
+	case err == nil:
+		return a, true, nil
+	case errors.Is(err, account.ErrNotFound):
+		return account.Account{}, false, nil
+	}
+	return account.Account{}, false, fmt.Errorf("look up account: %w", err)
+}
+
+// upgradeHash re-hashes a password whose stored hash uses weaker argon2id parameters than the
+// current ones. Best effort: the login succeeds either way.
+func (s *Service) upgradeHash(ctx context.Context, a account.Account, plain string) {
+	h, err := s.Hasher.Hash(plain)
+	if err == nil {
+		err = s.Accounts.SetPasswordHash(ctx, a.ID, a.PasswordHash, h)
+	}
+	if err != nil {
+		s.Logger.WarnContext(ctx, "upgrade password hash", "account_id", a.ID, "err", err)
+	}
+}
+
+// sendDeviceCode sends a device-verification code to the verified e-mail (phone when there is no
+// verified e-mail) with a temp token bound to the account and device.
+func (s *Service) sendDeviceCode(ctx context.Context, a account.Account, deviceID string) (*DeviceChallenge, error) {
+	req := otp.Request{
+		Purpose: events.PurposeDeviceVerification, AccountID: a.ID, DeviceID: deviceID, WithToken: TokenPrefix,
+		Channel: events.ChannelEmail, Destination: a.Email,
+	}
+	if !(a.Email != "" && a.EmailVerified) {
+		req.Channel, req.Destination = events.ChannelSMS, a.Phone
+	}
+	sent, err := s.Codes.Send(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &DeviceChallenge{Token: sent.Token, MaskedValue: sent.MaskedValue, ExpiresIn: s.Codes.TTL()}, nil
+}
+
+// DeviceVerification answers a device challenge.
+type DeviceVerification struct {
+	Token  string
+	Code   string
+	Device device.Info // DeviceID must be the one of the login
+	Client Client
+}
+
+// VerifyDevice checks the code sent at login, trusts the device and starts a session. Every failure
+// is ErrInvalidCode.
+func (s *Service) VerifyDevice(ctx context.Context, in DeviceVerification) (SignedIn, error) {
+	c, err := s.Codes.VerifyToken(ctx, events.PurposeDeviceVerification, in.Token, in.Device.DeviceID, in.Code)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	a, err := s.Accounts.ByID(ctx, c.AccountID)
+	if errors.Is(err, account.ErrNotFound) {
+		return SignedIn{}, ErrInvalidCode
+	}
+	if err != nil {
+		return SignedIn{}, fmt.Errorf("load account: %w", err)
+	}
+	if !a.CanSignIn() {
+		return SignedIn{}, ErrInvalidCode
+	}
+	if err := s.trust(ctx, a.ID, in.Device); err != nil {
+		return SignedIn{}, fmt.Errorf("trust device: %w", err)
+	}
+	return s.startSession(ctx, a, in.Device, in.Client)
+}

@@ -1,0 +1,171 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/services/identity/internal/account"
+	"github.com/latchkey/latchkey/services/identity/internal/device"
+	"github.com/latchkey/latchkey/services/identity/internal/otp"
+	"github.com/latchkey/latchkey/services/identity/internal/password"
+)
+
+// StartRegistration sends a registration code to email, or — when the address already belongs to an
+// account — a code-less notice to its owner. Both branches do the same work (one challenge write,
+// one outbox write, the same throttling), so the caller cannot tell them apart. It returns how long
+// the code is valid.
+func (s *Service) StartRegistration(ctx context.Context, email string) (time.Duration, error) {
+	email = account.NormalizeEmail(email)
+	req := otp.Request{Purpose: events.PurposeRegistration, Channel: events.ChannelEmail, Destination: email}
+	existing, err := s.Accounts.ByEmail(ctx, email)
+	switch {
+	case err == nil:
+		req.Purpose, req.AccountID, req.Notice = events.PurposeRegistrationExisting, existing.ID, true
+	case !errors.Is(err, account.ErrNotFound):
+		return 0, fmt.Errorf("look up email: %w", err)
+	}
+	if _, err := s.Codes.Send(ctx, req); err != nil {
+		return 0, err
+	}
+	return s.Codes.TTL(), nil
+}
+
+// Registration is a completed registration form.
+type Registration struct {
+	Email     string
+	Code      string
+	Password  string
+	Username  string // optional
+	FirstName string
+	LastName  string
+	Device    device.Info // DeviceID optional: when given, the device becomes trusted
+	Client    Client
+}
+
+// CompleteRegistration checks the code, creates the account with a verified e-mail, trusts the
+// device, queues account.created and starts a session.
+//
+// Input rules are checked before the code, so a typo in the password does not burn it. An address
+// registered meanwhile answers ErrInvalidCode, like a wrong code, so this step cannot be used to
+// probe for accounts either.
+func (s *Service) CompleteRegistration(ctx context.Context, r Registration) (SignedIn, error) {
+	email := account.NormalizeEmail(r.Email)
+	username := account.NormalizeUsername(r.Username)
+	if username != "" {
+		if err := account.ValidateUsername(username); err != nil {
+			return SignedIn{}, err
+		}
+	}
+	if err := password.Check(r.Password, password.Owner{Username: username, Email: email}); err != nil {
+		return SignedIn{}, err
+	}
+	if username != "" {
+		if _, err := s.Accounts.ByUsername(ctx, username); err == nil {
+			return SignedIn{}, ErrUsernameTaken
+		} else if !errors.Is(err, account.ErrNotFound) {
+			return SignedIn{}, fmt.Errorf("look up username: %w", err)
+		}
+	}
+	if _, err := s.Accounts.ByEmail(ctx, email); err == nil {
+		return SignedIn{}, ErrInvalidCode
+	} else if !errors.Is(err, account.ErrNotFound) {
+		return SignedIn{}, fmt.Errorf("look up email: %w", err)
+	}
+	if _, err := s.Codes.Verify(ctx, events.PurposeRegistration, email, r.Code); err != nil {
+		return SignedIn{}, err
+	}
+
+	hash, err := s.Hasher.Hash(r.Password)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	now := s.now().UTC()
+	a := account.Account{
+		ID: events.NewID(), Email: email, EmailVerified: true, Username: username,
+		FirstName: r.FirstName, LastName: r.LastName, PasswordHash: hash, Status: account.StatusActive,
+		CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now,
+	}
+	switch err := s.Accounts.Create(ctx, a); {
+	case errors.Is(err, account.ErrEmailTaken):
+		return SignedIn{}, ErrInvalidCode
+	case errors.Is(err, account.ErrUsernameTaken):
+		return SignedIn{}, ErrUsernameTaken
+	case err != nil:
+		return SignedIn{}, fmt.Errorf("create account: %w", err)
+	}
+	if err := s.publishCreated(ctx, a); err != nil {
+		// The account exists and is marked pending; RepublishCreated will queue the event.
+		s.Logger.ErrorContext(ctx, "queue account.created failed; will retry", "account_id", a.ID, "err", err)
+	}
+	if r.Device.DeviceID != "" {
+		if err := s.trust(ctx, a.ID, r.Device); err != nil {
+			return SignedIn{}, fmt.Errorf("trust registering device: %w", err)
+		}
+	}
+	return s.startSession(ctx, a, r.Device, r.Client)
+}
+
+// createdEventNamespace derives the account.created event id from the account id, so that a
+// republished event carries the same id and consumers drop the duplicate.
+var createdEventNamespace = uuid.MustParse("6f1d2c1e-4b0a-4c39-9a57-2f3e8d1b7a10")
+
+// CreatedEventID is the event id of an account's account.created event.
+func CreatedEventID(accountID string) string {
+	return uuid.NewSHA1(createdEventNamespace, []byte(events.TypeAccountCreated+":"+accountID)).String()
+}
+
+func (s *Service) publishCreated(ctx context.Context, a account.Account) error {
+	ev, err := events.New(events.TypeAccountCreated, a.ID, events.AccountCreated{
+		Email: a.Email, EmailVerified: a.EmailVerified, Username: a.Username, FirstName: a.FirstName, LastName: a.LastName,
+	})
+	if err != nil {
+		return err
+	}
+	ev.EventID = CreatedEventID(a.ID)
+	ev.OccurredAt = a.CreatedAt
+	if err := s.Outbox.Add(ctx, events.TopicAccountEvents, ev); err != nil {
+		return fmt.Errorf("queue account.created: %w", err)
+	}
+	return s.Accounts.MarkCreatedPublished(ctx, a.ID)
+}
+
+// RepublishCreated queues the account.created event of accounts whose event did not reach the outbox
+// (MongoDB has no multi-document transactions: the account and the outbox entry are two writes). Run
+// it periodically; grace leaves in-flight registrations alone.
+func (s *Service) RepublishCreated(ctx context.Context, grace time.Duration) (int, error) {
+	pending, err := s.Accounts.CreatedUnpublished(ctx, s.now().UTC().Add(-grace), 100)
+	if err != nil {
+		return 0, fmt.Errorf("list unpublished accounts: %w", err)
+	}
+	n := 0
+	for _, a := range pending {
+		if err := s.publishCreated(ctx, a); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// RunRepublisher calls RepublishCreated every interval until ctx is done.
+func (s *Service) RunRepublisher(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := s.RepublishCreated(ctx, interval); err != nil && ctx.Err() == nil {
+			s.Logger.WarnContext(ctx, "republish account.created", "err", err)
+		} else if n > 0 {
+			s.Logger.InfoContext(ctx, "republished account.created events", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

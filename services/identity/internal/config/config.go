@@ -1,0 +1,160 @@
+// Package config reads the identity service's configuration: the shared variables of
+// docs/architecture.md (config.Base) plus these, defaults in brackets:
+//
+//	SESSION_INTERNAL_URL [http://127.0.0.1:9082]   the session service's internal API
+//	ARGON2_MEMORY_KIB [19456]                      argon2id memory (KiB); at least OWASP's 19456
+//	ARGON2_ITERATIONS [2]                          argon2id passes; at least 2
+//	ARGON2_PARALLELISM [1]                         argon2id lanes
+//	OTP_TTL [10m]                                  how long a one-time code is valid
+//	OTP_MAX_ATTEMPTS [5]                           wrong tries before a code is dead
+//	OTP_RESEND_COOLDOWN [60s]                      minimum time between two codes to one destination
+//	OTP_MAX_PER_DESTINATION_PER_HOUR [5]           codes per destination per hour
+//	OTP_MAX_PER_ACCOUNT_PER_HOUR [10]              codes per account per hour
+//	LOGIN_MAX_FAILURES_PER_ACCOUNT [10]            failed logins per account per LOGIN_FAILURE_WINDOW
+//	LOGIN_FAILURE_WINDOW [15m]
+//	LOGIN_MAX_PER_IP [30]                          login attempts per client IP per LOGIN_IP_WINDOW
+//	LOGIN_IP_WINDOW [15m]
+//	OTP_PEPPER [random]                            secret keying the HMAC of stored codes and tokens
+//
+// OTP_PEPPER must be set (at least 32 characters) when more than one replica runs or codes must
+// survive a restart: without it each process draws its own, which only suits a single dev instance.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/services/identity/internal/otp"
+	"github.com/latchkey/latchkey/services/identity/internal/password"
+	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+)
+
+// Service name and default listen addresses.
+const (
+	Service             = "identity"
+	DefaultHTTPAddr     = ":8081"
+	DefaultInternalAddr = ":9081"
+)
+
+// minPepper is the shortest accepted OTP_PEPPER.
+const minPepper = 32
+
+// Config is the identity service's configuration.
+type Config struct {
+	config.Base
+	SessionInternalURL      string
+	Argon2                  password.Params
+	OTP                     otp.Config
+	LoginFailuresPerAccount throttle.Limit
+	LoginPerIP              throttle.Limit
+	OTPPepper               config.Secret
+	PepperGenerated         bool // OTP_PEPPER was empty; a random one is in use
+}
+
+// Load reads the configuration and returns every problem found at once.
+func Load(l *config.Loader) (Config, error) {
+	var errs []error
+	positive := func(key string, def int) int {
+		n := l.Int(key, def)
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("%s=%d: want a positive integer", key, n))
+		}
+		return n
+	}
+	c := Config{
+		Base:               l.LoadBase(Service, DefaultHTTPAddr, DefaultInternalAddr),
+		SessionInternalURL: l.String("SESSION_INTERNAL_URL", "http://127.0.0.1:9082"),
+		Argon2: password.Params{
+			MemoryKiB:   uint32(positive("ARGON2_MEMORY_KIB", 19456)),
+			Iterations:  uint32(positive("ARGON2_ITERATIONS", 2)),
+			Parallelism: uint8(min(positive("ARGON2_PARALLELISM", 1), 255)),
+		},
+		OTP: otp.Config{
+			TTL:                      l.Duration("OTP_TTL", 10*time.Minute),
+			MaxAttempts:              positive("OTP_MAX_ATTEMPTS", 5),
+			ResendCooldown:           l.Duration("OTP_RESEND_COOLDOWN", time.Minute),
+			MaxPerDestinationPerHour: positive("OTP_MAX_PER_DESTINATION_PER_HOUR", 5),
+			MaxPerAccountPerHour:     positive("OTP_MAX_PER_ACCOUNT_PER_HOUR", 10),
+		},
+		LoginFailuresPerAccount: throttle.Limit{
+			Max:    positive("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10),
+			Window: l.Duration("LOGIN_FAILURE_WINDOW", 15*time.Minute),
+		},
+		LoginPerIP: throttle.Limit{
+			Max:    positive("LOGIN_MAX_PER_IP", 30),
+			Window: l.Duration("LOGIN_IP_WINDOW", 15*time.Minute),
+		},
+		OTPPepper: l.Secret("OTP_PEPPER", ""),
+	}
+	if u, err := url.Parse(c.SessionInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("SESSION_INTERNAL_URL=%q: want an http(s) URL", c.SessionInternalURL))
+	}
+	// OWASP's argon2id floor (m=19 MiB, t=2); weaker settings are refused rather than silently used.
+	if c.Argon2.MemoryKiB < password.DefaultParams.MemoryKiB {
+		errs = append(errs, fmt.Errorf("ARGON2_MEMORY_KIB=%d: want at least %d", c.Argon2.MemoryKiB, password.DefaultParams.MemoryKiB))
+	}
+	if c.Argon2.MemoryKiB > 1<<20 {
+		errs = append(errs, fmt.Errorf("ARGON2_MEMORY_KIB=%d: want at most %d", c.Argon2.MemoryKiB, 1<<20))
+	}
+	if c.Argon2.Iterations < password.DefaultParams.Iterations || c.Argon2.Iterations > 64 {
+		errs = append(errs, fmt.Errorf("ARGON2_ITERATIONS=%d: want 2 to 64", c.Argon2.Iterations))
+	}
+	for name, d := range map[string]time.Duration{
+		"OTP_TTL": c.OTP.TTL, "LOGIN_FAILURE_WINDOW": c.LoginFailuresPerAccount.Window, "LOGIN_IP_WINDOW": c.LoginPerIP.Window,
+	} {
+		if d < time.Second {
+			errs = append(errs, fmt.Errorf("%s=%s: want at least 1s", name, d))
+		}
+	}
+	if n := len(c.OTPPepper.Value()); n > 0 && n < minPepper {
+		errs = append(errs, fmt.Errorf("OTP_PEPPER must be at least %d characters", minPepper))
+	}
+	if err := errors.Join(append([]error{l.Err()}, errs...)...); err != nil {
+		return c, err
+	}
+	if c.OTPPepper == "" {
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return c, fmt.Errorf("generate OTP pepper: %w", err)
+		}
+		c.OTPPepper, c.PepperGenerated = config.Secret(base64.RawStdEncoding.EncodeToString(b[:])), true
+	}
+	return c, nil
+}
+
+// LogValue lists the configuration for the start-up log line with every secret masked. (Logging the
+// struct itself would not do: slog masks a Secret only where it is an attribute of its own.)
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("internal_addr", c.InternalAddr),
+		slog.Any("mongodb_uri", c.MongoURI),
+		slog.String("mongodb_database", c.MongoDatabase),
+		slog.Any("kafka_brokers", c.KafkaBrokers),
+		slog.String("kafka_topic_prefix", c.TopicPrefix),
+		slog.Bool("kafka_create_topics", c.CreateTopics),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("otlp_endpoint", c.OTLPEndpoint),
+		slog.String("jwks_url", c.JWKSURL),
+		slog.Any("internal_api_token", c.InternalToken),
+		slog.Int("body_limit_bytes", c.BodyLimit),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.Any("trusted_proxies", c.TrustedProxies),
+		slog.String("session_internal_url", c.SessionInternalURL),
+		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2.MemoryKiB, c.Argon2.Iterations, c.Argon2.Parallelism)),
+		slog.Duration("otp_ttl", c.OTP.TTL),
+		slog.Int("otp_max_attempts", c.OTP.MaxAttempts),
+		slog.Duration("otp_resend_cooldown", c.OTP.ResendCooldown),
+		slog.Int("otp_max_per_destination_per_hour", c.OTP.MaxPerDestinationPerHour),
+		slog.Int("otp_max_per_account_per_hour", c.OTP.MaxPerAccountPerHour),
+		slog.String("login_account_limit", fmt.Sprintf("%d per %s", c.LoginFailuresPerAccount.Max, c.LoginFailuresPerAccount.Window)),
+		slog.String("login_ip_limit", fmt.Sprintf("%d per %s", c.LoginPerIP.Max, c.LoginPerIP.Window)),
+		slog.Any("otp_pepper", c.OTPPepper),
+	)
+}

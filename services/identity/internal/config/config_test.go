@@ -1,0 +1,113 @@
+package config_test
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	platform "github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/services/identity/internal/config"
+)
+
+const token = "internal-token-0123456789"
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(platform.NewLoaderFrom(map[string]string{"INTERNAL_API_TOKEN": token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"HTTP_ADDR", c.HTTPAddr, ":8081"},
+		{"INTERNAL_ADDR", c.InternalAddr, ":9081"},
+		{"MONGODB_DATABASE", c.MongoDatabase, "latchkey_identity"},
+		{"SESSION_INTERNAL_URL", c.SessionInternalURL, "http://127.0.0.1:9082"},
+		{"ARGON2_MEMORY_KIB", c.Argon2.MemoryKiB, uint32(19456)},
+		{"ARGON2_ITERATIONS", c.Argon2.Iterations, uint32(2)},
+		{"ARGON2_PARALLELISM", c.Argon2.Parallelism, uint8(1)},
+		{"OTP_TTL", c.OTP.TTL, 10 * time.Minute},
+		{"OTP_MAX_ATTEMPTS", c.OTP.MaxAttempts, 5},
+		{"OTP_RESEND_COOLDOWN", c.OTP.ResendCooldown, time.Minute},
+		{"OTP_MAX_PER_DESTINATION_PER_HOUR", c.OTP.MaxPerDestinationPerHour, 5},
+		{"OTP_MAX_PER_ACCOUNT_PER_HOUR", c.OTP.MaxPerAccountPerHour, 10},
+		{"LOGIN_MAX_FAILURES_PER_ACCOUNT", c.LoginFailuresPerAccount.Max, 10},
+		{"LOGIN_FAILURE_WINDOW", c.LoginFailuresPerAccount.Window, 15 * time.Minute},
+		{"LOGIN_MAX_PER_IP", c.LoginPerIP.Max, 30},
+		{"LOGIN_IP_WINDOW", c.LoginPerIP.Window, 15 * time.Minute},
+		{"pepper generated", c.PepperGenerated, true},
+		{"generated pepper length", len(c.OTPPepper.Value()) >= 32, true},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	t.Parallel()
+	pepper := strings.Repeat("p", 40)
+	c, err := config.Load(platform.NewLoaderFrom(map[string]string{
+		"INTERNAL_API_TOKEN": token, "OTP_PEPPER": pepper, "OTP_TTL": "5m", "LOGIN_MAX_PER_IP": "7",
+		"ARGON2_MEMORY_KIB": "65536", "SESSION_INTERNAL_URL": "https://session.internal:9082",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OTPPepper.Value() != pepper || c.PepperGenerated || c.OTP.TTL != 5*time.Minute || c.LoginPerIP.Max != 7 ||
+		c.Argon2.MemoryKiB != 65536 || c.SessionInternalURL != "https://session.internal:9082" {
+		t.Errorf("overrides not applied: %+v", c)
+	}
+	if strings.Contains(c.OTPPepper.String(), "p") {
+		t.Errorf("pepper prints as %q, want it masked", c.OTPPepper.String())
+	}
+}
+
+func TestLoadReportsEveryError(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(platform.NewLoaderFrom(map[string]string{
+		"OTP_PEPPER": "short", "ARGON2_MEMORY_KIB": "1024", "ARGON2_ITERATIONS": "1", "OTP_MAX_ATTEMPTS": "0",
+		"SESSION_INTERNAL_URL": "session:9082", "OTP_TTL": "soon",
+	}))
+	if err == nil {
+		t.Fatal("Load() error = nil, want errors")
+	}
+	for _, want := range []string{"INTERNAL_API_TOKEN", "OTP_PEPPER", "ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS", "OTP_MAX_ATTEMPTS", "SESSION_INTERNAL_URL", "OTP_TTL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "short") {
+		t.Errorf("error %q reveals the pepper", err)
+	}
+}
+
+func TestLogValueMasksSecrets(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"INTERNAL_API_TOKEN": "internal-secret-0123456789", "OTP_PEPPER": strings.Repeat("s3cr3t", 6),
+		"MONGODB_URI": "mongodb://user:hunter2@db:27017",
+	}
+	c, err := config.Load(platform.NewLoaderFrom(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
+	out := buf.String()
+	for _, secret := range []string{"internal-secret", "s3cr3t", "hunter2"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log line %s contains the secret %q", out, secret)
+		}
+	}
+	for _, want := range []string{`"otp_pepper":"****"`, `"http_addr":":8081"`, `"otp_ttl":600000000000`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log line %s lacks %s", out, want)
+		}
+	}
+}

@@ -1,0 +1,382 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+	"github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/libs/platform/httpx"
+	"github.com/latchkey/latchkey/libs/platform/kafkax"
+	"github.com/latchkey/latchkey/services/identity/internal/account"
+	"github.com/latchkey/latchkey/services/identity/internal/auth"
+	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
+	"github.com/latchkey/latchkey/services/identity/internal/otp"
+	"github.com/latchkey/latchkey/services/identity/internal/password"
+	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
+	"github.com/latchkey/latchkey/services/identity/internal/store"
+	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const internalToken = config.Secret("internal-token-for-tests-0123456789")
+
+// sessionService is a stand-in for the session service's internal API (POST /internal/v1/sessions),
+// implementing the small contract of docs/architecture.md.
+type sessionService struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	reqs []map[string]string
+	down bool
+}
+
+func newSessionService(t *testing.T) *sessionService {
+	s := &sessionService{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/internal/v1/sessions" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer "+internalToken.Value() {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var body map[string]string
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body["accountId"] == "" {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.down {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		s.reqs = append(s.reqs, body)
+		n := len(s.reqs)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"sessionId": events.NewID(), "accessToken": "access-" + body["accountId"], "refreshToken": "refresh-" + string(rune('a'+n)),
+			"tokenType": "Bearer", "expiresIn": 900,
+		})
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *sessionService) setDown(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
+
+func (s *sessionService) requests() []map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]map[string]string(nil), s.reqs...)
+}
+
+// harness is the identity public API on a fresh database, with the real stores, outbox and flows.
+type harness struct {
+	app      *fiber.App
+	db       *mongo.Database
+	env      *testenv.Env
+	sessions *sessionService
+	svc      *auth.Service
+	hasher   *password.Hasher
+	outbox   *kafkax.Outbox
+}
+
+type setup struct {
+	otp    otp.Config
+	login  auth.Config
+	argon2 password.Params
+	db     *mongo.Database // use this database (e.g. on a client the test disconnects)
+}
+
+// cheap argon2id parameters keep handler tests fast; the password package tests the real ones.
+var cheap = password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+
+func defaults() setup {
+	return setup{
+		otp:    otp.DefaultConfig,
+		login:  auth.Config{LoginPerIP: throttle.Limit{Max: 30, Window: 15 * time.Minute}, LoginFailuresPerAccount: throttle.Limit{Max: 10, Window: 15 * time.Minute}},
+		argon2: cheap,
+	}
+}
+
+func newHarness(t *testing.T, mods ...func(*setup)) *harness {
+	t.Helper()
+	o := defaults()
+	for _, m := range mods {
+		m(&o)
+	}
+	env := testenv.New(t)
+	db := o.db
+	if db == nil {
+		db = env.Database("identity")
+	}
+	ctx := context.Background()
+	if err := store.EnsureIndexes(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	t.Cleanup(func() { _ = producer.Close() })
+	outbox := kafkax.NewOutbox(db, producer, log)
+	if err := outbox.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hasher, err := password.NewHasher(o.argon2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limiter := throttle.New(store.NewCounters(db))
+	codes := otp.NewService(o.otp, otp.Pepper("pepper-for-tests-0123456789abcdef"), store.NewChallenges(db), limiter, outbox)
+	sessions := newSessionService(t)
+	svc := auth.NewService(o.login, auth.Deps{
+		Accounts: store.NewAccounts(db), Devices: store.NewDevices(db), Codes: codes, Hasher: hasher, Limiter: limiter,
+		Sessions: sessionclient.New(sessions.srv.URL, internalToken, nil), Outbox: outbox, Logger: log,
+	})
+	app, err := httpx.NewApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10, TrustedProxies: []string{"0.0.0.0/32"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpapi.Register(app, svc, log)
+	return &harness{app: app, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox}
+}
+
+// response is a decoded answer.
+type response struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+// str returns the string at a dotted path of the body ("user.id"), or "".
+func (r response) str(path string) string {
+	v, _ := r.at(path).(string)
+	return v
+}
+
+func (r response) at(path string) any {
+	var cur any = r.body
+	for _, p := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+type request struct {
+	method, path string
+	body         string
+	ip           string
+	userAgent    string
+}
+
+func (h *harness) do(t *testing.T, r request) response {
+	t.Helper()
+	if r.method == "" {
+		r.method = http.MethodPost
+	}
+	req := httptest.NewRequest(r.method, r.path, strings.NewReader(r.body))
+	req.Header.Set("Content-Type", "application/json")
+	if r.ip == "" {
+		r.ip = "198.51.100.7"
+	}
+	req.Header.Set("X-Forwarded-For", r.ip)
+	if r.userAgent != "" {
+		req.Header.Set("User-Agent", r.userAgent)
+	}
+	resp, err := h.app.Test(req, 10_000)
+	if err != nil {
+		t.Fatalf("%s %s: %v", r.method, r.path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := response{status: resp.StatusCode, header: resp.Header, raw: raw}
+	if len(bytes.TrimSpace(raw)) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &out.body); err != nil {
+			t.Fatalf("%s %s: answer is not JSON: %s", r.method, r.path, raw)
+		}
+	}
+	return out
+}
+
+func (h *harness) post(t *testing.T, path string, body any) response {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.do(t, request{path: path, body: string(raw)})
+}
+
+func jsonBody(t *testing.T, v any) string {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// queued returns the envelopes queued in the outbox for topic, oldest first.
+func (h *harness) queued(t *testing.T, topic string) []events.Envelope {
+	t.Helper()
+	return outboxEvents(t, h.db, topic)
+}
+
+// dispatches returns the otp.dispatch payloads queued for destination, oldest first.
+func (h *harness) dispatches(t *testing.T, destination string) []events.OTPDispatch {
+	t.Helper()
+	var out []events.OTPDispatch
+	for _, ev := range h.queued(t, events.TopicOTPDispatch) {
+		if ev.Type != events.TypeOTPDispatch {
+			t.Fatalf("event of type %s on %s", ev.Type, events.TopicOTPDispatch)
+		}
+		var p events.OTPDispatch
+		if err := ev.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Destination == destination {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// lastCode returns the code of the last dispatch to destination.
+func (h *harness) lastCode(t *testing.T, destination string) string {
+	t.Helper()
+	d := h.dispatches(t, destination)
+	if len(d) == 0 || d[len(d)-1].Code == "" {
+		t.Fatalf("no code dispatched to %s (dispatches: %+v)", destination, d)
+	}
+	return d[len(d)-1].Code
+}
+
+const goodPassword = "Tr4vel-Lamp-Orbit"
+
+// register runs initiate + verify registration and returns the 201 answer.
+func (h *harness) register(t *testing.T, email string, extra map[string]any) response {
+	t.Helper()
+	if r := h.post(t, "/api/v1/auth/initiate-registration", map[string]any{"email": email}); r.status != http.StatusAccepted {
+		t.Fatalf("initiate-registration = %d %s", r.status, r.raw)
+	}
+	body := map[string]any{"email": email, "otp_code": h.lastCode(t, account.NormalizeEmail(email)), "password": goodPassword}
+	for k, v := range extra {
+		body[k] = v
+	}
+	r := h.post(t, "/api/v1/auth/verify-registration", body)
+	if r.status != http.StatusCreated {
+		t.Fatalf("verify-registration = %d %s", r.status, r.raw)
+	}
+	return r
+}
+
+// mongoClient returns a client of its own on the test's server, for tests that disconnect it.
+func mongoClient(t *testing.T, env *testenv.Env) *mongo.Client {
+	t.Helper()
+	c, err := mongo.Connect(context.Background(), options.Client().ApplyURI(env.MongoURI).SetServerSelectionTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// accountFor is an active account with a verified e-mail, as if registered elsewhere.
+func accountFor(email, username string) account.Account {
+	now := time.Now().UTC()
+	return account.Account{ID: events.NewID(), Email: email, EmailVerified: true, Username: username,
+		Status: account.StatusActive, CreatedAt: now, UpdatedAt: now}
+}
+
+// otherCode returns a well-formed code different from code.
+func otherCode(code string) string {
+	if code == "000000" {
+		return "000001"
+	}
+	return "000000"
+}
+
+// outboxEvents reads the envelopes queued in db's outbox for topic, oldest first.
+func outboxEvents(t *testing.T, db *mongo.Database, topic string) []events.Envelope {
+	t.Helper()
+	ctx := context.Background()
+	cur, err := db.Collection(kafkax.OutboxCollection).Find(ctx, bson.D{{Key: "topic", Value: topic}},
+		options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []struct {
+		Event []byte `bson:"event"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]events.Envelope, len(docs))
+	for i, d := range docs {
+		if err := json.Unmarshal(d.Event, &out[i]); err != nil {
+			t.Fatalf("outbox event is not an envelope: %s", d.Event)
+		}
+	}
+	return out
+}
+
+// serve runs the app on a local port until the test ends and returns its base URL.
+func (h *harness) serve(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = h.app.Listener(ln)
+	}()
+	t.Cleanup(func() {
+		_ = h.app.ShutdownWithTimeout(5 * time.Second)
+		<-done
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func mustJSON(v any) string {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(raw)
+}
+
+// equalJSON compares decoded JSON values.
+func equalJSON(a, b any) bool {
+	ra, _ := json.Marshal(a)
+	rb, _ := json.Marshal(b)
+	return bytes.Equal(ra, rb)
+}
+
+func statusName(code int) string {
+	return strings.ToUpper(strings.ReplaceAll(http.StatusText(code), " ", "_"))
+}

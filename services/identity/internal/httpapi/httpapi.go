@@ -1,0 +1,133 @@
+// Package httpapi is the identity service's public HTTP API: the routes, the request shapes and
+// their validation, and the mapping of domain outcomes to the two wire styles. Handlers decode and
+// validate, call the auth flows, and render; they hold no business rules.
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/latchkey/latchkey/libs/platform/httpx"
+	"github.com/latchkey/latchkey/libs/platform/wire"
+	"github.com/latchkey/latchkey/services/identity/internal/account"
+	"github.com/latchkey/latchkey/services/identity/internal/auth"
+	"github.com/latchkey/latchkey/services/identity/internal/device"
+	"github.com/latchkey/latchkey/services/identity/internal/password"
+	"github.com/latchkey/latchkey/services/identity/internal/store"
+	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+)
+
+// Messages shown to clients.
+const (
+	msgInvalidCode        = "Invalid or expired code"
+	msgInvalidCredentials = "Invalid credentials"
+	msgTooMany            = "Too many attempts"
+	msgUsernameTaken      = "Username already taken"
+	msgUnavailable        = "Service temporarily unavailable"
+)
+
+// Field limits (characters). Identifiers longer than any real one are refused before they reach
+// the database or argon2id.
+const (
+	maxEmail        = 254
+	maxIdentifier   = 254
+	maxLoginPass    = 1024 // login accepts what the policy never would, but not megabytes
+	maxName         = 100
+	maxDeviceID     = 128
+	maxDeviceName   = 100
+	maxPlatform     = 32
+	maxToken        = 256
+	maxUserAgent    = 512
+	maxUsernameText = 64 // the username rules proper are account.ValidateUsername's
+)
+
+var platformPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Handler serves the identity endpoints.
+type Handler struct {
+	auth *auth.Service
+	log  *slog.Logger
+}
+
+// Register mounts every public route of the identity service on app, with the paths spelled as in
+// the API documents.
+func Register(app *fiber.App, svc *auth.Service, log *slog.Logger) {
+	h := &Handler{auth: svc, log: log}
+
+	// Plain style (audiopod-account-management.txt namespace; DESIGN.md: new auth endpoints).
+	app.Post("/api/v1/auth/initiate-registration", h.initiateRegistration)
+	app.Post("/api/v1/auth/verify-registration", h.verifyRegistration)
+	app.Post("/api/v1/auth/login", h.login)
+
+	// Envelope style (account-api.txt).
+	app.Post("/api/v1/account/device/verify", h.verifyDevice) // item 20
+}
+
+func client(c *fiber.Ctx) auth.Client {
+	ua := c.Get(fiber.HeaderUserAgent)
+	if utf8.RuneCountInString(ua) > maxUserAgent {
+		ua = string([]rune(ua)[:maxUserAgent])
+	}
+	return auth.Client{IP: httpx.ClientIP(c), UserAgent: ua}
+}
+
+// checkDevice validates the optional device fields shared by the sign-in endpoints and returns them
+// normalized (platform upper-cased).
+func checkDevice(v *wire.Checker, idField, nameField, platformField string, d device.Info) device.Info {
+	v.MaxLen(idField, d.DeviceID, maxDeviceID)
+	v.MaxLen(nameField, d.DeviceName, maxDeviceName)
+	if d.Platform != "" {
+		v.MaxLen(platformField, d.Platform, maxPlatform)
+		v.Check(platformPattern.MatchString(d.Platform), platformField, "Platform may contain only letters, digits, '_' and '-'", "string_pattern_mismatch")
+	}
+	return device.Info{
+		DeviceID:   strings.TrimSpace(d.DeviceID),
+		DeviceName: strings.TrimSpace(d.DeviceName),
+		Platform:   strings.ToUpper(strings.TrimSpace(d.Platform)),
+	}
+}
+
+// failure maps a domain error to the wire. passwordField names the body field a password-policy
+// failure is reported on. Errors it does not know pass through and become a logged 500.
+func failure(err error, passwordField string, invalidCode *wire.Error) error {
+	var (
+		we       *wire.Error
+		limited  *throttle.ExceededError
+		policy   *password.PolicyError
+		username *account.UsernameError
+	)
+	switch {
+	case errors.As(err, &we):
+		return we
+	case errors.As(err, &limited):
+		return wire.TooManyRequests(msgTooMany, limited.RetryAfter)
+	case errors.As(err, &policy):
+		return wire.Invalid(wire.Body(passwordField, policy.Message, "value_error"))
+	case errors.As(err, &username):
+		return wire.Invalid(wire.Body("username", username.Message, "value_error"))
+	case errors.Is(err, auth.ErrInvalidCode):
+		return invalidCode
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		return wire.Unauthorized(msgInvalidCredentials)
+	case errors.Is(err, auth.ErrUsernameTaken):
+		return wire.Conflict(msgUsernameTaken)
+	case errors.Is(err, auth.ErrSessionUnavailable), store.IsUnavailable(err):
+		return &unavailableError{err}
+	}
+	return err
+}
+
+// unavailableError renders as a 503 (wire.From finds the *wire.Error first) while the error handler
+// still logs the cause.
+type unavailableError struct{ cause error }
+
+func (e *unavailableError) Error() string { return msgUnavailable + ": " + e.cause.Error() }
+
+func (e *unavailableError) Unwrap() []error {
+	return []error{wire.Unavailable(msgUnavailable), e.cause}
+}

@@ -1,0 +1,231 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/services/identity/internal/account"
+	"github.com/latchkey/latchkey/services/identity/internal/password"
+	"github.com/latchkey/latchkey/services/identity/internal/store"
+	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+)
+
+func login(identifier, pw, deviceID string) map[string]any {
+	return map[string]any{"identifier": identifier, "password": pw, "device_id": deviceID}
+}
+
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	reg := h.register(t, "ada@example.com", map[string]any{"username": "ada", "device_id": "laptop"})
+	id := reg.str("user.id")
+
+	tests := []struct {
+		name          string
+		body          map[string]any
+		wantChallenge bool
+	}{
+		{"trusted device, by email", login("ada@example.com", goodPassword, "laptop"), false},
+		{"trusted device, email in other case", login("  ADA@Example.com ", goodPassword, "laptop"), false},
+		{"trusted device, by username", login("Ada", goodPassword, "laptop"), false},
+		{"trusted device, by @username", login("@ada", goodPassword, "laptop"), false},
+		{"new device", login("ada", goodPassword, "phone"), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.post(t, "/api/v1/auth/login", tc.body)
+			if r.status != http.StatusOK {
+				t.Fatalf("status = %d %s, want 200", r.status, r.raw)
+			}
+			if !tc.wantChallenge {
+				if r.str("access_token") == "" || r.str("token_type") != "Bearer" || r.str("user.id") != id ||
+					r.str("user.username") != "ada" || r.str("session_id") == "" {
+					t.Errorf("body = %s, want tokens for %s", r.raw, id)
+				}
+				return
+			}
+			if r.str("challenge") != "device_verification" || r.str("masked_value") != "ad***@example.com" ||
+				r.at("expires_in") != float64(600) || len(r.str("device_verification_token")) < 40 || r.at("access_token") != nil {
+				t.Errorf("body = %s, want a device_verification challenge and no tokens", r.raw)
+			}
+			d := h.dispatches(t, "ada@example.com")
+			last := d[len(d)-1]
+			if last.Purpose != events.PurposeDeviceVerification || last.Channel != events.ChannelEmail || len(last.Code) != 6 {
+				t.Errorf("last dispatch = %+v, want a device_verification code by EMAIL", last)
+			}
+		})
+	}
+	reqs := h.sessions.requests()
+	if got := len(reqs); got != 5 { // registration + four trusted logins
+		t.Errorf("session service got %d requests, want 5", got)
+	}
+	if reqs[len(reqs)-1]["deviceId"] != "laptop" || reqs[len(reqs)-1]["accountId"] != id {
+		t.Errorf("last session request = %v, want account %s on laptop", reqs[len(reqs)-1], id)
+	}
+}
+
+func TestLoginDoesNotEnumerate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.register(t, "ada@example.com", map[string]any{"username": "ada", "device_id": "laptop"})
+	ctx := context.Background()
+	locked := accountFor("locked@example.com", "locked")
+	locked.Status = account.StatusDeactivated
+	locked.PasswordHash, _ = h.hasher.Hash(goodPassword)
+	if err := store.NewAccounts(h.db).Create(ctx, locked); err != nil {
+		t.Fatal(err)
+	}
+	noPassword := accountFor("oauth@example.com", "oauth_only")
+	if err := store.NewAccounts(h.db).Create(ctx, noPassword); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name string
+		body map[string]any
+	}{
+		{"wrong password", login("ada@example.com", "Wr0ng-password", "laptop")},
+		{"unknown email", login("nobody@example.com", goodPassword, "laptop")},
+		{"unknown username", login("nobody", goodPassword, "laptop")},
+		{"deactivated account, right password", login("locked@example.com", goodPassword, "laptop")},
+		{"account without password", login("oauth@example.com", goodPassword, "laptop")},
+	}
+	var first []byte
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.post(t, "/api/v1/auth/login", tc.body)
+			if r.status != http.StatusUnauthorized || r.str("detail") != "Invalid credentials" {
+				t.Fatalf("answer = %d %s, want 401 Invalid credentials", r.status, r.raw)
+			}
+			if first == nil {
+				first = r.raw
+			} else if !bytes.Equal(first, r.raw) {
+				t.Errorf("answer %s differs from %s", r.raw, first)
+			}
+		})
+	}
+}
+
+// TestLoginTiming checks that an unknown account costs an argon2id verification like a wrong password
+// does (with the production parameters, where a missing hash would answer ~50x faster).
+func TestLoginTiming(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(s *setup) { s.argon2 = password.DefaultParams })
+	h.register(t, "ada@example.com", nil)
+	median := func(body map[string]any) time.Duration {
+		var d []time.Duration
+		for range 5 {
+			start := time.Now()
+			if r := h.post(t, "/api/v1/auth/login", body); r.status != http.StatusUnauthorized {
+				t.Fatalf("status = %d, want 401", r.status)
+			}
+			d = append(d, time.Since(start))
+		}
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return d[len(d)/2]
+	}
+	wrong := median(login("ada@example.com", "Wr0ng-password", "laptop"))
+	unknown := median(login("nobody@example.com", "Wr0ng-password", "laptop"))
+	if unknown < wrong/2 || wrong < unknown/2 {
+		t.Errorf("median login time: wrong password %s, unknown account %s; want them alike", wrong, unknown)
+	}
+}
+
+func TestLoginThrottling(t *testing.T) {
+	t.Parallel()
+	t.Run("failures per account", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		h.register(t, "ada@example.com", map[string]any{"username": "ada", "device_id": "laptop"})
+		for i := range 10 {
+			// Alternate identifiers and IPs: the count is per account, whatever names it.
+			id := []string{"ada@example.com", "ada"}[i%2]
+			r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login(id, "Wr0ng-password", "laptop")), ip: "203.0.113." + strconv.Itoa(i)})
+			if r.status != http.StatusUnauthorized {
+				t.Fatalf("failure %d = %d, want 401", i+1, r.status)
+			}
+		}
+		r := h.post(t, "/api/v1/auth/login", login("ada", goodPassword, "laptop"))
+		retry, _ := strconv.Atoi(r.header.Get("Retry-After"))
+		if r.status != http.StatusTooManyRequests || r.str("detail") != "Too many attempts" || retry < 1 || retry > 15*60 {
+			t.Fatalf("11th attempt, right password = %d %s (Retry-After %q), want 429 Too many attempts within the window",
+				r.status, r.raw, r.header.Get("Retry-After"))
+		}
+		other := h.register(t, "bob@example.com", map[string]any{"device_id": "laptop"})
+		if r := h.post(t, "/api/v1/auth/login", login("bob@example.com", goodPassword, "laptop")); r.status != http.StatusOK {
+			t.Errorf("another account = %d %s, want 200 (%s)", r.status, r.raw, other.str("user.id"))
+		}
+	})
+	t.Run("unknown identifiers are throttled alike", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		for range 10 {
+			h.post(t, "/api/v1/auth/login", login("ghost@example.com", "Wr0ng-password", "laptop"))
+		}
+		r := h.post(t, "/api/v1/auth/login", login("ghost@example.com", "Wr0ng-password", "laptop"))
+		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+			t.Errorf("11th attempt for an unknown account = %d, want 429 with Retry-After like a real one", r.status)
+		}
+	})
+	t.Run("attempts per IP", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, func(s *setup) { s.login.LoginPerIP = throttle.Limit{Max: 3, Window: 15 * time.Minute} })
+		h.register(t, "ada@example.com", map[string]any{"device_id": "laptop"})
+		for i := range 3 {
+			r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("user"+strconv.Itoa(i), "x1x1x1x1", "d")), ip: "203.0.113.50"})
+			if r.status != http.StatusUnauthorized {
+				t.Fatalf("attempt %d = %d, want 401", i+1, r.status)
+			}
+		}
+		r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("ada@example.com", goodPassword, "laptop")), ip: "203.0.113.50"})
+		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+			t.Errorf("4th attempt from the IP = %d %s, want 429 with Retry-After", r.status, r.raw)
+		}
+		r = h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("ada@example.com", goodPassword, "laptop")), ip: "203.0.113.51"})
+		if r.status != http.StatusOK {
+			t.Errorf("another IP = %d %s, want 200", r.status, r.raw)
+		}
+	})
+	t.Run("success clears the failures", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		h.register(t, "ada@example.com", map[string]any{"device_id": "laptop"})
+		for round := range 2 {
+			for range 9 {
+				h.post(t, "/api/v1/auth/login", login("ada@example.com", "Wr0ng-password", "laptop"))
+			}
+			if r := h.post(t, "/api/v1/auth/login", login("ada@example.com", goodPassword, "laptop")); r.status != http.StatusOK {
+				t.Fatalf("round %d: right password after 9 failures = %d, want 200", round+1, r.status)
+			}
+		}
+	})
+}
+
+func TestLoginUpgradesWeakHash(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(s *setup) { s.argon2 = password.Params{MemoryKiB: 128, Iterations: 2, Parallelism: 1} })
+	weak, _ := password.NewHasher(cheap)
+	a := accountFor("old@example.com", "")
+	a.PasswordHash, _ = weak.Hash(goodPassword)
+	accounts := store.NewAccounts(h.db)
+	if err := accounts.Create(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	r := h.post(t, "/api/v1/auth/login", login("old@example.com", goodPassword, "laptop"))
+	if r.status != http.StatusOK || r.str("challenge") != "device_verification" {
+		t.Fatalf("login with a weaker stored hash = %d %s, want 200 (device challenge)", r.status, r.raw)
+	}
+	stored, _ := accounts.ByID(context.Background(), a.ID)
+	if stored.PasswordHash == a.PasswordHash || !bytes.Contains([]byte(stored.PasswordHash), []byte("m=128,t=2,p=1")) {
+		t.Errorf("stored hash = %q, want it re-hashed with m=128,t=2,p=1", stored.PasswordHash)
+	}
+	if ok, _, _ := h.hasher.Verify(goodPassword, stored.PasswordHash); !ok {
+		t.Error("upgraded hash does not verify the password")
+	}
+}

@@ -1,0 +1,204 @@
+package otp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+)
+
+// Limit is a throttle limit.
+type Limit = throttle.Limit
+
+// Limit scopes used for sends.
+const (
+	ScopeDestination = "otp_destination"
+	ScopeAccount     = "otp_account"
+)
+
+// ErrInvalidCode covers every way an answer can fail — wrong code, expired, already used, too many
+// tries, unknown token, other device — so the client learns nothing about which.
+var ErrInvalidCode = errors.New("invalid or expired code")
+
+// Config are the code rules.
+type Config struct {
+	TTL                      time.Duration // how long a code is valid
+	MaxAttempts              int           // tries per code
+	ResendCooldown           time.Duration // minimum time between two sends to one destination
+	MaxPerDestinationPerHour int
+	MaxPerAccountPerHour     int
+}
+
+// DefaultConfig follows the design rules: 10-minute codes, 5 tries, 60 s cooldown, 5 sends per
+// destination and 10 per account per hour.
+var DefaultConfig = Config{TTL: 10 * time.Minute, MaxAttempts: 5, ResendCooldown: time.Minute, MaxPerDestinationPerHour: 5, MaxPerAccountPerHour: 10}
+
+// Service sends and checks codes.
+type Service struct {
+	cfg     Config
+	pepper  Pepper
+	store   Store
+	limiter Limiter
+	outbox  Outbox
+	now     func() time.Time
+}
+
+// NewService returns a Service.
+func NewService(cfg Config, pepper Pepper, store Store, limiter Limiter, outbox Outbox) *Service {
+	return &Service{cfg: cfg, pepper: pepper, store: store, limiter: limiter, outbox: outbox, now: time.Now}
+}
+
+// WithClock returns a copy of s that reads the time from now.
+func (s *Service) WithClock(now func() time.Time) *Service {
+	c := *s
+	c.now = now
+	return &c
+}
+
+// TTL is how long a code stays valid.
+func (s *Service) TTL() time.Duration { return s.cfg.TTL }
+
+// Request describes what to send.
+type Request struct {
+	Purpose     string // events.Purpose*
+	Channel     string // events.Channel*
+	Destination string // normalized e-mail or E.164 phone
+	AccountID   string // the account the code is for; empty for registration
+	DeviceID    string // bound to the challenge (device verification)
+	Notice      bool   // send a code-less notice instead of a code
+	WithToken   string // when not empty, bind a temp token with this prefix
+	Locale      string
+}
+
+// Sent is the outcome of Send.
+type Sent struct {
+	ChallengeID string
+	Token       string // the temp token, when requested; shown to the client once
+	ExpiresAt   time.Time
+	MaskedValue string
+}
+
+// Send issues a challenge and queues its delivery. It returns a *throttle.ExceededError (with
+// Retry-After) when the destination is in its resend cooldown or a send limit is reached.
+//
+// A notice does the same work as a code — same cooldown, same limits, one challenge write, one
+// outbox write — so that registration answers alike, in content and in timing, whether or not the
+// address already has an account. For the same reason a notice is not counted against the account's
+// limit: an over-limit account would otherwise answer differently from a new address.
+func (s *Service) Send(ctx context.Context, req Request) (Sent, error) {
+	now := s.now().UTC()
+	key := Key(req.Purpose, req.Destination)
+	prev, err := s.store.Get(ctx, key)
+	switch {
+	case err == nil:
+		if until := prev.SentAt.Add(s.cfg.ResendCooldown); until.After(now) {
+			return Sent{}, &throttle.ExceededError{Scope: "otp_cooldown", RetryAfter: until.Sub(now)}
+		}
+	case !errors.Is(err, ErrNotFound):
+		return Sent{}, fmt.Errorf("read challenge: %w", err)
+	}
+	hour := Limit{Max: s.cfg.MaxPerDestinationPerHour, Window: time.Hour}
+	if err := s.limiter.Hit(ctx, ScopeDestination, key, hour); err != nil {
+		return Sent{}, err
+	}
+	if req.AccountID != "" && !req.Notice {
+		if err := s.limiter.Hit(ctx, ScopeAccount, req.AccountID, Limit{Max: s.cfg.MaxPerAccountPerHour, Window: time.Hour}); err != nil {
+			return Sent{}, err
+		}
+	}
+
+	code, err := GenerateCode()
+	if err != nil {
+		return Sent{}, err
+	}
+	c := Challenge{
+		Key: key, ID: events.NewID(), Purpose: req.Purpose, Channel: req.Channel, Destination: req.Destination,
+		AccountID: req.AccountID, DeviceID: req.DeviceID, SentAt: now, ExpiresAt: now.Add(s.cfg.TTL),
+	}
+	c.CodeHash = s.pepper.CodeHash(c.ID, code)
+	if req.Notice {
+		c.CodeHash, code = "", "" // computed anyway, so both branches cost the same
+	}
+	var token string
+	if req.WithToken != "" {
+		if token, err = NewToken(req.WithToken); err != nil {
+			return Sent{}, err
+		}
+		c.TokenHash = s.pepper.TokenHash(token)
+	}
+	if err := s.store.Put(ctx, c, now.Add(-s.cfg.ResendCooldown)); err != nil {
+		if errors.Is(err, ErrCooldown) { // a concurrent send won the race
+			return Sent{}, &throttle.ExceededError{Scope: "otp_cooldown", RetryAfter: s.cfg.ResendCooldown}
+		}
+		return Sent{}, fmt.Errorf("store challenge: %w", err)
+	}
+
+	payload := events.OTPDispatch{Purpose: req.Purpose, Channel: req.Channel, Destination: req.Destination, Code: code, Locale: req.Locale}
+	if !req.Notice {
+		payload.ExpiresAt = c.ExpiresAt
+	}
+	ev, err := events.New(events.TypeOTPDispatch, req.AccountID, payload)
+	if err != nil {
+		return Sent{}, err
+	}
+	if err := s.outbox.Add(ctx, events.TopicOTPDispatch, ev); err != nil {
+		return Sent{}, fmt.Errorf("queue otp dispatch: %w", err)
+	}
+	return Sent{ChallengeID: c.ID, Token: token, ExpiresAt: c.ExpiresAt, MaskedValue: Mask(req.Channel, req.Destination)}, nil
+}
+
+// Verify checks code against the live challenge of purpose for destination and consumes it. Every
+// failure is ErrInvalidCode.
+func (s *Service) Verify(ctx context.Context, purpose, destination, code string) (Challenge, error) {
+	return s.answer(ctx, Filter{Key: Key(purpose, destination), Purpose: purpose}, "", code)
+}
+
+// VerifyToken checks code against the challenge bound to the temp token, for purpose and deviceID,
+// and consumes it (which also spends the token). A device other than the one the token was issued
+// to counts as a wrong try. Every failure is ErrInvalidCode.
+func (s *Service) VerifyToken(ctx context.Context, purpose, token, deviceID, code string) (Challenge, error) {
+	if token == "" {
+		return Challenge{}, ErrInvalidCode
+	}
+	return s.answer(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose}, deviceID, code)
+}
+
+func (s *Service) answer(ctx context.Context, f Filter, deviceID, code string) (Challenge, error) {
+	if !ValidCodeFormat(code) {
+		return Challenge{}, ErrInvalidCode
+	}
+	now := s.now().UTC()
+	c, err := s.store.Find(ctx, f, now)
+	if errors.Is(err, ErrNotFound) {
+		return Challenge{}, ErrInvalidCode
+	}
+	if err != nil {
+		return Challenge{}, fmt.Errorf("find challenge: %w", err)
+	}
+	// The try is taken before the comparison: parallel guesses each need one of the MaxAttempts
+	// tries, so no burst can compare more codes than the limit allows.
+	try, err := s.store.ClaimTry(ctx, c, s.cfg.MaxAttempts)
+	if err != nil {
+		return Challenge{}, fmt.Errorf("claim challenge try: %w", err)
+	}
+	if try == 0 {
+		return Challenge{}, ErrInvalidCode
+	}
+	c.Attempts = try
+	match := c.CodeHash != "" && equalHash(s.pepper.CodeHash(c.ID, code), c.CodeHash)
+	if !match || (f.TokenHash != "" && c.DeviceID != deviceID) {
+		return Challenge{}, ErrInvalidCode
+	}
+	ok, err := s.store.Consume(ctx, c, now)
+	if err != nil {
+		return Challenge{}, fmt.Errorf("consume challenge: %w", err)
+	}
+	if !ok { // answered concurrently
+		return Challenge{}, ErrInvalidCode
+	}
+	c.ConsumedAt = now
+	return c, nil
+}

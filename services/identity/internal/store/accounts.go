@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/latchkey/latchkey/libs/platform/mongox"
+	"github.com/latchkey/latchkey/services/identity/internal/account"
+)
+
+// Accounts is the accounts collection.
+type Accounts struct{ coll *mongo.Collection }
+
+// NewAccounts returns the accounts store of db.
+func NewAccounts(db *mongo.Database) *Accounts { return &Accounts{coll: db.Collection(CollAccounts)} }
+
+// accountDoc is the stored form. Optional identifiers are omitted when empty, never stored as null
+// or "": the sparse unique indexes skip only documents that lack the field.
+type accountDoc struct {
+	ID                  string    `bson:"_id"`
+	Email               string    `bson:"email,omitempty"`
+	EmailVerified       bool      `bson:"emailVerified"`
+	Phone               string    `bson:"phone,omitempty"`
+	PhoneVerified       bool      `bson:"phoneVerified"`
+	Username            string    `bson:"username,omitempty"`
+	FirstName           string    `bson:"firstName,omitempty"`
+	LastName            string    `bson:"lastName,omitempty"`
+	PasswordHash        string    `bson:"passwordHash,omitempty"`
+	Status              string    `bson:"status"`
+	TwoFactorEnabled    bool      `bson:"twoFactorEnabled"`
+	CreatedAt           time.Time `bson:"createdAt"`
+	UpdatedAt           time.Time `bson:"updatedAt"`
+	PasswordChangedAt   time.Time `bson:"passwordChangedAt,omitempty"`
+	CreatedEventPending bool      `bson:"createdEventPending,omitempty"`
+}
+
+func toAccountDoc(a account.Account) accountDoc {
+	return accountDoc{
+		ID: a.ID, Email: a.Email, EmailVerified: a.EmailVerified, Phone: a.Phone, PhoneVerified: a.PhoneVerified,
+		Username: a.Username, FirstName: a.FirstName, LastName: a.LastName, PasswordHash: a.PasswordHash,
+		Status: string(a.Status), TwoFactorEnabled: a.TwoFactorEnabled, CreatedAt: a.CreatedAt.UTC(),
+		UpdatedAt: a.UpdatedAt.UTC(), PasswordChangedAt: a.PasswordChangedAt.UTC(),
+	}
+}
+
+func (d accountDoc) account() account.Account {
+	return account.Account{
+		ID: d.ID, Email: d.Email, EmailVerified: d.EmailVerified, Phone: d.Phone, PhoneVerified: d.PhoneVerified,
+		Username: d.Username, FirstName: d.FirstName, LastName: d.LastName, PasswordHash: d.PasswordHash,
+		Status: account.Status(d.Status), TwoFactorEnabled: d.TwoFactorEnabled, CreatedAt: d.CreatedAt,
+		UpdatedAt: d.UpdatedAt, PasswordChangedAt: d.PasswordChangedAt,
+	}
+}
+
+// Create inserts a with its account.created event marked pending.
+func (s *Accounts) Create(ctx context.Context, a account.Account) error {
+	doc := toAccountDoc(a)
+	doc.CreatedEventPending = true
+	_, err := s.coll.InsertOne(ctx, doc)
+	if err == nil {
+		return nil
+	}
+	if !mongox.IsDuplicateKey(err) {
+		return wrap("insert account", err)
+	}
+	// Which index clashed? FerretDB's message does not name it, so ask.
+	if a.Email != "" {
+		if _, ferr := s.ByEmail(ctx, a.Email); ferr == nil {
+			return account.ErrEmailTaken
+		}
+	}
+	if a.Username != "" {
+		if _, ferr := s.ByUsername(ctx, a.Username); ferr == nil {
+			return account.ErrUsernameTaken
+		}
+	}
+	return account.ErrEmailTaken
+}
+
+func (s *Accounts) findOne(ctx context.Context, filter bson.D) (account.Account, error) {
+	var d accountDoc
+	err := s.coll.FindOne(ctx, filter).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return account.Account{}, account.ErrNotFound
+	}
+	if err != nil {
+		return account.Account{}, wrap("find account", err)
+	}
+	return d.account(), nil
+}
+
+// ByID returns the account with id, or account.ErrNotFound.
+func (s *Accounts) ByID(ctx context.Context, id string) (account.Account, error) {
+	return s.findOne(ctx, bson.D{{Key: "_id", Value: id}})
+}
+
+// ByEmail returns the account whose (lower-cased) e-mail is email, or account.ErrNotFound.
+func (s *Accounts) ByEmail(ctx context.Context, email string) (account.Account, error) {
+	if email == "" {
+		return account.Account{}, account.ErrNotFound
+	}
+	return s.findOne(ctx, bson.D{{Key: "email", Value: email}})
+}
+
+// ByUsername returns the account whose (lower-cased) username is username, or account.ErrNotFound.
+func (s *Accounts) ByUsername(ctx context.Context, username string) (account.Account, error) {
+	if username == "" {
+		return account.Account{}, account.ErrNotFound
+	}
+	return s.findOne(ctx, bson.D{{Key: "username", Value: username}})
+}
+
+// SetPasswordHash replaces the password hash only while it is still oldHash.
+func (s *Accounts) SetPasswordHash(ctx context.Context, id, oldHash, newHash string) error {
+	_, err := s.coll.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "passwordHash", Value: oldHash}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "passwordHash", Value: newHash}, {Key: "updatedAt", Value: time.Now().UTC()}}}})
+	if err != nil {
+		return wrap("update password hash", err)
+	}
+	return nil
+}
+
+// MarkCreatedPublished clears the pending flag of the account.created event.
+func (s *Accounts) MarkCreatedPublished(ctx context.Context, id string) error {
+	_, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "createdEventPending", Value: ""}}}})
+	if err != nil {
+		return wrap("mark account.created queued", err)
+	}
+	return nil
+}
+
+// CreatedUnpublished lists up to limit accounts created before the given time whose account.created
+// event is still pending.
+func (s *Accounts) CreatedUnpublished(ctx context.Context, before time.Time, limit int) ([]account.Account, error) {
+	cur, err := s.coll.Find(ctx,
+		bson.D{{Key: "createdEventPending", Value: true}, {Key: "createdAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
+		options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, wrap("find pending accounts", err)
+	}
+	var docs []accountDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, wrap("read pending accounts", err)
+	}
+	out := make([]account.Account, len(docs))
+	for i, d := range docs {
+		out[i] = d.account()
+	}
+	return out, nil
+}

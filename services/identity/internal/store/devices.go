@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/latchkey/latchkey/libs/platform/mongox"
+	"github.com/latchkey/latchkey/services/identity/internal/device"
+)
+
+// Devices is the trusted_devices collection, unique on (accountId, deviceId).
+type Devices struct{ coll *mongo.Collection }
+
+// NewDevices returns the trusted-device store of db.
+func NewDevices(db *mongo.Database) *Devices {
+	return &Devices{coll: db.Collection(CollTrustedDevices)}
+}
+
+type deviceDoc struct {
+	ID         string    `bson:"_id"`
+	AccountID  string    `bson:"accountId"`
+	DeviceID   string    `bson:"deviceId"`
+	DeviceName string    `bson:"deviceName,omitempty"`
+	Platform   string    `bson:"platform,omitempty"`
+	CreatedAt  time.Time `bson:"createdAt"`
+	LastUsedAt time.Time `bson:"lastUsedAt"`
+}
+
+func (d deviceDoc) device() device.TrustedDevice {
+	return device.TrustedDevice{ID: d.ID, AccountID: d.AccountID, DeviceID: d.DeviceID, DeviceName: d.DeviceName,
+		Platform: d.Platform, CreatedAt: d.CreatedAt, LastUsedAt: d.LastUsedAt}
+}
+
+func deviceFilter(accountID, deviceID string) bson.D {
+	return bson.D{{Key: "accountId", Value: accountID}, {Key: "deviceId", Value: deviceID}}
+}
+
+// Find returns the trusted device, or device.ErrNotFound.
+func (s *Devices) Find(ctx context.Context, accountID, deviceID string) (device.TrustedDevice, error) {
+	if deviceID == "" {
+		return device.TrustedDevice{}, device.ErrNotFound
+	}
+	var d deviceDoc
+	err := s.coll.FindOne(ctx, deviceFilter(accountID, deviceID)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return device.TrustedDevice{}, device.ErrNotFound
+	}
+	if err != nil {
+		return device.TrustedDevice{}, wrap("find trusted device", err)
+	}
+	return d.device(), nil
+}
+
+// Trust inserts d, or — when the account already trusts the device — refreshes its lastUsedAt and,
+// when given, its name and platform. It returns the stored device.
+func (s *Devices) Trust(ctx context.Context, d device.TrustedDevice) (device.TrustedDevice, error) {
+	set := bson.D{{Key: "lastUsedAt", Value: d.LastUsedAt.UTC()}}
+	if d.DeviceName != "" {
+		set = append(set, bson.E{Key: "deviceName", Value: d.DeviceName})
+	}
+	if d.Platform != "" {
+		set = append(set, bson.E{Key: "platform", Value: d.Platform})
+	}
+	update := bson.D{
+		{Key: "$set", Value: set},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "_id", Value: d.ID}, {Key: "createdAt", Value: d.CreatedAt.UTC()}}},
+	}
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
+	var out deviceDoc
+	err := s.coll.FindOneAndUpdate(ctx, deviceFilter(d.AccountID, d.DeviceID), update, opts).Decode(&out)
+	if mongox.IsDuplicateKey(err) { // a concurrent Trust inserted it first: update that one
+		err = s.coll.FindOneAndUpdate(ctx, deviceFilter(d.AccountID, d.DeviceID), bson.D{{Key: "$set", Value: set}},
+			options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&out)
+	}
+	if err != nil {
+		return device.TrustedDevice{}, wrap("trust device", err)
+	}
+	return out.device(), nil
+}
+
+// Touch sets the device's lastUsedAt.
+func (s *Devices) Touch(ctx context.Context, accountID, deviceID string, at time.Time) error {
+	_, err := s.coll.UpdateOne(ctx, deviceFilter(accountID, deviceID),
+		bson.D{{Key: "$set", Value: bson.D{{Key: "lastUsedAt", Value: at.UTC()}}}})
+	if err != nil {
+		return wrap("touch trusted device", err)
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package delivery_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/services/notification/internal/delivery"
+)
+
+var otpPurposes = []string{
+	events.PurposeRegistration, events.PurposeDeviceVerification, events.PurposeTwoFactor, events.PurposePasswordReset,
+	events.PurposePasswordChange, events.PurposeEmailVerification, events.PurposePhoneVerification,
+}
+
+func TestComposeOTPMessages(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, purpose := range otpPurposes {
+		for _, tc := range []struct {
+			channel, destination, wantTo, wantMasked string
+			wantChannels                             []string
+		}{
+			{events.ChannelEmail, " Jane.Doe@Example.com ", "jane.doe@example.com", "j***@example.com", []string{"EMAIL"}},
+			{events.ChannelSMS, "+4915112345678", "+4915112345678", "+*********5678", []string{"SMS"}},
+			{events.ChannelWhatsApp, "+4915112345678", "+4915112345678", "+*********5678", []string{"WHATSAPP"}},
+			{events.ChannelSMSAndWhatsApp, "+4915112345678", "+4915112345678", "+*********5678", []string{"SMS", "WHATSAPP"}},
+		} {
+			t.Run(purpose+"/"+tc.channel, func(t *testing.T) {
+				msgs, err := delivery.Compose(delivery.Dispatch{
+					EventID: "ev1", Purpose: purpose, Channel: tc.channel, Destination: tc.destination,
+					Code: "482913", ExpiresAt: now.Add(10 * time.Minute),
+				}, now)
+				if err != nil {
+					t.Fatalf("Compose: %v", err)
+				}
+				if len(msgs) != len(tc.wantChannels) {
+					t.Fatalf("got %d messages, want %d", len(msgs), len(tc.wantChannels))
+				}
+				for i, m := range msgs {
+					if m.Channel != tc.wantChannels[i] {
+						t.Errorf("message %d channel = %q, want %q", i, m.Channel, tc.wantChannels[i])
+					}
+					if m.To != tc.wantTo {
+						t.Errorf("to = %q, want %q", m.To, tc.wantTo)
+					}
+					for _, want := range []string{"482913", tc.wantMasked, "10 minutes"} {
+						if !strings.Contains(m.Body, want) {
+							t.Errorf("%s body lacks %q:\n%s", m.Channel, want, m.Body)
+						}
+					}
+					if strings.Contains(m.Body, tc.wantTo) {
+						t.Errorf("%s body shows the unmasked destination:\n%s", m.Channel, m.Body)
+					}
+					if gotSubject := m.Subject != ""; gotSubject != (m.Channel == events.ChannelEmail) {
+						t.Errorf("%s subject = %q: want one for e-mail only", m.Channel, m.Subject)
+					}
+					if m.Code != "482913" || m.Purpose != purpose || m.EventID != "ev1" {
+						t.Errorf("message = %+v", m)
+					}
+				}
+				if len(msgs) == 2 && msgs[0].ID == msgs[1].ID {
+					t.Errorf("both messages have id %q", msgs[0].ID)
+				}
+			})
+		}
+	}
+}
+
+func TestComposePurposesDiffer(t *testing.T) {
+	now := time.Now()
+	bodies := map[string]string{}
+	for _, purpose := range otpPurposes {
+		msgs, err := delivery.Compose(delivery.Dispatch{
+			EventID: "e", Purpose: purpose, Channel: events.ChannelEmail, Destination: "a@b.co", Code: "123456", ExpiresAt: now.Add(time.Minute),
+		}, now)
+		if err != nil {
+			t.Fatalf("%s: %v", purpose, err)
+		}
+		key := msgs[0].Subject + msgs[0].Body
+		if other, dup := bodies[key]; dup {
+			t.Errorf("purposes %s and %s render the same message", purpose, other)
+		}
+		bodies[key] = purpose
+	}
+}
+
+func TestComposeExistingAccountNotice(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		channel, destination string
+		wantMessages         int
+	}{
+		{events.ChannelEmail, "jane@example.com", 1},
+		{events.ChannelSMS, "+15551234567", 1},
+		{events.ChannelSMSAndWhatsApp, "+15551234567", 2},
+	} {
+		t.Run(tc.channel, func(t *testing.T) {
+			msgs, err := delivery.Compose(delivery.Dispatch{
+				EventID: "e", Purpose: events.PurposeRegistrationExisting, Channel: tc.channel, Destination: tc.destination,
+			}, now)
+			if err != nil {
+				t.Fatalf("Compose: %v", err)
+			}
+			if len(msgs) != tc.wantMessages {
+				t.Fatalf("got %d messages, want %d", len(msgs), tc.wantMessages)
+			}
+			for _, m := range msgs {
+				body := strings.ToLower(m.Body)
+				for _, want := range []string{"someone tried to register", "already have an account", "sign in", "reset your password"} {
+					if !strings.Contains(body, want) {
+						t.Errorf("body lacks %q:\n%s", want, m.Body)
+					}
+				}
+				if m.Code != "" {
+					t.Errorf("notice carries code %q", m.Code)
+				}
+				if strings.ContainsAny(m.Body, "0123456789") && m.Channel == events.ChannelEmail {
+					t.Errorf("e-mail notice contains digits (a code?):\n%s", m.Body)
+				}
+			}
+		})
+	}
+}
+
+func TestComposeRejectsUndeliverable(t *testing.T) {
+	now := time.Now()
+	valid := delivery.Dispatch{
+		EventID: "e", Purpose: events.PurposeTwoFactor, Channel: events.ChannelSMS, Destination: "+15551234567",
+		Code: "123456", ExpiresAt: now.Add(5 * time.Minute),
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*delivery.Dispatch)
+	}{
+		{"unknown purpose", func(d *delivery.Dispatch) { d.Purpose = "newsletter" }},
+		{"unknown channel", func(d *delivery.Dispatch) { d.Channel = "PIGEON" }},
+		{"empty destination", func(d *delivery.Dispatch) { d.Destination = "  " }},
+		{"otp without code", func(d *delivery.Dispatch) { d.Code = "" }},
+		{"otp without expiry", func(d *delivery.Dispatch) { d.ExpiresAt = time.Time{} }},
+		{"notice with code", func(d *delivery.Dispatch) { d.Purpose = events.PurposeRegistrationExisting }},
+		{"email to a phone number", func(d *delivery.Dispatch) { d.Channel = events.ChannelEmail }},
+		{"sms to an e-mail address", func(d *delivery.Dispatch) { d.Destination = "a@b.co" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := valid
+			tc.change(&d)
+			_, err := delivery.Compose(d, now)
+			var bad *delivery.InvalidDispatchError
+			if !errors.As(err, &bad) {
+				t.Fatalf("Compose error = %v, want an InvalidDispatchError", err)
+			}
+		})
+	}
+}
+
+func TestComposeExpiryMinutes(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		left time.Duration
+		want string
+	}{
+		{10 * time.Minute, "expires in 10 minutes"},
+		{9*time.Minute + time.Second, "expires in 10 minutes"},
+		{90 * time.Second, "expires in 2 minutes"},
+		{20 * time.Second, "expires in 1 minute."},
+	} {
+		t.Run(tc.left.String(), func(t *testing.T) {
+			msgs, err := delivery.Compose(delivery.Dispatch{
+				EventID: "e", Purpose: events.PurposePasswordReset, Channel: events.ChannelSMS, Destination: "+15551234567",
+				Code: "123456", ExpiresAt: now.Add(tc.left),
+			}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(msgs[0].Body, tc.want) {
+				t.Errorf("body %q lacks %q", msgs[0].Body, tc.want)
+			}
+		})
+	}
+}
+
+func TestComposeLocaleFallsBackToEnglish(t *testing.T) {
+	now := time.Now()
+	d := delivery.Dispatch{
+		EventID: "e", Purpose: events.PurposeRegistration, Channel: events.ChannelEmail, Destination: "a@b.co",
+		Code: "123456", ExpiresAt: now.Add(time.Minute),
+	}
+	en, err := delivery.Compose(d, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, locale := range []string{"de-AT", "fr", "EN-gb", ""} {
+		t.Run(locale, func(t *testing.T) {
+			d.Locale = locale
+			got, err := delivery.Compose(d, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0].Body != en[0].Body || got[0].Subject != en[0].Subject {
+				t.Errorf("locale %q rendered %q, want the English text", locale, got[0].Subject)
+			}
+		})
+	}
+}
+
+func TestMaskDestination(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"jane@example.com", "j***@example.com"},
+		{"j@example.com", "j***@example.com"},
+		{"+4915112345678", "+*********5678"},
+		{"15551234567", "*******4567"},
+		{"+12345", "+***45"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			if got := delivery.MaskDestination(tc.in); got != tc.want {
+				t.Errorf("MaskDestination(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+	"github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/libs/platform/kafkax"
+	"github.com/latchkey/latchkey/services/profile/internal/tokentest"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// freeAddr returns a loopback address with a port nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func getJSON(t *testing.T, url, token string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var body map[string]any
+	_ = json.Unmarshal(raw, &body)
+	return resp.StatusCode, body
+}
+
+// eventually polls check every 50ms until it returns true or timeout passes.
+func eventually(timeout time.Duration, check func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !check() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// TestRun starts the whole service against the test MongoDB and Kafka and walks it as its neighbours
+// do: identity's account.created fills the profile, session's session.revoked shuts a token out, and a
+// SIGTERM (the cancelled context) stops it cleanly.
+func TestRun(t *testing.T) {
+	env := testenv.New(t)
+	env.Database("profile") // dropped when the test ends
+	keys := tokentest.New(t)
+	public, internal := freeAddr(t), freeAddr(t)
+	loader := config.NewLoaderFrom(map[string]string{
+		"HTTP_ADDR":            public,
+		"INTERNAL_ADDR":        internal,
+		"MONGODB_URI":          env.MongoURI,
+		"MONGODB_DATABASE":     env.DBPrefix + "profile",
+		"KAFKA_BROKERS":        strings.Join(env.Brokers, ","),
+		"KAFKA_TOPIC_PREFIX":   env.TopicPrefix,
+		"JWKS_URL":             keys.JWKSURL,
+		"INTERNAL_API_TOKEN":   "test-internal-token-0123456789",
+		"PROFILE_WAIT_TIMEOUT": "300ms",
+		"SHUTDOWN_TIMEOUT":     "5s",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, slog.New(slog.DiscardHandler), loader) }()
+
+	if !eventually(30*time.Second, func() bool {
+		status, body := getJSON(t, "http://"+internal+"/readyz", "")
+		return status == http.StatusOK && body["checks"] != nil
+	}) {
+		t.Fatal("/readyz never answered 200")
+	}
+
+	token := keys.Token(t, "acc-1", "sess-1", nil)
+	me := "http://" + public + "/api/v1/me"
+	t.Run("profile before the account event: answered from the token", func(t *testing.T) {
+		status, body := getJSON(t, me, token)
+		if status != http.StatusOK || body["id"] != "acc-1" || body["email"] != nil {
+			t.Errorf("got %d %v", status, body)
+		}
+	})
+
+	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	defer func() { _ = producer.Close() }()
+	publish := func(topic, typ string, payload any) {
+		t.Helper()
+		ev, err := events.New(typ, "acc-1", payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := producer.Publish(context.Background(), topic, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("account.created fills the profile in", func(t *testing.T) {
+		publish(events.TopicAccountEvents, events.TypeAccountCreated, events.AccountCreated{Email: "jane@example.com", Username: "jane", FirstName: "Jane"})
+		if !eventually(20*time.Second, func() bool {
+			_, body := getJSON(t, me, token)
+			return body["email"] == "jane@example.com" && body["first_name"] == "Jane"
+		}) {
+			_, body := getJSON(t, me, token)
+			t.Errorf("profile never filled in: %v", body)
+		}
+	})
+
+	t.Run("a revoked session's token is refused", func(t *testing.T) {
+		publish(events.TopicSessionEvents, events.TypeSessionRevoked, events.SessionRevoked{SessionID: "sess-1", Reason: "logout", DenyUntil: time.Now().Add(time.Hour)})
+		start := time.Now()
+		if !eventually(10*time.Second, func() bool { status, _ := getJSON(t, me, token); return status == http.StatusUnauthorized }) {
+			t.Fatal("the revoked token is still accepted")
+		}
+		t.Logf("refused %s after the event was published", time.Since(start).Round(time.Millisecond))
+		if status, _ := getJSON(t, me, keys.Token(t, "acc-1", "sess-2", nil)); status != http.StatusOK {
+			t.Errorf("another session's token: %d, want 200", status)
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		resp, err := http.Get("http://" + internal + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(raw), "latchkey_http_requests_total") {
+			t.Error("/metrics lacks the HTTP request counter")
+		}
+	})
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run returned %v after SIGTERM, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return within 30s of SIGTERM")
+	}
+	if _, err := net.DialTimeout("tcp", public, time.Second); err == nil {
+		t.Error("the public port still accepts connections after shutdown")
+	}
+}
+
+func TestRunReportsEveryConfigError(t *testing.T) {
+	err := run(context.Background(), slog.New(slog.DiscardHandler), config.NewLoaderFrom(map[string]string{
+		"PROFILE_WAIT_TIMEOUT": "forever",
+		"LOG_LEVEL":            "loud",
+	}))
+	if err == nil {
+		t.Fatal("run succeeded without configuration")
+	}
+	for _, want := range []string{"INTERNAL_API_TOKEN", "PROFILE_WAIT_TIMEOUT", "LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+// Package config holds the profile service's configuration: the variables every service reads (see
+// docs/architecture.md) plus the ones below.
+//
+//	PROFILE_WAIT_TIMEOUT [1.5s]  how long GET /api/v1/me waits for a just-registered account's
+//	                             account.created event before answering from the token alone
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/config"
+)
+
+// Service is the service name: it names the logger, the metrics and the default database.
+const Service = "profile"
+
+// Config is the profile service's configuration.
+type Config struct {
+	config.Base
+	// ProfileWait bounds how long a GET /api/v1/me for a profile that does not exist yet waits for
+	// the account.created event (it is usually still in flight right after registration).
+	ProfileWait time.Duration
+}
+
+// Load reads the configuration and returns every problem at once.
+func Load(l *config.Loader) (Config, error) {
+	c := Config{
+		Base:        l.LoadBase(Service, ":8083", ":9083"),
+		ProfileWait: l.Duration("PROFILE_WAIT_TIMEOUT", 1500*time.Millisecond),
+	}
+	err := l.Err()
+	if c.ProfileWait > 10*time.Second {
+		err = errors.Join(err, fmt.Errorf("PROFILE_WAIT_TIMEOUT=%s: want at most 10s (a request waits that long)", c.ProfileWait))
+	}
+	if err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LogValue lists the configuration for the start-up log line. Secrets go through config.Secret, which
+// masks them; the struct is spelled out because a JSON-encoded struct would print them in clear.
+func (c Config) LogValue() slog.Value {
+	b := c.Base
+	return slog.GroupValue(
+		slog.String("http_addr", b.HTTPAddr),
+		slog.String("internal_addr", b.InternalAddr),
+		slog.Any("mongodb_uri", b.MongoURI),
+		slog.String("mongodb_database", b.MongoDatabase),
+		slog.Any("kafka_brokers", b.KafkaBrokers),
+		slog.String("kafka_topic_prefix", b.TopicPrefix),
+		slog.Bool("kafka_create_topics", b.CreateTopics),
+		slog.String("log_level", b.LogLevel.String()),
+		slog.String("otel_exporter_otlp_endpoint", b.OTLPEndpoint),
+		slog.String("jwks_url", b.JWKSURL),
+		slog.String("jwt_issuer", b.JWTIssuer),
+		slog.String("jwt_audience", b.JWTAudience),
+		slog.Any("internal_api_token", b.InternalToken),
+		slog.Int("body_limit_bytes", b.BodyLimit),
+		slog.Duration("shutdown_timeout", b.ShutdownTimeout),
+		slog.Any("trusted_proxies", b.TrustedProxies),
+		slog.Duration("profile_wait_timeout", c.ProfileWait),
+	)
+}

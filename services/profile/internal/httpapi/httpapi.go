@@ -1,0 +1,105 @@
+// Package httpapi serves the profile API (/api/v1/me, plain wire style) over Fiber: it authenticates
+// the caller, calls the profile service and renders the profile. Routes are registered in Routes only.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/wire"
+	"github.com/latchkey/latchkey/services/profile/internal/profile"
+)
+
+// Profiles is what the API needs of the profile service.
+type Profiles interface {
+	Get(ctx context.Context, accountID string) (profile.Profile, error)
+}
+
+// Handler holds the API's dependencies.
+type Handler struct {
+	profiles Profiles
+	log      *slog.Logger
+}
+
+// NewHandler returns the API handlers.
+func NewHandler(profiles Profiles, log *slog.Logger) *Handler {
+	return &Handler{profiles: profiles, log: log}
+}
+
+// Routes registers every public route of the profile service, with paths as the API documents
+// spell them. requireAuth is authn.Middleware: it answers 401 for a missing, invalid or revoked token.
+// Paths under /api/v1/me that are not listed here answer 404 (plain) from the app's error handler.
+func Routes(app *fiber.App, requireAuth fiber.Handler, h *Handler) {
+	app.Get("/api/v1/me", requireAuth, h.getMe)
+	// PATCH /api/v1/me (issue 5) slots in here: decode + validate an UpdateProfileRequest, then a
+	// profile.Service method that re-reads and writes with profile.Store.Update like the projection.
+}
+
+// Me is the body of GET /api/v1/me. Pointers render unset values as null.
+type Me struct {
+	ID          string  `json:"id"`
+	Email       *string `json:"email"`
+	Username    *string `json:"username"`
+	FirstName   *string `json:"first_name"`
+	LastName    *string `json:"last_name"`
+	DisplayName *string `json:"display_name"`
+	Phone       *string `json:"phone"`
+	Locale      *string `json:"locale"`
+	Timezone    *string `json:"timezone"`
+	AvatarURL   *string `json:"avatar_url"`
+	CreatedAt   string  `json:"created_at"`
+	UpdatedAt   string  `json:"updated_at"`
+}
+
+func (h *Handler) getMe(c *fiber.Ctx) error {
+	principal := authn.MustPrincipal(c)
+	p, err := h.profiles.Get(c.UserContext(), principal.AccountID)
+	if err != nil {
+		return h.fail(c, err)
+	}
+	return wire.OK(c, fiber.StatusOK, "", toMe(p))
+}
+
+func toMe(p profile.Profile) Me {
+	return Me{
+		ID:          p.AccountID,
+		Email:       nullable(p.Email),
+		Username:    nullable(p.Username),
+		FirstName:   nullable(p.FirstName),
+		LastName:    nullable(p.LastName),
+		DisplayName: nullable(p.DisplayName),
+		Phone:       nullable(p.Phone),
+		Locale:      nullable(p.Locale),
+		Timezone:    nullable(p.Timezone),
+		AvatarURL:   nullable(p.AvatarURL),
+		CreatedAt:   timestamp(p.CreatedAt),
+		UpdatedAt:   timestamp(p.UpdatedAt),
+	}
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// fail maps domain errors to wire errors; anything unexpected becomes a 500 that the app's error
+// handler logs.
+func (h *Handler) fail(c *fiber.Ctx, err error) error {
+	switch {
+	case errors.Is(err, profile.ErrUnavailable):
+		h.log.WarnContext(c.UserContext(), "profile store unavailable", "err", err)
+		return wire.Unavailable("Service temporarily unavailable")
+	case errors.Is(err, profile.ErrNotFound):
+		return wire.NotFound("Profile not found")
+	}
+	return err
+}

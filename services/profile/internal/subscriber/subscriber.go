@@ -1,0 +1,47 @@
+// Package subscriber turns the Kafka events the profile service consumes (account.events.v1) into
+// calls on the profile service.
+package subscriber
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/services/profile/internal/profile"
+)
+
+// Projector is what the subscriber needs of the profile service.
+type Projector interface {
+	ApplyAccountCreated(ctx context.Context, ev profile.AccountCreated) error
+}
+
+// AccountEvents returns the handler for account.events.v1. Event types it does not know are skipped,
+// so identity can add types before the profile service learns them. A payload that cannot be decoded
+// is logged and skipped too: retrying it would fail forever and hold up the partition behind it.
+// Store errors are returned, so the consumer retries and does not commit.
+func AccountEvents(p Projector, log *slog.Logger) func(context.Context, events.Envelope) error {
+	return func(ctx context.Context, env events.Envelope) error {
+		if env.Type != events.TypeAccountCreated {
+			return nil
+		}
+		var payload events.AccountCreated
+		if err := env.Decode(&payload); err != nil || env.EventID == "" || env.AccountID == "" {
+			log.ErrorContext(ctx, "skipping malformed account event", "event_id", env.EventID, "type", env.Type, "err", err)
+			return nil
+		}
+		err := p.ApplyAccountCreated(ctx, profile.AccountCreated{
+			EventID:    env.EventID,
+			AccountID:  env.AccountID,
+			OccurredAt: env.OccurredAt,
+			Email:      payload.Email,
+			Username:   payload.Username,
+			FirstName:  payload.FirstName,
+			LastName:   payload.LastName,
+		})
+		if err != nil {
+			return fmt.Errorf("apply account.created %s for %s: %w", env.EventID, env.AccountID, err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,91 @@
+// Package config holds the session service's configuration: the variables every service reads (see
+// docs/architecture.md) plus the ones below.
+//
+//	ACCESS_TOKEN_TTL      [15m]    lifetime of an access token (the exp claim, at most 15m); also how long
+//	                               a revoked session stays on every service's deny-list
+//	SESSION_IDLE_TTL      [720h]   a session that is not refreshed for this long ends
+//	SESSION_ABSOLUTE_TTL  [2160h]  a session ends this long after sign-in, however active
+//	JWT_SIGNING_KEY_FILE  [""]     PEM file holding the Ed25519 private key (PKCS#8) that signs access
+//	                               tokens. When empty, the service keeps its signing key in its MongoDB
+//	                               database (collection signing_keys) and creates one on first start.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/config"
+)
+
+// Service is the service name: it names the logger, the metrics and the default database.
+const Service = "session"
+
+// Config is the session service's configuration.
+type Config struct {
+	config.Base
+	AccessTokenTTL     time.Duration
+	SessionIdleTTL     time.Duration
+	SessionAbsoluteTTL time.Duration
+	SigningKeyFile     string
+}
+
+// Load reads the configuration and returns every problem at once.
+func Load(l *config.Loader) (Config, error) {
+	c := Config{
+		Base:               l.LoadBase(Service, ":8082", ":9082"),
+		AccessTokenTTL:     l.Duration("ACCESS_TOKEN_TTL", 15*time.Minute),
+		SessionIdleTTL:     l.Duration("SESSION_IDLE_TTL", 720*time.Hour),
+		SessionAbsoluteTTL: l.Duration("SESSION_ABSOLUTE_TTL", 2160*time.Hour),
+		SigningKeyFile:     l.String("JWT_SIGNING_KEY_FILE", ""),
+	}
+	errs := []error{l.Err()}
+	if maxTTL := authn.DefaultLookback - authn.Leeway; c.AccessTokenTTL <= 0 || c.AccessTokenTTL > maxTTL {
+		// Every service reads revocations back authn.DefaultLookback on start-up; a token living longer
+		// could outlive what a restarted service learns about its session.
+		errs = append(errs, fmt.Errorf("ACCESS_TOKEN_TTL=%s: want a positive duration of at most %s", c.AccessTokenTTL, maxTTL))
+	}
+	if c.SessionIdleTTL <= 0 {
+		errs = append(errs, fmt.Errorf("SESSION_IDLE_TTL=%s: want a positive duration", c.SessionIdleTTL))
+	}
+	if c.SessionAbsoluteTTL <= 0 {
+		errs = append(errs, fmt.Errorf("SESSION_ABSOLUTE_TTL=%s: want a positive duration", c.SessionAbsoluteTTL))
+	}
+	if c.SessionIdleTTL > c.SessionAbsoluteTTL {
+		errs = append(errs, fmt.Errorf("SESSION_IDLE_TTL=%s: want at most SESSION_ABSOLUTE_TTL (%s)", c.SessionIdleTTL, c.SessionAbsoluteTTL))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LogValue lists the configuration for the start-up log line. Secrets go through config.Secret, which
+// masks them; the struct is spelled out because a JSON-encoded struct would print them in clear.
+func (c Config) LogValue() slog.Value {
+	b := c.Base
+	return slog.GroupValue(
+		slog.String("http_addr", b.HTTPAddr),
+		slog.String("internal_addr", b.InternalAddr),
+		slog.Any("mongodb_uri", b.MongoURI),
+		slog.String("mongodb_database", b.MongoDatabase),
+		slog.Any("kafka_brokers", b.KafkaBrokers),
+		slog.String("kafka_topic_prefix", b.TopicPrefix),
+		slog.Bool("kafka_create_topics", b.CreateTopics),
+		slog.String("log_level", b.LogLevel.String()),
+		slog.String("otel_exporter_otlp_endpoint", b.OTLPEndpoint),
+		slog.String("jwks_url", b.JWKSURL),
+		slog.String("jwt_issuer", b.JWTIssuer),
+		slog.String("jwt_audience", b.JWTAudience),
+		slog.Any("internal_api_token", b.InternalToken),
+		slog.Int("body_limit_bytes", b.BodyLimit),
+		slog.Duration("shutdown_timeout", b.ShutdownTimeout),
+		slog.Any("trusted_proxies", b.TrustedProxies),
+		slog.Duration("access_token_ttl", c.AccessTokenTTL),
+		slog.Duration("session_idle_ttl", c.SessionIdleTTL),
+		slog.Duration("session_absolute_ttl", c.SessionAbsoluteTTL),
+		slog.String("jwt_signing_key_file", c.SigningKeyFile),
+	)
+}

@@ -1,0 +1,193 @@
+// Package httpapi is the session service's HTTP side: the public token endpoints under /api/v1/auth, the
+// JWKS, and the internal API identity calls to start a session. Handlers decode and validate the
+// request, call the session domain and render the answer in the path's wire style; domain errors are
+// mapped to *wire.Error here and nowhere else.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/httpx"
+	"github.com/latchkey/latchkey/libs/platform/wire"
+	"github.com/latchkey/latchkey/services/session/internal/session"
+)
+
+// Sessions is the session domain as the handlers use it.
+type Sessions interface {
+	Create(ctx context.Context, accountID string, dev session.Device) (session.Issued, error)
+	Refresh(ctx context.Context, refreshToken, ipAddress string) (session.Issued, error)
+	Logout(ctx context.Context, p authn.Principal) error
+}
+
+// Handler serves the session endpoints.
+type Handler struct {
+	sessions Sessions
+	jwks     func() []byte
+	log      *slog.Logger
+}
+
+// NewHandler returns a Handler. jwks returns the current JWKS document.
+func NewHandler(sessions Sessions, jwks func() []byte, log *slog.Logger) *Handler {
+	return &Handler{sessions: sessions, jwks: jwks, log: log}
+}
+
+// Routes registers every route of the service, with the paths spelled as in the API documents.
+// requireUser is authn.Middleware; requireService is httpx.RequireToken(INTERNAL_API_TOKEN).
+func Routes(public, internal *fiber.App, h *Handler, requireUser, requireService fiber.Handler) {
+	public.Get("/.well-known/jwks.json", h.JWKS)
+	public.Post("/api/v1/auth/refresh", h.Refresh)
+	public.Post("/api/v1/auth/logout", requireUser, h.Logout)
+
+	internal.Get("/.well-known/jwks.json", h.JWKS)
+	internal.Post("/internal/v1/sessions", requireService, h.CreateSession)
+}
+
+// JWKS serves the public keys that verify access tokens. Verifiers cache it for five minutes; a token
+// signed by a key they do not know yet makes them fetch it again sooner.
+func (h *Handler) JWKS(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(h.jwks())
+}
+
+// createSessionRequest is the body of POST /internal/v1/sessions (docs/architecture.md).
+type createSessionRequest struct {
+	AccountID  string `json:"accountId"`
+	DeviceID   string `json:"deviceId"`
+	DeviceName string `json:"deviceName"`
+	Platform   string `json:"platform"`
+	IPAddress  string `json:"ipAddress"`
+	UserAgent  string `json:"userAgent"`
+}
+
+type createSessionResponse struct {
+	SessionID    string `json:"sessionId"`
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken"`
+	TokenType    string `json:"tokenType"`
+	ExpiresIn    int    `json:"expiresIn"`
+}
+
+// maxUserAgent is how much of a User-Agent a session keeps; longer ones are cut, not refused, since a
+// sign-in should not fail over a browser's header.
+const maxUserAgent = 512
+
+// CreateSession starts a session: POST /internal/v1/sessions.
+func (h *Handler) CreateSession(c *fiber.Ctx) error {
+	var req createSessionRequest
+	if err := wire.Decode(c, &req); err != nil {
+		return err
+	}
+	chk := wire.NewChecker()
+	chk.Required("accountId", req.AccountID)
+	chk.MaxLen("accountId", req.AccountID, 128)
+	chk.MaxLen("deviceId", req.DeviceID, 128)
+	chk.MaxLen("deviceName", req.DeviceName, 200)
+	chk.MaxLen("platform", req.Platform, 64)
+	chk.Check(req.IPAddress == "" || net.ParseIP(req.IPAddress) != nil, "ipAddress", "value is not a valid IP address", "ip_any_address")
+	if err := chk.Err(); err != nil {
+		return err
+	}
+	issued, err := h.sessions.Create(c.UserContext(), req.AccountID, session.Device{
+		DeviceID:   req.DeviceID,
+		DeviceName: req.DeviceName,
+		Platform:   req.Platform,
+		IPAddress:  req.IPAddress,
+		UserAgent:  truncate(req.UserAgent, maxUserAgent),
+	})
+	if err != nil {
+		return h.fail(c, err)
+	}
+	noStore(c)
+	return wire.OK(c, http.StatusCreated, "Session created", createSessionResponse{
+		SessionID:    issued.Session.ID,
+		AccessToken:  issued.AccessToken,
+		RefreshToken: issued.RefreshToken,
+		TokenType:    "Bearer",
+		ExpiresIn:    issued.ExpiresIn,
+	})
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+type refreshResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	SessionID    string `json:"session_id"`
+}
+
+// Refresh exchanges a refresh token for new tokens: POST /api/v1/auth/refresh.
+func (h *Handler) Refresh(c *fiber.Ctx) error {
+	var req refreshRequest
+	if err := wire.Decode(c, &req); err != nil {
+		return err
+	}
+	chk := wire.NewChecker()
+	chk.Required("refresh_token", req.RefreshToken)
+	chk.MaxLen("refresh_token", req.RefreshToken, 512)
+	if err := chk.Err(); err != nil {
+		return err
+	}
+	issued, err := h.sessions.Refresh(c.UserContext(), req.RefreshToken, httpx.ClientIP(c))
+	if err != nil {
+		return h.fail(c, err)
+	}
+	noStore(c)
+	return wire.OK(c, http.StatusOK, "Token refreshed", refreshResponse{
+		AccessToken:  issued.AccessToken,
+		RefreshToken: issued.RefreshToken,
+		TokenType:    "Bearer",
+		ExpiresIn:    issued.ExpiresIn,
+		SessionID:    issued.Session.ID,
+	})
+}
+
+// Logout ends the caller's session: POST /api/v1/auth/logout (behind authn.Middleware). The session's
+// access tokens are refused from then on, by this service at once and by the others within a second.
+func (h *Handler) Logout(c *fiber.Ctx) error {
+	if err := h.sessions.Logout(c.UserContext(), authn.MustPrincipal(c)); err != nil {
+		return h.fail(c, err)
+	}
+	return wire.OK(c, http.StatusOK, "Logged out", nil)
+}
+
+// fail maps domain errors to client answers; anything unexpected is logged by the error handler and
+// answered with a bare 500.
+func (h *Handler) fail(c *fiber.Ctx, err error) error {
+	switch {
+	case errors.Is(err, session.ErrInvalidRefreshToken):
+		return wire.Unauthorized("Invalid refresh token")
+	case errors.Is(err, session.ErrUnavailable):
+		h.log.ErrorContext(c.UserContext(), "session store unavailable", "err", err)
+		return wire.Unavailable("Service temporarily unavailable")
+	}
+	return err
+}
+
+// noStore keeps token responses out of caches (RFC 6749, section 5.1).
+func noStore(c *fiber.Ctx) {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderPragma, "no-cache")
+}
+
+func truncate(s string, n int) string {
+	runes := 0
+	for i := range s {
+		if runes == n {
+			return s[:i]
+		}
+		runes++
+	}
+	return s
+}

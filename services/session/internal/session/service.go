@@ -1,0 +1,276 @@
+package session
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/events"
+)
+
+// Store keeps sessions. Implementations return ErrNotFound, ErrConflict and ErrUnavailable (wrapped).
+type Store interface {
+	Insert(ctx context.Context, s Session) error
+	// Get returns the session with the id, whatever its state.
+	Get(ctx context.Context, id string) (Session, error)
+	// ClaimRefreshToken records that the refresh token with the hash is being used, once: a second
+	// claim of the same hash fails with ErrConflict, on every server.
+	ClaimRefreshToken(ctx context.Context, hash, sessionID string, at, keepUntil time.Time) error
+	// ReleaseRefreshToken withdraws a claim whose rotation failed, so the client may retry.
+	ReleaseRefreshToken(ctx context.Context, hash string) error
+	// RefreshTokenUsed reports whether the session's refresh token with the hash has been used.
+	RefreshTokenUsed(ctx context.Context, hash, sessionID string) (bool, error)
+	// Rotate applies r in one conditional write and returns the updated session, or ErrConflict when
+	// the session no longer holds r.OldHash or is revoked or expired.
+	Rotate(ctx context.Context, r Rotation) (Session, error)
+	// Revoke marks the account's session revoked if it is not yet and returns it; ErrNotFound when
+	// there is no such unrevoked session. Of concurrent revocations exactly one succeeds.
+	Revoke(ctx context.Context, id, accountID, reason string, at time.Time) (Session, error)
+	// Revoked reports whether the session has been revoked, even if a concurrent write on a server
+	// without atomic findAndModify (FerretDB v1) hid that from the session itself.
+	Revoked(ctx context.Context, id string) (bool, error)
+}
+
+// AccessTokens signs access tokens.
+type AccessTokens interface {
+	Issue(ctx context.Context, accountID, sessionID string) (token string, expiresAt time.Time, err error)
+}
+
+// Outbox records events to publish; the relay delivers them even if Kafka is down right now.
+type Outbox interface {
+	Add(ctx context.Context, topic string, ev events.Envelope) error
+}
+
+// Revocations is the local deny-list, told at once so this replica refuses a revoked session's tokens
+// without waiting for its own event to come back from Kafka.
+type Revocations interface {
+	Deny(sessionID string, until time.Time)
+}
+
+// Options are the session lifetimes.
+type Options struct {
+	AccessTokenTTL time.Duration // ACCESS_TOKEN_TTL
+	IdleTTL        time.Duration // SESSION_IDLE_TTL
+	AbsoluteTTL    time.Duration // SESSION_ABSOLUTE_TTL
+	Logger         *slog.Logger
+}
+
+// Service starts, refreshes and ends sessions.
+type Service struct {
+	store  Store
+	tokens AccessTokens
+	outbox Outbox
+	deny   Revocations
+	opts   Options
+	log    *slog.Logger
+}
+
+// NewService returns a Service.
+func NewService(store Store, tokens AccessTokens, outbox Outbox, deny Revocations, opts Options) *Service {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{store: store, tokens: tokens, outbox: outbox, deny: deny, opts: opts, log: log}
+}
+
+// Create starts a session for the account on the device and issues its first tokens. identity calls it
+// (through the internal API) once the account has signed in.
+func (s *Service) Create(ctx context.Context, accountID string, dev Device) (Issued, error) {
+	now := time.Now().UTC()
+	id := uuid.NewString()
+	refresh := newRefreshToken(id)
+	sess := Session{
+		ID:                id,
+		AccountID:         accountID,
+		DeviceID:          dev.DeviceID,
+		DeviceName:        dev.DeviceName,
+		Platform:          dev.Platform,
+		IPAddress:         dev.IPAddress,
+		UserAgent:         dev.UserAgent,
+		CreatedAt:         now,
+		LastActiveAt:      now,
+		AbsoluteExpiresAt: now.Add(s.opts.AbsoluteTTL),
+		RefreshHash:       hashRefreshToken(refresh),
+	}
+	sess.ExpiresAt = s.expiry(sess, now)
+	if err := s.store.Insert(ctx, sess); err != nil {
+		return Issued{}, fmt.Errorf("insert session: %w", err)
+	}
+	if err := s.publish(ctx, events.TypeSessionCreated, accountID, events.SessionCreated{SessionID: id, DeviceID: dev.DeviceID}); err != nil {
+		return Issued{}, err
+	}
+	return s.issue(ctx, sess, refresh)
+}
+
+// Refresh exchanges a refresh token for a new access token and a new refresh token. The presented
+// token stops working; presenting it again revokes the session. Every failure is ErrInvalidRefreshToken
+// (or a store error).
+func (s *Service) Refresh(ctx context.Context, refreshToken, ipAddress string) (Issued, error) {
+	id, ok := parseRefreshToken(refreshToken)
+	if !ok {
+		return Issued{}, ErrInvalidRefreshToken
+	}
+	hash := hashRefreshToken(refreshToken)
+	sess, err := s.store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Issued{}, ErrInvalidRefreshToken
+	}
+	if err != nil {
+		return Issued{}, fmt.Errorf("get session %s: %w", id, err)
+	}
+	if subtle.ConstantTimeCompare([]byte(sess.RefreshHash), []byte(hash)) != 1 {
+		return Issued{}, s.rejectStale(ctx, sess, hash)
+	}
+	now := time.Now().UTC()
+	if !sess.Active(now) {
+		return Issued{}, ErrInvalidRefreshToken
+	}
+
+	// Single use. On MongoDB the conditional Rotate below would be enough, but FerretDB v1 runs
+	// findAndModify as a read followed by an unconditional write, so two refreshes racing with one token
+	// could both rotate it. An insert keyed by the token's hash succeeds once on any server.
+	if err := s.store.ClaimRefreshToken(ctx, hash, id, now, sess.AbsoluteExpiresAt); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return Issued{}, s.replayed(ctx, sess)
+		}
+		return Issued{}, fmt.Errorf("claim refresh token of session %s: %w", id, err)
+	}
+
+	next := newRefreshToken(id)
+	rotated := append(slices.Clone(sess.RotatedRefreshHashes), hash)
+	if len(rotated) > maxRotatedHashes {
+		rotated = rotated[len(rotated)-maxRotatedHashes:]
+	}
+	updated, err := s.store.Rotate(ctx, Rotation{
+		SessionID: id,
+		OldHash:   hash,
+		NewHash:   hashRefreshToken(next),
+		Rotated:   rotated,
+		Now:       now,
+		ExpiresAt: s.expiry(sess, now),
+		IPAddress: ipAddress,
+	})
+	if errors.Is(err, ErrConflict) {
+		// The session was revoked or expired since we read it.
+		return Issued{}, ErrInvalidRefreshToken
+	}
+	if err != nil {
+		// Nothing was rotated: give the token back so that the client's retry is not taken for a replay.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := s.store.ReleaseRefreshToken(rctx, hash); rerr != nil {
+			s.log.WarnContext(ctx, "release refresh token claim", "session_id", id, "err", rerr)
+		}
+		return Issued{}, fmt.Errorf("rotate refresh token of session %s: %w", id, err)
+	}
+	// A revocation that raced this refresh may have been overwritten by the rotation on FerretDB;
+	// its record says the truth, and Revoke puts it back on the session.
+	revoked, err := s.store.Revoked(ctx, id)
+	if err != nil {
+		return Issued{}, fmt.Errorf("check revocation of session %s: %w", id, err)
+	}
+	if revoked {
+		if _, err := s.store.Revoke(ctx, id, sess.AccountID, ReasonLogout, now); err != nil && !errors.Is(err, ErrNotFound) {
+			return Issued{}, fmt.Errorf("restore revocation of session %s: %w", id, err)
+		}
+		return Issued{}, ErrInvalidRefreshToken
+	}
+	return s.issue(ctx, updated, next)
+}
+
+// rejectStale handles a refresh token that is not the session's current one: when the session used it
+// before, the token has been replayed (stolen, or the client is broken). The answer is
+// ErrInvalidRefreshToken in every case.
+func (s *Service) rejectStale(ctx context.Context, sess Session, hash string) error {
+	used := slices.Contains(sess.RotatedRefreshHashes, hash)
+	if !used {
+		// Older than the hashes the session document remembers?
+		var err error
+		if used, err = s.store.RefreshTokenUsed(ctx, hash, sess.ID); err != nil {
+			return fmt.Errorf("look up refresh token use of session %s: %w", sess.ID, err)
+		}
+	}
+	if !used {
+		return ErrInvalidRefreshToken
+	}
+	return s.replayed(ctx, sess)
+}
+
+// replayed revokes a session one of whose refresh tokens was presented a second time, and answers
+// ErrInvalidRefreshToken.
+func (s *Service) replayed(ctx context.Context, sess Session) error {
+	if !sess.RevokedAt.IsZero() {
+		return ErrInvalidRefreshToken
+	}
+	s.log.WarnContext(ctx, "refresh token reused; revoking session", "session_id", sess.ID, "account_id", sess.AccountID)
+	if err := s.revoke(ctx, sess.ID, sess.AccountID, ReasonRefreshTokenReused); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("revoke session %s after refresh token reuse: %w", sess.ID, err)
+	}
+	return ErrInvalidRefreshToken
+}
+
+// Logout ends the caller's session. Ending a session that has already ended succeeds.
+func (s *Service) Logout(ctx context.Context, p authn.Principal) error {
+	err := s.revoke(ctx, p.SessionID, p.AccountID, ReasonLogout)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// revoke marks the session revoked, denies its tokens on this replica at once and records
+// session.revoked for every other service.
+func (s *Service) revoke(ctx context.Context, id, accountID, reason string) error {
+	now := time.Now().UTC()
+	sess, err := s.store.Revoke(ctx, id, accountID, reason, now)
+	if err != nil {
+		return fmt.Errorf("revoke session %s: %w", id, err)
+	}
+	// A token issued just before now is valid until now+TTL, and verifiers allow authn.Leeway of
+	// clock skew past that.
+	until := now.Add(s.opts.AccessTokenTTL + authn.Leeway)
+	s.deny.Deny(id, until)
+	return s.publish(ctx, events.TypeSessionRevoked, sess.AccountID, events.SessionRevoked{SessionID: id, Reason: reason, DenyUntil: until})
+}
+
+func (s *Service) publish(ctx context.Context, eventType, accountID string, payload any) error {
+	ev, err := events.New(eventType, accountID, payload)
+	if err != nil {
+		return err
+	}
+	if err := s.outbox.Add(ctx, events.TopicSessionEvents, ev); err != nil {
+		return fmt.Errorf("record %s event: %w", eventType, err)
+	}
+	return nil
+}
+
+// expiry is when the session ends if it is not refreshed after now.
+func (s *Service) expiry(sess Session, now time.Time) time.Time {
+	idle := now.Add(s.opts.IdleTTL)
+	if idle.Before(sess.AbsoluteExpiresAt) {
+		return idle
+	}
+	return sess.AbsoluteExpiresAt
+}
+
+func (s *Service) issue(ctx context.Context, sess Session, refresh string) (Issued, error) {
+	access, exp, err := s.tokens.Issue(ctx, sess.AccountID, sess.ID)
+	if err != nil {
+		return Issued{}, fmt.Errorf("issue access token: %w", err)
+	}
+	return Issued{
+		Session:            sess,
+		AccessToken:        access,
+		AccessTokenExpires: exp,
+		RefreshToken:       refresh,
+		ExpiresIn:          int(s.opts.AccessTokenTTL / time.Second),
+	}, nil
+}

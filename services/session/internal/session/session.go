@@ -1,0 +1,93 @@
+// Package session is where a signed-in account lives: sessions with their device, address and
+// lifetime, the opaque refresh tokens that renew their access tokens, and revocation.
+//
+// A session lasts until the earlier of its absolute expiry (SESSION_ABSOLUTE_TTL after sign-in) and its
+// idle expiry (SESSION_IDLE_TTL after the last refresh). Refresh tokens are rotated on every use; a
+// token that has already been used is a sign that it was stolen, so presenting one revokes the whole
+// session. Revocation is published as session.revoked so that every service refuses the session's
+// access tokens until they expire.
+package session
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors of the session domain. The store returns ErrNotFound, ErrConflict and ErrUnavailable.
+var (
+	// ErrInvalidRefreshToken covers every refresh that must fail: unknown, malformed, already used,
+	// revoked or expired. Callers get no hint which.
+	ErrInvalidRefreshToken = errors.New("invalid refresh token")
+	// ErrNotFound is a session that does not exist (or not for that account, or no longer active).
+	ErrNotFound = errors.New("session not found")
+	// ErrConflict is a conditional update that found the session changed under it.
+	ErrConflict = errors.New("session changed concurrently")
+	// ErrUnavailable is a store that cannot be reached; callers answer 503.
+	ErrUnavailable = errors.New("session store unavailable")
+)
+
+// Reasons a session was revoked (revokeReason, and the reason of session.revoked).
+const (
+	ReasonLogout             = "logout"
+	ReasonRefreshTokenReused = "refresh_token_reuse"
+)
+
+// maxRotatedHashes bounds the used refresh-token hashes a session remembers for reuse detection.
+const maxRotatedHashes = 20
+
+// Session is one signed-in device of an account.
+type Session struct {
+	ID                string
+	AccountID         string
+	DeviceID          string
+	DeviceName        string
+	Platform          string
+	IPAddress         string
+	UserAgent         string
+	CreatedAt         time.Time
+	LastActiveAt      time.Time
+	ExpiresAt         time.Time // min(AbsoluteExpiresAt, last refresh + idle TTL)
+	AbsoluteExpiresAt time.Time
+	RevokedAt         time.Time // zero while active
+	RevokeReason      string
+	// RefreshHash is the SHA-256 of the current refresh token; the token itself is never stored.
+	RefreshHash string
+	// RotatedRefreshHashes are the hashes of the most recent used tokens, newest last.
+	RotatedRefreshHashes []string
+}
+
+// Active reports whether the session can still be used at now.
+func (s Session) Active(now time.Time) bool {
+	return s.RevokedAt.IsZero() && now.Before(s.ExpiresAt) && now.Before(s.AbsoluteExpiresAt)
+}
+
+// Device describes where a session was started.
+type Device struct {
+	DeviceID   string
+	DeviceName string
+	Platform   string
+	IPAddress  string
+	UserAgent  string
+}
+
+// Issued is what a client receives when a session starts or is refreshed.
+type Issued struct {
+	Session            Session
+	AccessToken        string
+	AccessTokenExpires time.Time
+	RefreshToken       string
+	// ExpiresIn is the access token's lifetime in seconds.
+	ExpiresIn int
+}
+
+// Rotation is the conditional update of a refresh: it applies only while the session still holds
+// OldHash, is not revoked and has not expired at Now.
+type Rotation struct {
+	SessionID string
+	OldHash   string
+	NewHash   string
+	Rotated   []string // the new RotatedRefreshHashes
+	Now       time.Time
+	ExpiresAt time.Time
+	IPAddress string // "" keeps the stored one
+}

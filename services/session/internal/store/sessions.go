@@ -1,0 +1,279 @@
+// Package store keeps the session service's data in MongoDB: sessions and signing keys.
+//
+// The code runs on MongoDB and on FerretDB v1 (tests, `make run`), so it relies on neither TTL indexes
+// (queries filter on expiresAt themselves; the TTL index only tidies up where supported), nor
+// transactions, nor update modifiers FerretDB ignores (such as $push's $slice): every state change is
+// one conditional single-document write. Where two writers must not both succeed, the decision is an
+// insert with a unique _id, because FerretDB v1 runs findAndModify as a read followed by an
+// unconditional write.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/latchkey/latchkey/libs/platform/mongox"
+	"github.com/latchkey/latchkey/services/session/internal/session"
+)
+
+// Sessions is the sessions collection and, next to it, refresh_token_uses (one document per refresh
+// token exchanged, keyed by the token's hash: its insert is what makes a token single-use) and
+// session_revocations (one document per revoked session, keyed by the session id).
+type Sessions struct {
+	coll        *mongo.Collection
+	uses        *mongo.Collection
+	revocations *mongo.Collection
+}
+
+// NewSessions returns the session store of db.
+func NewSessions(db *mongo.Database) *Sessions {
+	return &Sessions{coll: db.Collection("sessions"), uses: db.Collection("refresh_token_uses"), revocations: db.Collection("session_revocations")}
+}
+
+// EnsureIndexes creates the indexes: sessions by account (listing an account's live sessions), and TTL
+// indexes removing sessions, token uses and revocations once their session has expired (MongoDB only; FerretDB
+// refuses TTL and mongox creates a plain index instead, which changes nothing the code relies on).
+func (s *Sessions) EnsureIndexes(ctx context.Context) error {
+	if err := mongox.EnsureIndexes(ctx, s.coll,
+		mongo.IndexModel{Keys: bson.D{{Key: "accountId", Value: 1}, {Key: "revokedAt", Value: 1}}},
+		mongo.IndexModel{Keys: bson.D{{Key: "expiresAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)},
+	); err != nil {
+		return err
+	}
+	for _, coll := range []*mongo.Collection{s.uses, s.revocations} {
+		if err := mongox.EnsureIndexes(ctx, coll,
+			mongo.IndexModel{Keys: bson.D{{Key: "keepUntil", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)},
+		); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tokenUseDoc records that a refresh token was exchanged. It is kept until its session could no longer
+// be refreshed anyway, so reuse of any token of a live session is recognised.
+type tokenUseDoc struct {
+	Hash      string    `bson:"_id"`
+	SessionID string    `bson:"sessionId"`
+	UsedAt    time.Time `bson:"usedAt"`
+	KeepUntil time.Time `bson:"keepUntil"`
+}
+
+// ClaimRefreshToken inserts the token's use; the unique _id lets exactly one claim of a hash succeed,
+// also on FerretDB, whose findAndModify is not atomic. A second claim is session.ErrConflict.
+func (s *Sessions) ClaimRefreshToken(ctx context.Context, hash, sessionID string, at, keepUntil time.Time) error {
+	_, err := s.uses.InsertOne(ctx, tokenUseDoc{Hash: hash, SessionID: sessionID, UsedAt: at, KeepUntil: keepUntil})
+	if mongox.IsDuplicateKey(err) {
+		return session.ErrConflict
+	}
+	if err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// ReleaseRefreshToken deletes a claim.
+func (s *Sessions) ReleaseRefreshToken(ctx context.Context, hash string) error {
+	if _, err := s.uses.DeleteOne(ctx, bson.D{{Key: "_id", Value: hash}}); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// RefreshTokenUsed reports whether the session's token with the hash has been claimed.
+func (s *Sessions) RefreshTokenUsed(ctx context.Context, hash, sessionID string) (bool, error) {
+	n, err := s.uses.CountDocuments(ctx, bson.D{{Key: "_id", Value: hash}, {Key: "sessionId", Value: sessionID}}, options.Count().SetLimit(1))
+	if err != nil {
+		return false, classify(err)
+	}
+	return n > 0, nil
+}
+
+// sessionDoc is a session as stored. revokedAt is null (not absent) while the session is active, so
+// the filter {revokedAt: null} reads the same on every server.
+type sessionDoc struct {
+	ID                   string     `bson:"_id"`
+	AccountID            string     `bson:"accountId"`
+	DeviceID             string     `bson:"deviceId"`
+	DeviceName           string     `bson:"deviceName"`
+	Platform             string     `bson:"platform"`
+	IPAddress            string     `bson:"ipAddress"`
+	UserAgent            string     `bson:"userAgent"`
+	CreatedAt            time.Time  `bson:"createdAt"`
+	LastActiveAt         time.Time  `bson:"lastActiveAt"`
+	ExpiresAt            time.Time  `bson:"expiresAt"`
+	AbsoluteExpiresAt    time.Time  `bson:"absoluteExpiresAt"`
+	RevokedAt            *time.Time `bson:"revokedAt"`
+	RevokeReason         string     `bson:"revokeReason,omitempty"`
+	RefreshHash          string     `bson:"refreshHash"`
+	RotatedRefreshHashes []string   `bson:"rotatedRefreshHashes"`
+}
+
+func toDoc(s session.Session) sessionDoc {
+	d := sessionDoc{
+		ID: s.ID, AccountID: s.AccountID, DeviceID: s.DeviceID, DeviceName: s.DeviceName, Platform: s.Platform,
+		IPAddress: s.IPAddress, UserAgent: s.UserAgent, CreatedAt: s.CreatedAt, LastActiveAt: s.LastActiveAt,
+		ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt, RevokeReason: s.RevokeReason,
+		RefreshHash: s.RefreshHash, RotatedRefreshHashes: s.RotatedRefreshHashes,
+	}
+	if d.RotatedRefreshHashes == nil {
+		d.RotatedRefreshHashes = []string{}
+	}
+	if !s.RevokedAt.IsZero() {
+		at := s.RevokedAt
+		d.RevokedAt = &at
+	}
+	return d
+}
+
+func (d sessionDoc) session() session.Session {
+	s := session.Session{
+		ID: d.ID, AccountID: d.AccountID, DeviceID: d.DeviceID, DeviceName: d.DeviceName, Platform: d.Platform,
+		IPAddress: d.IPAddress, UserAgent: d.UserAgent, CreatedAt: d.CreatedAt.UTC(), LastActiveAt: d.LastActiveAt.UTC(),
+		ExpiresAt: d.ExpiresAt.UTC(), AbsoluteExpiresAt: d.AbsoluteExpiresAt.UTC(), RevokeReason: d.RevokeReason,
+		RefreshHash: d.RefreshHash, RotatedRefreshHashes: d.RotatedRefreshHashes,
+	}
+	if d.RevokedAt != nil {
+		s.RevokedAt = d.RevokedAt.UTC()
+	}
+	return s
+}
+
+// Insert stores a new session.
+func (s *Sessions) Insert(ctx context.Context, sess session.Session) error {
+	if _, err := s.coll.InsertOne(ctx, toDoc(sess)); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// Get returns the session with the id, whatever its state.
+func (s *Sessions) Get(ctx context.Context, id string) (session.Session, error) {
+	var d sessionDoc
+	if err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return session.Session{}, session.ErrNotFound
+		}
+		return session.Session{}, classify(err)
+	}
+	return d.session(), nil
+}
+
+// Rotate replaces the refresh-token hash in one FindOneAndUpdate, conditioned on the session still
+// holding the old hash, not being revoked and not having expired: two refreshes racing with the same
+// token cannot both succeed.
+func (s *Sessions) Rotate(ctx context.Context, r session.Rotation) (session.Session, error) {
+	filter := bson.D{
+		{Key: "_id", Value: r.SessionID},
+		{Key: "refreshHash", Value: r.OldHash},
+		{Key: "revokedAt", Value: nil},
+		{Key: "expiresAt", Value: bson.D{{Key: "$gt", Value: r.Now}}},
+		{Key: "absoluteExpiresAt", Value: bson.D{{Key: "$gt", Value: r.Now}}},
+	}
+	set := bson.D{
+		{Key: "refreshHash", Value: r.NewHash},
+		{Key: "rotatedRefreshHashes", Value: r.Rotated},
+		{Key: "lastActiveAt", Value: r.Now},
+		{Key: "expiresAt", Value: r.ExpiresAt},
+	}
+	if r.IPAddress != "" {
+		set = append(set, bson.E{Key: "ipAddress", Value: r.IPAddress})
+	}
+	return s.findOneAndUpdate(ctx, filter, bson.D{{Key: "$set", Value: set}}, session.ErrConflict)
+}
+
+// revocationDoc records that a session was revoked. Its insert, keyed by the session id, is the one
+// decision about a revocation: exactly one revoker wins (one session.revoked event), and a refresh
+// that raced the revocation finds it here even if FerretDB let the refresh's write overwrite the
+// session's revokedAt.
+type revocationDoc struct {
+	SessionID string    `bson:"_id"`
+	AccountID string    `bson:"accountId"`
+	Reason    string    `bson:"reason"`
+	RevokedAt time.Time `bson:"revokedAt"`
+	KeepUntil time.Time `bson:"keepUntil"`
+}
+
+// Revoke revokes the account's session unless it already is (then session.ErrNotFound, as for a
+// session that does not exist or is another account's: one account cannot touch another's sessions).
+// An already revoked session whose document lost its revokedAt gets it back.
+func (s *Sessions) Revoke(ctx context.Context, id, accountID, reason string, at time.Time) (session.Session, error) {
+	var d sessionDoc
+	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "accountId", Value: accountID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return session.Session{}, session.ErrNotFound
+	}
+	if err != nil {
+		return session.Session{}, classify(err)
+	}
+	rev := revocationDoc{SessionID: id, AccountID: accountID, Reason: reason, RevokedAt: at, KeepUntil: d.AbsoluteExpiresAt}
+	if _, err := s.revocations.InsertOne(ctx, rev); err != nil {
+		if !mongox.IsDuplicateKey(err) {
+			return session.Session{}, classify(err)
+		}
+		if err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
+			return session.Session{}, classify(err)
+		}
+		if d.RevokedAt == nil { // lost to a concurrent write: restore it from the record
+			if err := s.revocations.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&rev); err != nil {
+				return session.Session{}, classify(err)
+			}
+			if err := s.markRevoked(ctx, rev); err != nil {
+				return session.Session{}, err
+			}
+		}
+		return session.Session{}, session.ErrNotFound
+	}
+	if err := s.markRevoked(ctx, rev); err != nil {
+		return session.Session{}, err
+	}
+	out := d.session()
+	out.RevokedAt, out.RevokeReason = at.UTC(), reason
+	return out, nil
+}
+
+func (s *Sessions) markRevoked(ctx context.Context, rev revocationDoc) error {
+	_, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: rev.SessionID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "revokedAt", Value: rev.RevokedAt}, {Key: "revokeReason", Value: rev.Reason}}}})
+	if err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// Revoked reports whether the session has been revoked, from the revocation record rather than the
+// session document (see revocationDoc).
+func (s *Sessions) Revoked(ctx context.Context, id string) (bool, error) {
+	n, err := s.revocations.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}}, options.Count().SetLimit(1))
+	if err != nil {
+		return false, classify(err)
+	}
+	return n > 0, nil
+}
+
+func (s *Sessions) findOneAndUpdate(ctx context.Context, filter, update bson.D, notMatched error) (session.Session, error) {
+	var d sessionDoc
+	err := s.coll.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return session.Session{}, notMatched
+	}
+	if err != nil {
+		return session.Session{}, classify(err)
+	}
+	return d.session(), nil
+}
+
+// classify marks errors of an unreachable database as session.ErrUnavailable, so the API answers 503
+// rather than 500.
+func classify(err error) error {
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, mongo.ErrClientDisconnected) {
+		return fmt.Errorf("%w: %w", session.ErrUnavailable, err)
+	}
+	return err
+}

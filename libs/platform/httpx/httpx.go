@@ -61,6 +61,10 @@ func NewApp(o Options) (*fiber.App, error) {
 		IdleTimeout:           90 * time.Second,
 		ReadBufferSize:        16 << 10,
 		DisableStartupMessage: true,
+		// Fiber hands out strings that alias fasthttp's reused buffers. Values kept past the handler
+		// (metric labels, span attributes, cache keys such as authn's verified-token cache) would change
+		// under our feet, so every value is copied.
+		Immutable: true,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			we := wire.From(err)
 			if we.Status >= 500 {

@@ -38,7 +38,8 @@ type ConsumerConfig struct {
 	MaxAttempts int
 }
 
-// Handler does the work for one event. It returns an error to have the event retried.
+// Handler does the work for one event. An error means the event was not handled: RunConsumer retries
+// it, RunBroadcast logs it.
 type Handler func(ctx context.Context, ev events.Envelope) error
 
 // RunConsumer reads the topic as a member of the consumer group and calls handle for each event,

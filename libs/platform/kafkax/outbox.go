@@ -252,10 +252,11 @@ func (o *Outbox) publish(ctx context.Context, doc *outboxDoc) bool {
 	return true
 }
 
-// markSent sets the event's sentAt.
+// markSent sets the event's sentAt and drops its body: an event may carry a one-time code, which must
+// not outlive its delivery in the database (codes are otherwise stored only as HMACs).
 func (o *Outbox) markSent(ctx context.Context, doc *outboxDoc) {
 	if _, err := o.coll.UpdateOne(ctx, bson.M{"_id": doc.ID},
-		bson.M{"$set": bson.M{"sentAt": time.Now().UTC()}, "$unset": bson.M{"lastError": ""}}); err != nil {
+		bson.M{"$set": bson.M{"sentAt": time.Now().UTC()}, "$unset": bson.M{"lastError": "", "event": "", "trace": ""}}); err != nil {
 		// The sent marker is in place: the next relay to claim the event marks it without publishing.
 		o.log.WarnContext(ctx, "published, but cannot mark the outbox event sent", "event_id", doc.ID, "err", err)
 	}

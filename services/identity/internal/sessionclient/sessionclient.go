@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 )
@@ -70,6 +73,8 @@ func (c *Client) Start(ctx context.Context, r auth.SessionRequest) (auth.Tokens,
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.token.Value())
+	// Carry the trace across the hop, so login → session creation is one trace.
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return auth.Tokens{}, fmt.Errorf("%w: %w", auth.ErrSessionUnavailable, err)

@@ -207,3 +207,26 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 	}
 	return b
 }
+
+// LogAttrs lists the shared configuration for a start-up log line. Secrets are masked by Secret; the
+// fields are spelled out because encoding the struct as a whole would bypass that.
+func (b Base) LogAttrs() []slog.Attr {
+	return []slog.Attr{
+		slog.String("http_addr", b.HTTPAddr),
+		slog.String("internal_addr", b.InternalAddr),
+		slog.Any("mongodb_uri", b.MongoURI),
+		slog.String("mongodb_database", b.MongoDatabase),
+		slog.Any("kafka_brokers", b.KafkaBrokers),
+		slog.String("kafka_topic_prefix", b.TopicPrefix),
+		slog.Bool("kafka_create_topics", b.CreateTopics),
+		slog.String("log_level", b.LogLevel.String()),
+		slog.String("otel_exporter_otlp_endpoint", b.OTLPEndpoint),
+		slog.String("jwks_url", b.JWKSURL),
+		slog.String("jwt_issuer", b.JWTIssuer),
+		slog.String("jwt_audience", b.JWTAudience),
+		slog.Any("internal_api_token", b.InternalToken),
+		slog.Int("body_limit_bytes", b.BodyLimit),
+		slog.Duration("shutdown_timeout", b.ShutdownTimeout),
+		slog.Any("trusted_proxies", b.TrustedProxies),
+	}
+}

@@ -61,3 +61,15 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Fatal("Value must return the secret")
 	}
 }
+
+func TestBaseLogAttrsMaskSecrets(t *testing.T) {
+	l := config.NewLoaderFrom(map[string]string{
+		"INTERNAL_API_TOKEN": "internal-token-hunter2", "MONGODB_URI": "mongodb://u:hunter2@db",
+	})
+	b := l.LoadBase("identity", ":8081", ":9081")
+	var sb strings.Builder
+	slog.New(slog.NewJSONHandler(&sb, nil)).Info("starting", "config", slog.GroupValue(b.LogAttrs()...))
+	if strings.Contains(sb.String(), "hunter2") || !strings.Contains(sb.String(), `"mongodb_database":"latchkey_identity"`) {
+		t.Fatalf("log line = %s, want masked secrets and the plain settings", sb.String())
+	}
+}

@@ -44,24 +44,7 @@ func Load(l *config.Loader) (Config, error) {
 // LogValue lists the configuration for the start-up log line. Secrets go through config.Secret, which
 // masks them; the struct is spelled out because a JSON-encoded struct would print them in clear.
 func (c Config) LogValue() slog.Value {
-	b := c.Base
-	return slog.GroupValue(
-		slog.String("http_addr", b.HTTPAddr),
-		slog.String("internal_addr", b.InternalAddr),
-		slog.Any("mongodb_uri", b.MongoURI),
-		slog.String("mongodb_database", b.MongoDatabase),
-		slog.Any("kafka_brokers", b.KafkaBrokers),
-		slog.String("kafka_topic_prefix", b.TopicPrefix),
-		slog.Bool("kafka_create_topics", b.CreateTopics),
-		slog.String("log_level", b.LogLevel.String()),
-		slog.String("otel_exporter_otlp_endpoint", b.OTLPEndpoint),
-		slog.String("jwks_url", b.JWKSURL),
-		slog.String("jwt_issuer", b.JWTIssuer),
-		slog.String("jwt_audience", b.JWTAudience),
-		slog.Any("internal_api_token", b.InternalToken),
-		slog.Int("body_limit_bytes", b.BodyLimit),
-		slog.Duration("shutdown_timeout", b.ShutdownTimeout),
-		slog.Any("trusted_proxies", b.TrustedProxies),
+	return slog.GroupValue(append(c.Base.LogAttrs(),
 		slog.Duration("profile_wait_timeout", c.ProfileWait),
-	)
+	)...)
 }

@@ -6,6 +6,7 @@ package journey_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,8 +25,15 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	// One fixed folder, overwritten by each run, so repeated runs leave nothing behind.
-	dir := filepath.Join(os.TempDir(), "latchkey-journey-bin")
+	// One folder per checkout, overwritten by each run, so repeated runs leave nothing behind and two
+	// checkouts on one machine do not overwrite each other's binaries.
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "working directory: %v\n", err)
+		os.Exit(1)
+	}
+	sum := sha256.Sum256([]byte(wd))
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("latchkey-journey-bin-%x", sum[:6]))
 	binDir = dir
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()

@@ -29,6 +29,9 @@ var AllTopics = []string{TopicOTPDispatch, TopicAccountEvents, TopicSessionEvent
 const (
 	TypeOTPDispatch    = "otp.dispatch"    // on TopicOTPDispatch, payload OTPDispatch
 	TypeAccountCreated = "account.created" // on TopicAccountEvents, payload AccountCreated
+	TypeAccountUpdated = "account.updated" // on TopicAccountEvents, payload AccountSnapshot
+	TypeSecurityAlert  = "security.alert"  // on TopicAccountEvents, payload SecurityAlert
+	TypeProfileUpdated = "profile.updated" // on TopicProfileEvents, payload ProfileSnapshot
 	TypeSessionCreated = "session.created" // on TopicSessionEvents, payload SessionCreated
 	TypeSessionRevoked = "session.revoked" // on TopicSessionEvents, payload SessionRevoked
 )
@@ -94,6 +97,7 @@ const (
 	PurposePasswordChange       = "password_change"
 	PurposeEmailVerification    = "email_verification"
 	PurposePhoneVerification    = "phone_verification"
+	PurposeReauthentication     = "reauthentication" // step-up code for an `otp` field of a re-auth gate
 )
 
 // OTPDispatch asks the notification service to deliver a one-time code (or a code-less notice) to a
@@ -114,6 +118,68 @@ type AccountCreated struct {
 	Username      string `json:"username,omitempty"`
 	FirstName     string `json:"firstName,omitempty"`
 	LastName      string `json:"lastName,omitempty"`
+}
+
+// AccountSnapshot is published by identity (type account.updated) whenever an identity-owned fact
+// that other services project changes: email or phone and their verification, username, status, 2FA.
+// It carries the whole current state, not a diff, so a consumer keeps only the snapshot with the
+// highest Version per account and can apply snapshots in any order and any number of times.
+type AccountSnapshot struct {
+	Version          int64     `json:"version"` // strictly increasing per account
+	Email            string    `json:"email,omitempty"`
+	EmailVerified    bool      `json:"emailVerified"`
+	PhoneNumber      string    `json:"phoneNumber,omitempty"` // E.164
+	PhoneVerified    bool      `json:"phoneVerified"`
+	Username         string    `json:"username,omitempty"`
+	Status           string    `json:"status"` // AccountStatusActive or AccountStatusDeactivated
+	TwoFactorEnabled bool      `json:"twoFactorEnabled"`
+	UpdatedAt        time.Time `json:"updatedAt"`
+}
+
+// Account statuses carried by AccountSnapshot.
+const (
+	AccountStatusActive      = "ACTIVE"
+	AccountStatusDeactivated = "DEACTIVATED"
+)
+
+// SecurityAlert asks the notification service to tell an account's owner about a security-relevant
+// change. Identity resolves the destination (the account's verified email, else its verified phone)
+// so the notification service needs no copy of the account. It carries no secret.
+type SecurityAlert struct {
+	Kind        string            `json:"kind"`    // one of the Alert* constants
+	Channel     string            `json:"channel"` // ChannelEmail, ChannelSMS, ...
+	Destination string            `json:"destination"`
+	Locale      string            `json:"locale,omitempty"`
+	Details     map[string]string `json:"details,omitempty"` // e.g. device, platform, ipAddress, provider, email
+}
+
+// Security alert kinds (SecurityAlert.Kind); the notification service picks its template by kind.
+const (
+	AlertNewDeviceSignIn    = "new_device_sign_in"
+	AlertPasswordChanged    = "password_changed"
+	AlertPasswordReset      = "password_reset"
+	AlertTwoFactorEnabled   = "two_factor_enabled"
+	AlertTwoFactorDisabled  = "two_factor_disabled"
+	AlertEmailLinked        = "email_linked"
+	AlertEmailUnlinked      = "email_unlinked"
+	AlertProviderLinked     = "provider_linked"
+	AlertProviderUnlinked   = "provider_unlinked"
+	AlertAccountDeactivated = "account_deactivated"
+)
+
+// ProfileSnapshot is published by the profile service (type profile.updated) whenever a profile field
+// that other services show changes. Like AccountSnapshot it is the whole current state with a
+// per-account Version; identity keeps it for username search and lookup.
+type ProfileSnapshot struct {
+	Version     int64  `json:"version"`
+	FirstName   string `json:"firstName,omitempty"`
+	LastName    string `json:"lastName,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+	AvatarURL   string `json:"avatarUrl,omitempty"`
+	Locale      string `json:"locale,omitempty"`
+	// OnboardingComplete is true once the profile's primary onboarding fields are set.
+	OnboardingComplete bool      `json:"onboardingComplete"`
+	UpdatedAt          time.Time `json:"updatedAt"`
 }
 
 // SessionCreated is published by the session service when a session starts.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/latchkey/latchkey/libs/platform/authn"
 	platformconfig "github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
@@ -109,12 +111,18 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Logger:   log,
 	})
 
+	verifier := authn.NewVerifier(authn.VerifierConfig{
+		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,
+	})
+	denyList := authn.NewDenyList()
+
 	opts := httpx.Options{Service: config.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
 	public, err := httpx.NewApp(opts)
 	if err != nil {
 		return err
 	}
-	httpapi.Register(public, svc, log)
+	httpapi.Register(public, authn.Middleware(verifier, denyList), svc, log)
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},
@@ -132,6 +140,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 		}
 	})
 	wg.Go(func() { svc.RunRepublisher(workers, republishInterval) })
+	wg.Go(func() {
+		// Access tokens of revoked sessions are refused from the moment the revocation is read.
+		if err := denyList.Follow(workers, cfg.KafkaBrokers, cfg.TopicPrefix, authn.DefaultLookback, log); err != nil && workers.Err() == nil {
+			log.Error("deny-list follower stopped", "err", err)
+		}
+	})
 
 	serveErr := httpx.Serve(ctx, log, cfg.ShutdownTimeout,
 		httpx.Server{Name: "public", Addr: cfg.HTTPAddr, App: public},

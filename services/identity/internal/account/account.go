@@ -36,6 +36,9 @@ type Account struct {
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	PasswordChangedAt time.Time
+	// Version counts the changes of the facts other services project (events.AccountSnapshot); the
+	// store increments it with every such change, in the same write.
+	Version int64
 }
 
 // CanSignIn reports whether the account may sign in at all.

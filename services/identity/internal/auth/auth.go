@@ -57,6 +57,10 @@ type Accounts interface {
 	MarkCreatedPublished(ctx context.Context, id string) error
 	// CreatedUnpublished lists accounts created before the given time whose event is still pending.
 	CreatedUnpublished(ctx context.Context, before time.Time, limit int) ([]account.Account, error)
+	// MarkSnapshotPublished records that the account.updated snapshot of version is in the outbox.
+	MarkSnapshotPublished(ctx context.Context, id string, version int64) error
+	// SnapshotUnpublished lists accounts changed before the given time whose snapshot is pending.
+	SnapshotUnpublished(ctx context.Context, before time.Time, limit int) ([]account.Account, error)
 }
 
 // Devices is the trusted-device store the flows need.

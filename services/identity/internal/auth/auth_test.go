@@ -103,12 +103,12 @@ func TestAccountCreatedEventIsDeterministic(t *testing.T) {
 	if len(created) != 1 || created[0].EventID != auth.CreatedEventID(signed.Account.ID) {
 		t.Fatalf("account.created = %+v, want one event with id %s", created, auth.CreatedEventID(signed.Account.ID))
 	}
-	if n, err := svc.RepublishCreated(context.Background(), 0); err != nil || n != 0 {
-		t.Errorf("RepublishCreated() = %d, %v; want nothing to do once the event is queued", n, err)
+	if n, err := svc.RepublishPending(context.Background(), 0); err != nil || n != 0 {
+		t.Errorf("RepublishPending() = %d, %v; want nothing to do once the event is queued", n, err)
 	}
 }
 
-func TestRepublishCreatedAfterOutboxFailure(t *testing.T) {
+func TestRepublishPendingAfterOutboxFailure(t *testing.T) {
 	t.Parallel()
 	ob := &outbox{failing: true}
 	svc := newService(t, ob)
@@ -124,12 +124,16 @@ func TestRepublishCreatedAfterOutboxFailure(t *testing.T) {
 	ob.mu.Lock()
 	ob.failing = false
 	ob.mu.Unlock()
-	if n, err := svc.RepublishCreated(ctx, time.Hour); err != nil || n != 0 {
-		t.Errorf("RepublishCreated(grace 1h) = %d, %v; want the fresh registration left alone", n, err)
+	if n, err := svc.RepublishPending(ctx, time.Hour); err != nil || n != 0 {
+		t.Errorf("RepublishPending(grace 1h) = %d, %v; want the fresh registration left alone", n, err)
 	}
 	later := svc.WithClock(func() time.Time { return time.Now().Add(2 * time.Minute) })
-	if n, err := later.RepublishCreated(ctx, time.Minute); err != nil || n != 1 {
-		t.Fatalf("RepublishCreated() = %d, %v; want 1", n, err)
+	if n, err := later.RepublishPending(ctx, time.Minute); err != nil || n != 2 {
+		t.Fatalf("RepublishPending() = %d, %v; want 2 (account.created and the first snapshot)", n, err)
+	}
+	snaps := ob.ofType(events.TypeAccountUpdated)
+	if len(snaps) != 1 || snaps[0].EventID != auth.SnapshotEventID(signed.Account.ID, 1) {
+		t.Fatalf("account.updated = %+v, want the version-1 snapshot with its deterministic id", snaps)
 	}
 	created := ob.ofType(events.TypeAccountCreated)
 	if len(created) != 1 || created[0].AccountID != signed.Account.ID || created[0].EventID != auth.CreatedEventID(signed.Account.ID) {
@@ -139,7 +143,7 @@ func TestRepublishCreatedAfterOutboxFailure(t *testing.T) {
 	if err := created[0].Decode(&p); err != nil || p.Email != "ada@example.com" || !p.EmailVerified {
 		t.Errorf("payload = %+v, %v", p, err)
 	}
-	if n, _ := later.RepublishCreated(ctx, time.Minute); n != 0 {
-		t.Errorf("second RepublishCreated() = %d, want 0", n)
+	if n, _ := later.RepublishPending(ctx, time.Minute); n != 0 {
+		t.Errorf("second RepublishPending() = %d, want 0", n)
 	}
 }

@@ -99,8 +99,12 @@ func (s *Service) CompleteRegistration(ctx context.Context, r Registration) (Sig
 		return SignedIn{}, fmt.Errorf("create account: %w", err)
 	}
 	if err := s.publishCreated(ctx, a); err != nil {
-		// The account exists and is marked pending; RepublishCreated will queue the event.
+		// The account exists and is marked pending; RepublishPending will queue the event.
 		s.Logger.ErrorContext(ctx, "queue account.created failed; will retry", "account_id", a.ID, "err", err)
+	}
+	a.Version = 1 // as stored by Create
+	if err := s.publishSnapshot(ctx, a); err != nil {
+		s.Logger.WarnContext(ctx, "queue account.updated failed; will retry", "account_id", a.ID, "err", err)
 	}
 	if r.Device.DeviceID != "" {
 		if err := s.trust(ctx, a.ID, r.Device); err != nil {
@@ -134,11 +138,13 @@ func (s *Service) publishCreated(ctx context.Context, a account.Account) error {
 	return s.Accounts.MarkCreatedPublished(ctx, a.ID)
 }
 
-// RepublishCreated queues the account.created event of accounts whose event did not reach the outbox
-// (MongoDB has no multi-document transactions: the account and the outbox entry are two writes). Run
-// it periodically; grace leaves in-flight registrations alone.
-func (s *Service) RepublishCreated(ctx context.Context, grace time.Duration) (int, error) {
-	pending, err := s.Accounts.CreatedUnpublished(ctx, s.now().UTC().Add(-grace), 100)
+// RepublishPending queues the account.created events and account.updated snapshots that did not reach
+// the outbox (MongoDB has no multi-document transactions: the account and the outbox entry are two
+// writes). Run it periodically; grace leaves in-flight requests alone. It returns how many events it
+// queued.
+func (s *Service) RepublishPending(ctx context.Context, grace time.Duration) (int, error) {
+	before := s.now().UTC().Add(-grace)
+	pending, err := s.Accounts.CreatedUnpublished(ctx, before, 100)
 	if err != nil {
 		return 0, fmt.Errorf("list unpublished accounts: %w", err)
 	}
@@ -149,15 +155,25 @@ func (s *Service) RepublishCreated(ctx context.Context, grace time.Duration) (in
 		}
 		n++
 	}
+	changed, err := s.Accounts.SnapshotUnpublished(ctx, before, 100)
+	if err != nil {
+		return n, fmt.Errorf("list unpublished snapshots: %w", err)
+	}
+	for _, a := range changed {
+		if err := s.publishSnapshot(ctx, a); err != nil {
+			return n, err
+		}
+		n++
+	}
 	return n, nil
 }
 
-// RunRepublisher calls RepublishCreated every interval until ctx is done.
+// RunRepublisher calls RepublishPending every interval until ctx is done.
 func (s *Service) RunRepublisher(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if n, err := s.RepublishCreated(ctx, interval); err != nil && ctx.Err() == nil {
+		if n, err := s.RepublishPending(ctx, interval); err != nil && ctx.Err() == nil {
 			s.Logger.WarnContext(ctx, "republish account.created", "err", err)
 		} else if n > 0 {
 			s.Logger.InfoContext(ctx, "republished account.created events", "count", n)

@@ -20,6 +20,8 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
@@ -42,13 +44,14 @@ const internalToken = config.Secret("internal-token-for-tests-0123456789")
 // implementing the small contract of docs/architecture.md.
 type sessionService struct {
 	srv  *httptest.Server
+	keys *authntest.Keys // signs real access tokens, verified by the app's authn middleware
 	mu   sync.Mutex
 	reqs []map[string]string
 	down bool
 }
 
 func newSessionService(t *testing.T) *sessionService {
-	s := &sessionService{}
+	s := &sessionService{keys: authntest.New(t)}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/internal/v1/sessions" {
 			http.NotFound(w, r)
@@ -73,8 +76,9 @@ func newSessionService(t *testing.T) *sessionService {
 		n := len(s.reqs)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
+		sid := events.NewID()
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"sessionId": events.NewID(), "accessToken": "access-" + body["accountId"], "refreshToken": "refresh-" + string(rune('a'+n)),
+			"sessionId": sid, "accessToken": s.keys.Token(t, body["accountId"], sid, nil), "refreshToken": "refresh-" + string(rune('a'+n)),
 			"tokenType": "Bearer", "expiresIn": 900,
 		})
 	}))
@@ -156,7 +160,8 @@ func newHarness(t *testing.T, mods ...func(*setup)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpapi.Register(app, svc, log)
+	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: sessions.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience})
+	httpapi.Register(app, authn.Middleware(verifier, nil), svc, log)
 	return &harness{app: app, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox}
 }
 

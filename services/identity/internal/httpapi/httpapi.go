@@ -55,8 +55,10 @@ type Handler struct {
 }
 
 // Register mounts every public route of the identity service on app, with the paths spelled as in
-// the API documents.
-func Register(app *fiber.App, svc *auth.Service, log *slog.Logger) {
+// the API documents. requireAuth (authn.Middleware) guards the protected routes: it answers 401 in the
+// path's wire style for a missing, invalid, expired or revoked access token (503 while no signing keys
+// can be fetched) before their handler runs, and leaves the caller for authn.PrincipalFrom.
+func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, log *slog.Logger) {
 	h := &Handler{auth: svc, log: log}
 
 	// Plain style (audiopod-account-management.txt namespace; DESIGN.md: new auth endpoints).

@@ -54,14 +54,22 @@ func TestEventsReachKafka(t *testing.T) {
 		t.Errorf("device code keyed by %q, want the account id %s", dispatches[1].AccountID, id)
 	}
 
-	created := readTopic(t, ctx, h, events.TopicAccountEvents, 1)
+	accountEvents := readTopic(t, ctx, h, events.TopicAccountEvents, 2)
 	var p events.AccountCreated
-	if err := created[0].Decode(&p); err != nil {
+	if err := accountEvents[0].Decode(&p); err != nil {
 		t.Fatal(err)
 	}
-	if created[0].Type != events.TypeAccountCreated || created[0].AccountID != id || p.Email != "ada@example.com" ||
+	if accountEvents[0].Type != events.TypeAccountCreated || accountEvents[0].AccountID != id || p.Email != "ada@example.com" ||
 		!p.EmailVerified || p.Username != "ada" || p.FirstName != "Ada" {
-		t.Errorf("account event = %+v %+v, want account.created for %s", created[0], p, id)
+		t.Errorf("account event = %+v %+v, want account.created for %s", accountEvents[0], p, id)
+	}
+	var snap events.AccountSnapshot
+	if err := accountEvents[1].Decode(&snap); err != nil {
+		t.Fatal(err)
+	}
+	if accountEvents[1].Type != events.TypeAccountUpdated || accountEvents[1].AccountID != id || snap.Version != 1 ||
+		snap.Email != "ada@example.com" || !snap.EmailVerified || snap.Username != "ada" || snap.Status != events.AccountStatusActive {
+		t.Errorf("second account event = %+v %+v, want the account.updated snapshot at version 1", accountEvents[1], snap)
 	}
 }
 

@@ -186,9 +186,13 @@ func TestVerifyRegistration(t *testing.T) {
 	}
 	id := r.str("user.id")
 
-	created := h.queued(t, events.TopicAccountEvents)
-	if len(created) != 1 || created[0].Type != events.TypeAccountCreated || created[0].AccountID != id {
-		t.Fatalf("account events = %+v, want one account.created for %s", created, id)
+	queued := h.queued(t, events.TopicAccountEvents)
+	if len(queued) != 2 || queued[1].Type != events.TypeAccountUpdated || queued[1].AccountID != id {
+		t.Fatalf("account events = %+v, want account.created then account.updated for %s", queued, id)
+	}
+	created := queued[:1]
+	if created[0].Type != events.TypeAccountCreated || created[0].AccountID != id {
+		t.Fatalf("first account event = %+v, want account.created for %s", created[0], id)
 	}
 	var payload events.AccountCreated
 	if err := created[0].Decode(&payload); err != nil {

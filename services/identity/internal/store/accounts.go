@@ -37,6 +37,9 @@ type accountDoc struct {
 	UpdatedAt           time.Time `bson:"updatedAt"`
 	PasswordChangedAt   time.Time `bson:"passwordChangedAt,omitempty"`
 	CreatedEventPending bool      `bson:"createdEventPending,omitempty"`
+	Version             int64     `bson:"version"`
+	// SnapshotPending says that the account.updated event of Version has not reached the outbox yet.
+	SnapshotPending bool `bson:"snapshotPending,omitempty"`
 }
 
 func toAccountDoc(a account.Account) accountDoc {
@@ -44,7 +47,7 @@ func toAccountDoc(a account.Account) accountDoc {
 		ID: a.ID, Email: a.Email, EmailVerified: a.EmailVerified, Phone: a.Phone, PhoneVerified: a.PhoneVerified,
 		Username: a.Username, FirstName: a.FirstName, LastName: a.LastName, PasswordHash: a.PasswordHash,
 		Status: string(a.Status), TwoFactorEnabled: a.TwoFactorEnabled, CreatedAt: a.CreatedAt.UTC(),
-		UpdatedAt: a.UpdatedAt.UTC(), PasswordChangedAt: a.PasswordChangedAt.UTC(),
+		UpdatedAt: a.UpdatedAt.UTC(), PasswordChangedAt: a.PasswordChangedAt.UTC(), Version: a.Version,
 	}
 }
 
@@ -53,14 +56,16 @@ func (d accountDoc) account() account.Account {
 		ID: d.ID, Email: d.Email, EmailVerified: d.EmailVerified, Phone: d.Phone, PhoneVerified: d.PhoneVerified,
 		Username: d.Username, FirstName: d.FirstName, LastName: d.LastName, PasswordHash: d.PasswordHash,
 		Status: account.Status(d.Status), TwoFactorEnabled: d.TwoFactorEnabled, CreatedAt: d.CreatedAt,
-		UpdatedAt: d.UpdatedAt, PasswordChangedAt: d.PasswordChangedAt,
+		UpdatedAt: d.UpdatedAt, PasswordChangedAt: d.PasswordChangedAt, Version: d.Version,
 	}
 }
 
-// Create inserts a with its account.created event marked pending.
+// Create inserts a with its account.created event and its first account.updated snapshot (version 1)
+// marked pending.
 func (s *Accounts) Create(ctx context.Context, a account.Account) error {
 	doc := toAccountDoc(a)
 	doc.CreatedEventPending = true
+	doc.Version, doc.SnapshotPending = 1, true
 	_, err := s.coll.InsertOne(ctx, doc)
 	if err == nil {
 		return nil
@@ -148,6 +153,63 @@ func (s *Accounts) CreatedUnpublished(ctx context.Context, before time.Time, lim
 	var docs []accountDoc
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, wrap("read pending accounts", err)
+	}
+	out := make([]account.Account, len(docs))
+	for i, d := range docs {
+		out[i] = d.account()
+	}
+	return out, nil
+}
+
+// UpdateProjected applies set (and unset, field names) to the account with id when it also matches
+// filter (nil: any state), and — in the same single-document write — increments its version and marks
+// its account.updated snapshot pending. Use it for every change of a fact in events.AccountSnapshot
+// (email, phone and their verification, username, status, 2FA); the caller then calls
+// auth.Service.PublishSnapshot (or leaves it to the republisher). It reports whether a document matched.
+func (s *Accounts) UpdateProjected(ctx context.Context, id string, filter, set bson.D, unset ...string) (bool, error) {
+	f := append(bson.D{{Key: "_id", Value: id}}, filter...)
+	set = append(set, bson.E{Key: "updatedAt", Value: time.Now().UTC()}, bson.E{Key: "snapshotPending", Value: true})
+	update := bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}}}
+	if len(unset) > 0 {
+		u := make(bson.D, len(unset))
+		for i, name := range unset {
+			u[i] = bson.E{Key: name, Value: ""}
+		}
+		update = append(update, bson.E{Key: "$unset", Value: u})
+	}
+	res, err := s.coll.UpdateOne(ctx, f, update)
+	if err != nil {
+		if mongox.IsDuplicateKey(err) {
+			return false, err
+		}
+		return false, wrap("update account", err)
+	}
+	return res.MatchedCount > 0, nil
+}
+
+// MarkSnapshotPublished clears the pending flag when the account is still at version: a change made
+// meanwhile keeps its own snapshot pending.
+func (s *Accounts) MarkSnapshotPublished(ctx context.Context, id string, version int64) error {
+	_, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "version", Value: version}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "snapshotPending", Value: ""}}}})
+	if err != nil {
+		return wrap("mark account.updated queued", err)
+	}
+	return nil
+}
+
+// SnapshotUnpublished lists up to limit accounts changed before the given time whose account.updated
+// snapshot is still pending.
+func (s *Accounts) SnapshotUnpublished(ctx context.Context, before time.Time, limit int) ([]account.Account, error) {
+	cur, err := s.coll.Find(ctx,
+		bson.D{{Key: "snapshotPending", Value: true}, {Key: "updatedAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
+		options.Find().SetSort(bson.D{{Key: "updatedAt", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, wrap("find pending snapshots", err)
+	}
+	var docs []accountDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, wrap("read pending snapshots", err)
 	}
 	out := make([]account.Account, len(docs))
 	for i, d := range docs {

@@ -12,6 +12,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/device"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 )
 
@@ -111,6 +112,66 @@ func TestAccountsCreatedEventBookkeeping(t *testing.T) {
 	}
 	if got, _ := s.CreatedUnpublished(ctx, time.Now().Add(-time.Minute), 10); len(got) != 0 {
 		t.Errorf("CreatedUnpublished(before creation) = %v, want none (grace period)", got)
+	}
+}
+
+func TestAccountsSnapshotBookkeeping(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.NewAccounts(newDB(t))
+	if err := s.Create(ctx, newAccount("s1", "s1@example.com", "")); err != nil {
+		t.Fatal(err)
+	}
+	created, err := s.ByID(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Version != 1 {
+		t.Fatalf("new account version = %d, want 1", created.Version)
+	}
+	pending := func() []account.Account {
+		t.Helper()
+		got, err := s.SnapshotUnpublished(ctx, time.Now().Add(time.Minute), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := pending(); len(got) != 1 || got[0].Version != 1 {
+		t.Fatalf("pending after create = %+v, want s1 at version 1", got)
+	}
+
+	// A change made after the snapshot was read keeps its own snapshot pending.
+	if ok, err := s.UpdateProjected(ctx, "s1", nil, bson.D{{Key: "twoFactorEnabled", Value: true}}); err != nil || !ok {
+		t.Fatalf("UpdateProjected = %v, %v", ok, err)
+	}
+	if err := s.MarkSnapshotPublished(ctx, "s1", 1); err != nil {
+		t.Fatal(err)
+	}
+	got := pending()
+	if len(got) != 1 || got[0].Version != 2 || !got[0].TwoFactorEnabled {
+		t.Fatalf("pending after a newer change = %+v, want s1 at version 2 with 2FA on", got)
+	}
+	if err := s.MarkSnapshotPublished(ctx, "s1", 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := pending(); len(got) != 0 {
+		t.Errorf("pending after publishing the latest version = %+v, want none", got)
+	}
+
+	// The filter guards the change; unset removes fields.
+	if ok, err := s.UpdateProjected(ctx, "s1", bson.D{{Key: "twoFactorEnabled", Value: false}}, bson.D{{Key: "status", Value: "LOCKED"}}); err != nil || ok {
+		t.Errorf("UpdateProjected with a failing filter = %v, %v, want no match", ok, err)
+	}
+	if ok, err := s.UpdateProjected(ctx, "s1", nil, nil, "email"); err != nil || !ok {
+		t.Fatalf("UpdateProjected unset = %v, %v", ok, err)
+	}
+	a, err := s.ByID(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Email != "" || a.Status != account.StatusActive || a.Version != 3 {
+		t.Errorf("after unset = %+v, want no email, still active, version 3", a)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
-	"github.com/latchkey/latchkey/services/profile/internal/tokentest"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -66,7 +66,7 @@ func eventually(timeout time.Duration, check func() bool) bool {
 func TestRun(t *testing.T) {
 	env := testenv.New(t)
 	env.Database("profile") // dropped when the test ends
-	keys := tokentest.New(t)
+	keys := authntest.New(t)
 	public, internal := freeAddr(t), freeAddr(t)
 	loader := config.NewLoaderFrom(map[string]string{
 		"HTTP_ADDR":            public,

@@ -21,14 +21,14 @@ import (
 	"github.com/latchkey/latchkey/services/profile/internal/httpapi"
 	"github.com/latchkey/latchkey/services/profile/internal/profile"
 	"github.com/latchkey/latchkey/services/profile/internal/store"
-	"github.com/latchkey/latchkey/services/profile/internal/tokentest"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 type fixture struct {
 	app      *fiber.App
-	keys     *tokentest.Keys
+	keys     *authntest.Keys
 	service  *profile.Service
 	profiles *store.Profiles
 	deny     *authn.DenyList
@@ -38,13 +38,13 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	env := testenv.New(t)
 	log := slog.New(slog.DiscardHandler)
-	f := &fixture{keys: tokentest.New(t), profiles: store.NewProfiles(env.Database("profile")), deny: authn.NewDenyList()}
+	f := &fixture{keys: authntest.New(t), profiles: store.NewProfiles(env.Database("profile")), deny: authn.NewDenyList()}
 	f.service = profile.NewService(f.profiles, profile.Options{Wait: 300 * time.Millisecond})
 	app, err := httpx.NewApp(httpx.Options{Service: "profile", Logger: log, BodyLimit: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: f.keys.JWKSURL, Issuer: tokentest.Issuer, Audience: tokentest.Audience, Logger: log})
+	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: f.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, Logger: log})
 	httpapi.Routes(app, authn.Middleware(verifier, f.deny), httpapi.NewHandler(f.service, log))
 	f.app = app
 	return f
@@ -133,7 +133,7 @@ func TestGetMeMissingProfileAnsweredFromToken(t *testing.T) {
 func TestGetMeUnauthorized(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	other := tokentest.New(t)
+	other := authntest.New(t)
 	for _, tc := range []struct {
 		name   string
 		header string
@@ -216,13 +216,13 @@ func TestGetMeMongoDown(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	log := slog.New(slog.DiscardHandler)
-	keys := tokentest.New(t)
+	keys := authntest.New(t)
 	app, err := httpx.NewApp(httpx.Options{Service: "profile", Logger: log, BodyLimit: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	service := profile.NewService(store.NewProfiles(client.Database("profile")), profile.Options{})
-	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: keys.JWKSURL, Issuer: tokentest.Issuer, Audience: tokentest.Audience, Logger: log})
+	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, Logger: log})
 	httpapi.Routes(app, authn.Middleware(verifier, nil), httpapi.NewHandler(service, log))
 
 	req := httptest.NewRequest(http.MethodGet, "/api/v1/me", nil)

@@ -1,7 +1,7 @@
-// Package tokentest issues access tokens for the profile service's tests the way the session service
+// Package authntest issues access tokens for tests the way the session service
 // does (EdDSA, kid in the header, iss/aud/sub/sid/iat/nbf/exp/jti) and serves their public key as a
 // JWKS over HTTP, so tests exercise the real authn.Verifier.
-package tokentest
+package authntest
 
 import (
 	"crypto/ed25519"

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
-	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -17,11 +17,11 @@ import (
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/services/profile/internal/httpapi"
 	"github.com/latchkey/latchkey/services/profile/internal/profile"
 	"github.com/latchkey/latchkey/services/profile/internal/store"
-	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/device"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
@@ -145,5 +146,45 @@ func TestRepublishPendingAfterOutboxFailure(t *testing.T) {
 	}
 	if n, _ := later.RepublishPending(ctx, time.Minute); n != 0 {
 		t.Errorf("second RepublishPending() = %d, want 0", n)
+	}
+}
+
+func TestAlertGoesToTheVerifiedDestination(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		a           account.Account
+		wantChannel string
+		wantDest    string
+	}{
+		{"verified email", account.Account{ID: "a1", Email: "ada@example.com", EmailVerified: true, Phone: "+15550001", PhoneVerified: true}, events.ChannelEmail, "ada@example.com"},
+		{"verified phone only", account.Account{ID: "a2", Email: "bob@example.com", Phone: "+15550002", PhoneVerified: true}, events.ChannelSMS, "+15550002"},
+		{"nothing verified", account.Account{ID: "a3", Email: "eve@example.com", Phone: "+15550003"}, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ob := &outbox{}
+			svc := newService(t, ob)
+			if err := svc.Alert(context.Background(), tc.a, events.AlertPasswordChanged, map[string]string{"ipAddress": "203.0.113.9"}); err != nil {
+				t.Fatal(err)
+			}
+			got := ob.ofType(events.TypeSecurityAlert)
+			if tc.wantDest == "" {
+				if len(got) != 0 {
+					t.Fatalf("alerts = %+v, want none for an account without a verified destination", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].AccountID != tc.a.ID {
+				t.Fatalf("alerts = %+v, want one for %s", got, tc.a.ID)
+			}
+			var p events.SecurityAlert
+			if err := got[0].Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Kind != events.AlertPasswordChanged || p.Channel != tc.wantChannel || p.Destination != tc.wantDest || p.Details["ipAddress"] != "203.0.113.9" {
+				t.Errorf("alert = %+v, want %s to %s on %s", p, events.AlertPasswordChanged, tc.wantDest, tc.wantChannel)
+			}
+		})
 	}
 }

@@ -1,5 +1,6 @@
-// Command session serves sessions and tokens: the internal API that starts a session, token refresh,
-// logout and the JWKS every service verifies access tokens with.
+// Command session serves sessions and tokens: the internal APIs that start and end sessions, token
+// refresh, logout, the session endpoints of the account API and the AudioPod paths, and the JWKS every
+// service verifies access tokens with.
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/telemetry"
 	sessionconfig "github.com/latchkey/latchkey/services/session/internal/config"
 	"github.com/latchkey/latchkey/services/session/internal/httpapi"
+	"github.com/latchkey/latchkey/services/session/internal/identityclient"
 	"github.com/latchkey/latchkey/services/session/internal/session"
 	"github.com/latchkey/latchkey/services/session/internal/store"
 	"github.com/latchkey/latchkey/services/session/internal/token"
@@ -110,8 +112,10 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	// Domain and HTTP.
 	denyList := authn.NewDenyList()
 	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL})
+	reauth := identityclient.New(cfg.IdentityURL, cfg.InternalToken, nil)
 	service := session.NewService(sessions, issuer, outbox, denyList, session.Options{
-		AccessTokenTTL: cfg.AccessTokenTTL, IdleTTL: cfg.SessionIdleTTL, AbsoluteTTL: cfg.SessionAbsoluteTTL, Logger: log,
+		AccessTokenTTL: cfg.AccessTokenTTL, IdleTTL: cfg.SessionIdleTTL, AbsoluteTTL: cfg.SessionAbsoluteTTL,
+		TouchInterval: cfg.TouchInterval, RefreshWindow: cfg.RefreshWindow, Reauth: reauth, Logger: log,
 	})
 	// The session service verifies its own tokens against its keyring, not over HTTP from itself.
 	verifier := authn.NewVerifier(authn.VerifierConfig{
@@ -129,7 +133,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	if err != nil {
 		return fmt.Errorf("internal app: %w", err)
 	}
-	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log),
+	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, httpapi.Config{LocationHeader: cfg.LocationHeader}),
 		authn.Middleware(verifier, denyList), httpx.RequireToken(cfg.InternalToken))
 
 	// Background workers. They get their own context, cancelled only after HTTP has shut down, so a

@@ -41,7 +41,8 @@ func describeUserAgent(raw string) describedAgent {
 		d.Platform = PlatformIOS
 	case ua.OS == useragent.Android:
 		d.Platform = PlatformAndroid
-	case known:
+	case known && (ua.Desktop || ua.Mobile || ua.Tablet):
+		// A browser on a computer; an agent the parser cannot place (an app's own) gets no platform.
 		d.Platform = PlatformWeb
 	}
 	switch {

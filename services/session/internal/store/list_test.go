@@ -20,8 +20,8 @@ func TestListUpdateTouch(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	old := newSession("s-old", "acc-1", now.Add(-30*time.Minute))   // less recently active
-	recent := newSession("s-recent", "acc-1", now)                   // most recently active
+	old := newSession("s-old", "acc-1", now.Add(-30*time.Minute))     // less recently active
+	recent := newSession("s-recent", "acc-1", now)                    // most recently active
 	ended := newSession("s-ended", "acc-1", now.Add(-70*time.Minute)) // expired 10 minutes ago
 	revoked := newSession("s-revoked", "acc-1", now)
 	theirs := newSession("s-theirs", "acc-2", now)

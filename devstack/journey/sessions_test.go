@@ -139,6 +139,10 @@ func TestSessions(t *testing.T) {
 			r.Body["needs_refresh"] != false || r.Body["expires_in"].(float64) <= 0 {
 			t.Errorf("validate = %s", r.Raw)
 		}
+		eventually(t, 10*time.Second, "validate showing the account from account.created", func() bool {
+			r := c.do("GET", "/api/v1/auth/session/validate", nil, bearer(s.access)...).want(t, 200, "validate")
+			return str(r.Body, "user", "email") == a.email && str(r.Body, "user", "full_name") == "Ada Lovelace"
+		})
 		r = c.do("GET", "/api/v1/auth/token-health", nil, bearer(s.access)...).want(t, 200, "token-health")
 		if r.Body["valid"] != true || r.Body["expired"] != false || r.Body["should_refresh"] != false || str(r.Body, "user_id") != a.id ||
 			r.Body["expires_in_seconds"].(float64) <= 0 {

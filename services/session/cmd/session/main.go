@@ -23,6 +23,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 	"github.com/latchkey/latchkey/libs/platform/mongox"
 	"github.com/latchkey/latchkey/libs/platform/telemetry"
+	"github.com/latchkey/latchkey/services/session/internal/account"
 	sessionconfig "github.com/latchkey/latchkey/services/session/internal/config"
 	"github.com/latchkey/latchkey/services/session/internal/httpapi"
 	"github.com/latchkey/latchkey/services/session/internal/identityclient"
@@ -84,6 +85,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	if err := sessions.EnsureIndexes(ctx); err != nil {
 		return fmt.Errorf("mongodb indexes: %w", err)
 	}
+	accounts := account.NewDirectory(store.NewAccounts(db), log)
 
 	// Signing keys.
 	keys, err := loadKeyring(ctx, cfg, db)
@@ -94,7 +96,8 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 
 	// Kafka: every event goes through the outbox, which the relay below publishes.
 	if cfg.CreateTopics {
-		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions, events.TopicSessionEvents); err != nil {
+		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
+			events.TopicSessionEvents, events.TopicAccountEvents, events.TopicProfileEvents); err != nil {
 			return fmt.Errorf("kafka topics: %w", err)
 		}
 	}
@@ -133,7 +136,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	if err != nil {
 		return fmt.Errorf("internal app: %w", err)
 	}
-	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, httpapi.Config{LocationHeader: cfg.LocationHeader}),
+	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, httpapi.Config{LocationHeader: cfg.LocationHeader, Accounts: accounts}),
 		authn.Middleware(verifier, denyList), httpx.RequireToken(cfg.InternalToken))
 
 	// Background workers. They get their own context, cancelled only after HTTP has shut down, so a
@@ -144,7 +147,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	defer stopWorkers()
 	var (
 		wg        sync.WaitGroup
-		workerErr = make(chan error, 2)
+		workerErr = make(chan error, 4)
 	)
 	startWorker := func(name string, fn func(context.Context) error) {
 		wg.Go(func() {
@@ -156,6 +159,14 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		})
 	}
 	startWorker("outbox relay", outbox.Run)
+	// The account facts validate shows: identity's account events and profile's profile events.
+	for _, topic := range []string{events.TopicAccountEvents, events.TopicProfileEvents} {
+		startWorker(topic+" consumer", func(ctx context.Context) error {
+			return kafkax.RunConsumer(ctx, kafkax.ConsumerConfig{
+				Brokers: cfg.KafkaBrokers, GroupID: cfg.Service, Topic: kafkax.Topic(cfg.TopicPrefix, topic), Logger: log,
+			}, accounts.Apply)
+		})
+	}
 	startWorker("deny-list follower", func(ctx context.Context) error {
 		return denyList.Follow(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, cfg.AccessTokenTTL+authn.Leeway, log)
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/wire"
+	"github.com/latchkey/latchkey/services/session/internal/account"
 	"github.com/latchkey/latchkey/services/session/internal/session"
 )
 
@@ -35,16 +36,10 @@ type Sessions interface {
 	Touch(ctx context.Context, p authn.Principal)
 }
 
-// AccountInfo is what validate shows of the account; nil fields are unknown to the session service.
-type AccountInfo struct {
-	Email      *string
-	FullName   *string
-	IsVerified *bool
-}
-
-// Accounts looks up the account facts that GET /api/v1/auth/session/validate shows.
+// Accounts looks up the account facts that GET /api/v1/auth/session/validate shows; ok is false when
+// they are unknown.
 type Accounts interface {
-	Account(ctx context.Context, accountID string) (AccountInfo, bool)
+	Account(ctx context.Context, accountID string) (facts account.Facts, ok bool)
 }
 
 // Config is the handlers' configuration.

@@ -407,7 +407,9 @@ func (h *Handler) current(ctx context.Context, p authn.Principal) (session.Sessi
 	return sess, err
 }
 
-// ValidateSession is GET /api/v1/auth/session/validate.
+// ValidateSession is GET /api/v1/auth/session/validate. The user's email, verification and full name
+// come from the session service's projection of account and profile events; they are null for an
+// account it has not heard of yet.
 func (h *Handler) ValidateSession(c *fiber.Ctx) error {
 	p := authn.MustPrincipal(c)
 	sess, err := h.current(c.UserContext(), p)
@@ -426,7 +428,10 @@ func (h *Handler) ValidateSession(c *fiber.Ctx) error {
 	}
 	if h.cfg.Accounts != nil {
 		if acc, ok := h.cfg.Accounts.Account(c.UserContext(), p.AccountID); ok {
-			out.User.Email, out.User.FullName, out.User.IsVerified = acc.Email, acc.FullName, acc.IsVerified
+			out.User.Email, out.User.IsVerified = &acc.Email, &acc.EmailVerified
+			if acc.FullName != "" {
+				out.User.FullName = &acc.FullName
+			}
 		}
 	}
 	return c.JSON(out)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -14,11 +15,14 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/services/session/internal/account"
 	"github.com/latchkey/latchkey/services/session/internal/httpapi"
 	"github.com/latchkey/latchkey/services/session/internal/identityclient"
 	"github.com/latchkey/latchkey/services/session/internal/session"
+	"github.com/latchkey/latchkey/services/session/internal/store"
 )
 
 const (
@@ -456,6 +460,31 @@ func TestValidateAndTokenHealth(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("user facts from the account projection", func(t *testing.T) {
+		dir := account.NewDirectory(store.NewAccounts(testenv.New(t).Database("session")), nil)
+		ev, err := events.New(events.TypeAccountCreated, "acc-1", events.AccountCreated{Email: "ada@example.com", EmailVerified: true, FirstName: "Ada", LastName: "Lovelace"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dir.Apply(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		s := newStackWith(t, session.Options{}, httpapi.Config{Accounts: dir}, nil)
+		known := s.createSessionAs(t, "acc-1", "laptop", "WEB", firefoxLinux)
+		unknown := s.createSessionAs(t, "acc-2", "laptop", "WEB", firefoxLinux)
+
+		r := do(t, s.public, http.MethodGet, "/api/v1/auth/session/validate", "Bearer "+known.AccessToken, "")
+		user, _ := r.body["user"].(map[string]any)
+		if r.status != http.StatusOK || user["id"] != "acc-1" || user["email"] != "ada@example.com" || user["full_name"] != "Ada Lovelace" || user["is_verified"] != true {
+			t.Errorf("validate: status %d body %s, want the projected user", r.status, r.raw)
+		}
+		r = do(t, s.public, http.MethodGet, "/api/v1/auth/session/validate", "Bearer "+unknown.AccessToken, "")
+		user, _ = r.body["user"].(map[string]any)
+		if r.status != http.StatusOK || user["id"] != "acc-2" || user["email"] != nil || user["full_name"] != nil || user["is_verified"] != nil {
+			t.Errorf("validate of an account not projected yet: status %d body %s, want nulls", r.status, r.raw)
+		}
+	})
 
 	t.Run("refused tokens", func(t *testing.T) {
 		s := newStack(t, session.Options{})

@@ -23,7 +23,7 @@ import (
 // Sessions is the session domain as the handlers use it.
 type Sessions interface {
 	Create(ctx context.Context, accountID string, dev session.Device) (session.Issued, error)
-	Refresh(ctx context.Context, refreshToken, ipAddress string) (session.Issued, error)
+	RefreshFrom(ctx context.Context, refreshToken, ipAddress, location string) (session.Issued, error)
 	Logout(ctx context.Context, p authn.Principal) error
 	List(ctx context.Context, accountID string) ([]session.Session, error)
 	Current(ctx context.Context, p authn.Principal) (session.Session, error)
@@ -184,7 +184,7 @@ func (h *Handler) Refresh(c *fiber.Ctx) error {
 	if err := chk.Err(); err != nil {
 		return err
 	}
-	issued, err := h.sessions.Refresh(c.UserContext(), req.RefreshToken, httpx.ClientIP(c))
+	issued, err := h.sessions.RefreshFrom(c.UserContext(), req.RefreshToken, httpx.ClientIP(c), h.location(c))
 	if err != nil {
 		return h.fail(c, err)
 	}

@@ -602,3 +602,21 @@ func TestInternalRevokeAccountSessions(t *testing.T) {
 		t.Errorf("revoke all: status %d body %s, want the last session ended", r.status, r.raw)
 	}
 }
+
+func TestRefreshRecordsAddressAndLocation(t *testing.T) {
+	t.Parallel()
+	// app.Test's requests come from 0.0.0.0: that address plays the trusted ingress.
+	s := newStackWith(t, session.Options{}, httpapi.Config{LocationHeader: "X-Client-Geo"}, []string{"0.0.0.0/32"})
+	created := s.createSessionAs(t, "acc-1", "laptop", "WEB", firefoxLinux)
+	body, _ := json.Marshal(map[string]string{"refresh_token": created.RefreshToken})
+	r := doH(t, s.public, http.MethodPost, "/api/v1/auth/refresh", "", string(body),
+		map[string]string{"X-Client-Geo": "Mombasa, KE", "X-Forwarded-For": "198.51.100.23"})
+	if r.status != http.StatusOK {
+		t.Fatalf("refresh: status %d body %s", r.status, r.raw)
+	}
+	l := doH(t, s.public, http.MethodGet, "/api/v1/account/sessions", "Bearer "+r.body["access_token"].(string), "", nil)
+	cur, _ := l.body["data"].(map[string]any)["currentSession"].(map[string]any)
+	if cur["location"] != "Mombasa, KE" || cur["ipAddress"] != "198.51.100.23" {
+		t.Errorf("current session = %v, want the refresh's location and client address", cur)
+	}
+}

@@ -130,6 +130,11 @@ func (s *Service) Create(ctx context.Context, accountID string, dev Device) (Iss
 // token stops working; presenting it again revokes the session. Every failure is ErrInvalidRefreshToken
 // (or a store error).
 func (s *Service) Refresh(ctx context.Context, refreshToken, ipAddress string) (Issued, error) {
+	return s.RefreshFrom(ctx, refreshToken, ipAddress, "")
+}
+
+// RefreshFrom is Refresh that also records the client's approximate location ("" keeps the stored one).
+func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, location string) (Issued, error) {
 	id, ok := parseRefreshToken(refreshToken)
 	if !ok {
 		return Issued{}, ErrInvalidRefreshToken
@@ -173,6 +178,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, ipAddress string) (
 		Now:       now,
 		ExpiresAt: s.expiry(sess, now),
 		IPAddress: ipAddress,
+		Location:  location,
 	})
 	if errors.Is(err, ErrConflict) {
 		// The session was revoked or expired since we read it.

@@ -124,4 +124,5 @@ type Rotation struct {
 	Now       time.Time
 	ExpiresAt time.Time
 	IPAddress string // "" keeps the stored one
+	Location  string // "" keeps the stored one
 }

@@ -257,6 +257,9 @@ func (s *Sessions) Rotate(ctx context.Context, r session.Rotation) (session.Sess
 	if r.IPAddress != "" {
 		set = append(set, bson.E{Key: "ipAddress", Value: r.IPAddress})
 	}
+	if r.Location != "" {
+		set = append(set, bson.E{Key: "location", Value: r.Location})
+	}
 	return s.findOneAndUpdate(ctx, filter, bson.D{{Key: "$set", Value: set}}, session.ErrConflict)
 }
 

@@ -157,6 +157,55 @@ func TestSessions(t *testing.T) {
 		c.do("POST", "/api/v1/auth/sessions/update-device-info", map[string]any{"platform": "not a platform!"}, bearer(s.access)...).want(t, 422, "bad platform")
 	})
 
+	t.Run("bad input gets a clear 4xx in the path's style", func(t *testing.T) {
+		s := login(t, c, b, firefoxOnLinux)
+		auth := bearer(s.access)
+		withSID := append(bearer(s.access), "X-Session-Id", s.sid)
+		tests := []struct {
+			name, method, path string
+			body               any
+			headers            []string
+			wantStatus         int
+			envelope           bool
+			want               string // envelope message, plain detail, or the type of the first 422 entry
+		}{
+			{"list: malformed X-Session-Id", "GET", "/api/v1/account/sessions", nil, append(bearer(s.access), "X-Session-Id", "nope"), 400, true, "X-Session-Id must be a valid UUID"},
+			{"list: no token", "GET", "/api/v1/account/sessions", nil, nil, 401, true, "Not authenticated"},
+			{"sign-out-others: no X-Session-Id", "POST", "/api/v1/account/sessions/sign-out-others", map[string]any{"password": password}, auth, 400, true, "X-Session-Id header is required"},
+			{"sign-out-others: neither password nor otp", "POST", "/api/v1/account/sessions/sign-out-others", `{}`, withSID, 422, true, "Validation failed"},
+			{"sign-out-all: malformed JSON", "POST", "/api/v1/account/sessions/sign-out-all", `{"password":`, auth, 400, true, "Malformed JSON request body"},
+			{"sign-out-all: otp not 6 digits", "POST", "/api/v1/account/sessions/sign-out-all", `{"otp":"12"}`, auth, 422, true, "Validation failed"},
+			{"revoke by id: malformed", "DELETE", "/api/v1/account/sessions/123", nil, auth, 400, true, "Invalid session id"},
+			{"revoke by id: unknown", "DELETE", "/api/v1/account/sessions/00000000-0000-4000-8000-000000000000", nil, auth, 404, true, "Session not found"},
+			{"revoke: malformed JSON", "POST", "/api/v1/auth/sessions/revoke", `{"session_id":`, auth, 422, false, "json_invalid"},
+			{"revoke: wrong type", "POST", "/api/v1/auth/sessions/revoke", `{"session_id":5}`, auth, 422, false, "string_type"},
+			{"revoke: missing session_id", "POST", "/api/v1/auth/sessions/revoke", `{}`, auth, 422, false, "missing"},
+			{"update-device-info: malformed JSON", "POST", "/api/v1/auth/sessions/update-device-info", `{"device_name":`, auth, 422, false, "json_invalid"},
+			{"validate: no token", "GET", "/api/v1/auth/session/validate", nil, nil, 401, false, "Not authenticated"},
+			{"token-health: bad token", "GET", "/api/v1/auth/token-health", nil, bearer("not.a.jwt"), 401, false, "Invalid or expired token"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				r := c.do(tc.method, tc.path, tc.body, tc.headers...).want(t, tc.wantStatus, tc.name)
+				switch {
+				case tc.envelope:
+					if r.Body["success"] != false || str(r.Body, "message") != tc.want {
+						t.Errorf("body = %s, want envelope message %q", r.Raw, tc.want)
+					}
+				case tc.wantStatus == 422:
+					detail, _ := r.Body["detail"].([]any)
+					if len(detail) == 0 || str(detail[0].(map[string]any), "type") != tc.want {
+						t.Errorf("body = %s, want a 422 of type %q", r.Raw, tc.want)
+					}
+				default:
+					if str(r.Body, "detail") != tc.want {
+						t.Errorf("body = %s, want detail %q", r.Raw, tc.want)
+					}
+				}
+			})
+		}
+	})
+
 	t.Run("a session's owner alone can revoke it", func(t *testing.T) {
 		s := login(t, c, a, firefoxOnLinux)
 		r := c.do("DELETE", "/api/v1/account/sessions/"+s.sid, nil, bearer(b.access)...).want(t, 404, "b deletes a's session")

@@ -159,11 +159,12 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		})
 	}
 	startWorker("outbox relay", outbox.Run)
-	// The account facts validate shows: identity's account events and profile's profile events.
+	// The account facts validate shows: identity's account events and profile's profile events. One
+	// consumer group per topic, so a rebalance of one never pauses the other.
 	for _, topic := range []string{events.TopicAccountEvents, events.TopicProfileEvents} {
 		startWorker(topic+" consumer", func(ctx context.Context) error {
 			return kafkax.RunConsumer(ctx, kafkax.ConsumerConfig{
-				Brokers: cfg.KafkaBrokers, GroupID: cfg.Service, Topic: kafkax.Topic(cfg.TopicPrefix, topic), Logger: log,
+				Brokers: cfg.KafkaBrokers, GroupID: cfg.Service + "." + topic, Topic: kafkax.Topic(cfg.TopicPrefix, topic), Logger: log,
 			}, accounts.Apply)
 		})
 	}

@@ -182,6 +182,7 @@ func TestServiceEnvironment(t *testing.T) {
 	}
 	t.Setenv("DEV_OUTBOX_ENABLED", "true") // left in a developer's shell: must reach notification only
 	t.Setenv("SESSION_INTERNAL_URL", "http://elsewhere")
+	t.Setenv("IDENTITY_INTERNAL_URL", "http://elsewhere")
 	st := startStack(t, cfg)
 
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(st.InternalToken()) {
@@ -193,12 +194,13 @@ func TestServiceEnvironment(t *testing.T) {
 		want    map[string]string // "" = must be unset
 	}{
 		{service: Identity, want: map[string]string{
-			"SESSION_INTERNAL_URL": sessionInternal, "DEV_OUTBOX_ENABLED": "",
+			"SESSION_INTERNAL_URL": sessionInternal, "DEV_OUTBOX_ENABLED": "", "IDENTITY_INTERNAL_URL": "",
 			"JWT_ISSUER": "identity-issuer", "ONLY_IDENTITY": "yes",
 		}},
-		{service: Session, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": ""}},
-		{service: Profile, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": ""}},
-		{service: Notification, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true"}},
+		{service: Session, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": "",
+			"IDENTITY_INTERNAL_URL": st.InternalURL(Identity)}},
+		{service: Profile, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "IDENTITY_INTERNAL_URL": ""}},
+		{service: Notification, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true", "IDENTITY_INTERNAL_URL": ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {

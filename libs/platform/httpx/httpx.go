@@ -43,6 +43,7 @@ type Options struct {
 
 const (
 	localClientIP = "httpx.client_ip"
+	localViaProxy = "httpx.via_trusted_proxy"
 	headerReqID   = "X-Request-Id"
 )
 
@@ -82,6 +83,7 @@ func NewApp(o Options) (*fiber.App, error) {
 		}
 		c.Set(headerReqID, id)
 		c.Locals(localClientIP, clientIP(c, proxies))
+		c.Locals(localViaProxy, contains(proxies, c.Context().RemoteIP()))
 
 		carrier := headerCarrier{c}
 		ctx := otel.GetTextMapPropagator().Extract(context.Background(), carrier)
@@ -129,6 +131,13 @@ func ClientIP(c *fiber.Ctx) string {
 		return ip
 	}
 	return c.Context().RemoteIP().String()
+}
+
+// FromTrustedProxy reports whether the request came straight from a trusted proxy (TRUSTED_PROXIES),
+// so headers that only the proxy may set (X-Forwarded-For, a geolocation header) can be believed.
+func FromTrustedProxy(c *fiber.Ctx) bool {
+	ok, _ := c.Locals(localViaProxy).(bool)
+	return ok
 }
 
 func clientIP(c *fiber.Ctx, trusted []*net.IPNet) string {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,33 @@ func TestClientIPIgnoresForwardedFromUntrustedPeers(t *testing.T) {
 	raw, _ := io.ReadAll(resp.Body)
 	if string(raw) != "127.0.0.1" {
 		t.Fatalf("ip = %s, want the peer address", raw)
+	}
+}
+
+func TestFromTrustedProxy(t *testing.T) {
+	tests := []struct {
+		name    string
+		trusted []string
+		want    string
+	}{
+		{"peer is a trusted proxy", []string{"127.0.0.1"}, "true"},
+		{"peer is not a trusted proxy", []string{"10.0.0.0/8"}, "false"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, tc.trusted, func(context.Context) error { return nil }, func(app *fiber.App) {
+				app.Get("/via", func(c *fiber.Ctx) error { return c.SendString(strconv.FormatBool(httpx.FromTrustedProxy(c))) })
+			})
+			resp, err := http.Get("http://" + s.public + "/via")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if string(raw) != tc.want {
+				t.Fatalf("FromTrustedProxy = %s, want %s", raw, tc.want)
+			}
+		})
 	}
 }
 

@@ -1,5 +1,6 @@
-// Command session serves sessions and tokens: the internal API that starts a session, token refresh,
-// logout and the JWKS every service verifies access tokens with.
+// Command session serves sessions and tokens: the internal APIs that start and end sessions, token
+// refresh, logout, the session endpoints of the account API and the AudioPod paths, and the JWKS every
+// service verifies access tokens with.
 package main
 
 import (
@@ -22,8 +23,10 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 	"github.com/latchkey/latchkey/libs/platform/mongox"
 	"github.com/latchkey/latchkey/libs/platform/telemetry"
+	"github.com/latchkey/latchkey/services/session/internal/account"
 	sessionconfig "github.com/latchkey/latchkey/services/session/internal/config"
 	"github.com/latchkey/latchkey/services/session/internal/httpapi"
+	"github.com/latchkey/latchkey/services/session/internal/identityclient"
 	"github.com/latchkey/latchkey/services/session/internal/session"
 	"github.com/latchkey/latchkey/services/session/internal/store"
 	"github.com/latchkey/latchkey/services/session/internal/token"
@@ -82,6 +85,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	if err := sessions.EnsureIndexes(ctx); err != nil {
 		return fmt.Errorf("mongodb indexes: %w", err)
 	}
+	accounts := account.NewDirectory(store.NewAccounts(db), log)
 
 	// Signing keys.
 	keys, err := loadKeyring(ctx, cfg, db)
@@ -92,7 +96,8 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 
 	// Kafka: every event goes through the outbox, which the relay below publishes.
 	if cfg.CreateTopics {
-		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions, events.TopicSessionEvents); err != nil {
+		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
+			events.TopicSessionEvents, events.TopicAccountEvents, events.TopicProfileEvents); err != nil {
 			return fmt.Errorf("kafka topics: %w", err)
 		}
 	}
@@ -110,8 +115,10 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	// Domain and HTTP.
 	denyList := authn.NewDenyList()
 	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL})
+	reauth := identityclient.New(cfg.IdentityURL, cfg.InternalToken, nil)
 	service := session.NewService(sessions, issuer, outbox, denyList, session.Options{
-		AccessTokenTTL: cfg.AccessTokenTTL, IdleTTL: cfg.SessionIdleTTL, AbsoluteTTL: cfg.SessionAbsoluteTTL, Logger: log,
+		AccessTokenTTL: cfg.AccessTokenTTL, IdleTTL: cfg.SessionIdleTTL, AbsoluteTTL: cfg.SessionAbsoluteTTL,
+		TouchInterval: cfg.TouchInterval, RefreshWindow: cfg.RefreshWindow, Reauth: reauth, Logger: log,
 	})
 	// The session service verifies its own tokens against its keyring, not over HTTP from itself.
 	verifier := authn.NewVerifier(authn.VerifierConfig{
@@ -129,7 +136,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	if err != nil {
 		return fmt.Errorf("internal app: %w", err)
 	}
-	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log),
+	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, httpapi.Config{LocationHeader: cfg.LocationHeader, Accounts: accounts}),
 		authn.Middleware(verifier, denyList), httpx.RequireToken(cfg.InternalToken))
 
 	// Background workers. They get their own context, cancelled only after HTTP has shut down, so a
@@ -140,7 +147,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	defer stopWorkers()
 	var (
 		wg        sync.WaitGroup
-		workerErr = make(chan error, 2)
+		workerErr = make(chan error, 4)
 	)
 	startWorker := func(name string, fn func(context.Context) error) {
 		wg.Go(func() {
@@ -152,6 +159,15 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		})
 	}
 	startWorker("outbox relay", outbox.Run)
+	// The account facts validate shows: identity's account events and profile's profile events. One
+	// consumer group per topic, so a rebalance of one never pauses the other.
+	for _, topic := range []string{events.TopicAccountEvents, events.TopicProfileEvents} {
+		startWorker(topic+" consumer", func(ctx context.Context) error {
+			return kafkax.RunConsumer(ctx, kafkax.ConsumerConfig{
+				Brokers: cfg.KafkaBrokers, GroupID: cfg.Service + "." + topic, Topic: kafkax.Topic(cfg.TopicPrefix, topic), Logger: log,
+			}, accounts.Apply)
+		})
+	}
 	startWorker("deny-list follower", func(ctx context.Context) error {
 		return denyList.Follow(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, cfg.AccessTokenTTL+authn.Leeway, log)
 	})

@@ -8,12 +8,23 @@
 //	JWT_SIGNING_KEY_FILE  [""]     PEM file holding the Ed25519 private key (PKCS#8) that signs access
 //	                               tokens. When empty, the service keeps its signing key in its MongoDB
 //	                               database (collection signing_keys) and creates one on first start.
+//	SESSION_TOUCH_INTERVAL [5m]    lastActiveAt is written at most this often per session (it is also
+//	                               set by every refresh)
+//	TOKEN_REFRESH_WINDOW  [5m]     validate and token-health say needs_refresh/should_refresh when the
+//	                               access token expires within this
+//	IDENTITY_INTERNAL_URL [http://127.0.0.1:9081]  identity's internal API (re-authentication before
+//	                               sign-out-others and sign-out-all)
+//	LOCATION_HEADER       [""]     request header in which the ingress puts the client's approximate
+//	                               location (e.g. "X-Client-Geo"); read only from TRUSTED_PROXIES; off
+//	                               when empty
 package config
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
@@ -30,6 +41,10 @@ type Config struct {
 	SessionIdleTTL     time.Duration
 	SessionAbsoluteTTL time.Duration
 	SigningKeyFile     string
+	TouchInterval      time.Duration
+	RefreshWindow      time.Duration
+	IdentityURL        string
+	LocationHeader     string
 }
 
 // Load reads the configuration and returns every problem at once.
@@ -40,6 +55,10 @@ func Load(l *config.Loader) (Config, error) {
 		SessionIdleTTL:     l.Duration("SESSION_IDLE_TTL", 720*time.Hour),
 		SessionAbsoluteTTL: l.Duration("SESSION_ABSOLUTE_TTL", 2160*time.Hour),
 		SigningKeyFile:     l.String("JWT_SIGNING_KEY_FILE", ""),
+		TouchInterval:      l.Duration("SESSION_TOUCH_INTERVAL", 5*time.Minute),
+		RefreshWindow:      l.Duration("TOKEN_REFRESH_WINDOW", 5*time.Minute),
+		IdentityURL:        l.String("IDENTITY_INTERNAL_URL", "http://127.0.0.1:9081"),
+		LocationHeader:     l.String("LOCATION_HEADER", ""),
 	}
 	errs := []error{l.Err()}
 	if maxTTL := authn.DefaultLookback - authn.Leeway; c.AccessTokenTTL <= 0 || c.AccessTokenTTL > maxTTL {
@@ -52,6 +71,18 @@ func Load(l *config.Loader) (Config, error) {
 	}
 	if c.SessionAbsoluteTTL <= 0 {
 		errs = append(errs, fmt.Errorf("SESSION_ABSOLUTE_TTL=%s: want a positive duration", c.SessionAbsoluteTTL))
+	}
+	if c.TouchInterval <= 0 {
+		errs = append(errs, fmt.Errorf("SESSION_TOUCH_INTERVAL=%s: want a positive duration", c.TouchInterval))
+	}
+	if c.RefreshWindow < 0 {
+		errs = append(errs, fmt.Errorf("TOKEN_REFRESH_WINDOW=%s: want a duration of at least 0", c.RefreshWindow))
+	}
+	if u, err := url.Parse(c.IdentityURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("IDENTITY_INTERNAL_URL=%q: want an http(s) URL", c.IdentityURL))
+	}
+	if c.LocationHeader != "" && !validHeaderName(c.LocationHeader) {
+		errs = append(errs, fmt.Errorf("LOCATION_HEADER=%q: want an HTTP header name", c.LocationHeader))
 	}
 	if c.SessionIdleTTL > c.SessionAbsoluteTTL {
 		errs = append(errs, fmt.Errorf("SESSION_IDLE_TTL=%s: want at most SESSION_ABSOLUTE_TTL (%s)", c.SessionIdleTTL, c.SessionAbsoluteTTL))
@@ -70,5 +101,19 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("session_idle_ttl", c.SessionIdleTTL),
 		slog.Duration("session_absolute_ttl", c.SessionAbsoluteTTL),
 		slog.String("jwt_signing_key_file", c.SigningKeyFile),
+		slog.Duration("session_touch_interval", c.TouchInterval),
+		slog.Duration("token_refresh_window", c.RefreshWindow),
+		slog.String("identity_internal_url", c.IdentityURL),
+		slog.String("location_header", c.LocationHeader),
 	)...)
+}
+
+// validHeaderName reports whether s is an HTTP header name (RFC 9110 token characters).
+func validHeaderName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return s != ""
 }

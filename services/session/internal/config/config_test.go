@@ -33,18 +33,28 @@ func TestLoad(t *testing.T) {
 				if c.SigningKeyFile != "" {
 					t.Errorf("SigningKeyFile = %q, want empty", c.SigningKeyFile)
 				}
+				if c.TouchInterval != 5*time.Minute || c.RefreshWindow != 5*time.Minute {
+					t.Errorf("TouchInterval/RefreshWindow = %s %s, want 5m 5m", c.TouchInterval, c.RefreshWindow)
+				}
+				if c.IdentityURL != "http://127.0.0.1:9081" || c.LocationHeader != "" {
+					t.Errorf("IdentityURL/LocationHeader = %q %q, want http://127.0.0.1:9081 and off", c.IdentityURL, c.LocationHeader)
+				}
 			},
 		},
 		{
 			name: "overrides",
 			env: map[string]string{"INTERNAL_API_TOKEN": token, "ACCESS_TOKEN_TTL": "5m", "SESSION_IDLE_TTL": "24h",
-				"SESSION_ABSOLUTE_TTL": "48h", "JWT_SIGNING_KEY_FILE": "/run/secrets/jwt.pem"},
+				"SESSION_ABSOLUTE_TTL": "48h", "JWT_SIGNING_KEY_FILE": "/run/secrets/jwt.pem", "SESSION_TOUCH_INTERVAL": "1m",
+				"TOKEN_REFRESH_WINDOW": "2m", "IDENTITY_INTERNAL_URL": "http://identity:9081", "LOCATION_HEADER": "X-Client-Geo"},
 			check: func(t *testing.T, c config.Config) {
 				if c.AccessTokenTTL != 5*time.Minute || c.SessionIdleTTL != 24*time.Hour || c.SessionAbsoluteTTL != 48*time.Hour {
 					t.Errorf("TTLs = %s %s %s, want 5m 24h 48h", c.AccessTokenTTL, c.SessionIdleTTL, c.SessionAbsoluteTTL)
 				}
 				if c.SigningKeyFile != "/run/secrets/jwt.pem" {
 					t.Errorf("SigningKeyFile = %q", c.SigningKeyFile)
+				}
+				if c.TouchInterval != time.Minute || c.RefreshWindow != 2*time.Minute || c.IdentityURL != "http://identity:9081" || c.LocationHeader != "X-Client-Geo" {
+					t.Errorf("touch/window/identity/location = %s %s %q %q", c.TouchInterval, c.RefreshWindow, c.IdentityURL, c.LocationHeader)
 				}
 			},
 		},
@@ -57,6 +67,12 @@ func TestLoad(t *testing.T) {
 			name:     "access tokens longer than the deny-list lookback",
 			env:      map[string]string{"INTERNAL_API_TOKEN": token, "ACCESS_TOKEN_TTL": "1h"},
 			wantErrs: []string{"ACCESS_TOKEN_TTL=1h0m0s"},
+		},
+		{
+			name: "bad identity URL, location header and touch interval",
+			env: map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "identity:9081",
+				"LOCATION_HEADER": "X Geo", "SESSION_TOUCH_INTERVAL": "0s"},
+			wantErrs: []string{"IDENTITY_INTERNAL_URL=", "LOCATION_HEADER=", "SESSION_TOUCH_INTERVAL=0s"},
 		},
 		{
 			name:     "idle longer than absolute",

@@ -16,14 +16,39 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/wire"
+	"github.com/latchkey/latchkey/services/session/internal/account"
 	"github.com/latchkey/latchkey/services/session/internal/session"
 )
 
 // Sessions is the session domain as the handlers use it.
 type Sessions interface {
 	Create(ctx context.Context, accountID string, dev session.Device) (session.Issued, error)
-	Refresh(ctx context.Context, refreshToken, ipAddress string) (session.Issued, error)
+	RefreshFrom(ctx context.Context, refreshToken, ipAddress, location string) (session.Issued, error)
 	Logout(ctx context.Context, p authn.Principal) error
+	List(ctx context.Context, accountID string) ([]session.Session, error)
+	Current(ctx context.Context, p authn.Principal) (session.Session, error)
+	Health(p authn.Principal) session.TokenHealth
+	Revoke(ctx context.Context, accountID, sessionID, reason string) error
+	RevokeAll(ctx context.Context, accountID, except, reason string) (int, error)
+	SignOutOthers(ctx context.Context, p authn.Principal, proof session.Proof) (int, error)
+	SignOutAll(ctx context.Context, p authn.Principal, proof session.Proof) (int, error)
+	UpdateDevice(ctx context.Context, p authn.Principal, dev session.Device) (session.Session, error)
+	Touch(ctx context.Context, p authn.Principal)
+}
+
+// Accounts looks up the account facts that GET /api/v1/auth/session/validate shows; ok is false when
+// they are unknown.
+type Accounts interface {
+	Account(ctx context.Context, accountID string) (facts account.Facts, ok bool)
+}
+
+// Config is the handlers' configuration.
+type Config struct {
+	// LocationHeader is the request header carrying the client's approximate location, set by the
+	// ingress (LOCATION_HEADER); "" ignores location.
+	LocationHeader string
+	// Accounts, when set, fills validate's user fields; without it they are null.
+	Accounts Accounts
 }
 
 // Handler serves the session endpoints.
@@ -31,11 +56,12 @@ type Handler struct {
 	sessions Sessions
 	jwks     func() []byte
 	log      *slog.Logger
+	cfg      Config
 }
 
 // NewHandler returns a Handler. jwks returns the current JWKS document.
-func NewHandler(sessions Sessions, jwks func() []byte, log *slog.Logger) *Handler {
-	return &Handler{sessions: sessions, jwks: jwks, log: log}
+func NewHandler(sessions Sessions, jwks func() []byte, log *slog.Logger, cfg Config) *Handler {
+	return &Handler{sessions: sessions, jwks: jwks, log: log, cfg: cfg}
 }
 
 // Routes registers every route of the service, with the paths spelled as in the API documents.
@@ -45,8 +71,23 @@ func Routes(public, internal *fiber.App, h *Handler, requireUser, requireService
 	public.Post("/api/v1/auth/refresh", h.Refresh)
 	public.Post("/api/v1/auth/logout", requireUser, h.Logout)
 
+	// Account API (envelope), items 15–19.
+	public.Get("/api/v1/account/sessions", requireUser, h.Touch, h.ListAccountSessions)
+	public.Post("/api/v1/account/sessions/sign-out", requireUser, h.SignOut)
+	public.Post("/api/v1/account/sessions/sign-out-others", requireUser, h.Touch, h.SignOutOthers)
+	public.Post("/api/v1/account/sessions/sign-out-all", requireUser, h.SignOutAll)
+	public.Delete("/api/v1/account/sessions/:sessionId", requireUser, h.Touch, h.RevokeAccountSession)
+
+	// AudioPod paths (plain).
+	public.Get("/api/v1/auth/sessions", requireUser, h.Touch, h.ListAuthSessions)
+	public.Post("/api/v1/auth/sessions/revoke", requireUser, h.Touch, h.RevokeAuthSessions)
+	public.Post("/api/v1/auth/sessions/update-device-info", requireUser, h.UpdateDeviceInfo)
+	public.Get("/api/v1/auth/session/validate", requireUser, h.Touch, h.ValidateSession)
+	public.Get("/api/v1/auth/token-health", requireUser, h.TokenHealth)
+
 	internal.Get("/.well-known/jwks.json", h.JWKS)
 	internal.Post("/internal/v1/sessions", requireService, h.CreateSession)
+	internal.Post("/internal/v1/accounts/:accountId/sessions/revoke", requireService, h.RevokeAccountSessions)
 }
 
 // JWKS serves the public keys that verify access tokens. Verifiers cache it for five minutes; a token
@@ -65,6 +106,8 @@ type createSessionRequest struct {
 	Platform   string `json:"platform"`
 	IPAddress  string `json:"ipAddress"`
 	UserAgent  string `json:"userAgent"`
+	// Location is optional: the client's approximate location as identity's trusted ingress saw it.
+	Location string `json:"location"`
 }
 
 type createSessionResponse struct {
@@ -91,6 +134,7 @@ func (h *Handler) CreateSession(c *fiber.Ctx) error {
 	chk.MaxLen("deviceId", req.DeviceID, 128)
 	chk.MaxLen("deviceName", req.DeviceName, 200)
 	chk.MaxLen("platform", req.Platform, 64)
+	chk.MaxLen("location", req.Location, maxLocation)
 	chk.Check(req.IPAddress == "" || net.ParseIP(req.IPAddress) != nil, "ipAddress", "value is not a valid IP address", "ip_any_address")
 	if err := chk.Err(); err != nil {
 		return err
@@ -101,6 +145,7 @@ func (h *Handler) CreateSession(c *fiber.Ctx) error {
 		Platform:   req.Platform,
 		IPAddress:  req.IPAddress,
 		UserAgent:  truncate(req.UserAgent, maxUserAgent),
+		Location:   req.Location,
 	})
 	if err != nil {
 		return h.fail(c, err)
@@ -139,7 +184,7 @@ func (h *Handler) Refresh(c *fiber.Ctx) error {
 	if err := chk.Err(); err != nil {
 		return err
 	}
-	issued, err := h.sessions.Refresh(c.UserContext(), req.RefreshToken, httpx.ClientIP(c))
+	issued, err := h.sessions.RefreshFrom(c.UserContext(), req.RefreshToken, httpx.ClientIP(c), h.location(c))
 	if err != nil {
 		return h.fail(c, err)
 	}
@@ -168,6 +213,8 @@ func (h *Handler) fail(c *fiber.Ctx, err error) error {
 	switch {
 	case errors.Is(err, session.ErrInvalidRefreshToken):
 		return wire.Unauthorized("Invalid refresh token")
+	case errors.Is(err, session.ErrNotFound):
+		return wire.NotFound("Session not found")
 	case errors.Is(err, session.ErrUnavailable):
 		h.log.ErrorContext(c.UserContext(), "session store unavailable", "err", err)
 		return wire.Unavailable("Service temporarily unavailable")

@@ -415,7 +415,7 @@ func TestMongoDBOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log),
+	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, httpapi.Config{}),
 		authn.Middleware(authn.NewVerifier(authn.VerifierConfig{Issuer: "latchkey", Audience: "latchkey", Source: keys.Source}), nil),
 		httpx.RequireToken(config.Secret(internalToken)))
 

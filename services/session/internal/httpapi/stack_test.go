@@ -44,6 +44,12 @@ type stack struct {
 
 func newStack(t *testing.T, opts session.Options) *stack {
 	t.Helper()
+	return newStackWith(t, opts, httpapi.Config{}, nil)
+}
+
+// newStackWith is newStack with the handlers' configuration and the public app's trusted proxies.
+func newStackWith(t *testing.T, opts session.Options, cfg httpapi.Config, trustedProxies []string) *stack {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	env := testenv.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -83,7 +89,7 @@ func newStack(t *testing.T, opts session.Options) *stack {
 	service := session.NewService(sessions, issuer, outbox, deny, opts)
 	verifier := authn.NewVerifier(authn.VerifierConfig{Issuer: "latchkey", Audience: "latchkey", Logger: log, Source: keys.Source})
 
-	appOpts := httpx.Options{Service: "session", Logger: log, BodyLimit: 64 << 10}
+	appOpts := httpx.Options{Service: "session", Logger: log, BodyLimit: 64 << 10, TrustedProxies: trustedProxies}
 	public, err := httpx.NewApp(appOpts)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +98,7 @@ func newStack(t *testing.T, opts session.Options) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log),
+	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, cfg),
 		authn.Middleware(verifier, deny), httpx.RequireToken(config.Secret(internalToken)))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -36,6 +36,14 @@ type Store interface {
 	// Revoked reports whether the session has been revoked, even if a concurrent write on a server
 	// without atomic findAndModify (FerretDB v1) hid that from the session itself.
 	Revoked(ctx context.Context, id string) (bool, error)
+	// ListUnrevoked returns the account's unrevoked sessions whose expiresAt is after endedAfter, most
+	// recently active first, at most 500.
+	ListUnrevoked(ctx context.Context, accountID string, endedAfter time.Time) ([]Session, error)
+	// UpdateDevice sets the non-empty device fields of dev (UserAgent, Browser and OS always) on the
+	// account's live session and returns it; ErrNotFound when there is none.
+	UpdateDevice(ctx context.Context, id, accountID string, dev Session, now time.Time) (Session, error)
+	// Touch sets lastActiveAt to now when it is before staleBefore; it reports whether it wrote.
+	Touch(ctx context.Context, id string, now, staleBefore time.Time) (bool, error)
 }
 
 // AccessTokens signs access tokens.
@@ -54,22 +62,28 @@ type Revocations interface {
 	Deny(sessionID string, until time.Time)
 }
 
-// Options are the session lifetimes.
+// Options are the session lifetimes and the service's collaborators that are optional.
 type Options struct {
 	AccessTokenTTL time.Duration // ACCESS_TOKEN_TTL
 	IdleTTL        time.Duration // SESSION_IDLE_TTL
 	AbsoluteTTL    time.Duration // SESSION_ABSOLUTE_TTL
-	Logger         *slog.Logger
+	TouchInterval  time.Duration // SESSION_TOUCH_INTERVAL (default DefaultTouchInterval)
+	RefreshWindow  time.Duration // TOKEN_REFRESH_WINDOW (default DefaultRefreshWindow)
+	// Reauth is identity's re-authentication gate, needed by SignOutOthers and SignOutAll (without it
+	// they answer ErrReauthUnavailable).
+	Reauth Reauthenticator
+	Logger *slog.Logger
 }
 
 // Service starts, refreshes and ends sessions.
 type Service struct {
-	store  Store
-	tokens AccessTokens
-	outbox Outbox
-	deny   Revocations
-	opts   Options
-	log    *slog.Logger
+	store   Store
+	tokens  AccessTokens
+	outbox  Outbox
+	deny    Revocations
+	opts    Options
+	log     *slog.Logger
+	touched toucher
 }
 
 // NewService returns a Service.
@@ -95,11 +109,13 @@ func (s *Service) Create(ctx context.Context, accountID string, dev Device) (Iss
 		Platform:          dev.Platform,
 		IPAddress:         dev.IPAddress,
 		UserAgent:         dev.UserAgent,
+		Location:          dev.Location,
 		CreatedAt:         now,
 		LastActiveAt:      now,
 		AbsoluteExpiresAt: now.Add(s.opts.AbsoluteTTL),
 		RefreshHash:       hashRefreshToken(refresh),
 	}
+	describe(&sess)
 	sess.ExpiresAt = s.expiry(sess, now)
 	if err := s.store.Insert(ctx, sess); err != nil {
 		return Issued{}, fmt.Errorf("insert session: %w", err)
@@ -114,6 +130,11 @@ func (s *Service) Create(ctx context.Context, accountID string, dev Device) (Iss
 // token stops working; presenting it again revokes the session. Every failure is ErrInvalidRefreshToken
 // (or a store error).
 func (s *Service) Refresh(ctx context.Context, refreshToken, ipAddress string) (Issued, error) {
+	return s.RefreshFrom(ctx, refreshToken, ipAddress, "")
+}
+
+// RefreshFrom is Refresh that also records the client's approximate location ("" keeps the stored one).
+func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, location string) (Issued, error) {
 	id, ok := parseRefreshToken(refreshToken)
 	if !ok {
 		return Issued{}, ErrInvalidRefreshToken
@@ -157,6 +178,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, ipAddress string) (
 		Now:       now,
 		ExpiresAt: s.expiry(sess, now),
 		IPAddress: ipAddress,
+		Location:  location,
 	})
 	if errors.Is(err, ErrConflict) {
 		// The session was revoked or expired since we read it.

@@ -10,6 +10,7 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -24,12 +25,33 @@ var (
 	ErrConflict = errors.New("session changed concurrently")
 	// ErrUnavailable is a store that cannot be reached; callers answer 503.
 	ErrUnavailable = errors.New("session store unavailable")
+
+	// ErrInvalidCredentials is a re-authentication whose password or code identity refused.
+	ErrInvalidCredentials = errors.New("re-authentication refused")
+	// ErrAccountUnavailable is a re-authentication for an account identity does not know or has
+	// deactivated.
+	ErrAccountUnavailable = errors.New("account unknown or deactivated")
+	// ErrReauthUnavailable is identity's re-authentication API not answering; callers answer 503.
+	ErrReauthUnavailable = errors.New("re-authentication unavailable")
 )
+
+// ThrottledError is a re-authentication refused because the account made too many attempts.
+type ThrottledError struct {
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many re-authentication attempts; retry after %s", e.RetryAfter)
+}
 
 // Reasons a session was revoked (revokeReason, and the reason of session.revoked).
 const (
 	ReasonLogout             = "logout"
 	ReasonRefreshTokenReused = "refresh_token_reuse"
+	ReasonSignOut            = "sign_out"         // account API 16, or revoke of "current"
+	ReasonRevokedByOwner     = "revoked_by_owner" // one session ended from another (19, revoke)
+	ReasonSignOutOthers      = "sign_out_others"  // account API 17, or revoke_all_others
+	ReasonSignOutAll         = "sign_out_all"     // account API 18
 )
 
 // maxRotatedHashes bounds the used refresh-token hashes a session remembers for reuse detection.
@@ -42,8 +64,11 @@ type Session struct {
 	DeviceID          string
 	DeviceName        string
 	Platform          string
+	Browser           string // parsed from UserAgent, e.g. "Firefox 128.0"
+	OS                string // parsed from UserAgent, e.g. "Linux"
 	IPAddress         string
 	UserAgent         string
+	Location          string // approximate, from the ingress's geolocation header; "" when unknown
 	CreatedAt         time.Time
 	LastActiveAt      time.Time
 	ExpiresAt         time.Time // min(AbsoluteExpiresAt, last refresh + idle TTL)
@@ -61,13 +86,22 @@ func (s Session) Active(now time.Time) bool {
 	return s.RevokedAt.IsZero() && now.Before(s.ExpiresAt) && now.Before(s.AbsoluteExpiresAt)
 }
 
-// Device describes where a session was started.
+// Device describes where a session was started, or, for UpdateDevice, what the client reports now
+// (an empty DeviceID, DeviceName, Platform or Location keeps the stored one).
 type Device struct {
 	DeviceID   string
 	DeviceName string
 	Platform   string
 	IPAddress  string
 	UserAgent  string
+	Location   string
+}
+
+// Proof is the re-authentication a caller offers before ending other sessions: exactly one of
+// Password and OTP.
+type Proof struct {
+	Password string
+	OTP      string
 }
 
 // Issued is what a client receives when a session starts or is refreshed.
@@ -90,4 +124,5 @@ type Rotation struct {
 	Now       time.Time
 	ExpiresAt time.Time
 	IPAddress string // "" keeps the stored one
+	Location  string // "" keeps the stored one
 }

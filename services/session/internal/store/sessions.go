@@ -103,8 +103,11 @@ type sessionDoc struct {
 	DeviceID             string     `bson:"deviceId"`
 	DeviceName           string     `bson:"deviceName"`
 	Platform             string     `bson:"platform"`
+	Browser              string     `bson:"browser,omitempty"`
+	OS                   string     `bson:"os,omitempty"`
 	IPAddress            string     `bson:"ipAddress"`
 	UserAgent            string     `bson:"userAgent"`
+	Location             string     `bson:"location,omitempty"`
 	CreatedAt            time.Time  `bson:"createdAt"`
 	LastActiveAt         time.Time  `bson:"lastActiveAt"`
 	ExpiresAt            time.Time  `bson:"expiresAt"`
@@ -118,6 +121,7 @@ type sessionDoc struct {
 func toDoc(s session.Session) sessionDoc {
 	d := sessionDoc{
 		ID: s.ID, AccountID: s.AccountID, DeviceID: s.DeviceID, DeviceName: s.DeviceName, Platform: s.Platform,
+		Browser: s.Browser, OS: s.OS, Location: s.Location,
 		IPAddress: s.IPAddress, UserAgent: s.UserAgent, CreatedAt: s.CreatedAt, LastActiveAt: s.LastActiveAt,
 		ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt, RevokeReason: s.RevokeReason,
 		RefreshHash: s.RefreshHash, RotatedRefreshHashes: s.RotatedRefreshHashes,
@@ -135,6 +139,7 @@ func toDoc(s session.Session) sessionDoc {
 func (d sessionDoc) session() session.Session {
 	s := session.Session{
 		ID: d.ID, AccountID: d.AccountID, DeviceID: d.DeviceID, DeviceName: d.DeviceName, Platform: d.Platform,
+		Browser: d.Browser, OS: d.OS, Location: d.Location,
 		IPAddress: d.IPAddress, UserAgent: d.UserAgent, CreatedAt: d.CreatedAt.UTC(), LastActiveAt: d.LastActiveAt.UTC(),
 		ExpiresAt: d.ExpiresAt.UTC(), AbsoluteExpiresAt: d.AbsoluteExpiresAt.UTC(), RevokeReason: d.RevokeReason,
 		RefreshHash: d.RefreshHash, RotatedRefreshHashes: d.RotatedRefreshHashes,
@@ -165,6 +170,73 @@ func (s *Sessions) Get(ctx context.Context, id string) (session.Session, error) 
 	return d.session(), nil
 }
 
+// ListUnrevoked returns the account's sessions that are not revoked and whose expiresAt is after
+// endedAfter, most recently active first, at most session.MaxListed of them.
+func (s *Sessions) ListUnrevoked(ctx context.Context, accountID string, endedAfter time.Time) ([]session.Session, error) {
+	filter := bson.D{
+		{Key: "accountId", Value: accountID},
+		{Key: "revokedAt", Value: nil},
+		{Key: "expiresAt", Value: bson.D{{Key: "$gt", Value: endedAfter}}},
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "lastActiveAt", Value: -1}, {Key: "_id", Value: 1}}).SetLimit(session.MaxListed).
+		SetProjection(bson.D{{Key: "refreshHash", Value: 0}, {Key: "rotatedRefreshHashes", Value: 0}})
+	cur, err := s.coll.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, classify(err)
+	}
+	var docs []sessionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, classify(err)
+	}
+	out := make([]session.Session, len(docs))
+	for i, d := range docs {
+		out[i] = d.session()
+	}
+	return out, nil
+}
+
+// UpdateDevice sets the device fields of the account's session while it is unrevoked and unexpired
+// at now, and returns the updated session; session.ErrNotFound otherwise. Empty values in dev keep
+// the stored ones, except UserAgent, Browser and OS, which always describe the latest client.
+func (s *Sessions) UpdateDevice(ctx context.Context, id, accountID string, dev session.Session, now time.Time) (session.Session, error) {
+	filter := bson.D{
+		{Key: "_id", Value: id},
+		{Key: "accountId", Value: accountID},
+		{Key: "revokedAt", Value: nil},
+		{Key: "expiresAt", Value: bson.D{{Key: "$gt", Value: now}}},
+	}
+	set := bson.D{
+		{Key: "userAgent", Value: dev.UserAgent},
+		{Key: "browser", Value: dev.Browser},
+		{Key: "os", Value: dev.OS},
+		{Key: "lastActiveAt", Value: now},
+	}
+	for _, f := range []struct{ key, value string }{
+		{"deviceId", dev.DeviceID}, {"deviceName", dev.DeviceName}, {"platform", dev.Platform},
+		{"ipAddress", dev.IPAddress}, {"location", dev.Location},
+	} {
+		if f.value != "" {
+			set = append(set, bson.E{Key: f.key, Value: f.value})
+		}
+	}
+	return s.findOneAndUpdate(ctx, filter, bson.D{{Key: "$set", Value: set}}, session.ErrNotFound)
+}
+
+// Touch sets the session's lastActiveAt to now if it is older than staleBefore and the session is not
+// revoked. It reports whether it wrote. One conditional update: replicas touching at once write once
+// or twice, not once per request.
+func (s *Sessions) Touch(ctx context.Context, id string, now, staleBefore time.Time) (bool, error) {
+	res, err := s.coll.UpdateOne(ctx, bson.D{
+		{Key: "_id", Value: id},
+		{Key: "revokedAt", Value: nil},
+		{Key: "lastActiveAt", Value: bson.D{{Key: "$lt", Value: staleBefore}}},
+	}, bson.D{{Key: "$set", Value: bson.D{{Key: "lastActiveAt", Value: now}}}})
+	if err != nil {
+		return false, classify(err)
+	}
+	return res.ModifiedCount > 0, nil
+}
+
 // Rotate replaces the refresh-token hash in one FindOneAndUpdate, conditioned on the session still
 // holding the old hash, not being revoked and not having expired: two refreshes racing with the same
 // token cannot both succeed.
@@ -184,6 +256,9 @@ func (s *Sessions) Rotate(ctx context.Context, r session.Rotation) (session.Sess
 	}
 	if r.IPAddress != "" {
 		set = append(set, bson.E{Key: "ipAddress", Value: r.IPAddress})
+	}
+	if r.Location != "" {
+		set = append(set, bson.E{Key: "location", Value: r.Location})
 	}
 	return s.findOneAndUpdate(ctx, filter, bson.D{{Key: "$set", Value: set}}, session.ErrConflict)
 }

@@ -1,0 +1,217 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/authn"
+)
+
+// Reauthenticator checks a password or one-time code of the account: identity's internal
+// re-authenticate API. It returns nil when the proof is good, ErrInvalidCredentials, a
+// *ThrottledError, ErrAccountUnavailable or ErrReauthUnavailable.
+type Reauthenticator interface {
+	Reauthenticate(ctx context.Context, accountID string, proof Proof) error
+}
+
+// Defaults of the options that tests and small deployments rarely set.
+const (
+	// DefaultTouchInterval is how stale lastActiveAt may get before a request writes it again.
+	DefaultTouchInterval = 5 * time.Minute
+	// DefaultRefreshWindow is how close to its expiry an access token is said to need refreshing.
+	DefaultRefreshWindow = 5 * time.Minute
+	// maxTouched bounds the sessions one replica remembers having touched.
+	maxTouched = 50_000
+)
+
+// toucher remembers when this replica last wrote each session's lastActiveAt, so a busy session
+// costs one database write per interval, not one per request.
+type toucher struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (t *toucher) due(id string, now time.Time, every time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil || len(t.last) >= maxTouched {
+		t.last = make(map[string]time.Time)
+	}
+	if at, ok := t.last[id]; ok && now.Sub(at) < every {
+		return false
+	}
+	t.last[id] = now
+	return true
+}
+
+// List returns the account's live sessions, most recently active first.
+func (s *Service) List(ctx context.Context, accountID string) ([]Session, error) {
+	list, err := s.store.ListUnrevoked(ctx, accountID, time.Now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of account %s: %w", accountID, err)
+	}
+	return list, nil
+}
+
+// Current returns the caller's own session while it is live; ErrNotFound once it has ended.
+func (s *Service) Current(ctx context.Context, p authn.Principal) (Session, error) {
+	sess, err := s.store.Get(ctx, p.SessionID)
+	if err != nil {
+		return Session{}, fmt.Errorf("get session %s: %w", p.SessionID, err)
+	}
+	if sess.AccountID != p.AccountID || !sess.Active(time.Now()) {
+		return Session{}, ErrNotFound
+	}
+	return sess, nil
+}
+
+// TokenHealth is what a client needs to know about its access token.
+type TokenHealth struct {
+	ExpiresIn     time.Duration // until the token's exp; never negative
+	ShouldRefresh bool          // exp is within the refresh window
+}
+
+// Health describes the caller's access token.
+func (s *Service) Health(p authn.Principal) TokenHealth {
+	left := max(time.Until(p.ExpiresAt), 0)
+	return TokenHealth{ExpiresIn: left, ShouldRefresh: left <= s.refreshWindow()}
+}
+
+func (s *Service) refreshWindow() time.Duration {
+	if s.opts.RefreshWindow > 0 {
+		return s.opts.RefreshWindow
+	}
+	return DefaultRefreshWindow
+}
+
+// Revoke ends one session of the account. A session that does not exist, is another account's or has
+// already ended is ErrNotFound: one account learns nothing of another's sessions.
+func (s *Service) Revoke(ctx context.Context, accountID, sessionID, reason string) error {
+	return s.revoke(ctx, sessionID, accountID, reason)
+}
+
+// SignOutOthers ends every session of the caller's account except the caller's own, once identity
+// has accepted the proof. It returns how many sessions it ended.
+func (s *Service) SignOutOthers(ctx context.Context, p authn.Principal, proof Proof) (int, error) {
+	if err := s.reauthenticate(ctx, p.AccountID, proof); err != nil {
+		return 0, err
+	}
+	return s.RevokeAll(ctx, p.AccountID, p.SessionID, ReasonSignOutOthers)
+}
+
+// SignOutAll ends every session of the caller's account, the caller's own included, once identity has
+// accepted the proof. It returns how many sessions it ended.
+func (s *Service) SignOutAll(ctx context.Context, p authn.Principal, proof Proof) (int, error) {
+	if err := s.reauthenticate(ctx, p.AccountID, proof); err != nil {
+		return 0, err
+	}
+	return s.RevokeAll(ctx, p.AccountID, "", ReasonSignOutAll)
+}
+
+func (s *Service) reauthenticate(ctx context.Context, accountID string, proof Proof) error {
+	if s.opts.Reauth == nil {
+		return ErrReauthUnavailable
+	}
+	if err := s.opts.Reauth.Reauthenticate(ctx, accountID, proof); err != nil {
+		return fmt.Errorf("re-authenticate account %s: %w", accountID, err)
+	}
+	return nil
+}
+
+// RevokeAll ends every session of the account except the one with id except ("" ends them all) and
+// returns how many it ended. Sessions that ended within the last access-token lifetime are revoked
+// too, because access tokens issued just before they ended are still valid. Each is published as
+// session.revoked. identity reaches it through the internal API after a password change or reset, a
+// 2FA change or a deactivation.
+func (s *Service) RevokeAll(ctx context.Context, accountID, except, reason string) (int, error) {
+	revoked := 0
+	for {
+		since := time.Now().UTC().Add(-(s.opts.AccessTokenTTL + authn.Leeway))
+		list, err := s.store.ListUnrevoked(ctx, accountID, since)
+		if err != nil {
+			return revoked, fmt.Errorf("list sessions of account %s: %w", accountID, err)
+		}
+		pass := 0
+		for _, sess := range list {
+			if sess.ID == except {
+				continue
+			}
+			err := s.revoke(ctx, sess.ID, accountID, reason)
+			if errors.Is(err, ErrNotFound) { // revoked concurrently: someone else published it
+				continue
+			}
+			if err != nil {
+				return revoked, err
+			}
+			pass++
+		}
+		revoked += pass
+		// A full page may hide more sessions; another pass finds them, since revoked ones drop out.
+		if pass == 0 || len(list) < MaxListed {
+			return revoked, nil
+		}
+	}
+}
+
+// MaxListed is the most sessions one ListUnrevoked call returns; an account with more live sessions
+// than this is abnormal, and RevokeAll pages through them.
+const MaxListed = 500
+
+// UpdateDevice records what the client reports about the caller's device now: its User-Agent (browser
+// and OS parsed again), address and location, and, when given, device id, name and platform.
+func (s *Service) UpdateDevice(ctx context.Context, p authn.Principal, dev Device) (Session, error) {
+	now := time.Now().UTC()
+	d := describeUserAgent(dev.UserAgent)
+	upd := Session{
+		DeviceID: dev.DeviceID, DeviceName: dev.DeviceName, Platform: strings.ToUpper(dev.Platform),
+		IPAddress: dev.IPAddress, UserAgent: dev.UserAgent, Location: dev.Location, Browser: d.Browser, OS: d.OS,
+	}
+	updated, err := s.store.UpdateDevice(ctx, p.SessionID, p.AccountID, upd, now)
+	if err != nil {
+		return Session{}, fmt.Errorf("update device of session %s: %w", p.SessionID, err)
+	}
+	if err := s.keepRevoked(ctx, updated, now); err != nil {
+		return Session{}, err
+	}
+	return updated, nil
+}
+
+// Touch records that the caller's session is in use. It writes lastActiveAt at most once per
+// TouchInterval per session and replica, and never fails the request: activity is informational.
+func (s *Service) Touch(ctx context.Context, p authn.Principal) {
+	every := s.opts.TouchInterval
+	if every <= 0 {
+		every = DefaultTouchInterval
+	}
+	now := time.Now().UTC()
+	if !s.touched.due(p.SessionID, now, every) {
+		return
+	}
+	wrote, err := s.store.Touch(ctx, p.SessionID, now, now.Add(-every))
+	if err == nil && wrote {
+		err = s.keepRevoked(ctx, Session{ID: p.SessionID, AccountID: p.AccountID}, now)
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.log.WarnContext(ctx, "record session activity", "session_id", p.SessionID, "err", err)
+	}
+}
+
+// keepRevoked puts back a revocation that a write racing it may have overwritten on FerretDB (see
+// Refresh), and answers ErrNotFound for a session that turned out to be revoked.
+func (s *Service) keepRevoked(ctx context.Context, sess Session, now time.Time) error {
+	revoked, err := s.store.Revoked(ctx, sess.ID)
+	if err != nil {
+		return fmt.Errorf("check revocation of session %s: %w", sess.ID, err)
+	}
+	if !revoked {
+		return nil
+	}
+	if _, err := s.store.Revoke(ctx, sess.ID, sess.AccountID, ReasonLogout, now); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("restore revocation of session %s: %w", sess.ID, err)
+	}
+	return ErrNotFound
+}

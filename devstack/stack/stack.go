@@ -10,7 +10,8 @@
 //
 // Every service gets the environment of docs/architecture.md: its own listen addresses,
 // MONGODB_URI, MONGODB_DATABASE (DBPrefix + "latchkey_" + service), KAFKA_BROKERS,
-// KAFKA_TOPIC_PREFIX, JWKS_URL (the session service's internal port), a random INTERNAL_API_TOKEN
+// KAFKA_TOPIC_PREFIX, JWKS_URL (the session service's internal port), IDENTITY_INTERNAL_URL (identity's
+// internal port, where API keys are verified), a random INTERNAL_API_TOKEN
 // shared by all and LOG_LEVEL; identity also SESSION_INTERNAL_URL and a stable OTP_PEPPER,
 // notification DEV_OUTBOX_ENABLED=true when Config.DevOutbox is set. Config.ExtraEnv adds more.
 //
@@ -376,6 +377,7 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 	svc.stderr = newLineWriter(prefix, s.stderr, svc.tail)
 
 	sessionInternal := net.JoinHostPort(host, strconv.Itoa(ports[Session].Internal))
+	identityInternal := net.JoinHostPort(host, strconv.Itoa(ports[Identity].Internal))
 	env := map[string]string{
 		"HTTP_ADDR":          svc.httpAddr,
 		"INTERNAL_ADDR":      svc.internalAddr,
@@ -386,6 +388,8 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		"JWKS_URL":           "http://" + sessionInternal + "/.well-known/jwks.json",
 		"INTERNAL_API_TOKEN": s.token,
 		"LOG_LEVEL":          s.cfg.LogLevel,
+		// Where every service verifies API keys.
+		"IDENTITY_INTERNAL_URL": "http://" + identityInternal,
 	}
 	if name == Identity {
 		env["SESSION_INTERNAL_URL"] = "http://" + sessionInternal
@@ -432,6 +436,7 @@ func (s *Stack) bodyLimit() int64 {
 var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
+	"IDENTITY_INTERNAL_URL",
 }
 
 // pepper returns identity's OTP_PEPPER: fixed for the stack's lifetime, so codes survive

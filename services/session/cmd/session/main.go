@@ -116,6 +116,8 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	// The session service verifies its own tokens against its keyring, not over HTTP from itself.
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Logger: log, Source: keys.Source,
+		APIKeys:             authn.NewAPIKeyClient(cfg.IdentityInternalURL, cfg.InternalToken.Value(), nil),
+		APIKeyRatePerMinute: cfg.APIKeyRatePerMinute,
 	})
 	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
 	public, err := httpx.NewApp(opts)

@@ -21,7 +21,7 @@ type apiKeyRule struct {
 var apiKeyForbidden = []apiKeyRule{
 	// Passwords.
 	{pattern: "/api/v1/account/password/*"},
-	{pattern: "/api/v1/me/password*"},
+	{pattern: "/api/v1/me/password/*"},
 	{pattern: "/api/v1/auth/change-password"},
 	{pattern: "/api/v1/auth/reset-password*"},
 	{pattern: "/api/v1/auth/forgot-password*"},

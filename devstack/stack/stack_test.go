@@ -219,8 +219,10 @@ func TestServiceEnvironment(t *testing.T) {
 				"JWKS_URL":           sessionInternal + "/.well-known/jwks.json",
 				"INTERNAL_API_TOKEN": st.InternalToken(),
 				"LOG_LEVEL":          "debug",
-				"SHARED":             "all",
-				"PATH":               os.Getenv("PATH"),
+				// Every service verifies API keys at identity's internal port.
+				"IDENTITY_INTERNAL_URL": st.InternalURL(Identity),
+				"SHARED":                "all",
+				"PATH":                  os.Getenv("PATH"),
 			}
 			for k, v := range tt.want {
 				want[k] = v

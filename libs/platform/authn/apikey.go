@@ -270,15 +270,11 @@ func (c *apiKeyCache) put(h [32]byte, e apiKeyEntry, now time.Time) {
 	c.m[h] = e
 }
 
-// forget drops every cached answer about the key id.
-func (c *apiKeyCache) forget(keyID string) {
+// forget drops the cached answer about a key.
+func (c *apiKeyCache) forget(h [32]byte) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, e := range c.m {
-		if e.info.KeyID == keyID {
-			delete(c.m, k)
-		}
-	}
+	delete(c.m, h)
+	c.mu.Unlock()
 }
 
 // VerifyAPIKey checks an API key: its format locally, then identity's answer (cached). It returns
@@ -324,8 +320,9 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, raw string) (Principal, err
 	}, nil
 }
 
-// ForgetAPIKey drops the cached answers about a key, so that its next use asks identity again.
-func (v *Verifier) ForgetAPIKey(keyID string) { v.keyCache.forget(keyID) }
+// ForgetAPIKey drops the cached answer about a key (the key itself, not its id), so that its next use
+// asks identity again.
+func (v *Verifier) ForgetAPIKey(raw string) { v.keyCache.forget(sha256.Sum256([]byte(raw))) }
 
 // rateLimiter is a per-key GCRA limiter (a token bucket without a timer): each request advances the
 // key's theoretical arrival time by interval; a request that would put it more than burst intervals

@@ -44,7 +44,7 @@ func Middleware(v *Verifier, d *DenyList) fiber.Handler {
 		if keyHeader || IsAPIKeyShaped(raw) {
 			p, err = v.VerifyAPIKey(c.UserContext(), raw)
 			if err == nil && d != nil && d.APIKeyDenied(p.APIKeyID, p.AccountID) {
-				v.ForgetAPIKey(p.APIKeyID)
+				v.ForgetAPIKey(raw)
 				err = ErrInvalidToken
 			}
 		} else {

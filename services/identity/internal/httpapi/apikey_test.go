@@ -269,6 +269,15 @@ func TestInternalVerify(t *testing.T) {
 		{"empty", "", token, 404},
 		{"wrong internal token", fmt.Sprint(valid["key"]), "not-the-token", 401},
 	}
+	lastUsed := func() time.Time {
+		var doc struct {
+			LastUsedAt time.Time `bson:"lastUsedAt"`
+		}
+		if err := h.db.Collection(store.CollAPIKeys).FindOne(context.Background(), bson.M{"_id": valid["id"]}).Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.LastUsedAt
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			status, _, out := call(t, h.internal, "POST", "/internal/v1/api-keys/verify", jsonBody(t, map[string]string{"key": tc.key}), "Authorization", "Bearer "+tc.token)
@@ -283,4 +292,14 @@ func TestInternalVerify(t *testing.T) {
 			}
 		})
 	}
+	t.Run("last use written at most once a minute", func(t *testing.T) {
+		first := lastUsed()
+		if first.IsZero() {
+			t.Fatal("lastUsedAt not recorded by a verification")
+		}
+		call(t, h.internal, "POST", "/internal/v1/api-keys/verify", jsonBody(t, map[string]string{"key": fmt.Sprint(valid["key"])}), "Authorization", "Bearer "+token)
+		if again := lastUsed(); !again.Equal(first) {
+			t.Errorf("lastUsedAt moved from %s to %s within a minute", first, again)
+		}
+	})
 }

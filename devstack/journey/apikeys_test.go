@@ -13,9 +13,9 @@ import (
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 )
 
-// startStackWithEnv is startStack that also hands back the test environment, for the one check that
+// startAPIKeyStack is startStack that also hands back the test environment, for the one check that
 // must reach into identity's database (moving a key's expiry into the past).
-func startStackWithEnv(t *testing.T) (*client, *testenv.Env) {
+func startAPIKeyStack(t *testing.T) (*client, *testenv.Env) {
 	t.Helper()
 	env := testenv.New(t)
 	logs := &logBuffer{}
@@ -65,7 +65,7 @@ func keyHeaders(header, key string) []string {
 }
 
 func TestAPIKeys(t *testing.T) {
-	c, env := startStackWithEnv(t)
+	c, env := startAPIKeyStack(t)
 	ada := register(t, c, "keyada")
 	bob := register(t, c, "keybob")
 
@@ -126,7 +126,7 @@ func TestAPIKeys(t *testing.T) {
 	})
 
 	t.Run("a malformed key gets the same 401 as a bad token everywhere", func(t *testing.T) {
-		malformed := key[:len(key)-1] + flipChar(key[len(key)-1])
+		malformed := key[:len(key)-1] + flipKeyChar(key[len(key)-1])
 		for _, use := range keyUses {
 			badJWT := c.do(use.method, use.path, nil, bearer("eyJhbGciOiJFZERTQSJ9.e30.c2ln")...).want(t, http.StatusUnauthorized, use.service+" bad token")
 			for _, header := range []string{"Authorization", "X-API-Key"} {
@@ -170,7 +170,7 @@ func TestAPIKeys(t *testing.T) {
 	})
 }
 
-func flipChar(b byte) string {
+func flipKeyChar(b byte) string {
 	if b == 'A' {
 		return "B"
 	}

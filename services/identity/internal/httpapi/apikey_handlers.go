@@ -34,7 +34,7 @@ func registerAPIKeys(app *fiber.App, requireAuth fiber.Handler, keys APIKeys) {
 	app.Post("/api/v1/auth/api-keys", requireAuth, h.create)
 	app.Get("/api/v1/auth/api-keys", requireAuth, h.list)
 	app.Delete("/api/v1/auth/api-keys/:id", requireAuth, h.revoke)
-	app.Get("/api/v1/auth/whoami", requireAuth, whoami)
+	app.Get("/api/v1/auth/whoami", requireAuth, whoAmI)
 }
 
 // RegisterInternal mounts identity's internal API routes on the internal app; requireService is
@@ -46,8 +46,8 @@ func RegisterInternal(internal *fiber.App, requireService fiber.Handler, keys AP
 
 const msgAPIKeyNotFound = "API key not found"
 
-// signedIn returns the caller, refusing API keys.
-func signedIn(c *fiber.Ctx) (authn.Principal, error) {
+// apiKeyManager returns the caller, refusing API keys: managing keys needs a sign-in.
+func apiKeyManager(c *fiber.Ctx) (authn.Principal, error) {
 	p := authn.MustPrincipal(c)
 	if p.IsAPIKey() {
 		return p, wire.Forbidden("API keys cannot be used for this operation; sign in instead")
@@ -84,19 +84,19 @@ type apiKeyListItem struct {
 	LastUsedAt *string  `json:"last_used_at"`
 }
 
-func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+func apiKeyTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-func optTimestamp(t time.Time) *string {
+func optAPIKeyTime(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
-	s := timestamp(t)
+	s := apiKeyTime(t)
 	return &s
 }
 
 // POST /api/v1/auth/api-keys — 201 with the key, shown this once.
 func (h *apiKeyHandler) create(c *fiber.Ctx) error {
-	p, err := signedIn(c)
+	p, err := apiKeyManager(c)
 	if err != nil {
 		return err
 	}
@@ -136,13 +136,13 @@ func (h *apiKeyHandler) create(c *fiber.Ctx) error {
 	k := created.Key
 	return wire.OK(c, http.StatusCreated, "", apiKeyResponse{
 		ID: k.ID, Name: k.Name, Key: created.Secret, Prefix: k.Prefix, Scopes: k.Scopes.Names(),
-		CreatedAt: timestamp(k.CreatedAt), ExpiresAt: optTimestamp(k.ExpiresAt),
+		CreatedAt: apiKeyTime(k.CreatedAt), ExpiresAt: optAPIKeyTime(k.ExpiresAt),
 	})
 }
 
 // GET /api/v1/auth/api-keys — the caller's keys, without secrets.
 func (h *apiKeyHandler) list(c *fiber.Ctx) error {
-	p, err := signedIn(c)
+	p, err := apiKeyManager(c)
 	if err != nil {
 		return err
 	}
@@ -153,8 +153,8 @@ func (h *apiKeyHandler) list(c *fiber.Ctx) error {
 	out := make([]apiKeyListItem, len(keys))
 	for i, k := range keys {
 		out[i] = apiKeyListItem{
-			ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scopes: k.Scopes.Names(), CreatedAt: timestamp(k.CreatedAt),
-			ExpiresAt: optTimestamp(k.ExpiresAt), LastUsedAt: optTimestamp(k.LastUsedAt),
+			ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scopes: k.Scopes.Names(), CreatedAt: apiKeyTime(k.CreatedAt),
+			ExpiresAt: optAPIKeyTime(k.ExpiresAt), LastUsedAt: optAPIKeyTime(k.LastUsedAt),
 		}
 	}
 	return wire.OK(c, http.StatusOK, "", out)
@@ -162,7 +162,7 @@ func (h *apiKeyHandler) list(c *fiber.Ctx) error {
 
 // DELETE /api/v1/auth/api-keys/{id} — 204; another account's key, or one already revoked, is a 404.
 func (h *apiKeyHandler) revoke(c *fiber.Ctx) error {
-	p, err := signedIn(c)
+	p, err := apiKeyManager(c)
 	if err != nil {
 		return err
 	}
@@ -187,9 +187,9 @@ type whoamiResponse struct {
 
 // GET /api/v1/auth/whoami — which account and credential the request carries (for scripts checking
 // their API key: its id, scopes and expiry).
-func whoami(c *fiber.Ctx) error {
+func whoAmI(c *fiber.Ctx) error {
 	p := authn.MustPrincipal(c)
-	out := whoamiResponse{UserID: p.AccountID, AuthMethod: "access_token", SessionID: p.SessionID, ExpiresAt: optTimestamp(p.ExpiresAt)}
+	out := whoamiResponse{UserID: p.AccountID, AuthMethod: "access_token", SessionID: p.SessionID, ExpiresAt: optAPIKeyTime(p.ExpiresAt)}
 	if p.IsAPIKey() {
 		out.AuthMethod, out.SessionID, out.APIKeyID, out.Scopes = "api_key", "", p.APIKeyID, p.Scopes.Names()
 	}

@@ -40,8 +40,8 @@ func (h *harness) newKeyUser(t *testing.T, name string) keyUser {
 	return keyUser{id: id, token: h.sessions.keys.Token(t, id, events.NewID(), nil)}
 }
 
-// call sends a request to app with the headers (name, value, ...) and decodes a JSON object or array.
-func call(t *testing.T, app *fiber.App, method, path, body string, headers ...string) (int, http.Header, any) {
+// keyCall sends a request to app with the headers (name, value, ...) and decodes a JSON object or array.
+func keyCall(t *testing.T, app *fiber.App, method, path, body string, headers ...string) (int, http.Header, any) {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if body != "" {
@@ -65,15 +65,15 @@ func call(t *testing.T, app *fiber.App, method, path, body string, headers ...st
 	return resp.StatusCode, resp.Header, out
 }
 
-func obj(v any) map[string]any { m, _ := v.(map[string]any); return m }
+func keyObj(v any) map[string]any { m, _ := v.(map[string]any); return m }
 
 func (h *harness) createKey(t *testing.T, u keyUser, body string) map[string]any {
 	t.Helper()
-	status, _, out := call(t, h.app, "POST", "/api/v1/auth/api-keys", body, "Authorization", "Bearer "+u.token)
+	status, _, out := keyCall(t, h.app, "POST", "/api/v1/auth/api-keys", body, "Authorization", "Bearer "+u.token)
 	if status != http.StatusCreated {
 		t.Fatalf("create api key = %d %v", status, out)
 	}
-	return obj(out)
+	return keyObj(out)
 }
 
 func TestAPIKeyCreateListRevoke(t *testing.T) {
@@ -81,11 +81,11 @@ func TestAPIKeyCreateListRevoke(t *testing.T) {
 	ada, bob := h.newKeyUser(t, "ada"), h.newKeyUser(t, "bob")
 	auth := func(u keyUser) []string { return []string{"Authorization", "Bearer " + u.token} }
 
-	status, header, out := call(t, h.app, "POST", "/api/v1/auth/api-keys", `{"name":" deploy bot ","scopes":["read","write"],"expires_in_days":30}`, auth(ada)...)
+	status, header, out := keyCall(t, h.app, "POST", "/api/v1/auth/api-keys", `{"name":" deploy bot ","scopes":["read","write"],"expires_in_days":30}`, auth(ada)...)
 	if status != http.StatusCreated {
 		t.Fatalf("create = %d %v", status, out)
 	}
-	created := obj(out)
+	created := keyObj(out)
 	secret, _ := created["key"].(string)
 	if !authn.WellFormedAPIKey(secret) || !strings.HasPrefix(secret, authn.APIKeyPrefixLive) {
 		t.Fatalf("key = %q, want a well-formed lk_live_ key", secret)
@@ -116,15 +116,15 @@ func TestAPIKeyCreateListRevoke(t *testing.T) {
 	})
 
 	t.Run("list without secrets, last use recorded", func(t *testing.T) {
-		if status, _, out := call(t, h.app, "GET", "/api/v1/auth/whoami", "", "X-API-Key", secret); status != 200 || obj(out)["auth_method"] != "api_key" || obj(out)["user_id"] != ada.id {
+		if status, _, out := keyCall(t, h.app, "GET", "/api/v1/auth/whoami", "", "X-API-Key", secret); status != 200 || keyObj(out)["auth_method"] != "api_key" || keyObj(out)["user_id"] != ada.id {
 			t.Fatalf("whoami with the key = %d %v", status, out)
 		}
-		status, _, out := call(t, h.app, "GET", "/api/v1/auth/api-keys", "", auth(ada)...)
+		status, _, out := keyCall(t, h.app, "GET", "/api/v1/auth/api-keys", "", auth(ada)...)
 		list, _ := out.([]any)
 		if status != 200 || len(list) != 1 {
 			t.Fatalf("list = %d %v, want one key", status, out)
 		}
-		item := obj(list[0])
+		item := keyObj(list[0])
 		for _, field := range []string{"id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at"} {
 			if _, ok := item[field]; !ok {
 				t.Errorf("list item lacks %s: %v", field, item)
@@ -136,37 +136,37 @@ func TestAPIKeyCreateListRevoke(t *testing.T) {
 		if item["last_used_at"] == nil {
 			t.Error("last_used_at is null after the key was used")
 		}
-		if status, _, out := call(t, h.app, "GET", "/api/v1/auth/api-keys", "", auth(bob)...); status != 200 || len(out.([]any)) != 0 {
+		if status, _, out := keyCall(t, h.app, "GET", "/api/v1/auth/api-keys", "", auth(bob)...); status != 200 || len(out.([]any)) != 0 {
 			t.Errorf("another account's list = %d %v, want empty", status, out)
 		}
 	})
 
 	t.Run("keys cannot manage keys", func(t *testing.T) {
 		for _, r := range [][3]string{{"GET", "/api/v1/auth/api-keys", ""}, {"POST", "/api/v1/auth/api-keys", `{"name":"x"}`}, {"DELETE", "/api/v1/auth/api-keys/" + fmt.Sprint(created["id"]), ""}} {
-			if status, _, out := call(t, h.app, r[0], r[1], r[2], "Authorization", "Bearer "+secret); status != 403 {
+			if status, _, out := keyCall(t, h.app, r[0], r[1], r[2], "Authorization", "Bearer "+secret); status != 403 {
 				t.Errorf("%s %s with an API key = %d %v, want 403", r[0], r[1], status, out)
 			}
 		}
 	})
 
 	t.Run("another account's key is not found", func(t *testing.T) {
-		if status, _, out := call(t, h.app, "DELETE", "/api/v1/auth/api-keys/"+fmt.Sprint(created["id"]), "", auth(bob)...); status != 404 || obj(out)["detail"] != "API key not found" {
+		if status, _, out := keyCall(t, h.app, "DELETE", "/api/v1/auth/api-keys/"+fmt.Sprint(created["id"]), "", auth(bob)...); status != 404 || keyObj(out)["detail"] != "API key not found" {
 			t.Errorf("bob revoking ada's key = %d %v, want 404", status, out)
 		}
-		if status, _, _ := call(t, h.app, "GET", "/api/v1/auth/whoami", "", "X-API-Key", secret); status != 200 {
+		if status, _, _ := keyCall(t, h.app, "GET", "/api/v1/auth/whoami", "", "X-API-Key", secret); status != 200 {
 			t.Errorf("ada's key after bob's attempt = %d, want 200", status)
 		}
 	})
 
 	t.Run("revoke", func(t *testing.T) {
 		id := fmt.Sprint(created["id"])
-		if status, _, out := call(t, h.app, "DELETE", "/api/v1/auth/api-keys/"+id, "", auth(ada)...); status != 204 {
+		if status, _, out := keyCall(t, h.app, "DELETE", "/api/v1/auth/api-keys/"+id, "", auth(ada)...); status != 204 {
 			t.Fatalf("revoke = %d %v, want 204", status, out)
 		}
-		if status, _, _ := call(t, h.app, "DELETE", "/api/v1/auth/api-keys/"+id, "", auth(ada)...); status != 404 {
+		if status, _, _ := keyCall(t, h.app, "DELETE", "/api/v1/auth/api-keys/"+id, "", auth(ada)...); status != 404 {
 			t.Errorf("second revoke = %d, want 404", status)
 		}
-		if _, _, out := call(t, h.app, "GET", "/api/v1/auth/api-keys", "", auth(ada)...); len(out.([]any)) != 0 {
+		if _, _, out := keyCall(t, h.app, "GET", "/api/v1/auth/api-keys", "", auth(ada)...); len(out.([]any)) != 0 {
 			t.Errorf("list after revoke = %v, want empty", out)
 		}
 		var revoked []events.APIKeyRevoked
@@ -182,7 +182,7 @@ func TestAPIKeyCreateListRevoke(t *testing.T) {
 		if len(revoked) != 1 || revoked[0].KeyID != id {
 			t.Errorf("api_key.revoked events = %+v, want one for %s", revoked, id)
 		}
-		if status, _, out := call(t, h.internal, "POST", "/internal/v1/api-keys/verify", jsonBody(t, map[string]string{"key": secret}), "Authorization", "Bearer "+internalToken.Value()); status != 404 || obj(out)["error"] != "invalid_api_key" {
+		if status, _, out := keyCall(t, h.internal, "POST", "/internal/v1/api-keys/verify", jsonBody(t, map[string]string{"key": secret}), "Authorization", "Bearer "+internalToken.Value()); status != 404 || keyObj(out)["error"] != "invalid_api_key" {
 			t.Errorf("internal verify of a revoked key = %d %v, want 404 invalid_api_key", status, out)
 		}
 	})
@@ -208,8 +208,8 @@ func TestAPIKeyCreateValidation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			status, _, out := call(t, h.app, "POST", "/api/v1/auth/api-keys", tc.body, "Authorization", "Bearer "+u.token)
-			if status != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(obj(out)["detail"]), tc.wantField) {
+			status, _, out := keyCall(t, h.app, "POST", "/api/v1/auth/api-keys", tc.body, "Authorization", "Bearer "+u.token)
+			if status != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(keyObj(out)["detail"]), tc.wantField) {
 				t.Errorf("answer = %d %v, want 422 naming %s", status, out, tc.wantField)
 			}
 		})
@@ -221,7 +221,7 @@ func TestAPIKeyCreateValidation(t *testing.T) {
 		}
 	})
 	t.Run("no credential", func(t *testing.T) {
-		if status, _, _ := call(t, h.app, "POST", "/api/v1/auth/api-keys", `{"name":"k"}`); status != 401 {
+		if status, _, _ := keyCall(t, h.app, "POST", "/api/v1/auth/api-keys", `{"name":"k"}`); status != 401 {
 			t.Errorf("status = %d, want 401", status)
 		}
 	})
@@ -233,7 +233,7 @@ func TestAPIKeyLimitPerAccount(t *testing.T) {
 	for i := range apikey.DefaultMaxPerAccount {
 		h.createKey(t, u, jsonBody(t, map[string]string{"name": fmt.Sprintf("key %d", i)}))
 	}
-	status, _, out := call(t, h.app, "POST", "/api/v1/auth/api-keys", `{"name":"one too many"}`, "Authorization", "Bearer "+u.token)
+	status, _, out := keyCall(t, h.app, "POST", "/api/v1/auth/api-keys", `{"name":"one too many"}`, "Authorization", "Bearer "+u.token)
 	if status != http.StatusConflict {
 		t.Errorf("key %d = %d %v, want 409", apikey.DefaultMaxPerAccount+1, status, out)
 	}
@@ -280,12 +280,12 @@ func TestInternalVerify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			status, _, out := call(t, h.internal, "POST", "/internal/v1/api-keys/verify", jsonBody(t, map[string]string{"key": tc.key}), "Authorization", "Bearer "+tc.token)
+			status, _, out := keyCall(t, h.internal, "POST", "/internal/v1/api-keys/verify", jsonBody(t, map[string]string{"key": tc.key}), "Authorization", "Bearer "+tc.token)
 			if status != tc.wantStatus {
 				t.Fatalf("status = %d %v, want %d", status, out, tc.wantStatus)
 			}
 			if status == 200 {
-				m := obj(out)
+				m := keyObj(out)
 				if m["keyId"] != valid["id"] || m["accountId"] != u.id || fmt.Sprint(m["scopes"]) != "[write]" || m["expiresAt"] == nil {
 					t.Errorf("answer = %v, want the key's id, owner, scopes and expiry", m)
 				}
@@ -297,7 +297,7 @@ func TestInternalVerify(t *testing.T) {
 		if first.IsZero() {
 			t.Fatal("lastUsedAt not recorded by a verification")
 		}
-		call(t, h.internal, "POST", "/internal/v1/api-keys/verify", jsonBody(t, map[string]string{"key": fmt.Sprint(valid["key"])}), "Authorization", "Bearer "+token)
+		keyCall(t, h.internal, "POST", "/internal/v1/api-keys/verify", jsonBody(t, map[string]string{"key": fmt.Sprint(valid["key"])}), "Authorization", "Bearer "+token)
 		if again := lastUsed(); !again.Equal(first) {
 			t.Errorf("lastUsedAt moved from %s to %s within a minute", first, again)
 		}

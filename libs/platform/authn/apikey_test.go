@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
@@ -515,5 +516,22 @@ func TestScopes(t *testing.T) {
 	}
 	if got := (authn.ScopeRead | authn.ScopeWrite).Names(); strings.Join(got, ",") != "read,write" {
 		t.Errorf("Names = %v, want [read write]", got)
+	}
+}
+
+// TestAuthntestAPIKeys checks the stand-in other services' handler tests use.
+func TestAuthntestAPIKeys(t *testing.T) {
+	keys := authntest.NewAPIKeys()
+	srv := newJWKSServer(t, newKey(t, "k1"))
+	v := newVerifier(srv, func(c *authn.VerifierConfig) { c.APIKeys = keys.Lookup })
+	a := newAPIKeyApp(t, v, nil)
+	key := keys.Issue(t, "acc-7", authn.ScopeRead)
+	if got := a.call(t, "GET", "/api/v1/me", "X-API-Key", key); got.status != 200 || got.body["account"] != "acc-7" {
+		t.Errorf("issued key = %d %v, want 200 as acc-7", got.status, got.body)
+	}
+	revoked := keys.Issue(t, "acc-7", authn.ScopeRead)
+	keys.Revoke(revoked)
+	if got := a.call(t, "GET", "/api/v1/me", "X-API-Key", revoked); got.status != 401 {
+		t.Errorf("revoked key = %d, want 401", got.status)
 	}
 }

@@ -10,9 +10,9 @@
 //
 // Every service gets the environment of docs/architecture.md: its own listen addresses,
 // MONGODB_URI, MONGODB_DATABASE (DBPrefix + "latchkey_" + service), KAFKA_BROKERS,
-// KAFKA_TOPIC_PREFIX, JWKS_URL (the session service's internal port), a random INTERNAL_API_TOKEN
-// shared by all and LOG_LEVEL; identity also SESSION_INTERNAL_URL and a stable OTP_PEPPER, session
-// IDENTITY_INTERNAL_URL (identity's internal port),
+// KAFKA_TOPIC_PREFIX, JWKS_URL (the session service's internal port), IDENTITY_INTERNAL_URL (identity's
+// internal port, where API keys are verified), a random INTERNAL_API_TOKEN
+// shared by all and LOG_LEVEL; identity also SESSION_INTERNAL_URL and a stable OTP_PEPPER,
 // notification DEV_OUTBOX_ENABLED=true when Config.DevOutbox is set. Config.ExtraEnv adds more.
 //
 // Child processes run in their own process group and, on Linux, die with the parent process, so a
@@ -388,13 +388,12 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		"JWKS_URL":           "http://" + sessionInternal + "/.well-known/jwks.json",
 		"INTERNAL_API_TOKEN": s.token,
 		"LOG_LEVEL":          s.cfg.LogLevel,
+		// Where every service verifies API keys.
+		"IDENTITY_INTERNAL_URL": "http://" + identityInternal,
 	}
 	if name == Identity {
 		env["SESSION_INTERNAL_URL"] = "http://" + sessionInternal
 		env["OTP_PEPPER"] = s.otpPepper
-	}
-	if name == Session {
-		env["IDENTITY_INTERNAL_URL"] = "http://" + identityInternal
 	}
 	if name == Notification && s.cfg.DevOutbox {
 		env["DEV_OUTBOX_ENABLED"] = "true"

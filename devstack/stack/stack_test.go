@@ -194,13 +194,12 @@ func TestServiceEnvironment(t *testing.T) {
 		want    map[string]string // "" = must be unset
 	}{
 		{service: Identity, want: map[string]string{
-			"SESSION_INTERNAL_URL": sessionInternal, "DEV_OUTBOX_ENABLED": "", "IDENTITY_INTERNAL_URL": "",
+			"SESSION_INTERNAL_URL": sessionInternal, "DEV_OUTBOX_ENABLED": "",
 			"JWT_ISSUER": "identity-issuer", "ONLY_IDENTITY": "yes",
 		}},
-		{service: Session, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": "",
-			"IDENTITY_INTERNAL_URL": st.InternalURL(Identity)}},
-		{service: Profile, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "IDENTITY_INTERNAL_URL": ""}},
-		{service: Notification, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true", "IDENTITY_INTERNAL_URL": ""}},
+		{service: Session, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": ""}},
+		{service: Profile, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": ""}},
+		{service: Notification, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {
@@ -221,8 +220,10 @@ func TestServiceEnvironment(t *testing.T) {
 				"JWKS_URL":           sessionInternal + "/.well-known/jwks.json",
 				"INTERNAL_API_TOKEN": st.InternalToken(),
 				"LOG_LEVEL":          "debug",
-				"SHARED":             "all",
-				"PATH":               os.Getenv("PATH"),
+				// Every service verifies API keys at identity's internal port.
+				"IDENTITY_INTERNAL_URL": st.InternalURL(Identity),
+				"SHARED":                "all",
+				"PATH":                  os.Getenv("PATH"),
 			}
 			for k, v := range tt.want {
 				want[k] = v

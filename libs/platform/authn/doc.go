@@ -10,4 +10,11 @@
 // A token is valid until its exp even after its session ends, so the session service publishes
 // session.revoked events; a DenyList follows them (Follow) and Middleware refuses tokens of a denied
 // session.
+//
+// Middleware also accepts API keys (Authorization: Bearer lk_... or X-API-Key), when the Verifier is
+// given an APIKeyLookup: the key's format and checksum are checked locally, identity's answer is
+// cached briefly, and the DenyList, which also follows account.events.v1, refuses revoked keys and the
+// keys of deactivated accounts at once. APIKeyRefusal is the one list of operations no API key may
+// perform, plus the read/write scopes; Middleware applies it to every route it guards, with a per-key
+// rate limit.
 package authn

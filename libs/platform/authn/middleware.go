@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -13,25 +14,59 @@ import (
 // principalKey is the c.Locals and context key of the request's Principal.
 type principalKey struct{}
 
-// Middleware authenticates the request's `Authorization: Bearer <access token>`: a missing token is a
-// 401 "Not authenticated" with `WWW-Authenticate: Bearer`; an invalid, expired or revoked one (d may be
-// nil) a 401 "Invalid or expired token"; when no signing keys can be fetched, a 503. Errors are
-// *wire.Error values, so the app's error handler renders them in the path's wire style. On success the
-// Principal is available through PrincipalFrom and, in the user context, FromContext.
+// Middleware authenticates the request by an access token (`Authorization: Bearer <JWT>`) or an API
+// key (`Authorization: Bearer lk_...` or `X-API-Key: lk_...`, when v has VerifierConfig.APIKeys).
+//
+// A missing credential is a 401 "Not authenticated" with `WWW-Authenticate: Bearer`; an invalid,
+// expired or revoked one (d may be nil), API keys included, the same 401 "Invalid or expired token";
+// when no signing keys can be fetched or identity cannot check a key, a 503. An API key is then held
+// to the central list of operations no key may perform and to its scopes (403, see APIKeyRefusal) and
+// to its rate limit (429 with Retry-After). Errors are *wire.Error values, so the app's error handler
+// renders them in the path's wire style. On success the Principal is available through PrincipalFrom
+// and, in the user context, FromContext.
 func Middleware(v *Verifier, d *DenyList) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		raw, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
+		keyHeader := false
+		if !ok {
+			if raw = strings.TrimSpace(c.Get(HeaderAPIKey)); raw != "" {
+				ok, keyHeader = true, true
+			}
+		}
 		if !ok {
 			c.Set(fiber.HeaderWWWAuthenticate, "Bearer")
 			return wire.Unauthorized("Not authenticated")
 		}
-		p, err := v.Verify(c.UserContext(), raw)
-		if errors.Is(err, ErrKeysUnavailable) {
+		var (
+			p   Principal
+			err error
+		)
+		if keyHeader || IsAPIKeyShaped(raw) {
+			p, err = v.VerifyAPIKey(c.UserContext(), raw)
+			if err == nil && d != nil && d.APIKeyDenied(p.APIKeyID, p.AccountID) {
+				v.ForgetAPIKey(raw)
+				err = ErrInvalidToken
+			}
+		} else {
+			p, err = v.Verify(c.UserContext(), raw)
+			if err == nil && d != nil && d.Denied(p.SessionID) {
+				err = ErrInvalidToken
+			}
+		}
+		if errors.Is(err, ErrKeysUnavailable) || errors.Is(err, ErrAPIKeysUnavailable) {
 			return wire.Unavailable("Authentication is temporarily unavailable")
 		}
-		if err != nil || (d != nil && d.Denied(p.SessionID)) {
+		if err != nil {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)
 			return wire.Unauthorized("Invalid or expired token")
+		}
+		if p.IsAPIKey() {
+			if ok, wait := v.limiter.allow(p.APIKeyID, time.Now()); !ok {
+				return wire.TooManyRequests("Too many requests for this API key", wait)
+			}
+			if reason := APIKeyRefusal(c.Method(), c.Route().Path, c.Path(), p.Scopes); reason != "" {
+				return wire.Forbidden(reason)
+			}
 		}
 		c.Locals(principalKey{}, p)
 		c.SetUserContext(WithPrincipal(c.UserContext(), p))

@@ -48,13 +48,21 @@ var (
 	ErrKeysUnavailable = errors.New("token signing keys unavailable")
 )
 
-// Principal is who an access token speaks for.
+// Principal is who a request speaks for: the account of an access token (SessionID and TokenID set)
+// or of an API key (APIKeyID and Scopes set).
 type Principal struct {
 	AccountID string
 	SessionID string
 	TokenID   string
-	ExpiresAt time.Time
+	ExpiresAt time.Time // zero for an API key that never expires
+	// APIKeyID is the id of the API key the request came with; empty for an access token.
+	APIKeyID string
+	// Scopes are the API key's scopes (zero for an access token, which is not scoped).
+	Scopes Scope
 }
+
+// IsAPIKey reports whether the principal was authenticated by an API key rather than a sign-in.
+func (p Principal) IsAPIKey() bool { return p.APIKeyID != "" }
 
 // VerifierConfig configures a Verifier. JWKSURL, Issuer and Audience are required.
 type VerifierConfig struct {
@@ -74,6 +82,16 @@ type VerifierConfig struct {
 	// CacheSize is how many verified tokens are remembered (default DefaultCacheSize; negative turns
 	// the cache off).
 	CacheSize int
+
+	// APIKeys, when set, makes Middleware accept API keys (Authorization: Bearer lk_... or
+	// X-API-Key): NewAPIKeyClient(IDENTITY_INTERNAL_URL, INTERNAL_API_TOKEN, nil) in every service but
+	// identity, which passes its own lookup. Without it, API keys are refused like bad tokens.
+	APIKeys APIKeyLookup
+	// APIKeyCacheTTL overrides DefaultAPIKeyCacheTTL (at most two minutes).
+	APIKeyCacheTTL time.Duration
+	// APIKeyRatePerMinute is each key's request budget on this replica (default
+	// DefaultAPIKeyRatePerMinute), with a burst of a tenth of it.
+	APIKeyRatePerMinute int
 }
 
 // Verifier checks access tokens against the session service's published keys. It is safe for
@@ -90,6 +108,9 @@ type Verifier struct {
 	lastAttempt time.Time
 
 	cache *verifiedCache // nil when disabled
+
+	keyCache *apiKeyCache
+	limiter  *rateLimiter
 }
 
 type keySet struct {
@@ -118,10 +139,16 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 	if cfg.CacheSize > 0 {
 		cache = &verifiedCache{max: cfg.CacheSize, m: make(map[string]Principal)}
 	}
+	if cfg.APIKeyCacheTTL <= 0 {
+		cfg.APIKeyCacheTTL = DefaultAPIKeyCacheTTL
+	}
+	cfg.APIKeyCacheTTL = min(cfg.APIKeyCacheTTL, maxAPIKeyCacheTTL)
 	return &Verifier{
-		cache: cache,
-		cfg:   cfg,
-		log:   cfg.Logger,
+		keyCache: newAPIKeyCache(DefaultCacheSize),
+		limiter:  newRateLimiter(cfg.APIKeyRatePerMinute),
+		cache:    cache,
+		cfg:      cfg,
+		log:      cfg.Logger,
 		// The parser is immutable after construction and shared by all requests. The algorithm
 		// allow-list is checked before the key function runs, so "none" and HS256 never reach a key.
 		parser: jwt.NewParser(

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -173,6 +174,10 @@ type Base struct {
 	BodyLimit       int
 	ShutdownTimeout time.Duration
 	TrustedProxies  []string
+	// IdentityInternalURL is identity's internal API, where API keys are verified.
+	IdentityInternalURL string
+	// APIKeyRatePerMinute is each API key's request budget per replica of a service.
+	APIKeyRatePerMinute int
 }
 
 // LoadBase reads the shared configuration. httpAddr and internalAddr are the service's default ports.
@@ -195,6 +200,15 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 		BodyLimit:       l.Int("BODY_LIMIT_BYTES", 64<<10),
 		ShutdownTimeout: l.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 		TrustedProxies:  l.List("TRUSTED_PROXIES", []string{"127.0.0.1/32", "::1/128"}),
+
+		IdentityInternalURL: l.String("IDENTITY_INTERNAL_URL", "http://127.0.0.1:9081"),
+		APIKeyRatePerMinute: l.Int("API_KEY_RATE_PER_MINUTE", 600),
+	}
+	if b.APIKeyRatePerMinute <= 0 {
+		l.errs = append(l.errs, errors.New("API_KEY_RATE_PER_MINUTE must be positive"))
+	}
+	if u, err := url.Parse(b.IdentityInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		l.errs = append(l.errs, fmt.Errorf("IDENTITY_INTERNAL_URL=%q: want an http(s) URL", b.IdentityInternalURL))
 	}
 	if len(b.KafkaBrokers) == 0 {
 		l.errs = append(l.errs, errors.New("KAFKA_BROKERS is empty"))
@@ -228,5 +242,7 @@ func (b Base) LogAttrs() []slog.Attr {
 		slog.Int("body_limit_bytes", b.BodyLimit),
 		slog.Duration("shutdown_timeout", b.ShutdownTimeout),
 		slog.Any("trusted_proxies", b.TrustedProxies),
+		slog.String("identity_internal_url", b.IdentityInternalURL),
+		slog.Int("api_key_rate_per_minute", b.APIKeyRatePerMinute),
 	}
 }

@@ -31,6 +31,7 @@ const (
 	TypeAccountCreated = "account.created" // on TopicAccountEvents, payload AccountCreated
 	TypeAccountUpdated = "account.updated" // on TopicAccountEvents, payload AccountSnapshot
 	TypeSecurityAlert  = "security.alert"  // on TopicAccountEvents, payload SecurityAlert
+	TypeAPIKeyRevoked  = "api_key.revoked" // on TopicAccountEvents, payload APIKeyRevoked
 	TypeProfileUpdated = "profile.updated" // on TopicProfileEvents, payload ProfileSnapshot
 	TypeSessionCreated = "session.created" // on TopicSessionEvents, payload SessionCreated
 	TypeSessionRevoked = "session.revoked" // on TopicSessionEvents, payload SessionRevoked
@@ -180,6 +181,16 @@ type ProfileSnapshot struct {
 	// OnboardingComplete is true once the profile's primary onboarding fields are set.
 	OnboardingComplete bool      `json:"onboardingComplete"`
 	UpdatedAt          time.Time `json:"updatedAt"`
+}
+
+// APIKeyRevoked is published by identity (on account.events.v1, which every service follows for its
+// deny-list) when an API key stops being valid before its expiry: revoked by its owner, or, with
+// AllKeys, every key of the account at once. Every service refuses the key (or keys) from the moment
+// it reads the event; expiry needs no event, since every cached answer carries the key's expiry.
+type APIKeyRevoked struct {
+	KeyID   string `json:"keyId,omitempty"`
+	AllKeys bool   `json:"allKeys,omitempty"`
+	Reason  string `json:"reason"` // e.g. "revoked_by_owner"
 }
 
 // SessionCreated is published by the session service when a session starts.

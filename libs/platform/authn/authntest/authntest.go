@@ -1,14 +1,17 @@
 // Package authntest issues access tokens for tests the way the session service
 // does (EdDSA, kid in the header, iss/aud/sub/sid/iat/nbf/exp/jti) and serves their public key as a
-// JWKS over HTTP, so tests exercise the real authn.Verifier.
+// JWKS over HTTP, so tests exercise the real authn.Verifier; APIKeys issues API keys and answers for
+// them as identity's verification API does.
 package authntest
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,4 +70,52 @@ func (k *Keys) Token(t testing.TB, accountID, sessionID string, change func(jwt.
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// APIKeys stands in for identity's API-key lookup in handler tests of other services: Issue makes a
+// well-formed key for an account, and Lookup (an authn.APIKeyLookup, for VerifierConfig.APIKeys)
+// answers for the keys issued and not revoked.
+type APIKeys struct {
+	mu   sync.Mutex
+	keys map[string]authn.APIKeyInfo
+}
+
+// NewAPIKeys returns an empty key set.
+func NewAPIKeys() *APIKeys { return &APIKeys{keys: make(map[string]authn.APIKeyInfo)} }
+
+// Issue returns a new key of the account with the scopes, valid until Revoke.
+func (k *APIKeys) Issue(t testing.TB, accountID string, scopes authn.Scope) string {
+	t.Helper()
+	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, authn.APIKeyRandomLen)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] = base62[int(b[i])%len(base62)]
+	}
+	body := authn.APIKeyPrefixTest + string(b)
+	key := body + authn.APIKeyChecksum(body)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.keys[key] = authn.APIKeyInfo{KeyID: "key-" + rand.Text()[:10], AccountID: accountID, Scopes: scopes}
+	return key
+}
+
+// Revoke makes Lookup refuse the key from now on (a Verifier may still hold a cached answer).
+func (k *APIKeys) Revoke(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.keys, key)
+}
+
+// Lookup answers as identity's internal API does.
+func (k *APIKeys) Lookup(_ context.Context, key string) (authn.APIKeyInfo, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	info, ok := k.keys[key]
+	if !ok {
+		return authn.APIKeyInfo{}, authn.ErrUnknownAPIKey
+	}
+	return info, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 	"github.com/latchkey/latchkey/libs/platform/mongox"
 	"github.com/latchkey/latchkey/libs/platform/telemetry"
+	"github.com/latchkey/latchkey/services/identity/internal/apikey"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/config"
 	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
@@ -111,9 +112,11 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Logger:   log,
 	})
 
+	keys := apikey.NewService(apikey.Config{Prefix: cfg.APIKeyPrefix}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,
+		APIKeys: keys.Verify, APIKeyRatePerMinute: cfg.APIKeyRatePerMinute, // identity checks keys in process
 	})
 	denyList := authn.NewDenyList()
 
@@ -122,7 +125,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	httpapi.Register(public, authn.Middleware(verifier, denyList), svc, log)
+	httpapi.Register(public, authn.Middleware(verifier, denyList), svc, keys, log)
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},
@@ -130,6 +133,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	httpapi.RegisterInternal(internal, httpx.RequireToken(cfg.InternalToken), keys)
 
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()

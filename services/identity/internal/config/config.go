@@ -15,6 +15,7 @@
 //	LOGIN_MAX_PER_IP [30]                          login attempts per client IP per LOGIN_IP_WINDOW
 //	LOGIN_IP_WINDOW [15m]
 //	OTP_PEPPER [random]                            secret keying the HMAC of stored codes and tokens
+//	API_KEY_ENVIRONMENT [live]                     live or test: new API keys start lk_live_ or lk_test_
 //
 // OTP_PEPPER must be set (at least 32 characters) when more than one replica runs or codes must
 // survive a restart: without it each process draws its own, which only suits a single dev instance.
@@ -29,6 +30,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
@@ -55,6 +57,7 @@ type Config struct {
 	LoginPerIP              throttle.Limit
 	OTPPepper               config.Secret
 	PepperGenerated         bool // OTP_PEPPER was empty; a random one is in use
+	APIKeyPrefix            string
 }
 
 // Load reads the configuration and returns every problem found at once.
@@ -91,6 +94,14 @@ func Load(l *config.Loader) (Config, error) {
 			Window: l.Duration("LOGIN_IP_WINDOW", 15*time.Minute),
 		},
 		OTPPepper: l.Secret("OTP_PEPPER", ""),
+	}
+	switch env := l.String("API_KEY_ENVIRONMENT", "live"); env {
+	case "live":
+		c.APIKeyPrefix = authn.APIKeyPrefixLive
+	case "test":
+		c.APIKeyPrefix = authn.APIKeyPrefixTest
+	default:
+		errs = append(errs, fmt.Errorf("API_KEY_ENVIRONMENT=%q: want live or test", env))
 	}
 	if u, err := url.Parse(c.SessionInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("SESSION_INTERNAL_URL=%q: want an http(s) URL", c.SessionInternalURL))
@@ -156,5 +167,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("login_account_limit", fmt.Sprintf("%d per %s", c.LoginFailuresPerAccount.Max, c.LoginFailuresPerAccount.Window)),
 		slog.String("login_ip_limit", fmt.Sprintf("%d per %s", c.LoginPerIP.Max, c.LoginPerIP.Window)),
 		slog.Any("otp_pepper", c.OTPPepper),
+		slog.String("identity_internal_url", c.IdentityInternalURL),
+		slog.Int("api_key_rate_per_minute", c.APIKeyRatePerMinute),
+		slog.String("api_key_prefix", c.APIKeyPrefix),
 	)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
+	"github.com/latchkey/latchkey/services/identity/internal/apikey"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
@@ -103,6 +104,8 @@ type harness struct {
 	svc      *auth.Service
 	hasher   *password.Hasher
 	outbox   *kafkax.Outbox
+	internal *fiber.App
+	deny     *authn.DenyList
 }
 
 type setup struct {
@@ -160,9 +163,16 @@ func newHarness(t *testing.T, mods ...func(*setup)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: sessions.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience})
-	httpapi.Register(app, authn.Middleware(verifier, nil), svc, log)
-	return &harness{app: app, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox}
+	keys := apikey.NewService(apikey.Config{}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
+	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: sessions.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, APIKeys: keys.Verify})
+	deny := authn.NewDenyList()
+	httpapi.Register(app, authn.Middleware(verifier, deny), svc, keys, log)
+	internal, err := httpx.NewInternalApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpapi.RegisterInternal(internal, httpx.RequireToken(internalToken), keys)
+	return &harness{app: app, internal: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox, deny: deny}
 }
 
 // response is a decoded answer.

@@ -57,14 +57,16 @@ type Handler struct {
 // Register mounts every public route of the identity service on app, with the paths spelled as in
 // the API documents. requireAuth (authn.Middleware) guards the protected routes: it answers 401 in the
 // path's wire style for a missing, invalid, expired or revoked access token (503 while no signing keys
-// can be fetched) before their handler runs, and leaves the caller for authn.PrincipalFrom.
-func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, log *slog.Logger) {
+// can be fetched) before their handler runs, and leaves the caller for authn.PrincipalFrom. It accepts
+// API keys too, except on the operations authn's central list keeps for signed-in users.
+func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, keys APIKeys, log *slog.Logger) {
 	h := &Handler{auth: svc, log: log}
 
 	// Plain style (audiopod-account-management.txt namespace; DESIGN.md: new auth endpoints).
 	app.Post("/api/v1/auth/initiate-registration", h.initiateRegistration)
 	app.Post("/api/v1/auth/verify-registration", h.verifyRegistration)
 	app.Post("/api/v1/auth/login", h.login)
+	registerAPIKeys(app, requireAuth, keys)
 
 	// Envelope style (account-api.txt).
 	app.Post("/api/v1/account/device/verify", h.verifyDevice) // item 20

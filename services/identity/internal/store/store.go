@@ -1,5 +1,5 @@
 // Package store keeps the identity service's data in MongoDB: accounts, OTP challenges, trusted
-// devices and throttle counters. It implements the store interfaces declared by the domain packages.
+// devices, throttle counters and API keys. It implements the store interfaces declared by the domain packages.
 //
 // Everything here also runs on FerretDB v1 (tests and `make run`), which has no TTL or partial
 // indexes, collation, transactions or change streams. Hence: e-mail and username are stored
@@ -76,6 +76,7 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 			{Keys: bson.D{{Key: "scope", Value: 1}, {Key: "key", Value: 1}, {Key: "windowStart", Value: 1}}, Options: options.Index().SetName("window")},
 			{Keys: bson.D{{Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("expires_ttl").SetExpireAfterSeconds(0)},
 		}},
+		{CollAPIKeys, apiKeyIndexes},
 	}
 	for _, s := range sets {
 		if err := mongox.EnsureIndexes(ctx, db.Collection(s.coll), s.models...); err != nil {

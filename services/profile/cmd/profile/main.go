@@ -94,6 +94,8 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,
+		APIKeys:             authn.NewAPIKeyClient(cfg.IdentityInternalURL, cfg.InternalToken.Value(), nil),
+		APIKeyRatePerMinute: cfg.APIKeyRatePerMinute,
 	})
 	denyList := authn.NewDenyList()
 	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}

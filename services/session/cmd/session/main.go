@@ -115,7 +115,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	// Domain and HTTP.
 	denyList := authn.NewDenyList()
 	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL})
-	reauth := identityclient.New(cfg.IdentityURL, cfg.InternalToken, nil)
+	reauth := identityclient.New(cfg.IdentityInternalURL, cfg.InternalToken, nil)
 	service := session.NewService(sessions, issuer, outbox, denyList, session.Options{
 		AccessTokenTTL: cfg.AccessTokenTTL, IdleTTL: cfg.SessionIdleTTL, AbsoluteTTL: cfg.SessionAbsoluteTTL,
 		TouchInterval: cfg.TouchInterval, RefreshWindow: cfg.RefreshWindow, Reauth: reauth, Logger: log,
@@ -123,6 +123,8 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	// The session service verifies its own tokens against its keyring, not over HTTP from itself.
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Logger: log, Source: keys.Source,
+		APIKeys:             authn.NewAPIKeyClient(cfg.IdentityInternalURL, cfg.InternalToken.Value(), nil),
+		APIKeyRatePerMinute: cfg.APIKeyRatePerMinute,
 	})
 	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
 	public, err := httpx.NewApp(opts)

@@ -12,7 +12,7 @@
 //	                               set by every refresh)
 //	TOKEN_REFRESH_WINDOW  [5m]     validate and token-health say needs_refresh/should_refresh when the
 //	                               access token expires within this
-//	IDENTITY_INTERNAL_URL [http://127.0.0.1:9081]  identity's internal API (re-authentication before
+//	IDENTITY_INTERNAL_URL (platform config) identity's internal API, also for re-authentication before
 //	                               sign-out-others and sign-out-all)
 //	LOCATION_HEADER       [""]     request header in which the ingress puts the client's approximate
 //	                               location (e.g. "X-Client-Geo"); read only from TRUSTED_PROXIES; off
@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -43,7 +42,6 @@ type Config struct {
 	SigningKeyFile     string
 	TouchInterval      time.Duration
 	RefreshWindow      time.Duration
-	IdentityURL        string
 	LocationHeader     string
 }
 
@@ -57,7 +55,6 @@ func Load(l *config.Loader) (Config, error) {
 		SigningKeyFile:     l.String("JWT_SIGNING_KEY_FILE", ""),
 		TouchInterval:      l.Duration("SESSION_TOUCH_INTERVAL", 5*time.Minute),
 		RefreshWindow:      l.Duration("TOKEN_REFRESH_WINDOW", 5*time.Minute),
-		IdentityURL:        l.String("IDENTITY_INTERNAL_URL", "http://127.0.0.1:9081"),
 		LocationHeader:     l.String("LOCATION_HEADER", ""),
 	}
 	errs := []error{l.Err()}
@@ -77,9 +74,6 @@ func Load(l *config.Loader) (Config, error) {
 	}
 	if c.RefreshWindow < 0 {
 		errs = append(errs, fmt.Errorf("TOKEN_REFRESH_WINDOW=%s: want a duration of at least 0", c.RefreshWindow))
-	}
-	if u, err := url.Parse(c.IdentityURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("IDENTITY_INTERNAL_URL=%q: want an http(s) URL", c.IdentityURL))
 	}
 	if c.LocationHeader != "" && !validHeaderName(c.LocationHeader) {
 		errs = append(errs, fmt.Errorf("LOCATION_HEADER=%q: want an HTTP header name", c.LocationHeader))
@@ -103,7 +97,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwt_signing_key_file", c.SigningKeyFile),
 		slog.Duration("session_touch_interval", c.TouchInterval),
 		slog.Duration("token_refresh_window", c.RefreshWindow),
-		slog.String("identity_internal_url", c.IdentityURL),
 		slog.String("location_header", c.LocationHeader),
 	)...)
 }

@@ -36,8 +36,8 @@ func TestLoad(t *testing.T) {
 				if c.TouchInterval != 5*time.Minute || c.RefreshWindow != 5*time.Minute {
 					t.Errorf("TouchInterval/RefreshWindow = %s %s, want 5m 5m", c.TouchInterval, c.RefreshWindow)
 				}
-				if c.IdentityURL != "http://127.0.0.1:9081" || c.LocationHeader != "" {
-					t.Errorf("IdentityURL/LocationHeader = %q %q, want http://127.0.0.1:9081 and off", c.IdentityURL, c.LocationHeader)
+				if c.IdentityInternalURL != "http://127.0.0.1:9081" || c.LocationHeader != "" {
+					t.Errorf("IdentityURL/LocationHeader = %q %q, want http://127.0.0.1:9081 and off", c.IdentityInternalURL, c.LocationHeader)
 				}
 			},
 		},
@@ -53,8 +53,8 @@ func TestLoad(t *testing.T) {
 				if c.SigningKeyFile != "/run/secrets/jwt.pem" {
 					t.Errorf("SigningKeyFile = %q", c.SigningKeyFile)
 				}
-				if c.TouchInterval != time.Minute || c.RefreshWindow != 2*time.Minute || c.IdentityURL != "http://identity:9081" || c.LocationHeader != "X-Client-Geo" {
-					t.Errorf("touch/window/identity/location = %s %s %q %q", c.TouchInterval, c.RefreshWindow, c.IdentityURL, c.LocationHeader)
+				if c.TouchInterval != time.Minute || c.RefreshWindow != 2*time.Minute || c.IdentityInternalURL != "http://identity:9081" || c.LocationHeader != "X-Client-Geo" {
+					t.Errorf("touch/window/identity/location = %s %s %q %q", c.TouchInterval, c.RefreshWindow, c.IdentityInternalURL, c.LocationHeader)
 				}
 			},
 		},

@@ -1,0 +1,178 @@
+package journey_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/latchkey/latchkey/devstack/stack"
+	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+)
+
+// startAPIKeyStack is startStack that also hands back the test environment, for the one check that
+// must reach into identity's database (moving a key's expiry into the past).
+func startAPIKeyStack(t *testing.T) (*client, *testenv.Env) {
+	t.Helper()
+	env := testenv.New(t)
+	logs := &logBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := stack.Start(ctx, stack.Config{
+		BinDir: binDir, GatewayAddr: "127.0.0.1:0", MongoURI: env.MongoURI, Brokers: env.Brokers,
+		DBPrefix: env.DBPrefix, TopicPrefix: env.TopicPrefix, DevOutbox: true, Stdout: logs, Stderr: logs,
+	})
+	if err != nil {
+		t.Fatalf("start stack: %v\n%s", err, logs.String())
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("stop stack: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("service logs:\n%s", tail(logs.String(), 200))
+		}
+	})
+	return &client{t: t, base: s.GatewayURL(), http: &http.Client{Timeout: 10 * time.Second}}, env
+}
+
+// keyUse is a protected path of one service that an API key reaches: want is the status a valid key
+// with read and write scopes gets there.
+type keyUse struct {
+	service, method, path string
+	want                  int
+}
+
+// keyUses has a path of each service that authenticates requests. The session service serves no
+// protected path a key may use on main (logout is refused to keys), so its answer to a valid key is
+// that refusal, a 403 where a bad credential gets a 401.
+var keyUses = []keyUse{
+	{"identity", "GET", "/api/v1/auth/whoami", http.StatusOK},
+	{"profile", "GET", "/api/v1/me", http.StatusOK},
+	{"session", "POST", "/api/v1/auth/logout", http.StatusForbidden},
+}
+
+func keyHeaders(header, key string) []string {
+	if header == "Authorization" {
+		return bearer(key)
+	}
+	return []string{"X-API-Key", key}
+}
+
+func TestAPIKeys(t *testing.T) {
+	c, env := startAPIKeyStack(t)
+	ada := register(t, c, "keyada")
+	bob := register(t, c, "keybob")
+
+	// Create: the key is shown once.
+	r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "ci", "scopes": []string{"read", "write"}}, bearer(ada.access)...).
+		want(t, http.StatusCreated, "create api key")
+	key, keyID := str(r.Body, "key"), str(r.Body, "id")
+	if !strings.HasPrefix(key, "lk_live_") || len(key) != 54 || keyID == "" || !strings.HasPrefix(key, str(r.Body, "prefix")) {
+		t.Fatalf("created key = %s, want a 54-character lk_live_ key with id and prefix", r.Raw)
+	}
+	list := c.do("GET", "/api/v1/auth/api-keys", nil, bearer(ada.access)...).want(t, http.StatusOK, "list api keys")
+	if strings.Contains(string(list.Raw), key[16:]) || !strings.Contains(string(list.Raw), keyID) {
+		t.Fatalf("list = %s, want the key's id without its secret", list.Raw)
+	}
+
+	t.Run("a key acts as its owner in every service, in either header", func(t *testing.T) {
+		for _, use := range keyUses {
+			for _, header := range []string{"Authorization", "X-API-Key"} {
+				got := c.do(use.method, use.path, nil, keyHeaders(header, key)...)
+				if got.Status != use.want {
+					t.Errorf("%s %s %s with the key in %s = %d %s, want %d", use.service, use.method, use.path, header, got.Status, got.Raw, use.want)
+				}
+			}
+		}
+		me := c.do("GET", "/api/v1/me", nil, "X-API-Key", key).want(t, http.StatusOK, "profile with key")
+		if str(me.Body, "id") != ada.id {
+			t.Errorf("/api/v1/me with ada's key = %s, want ada's profile", me.Raw)
+		}
+		who := c.do("GET", "/api/v1/auth/whoami", nil, bearer(key)...).want(t, http.StatusOK, "whoami with key")
+		if str(who.Body, "user_id") != ada.id || str(who.Body, "auth_method") != "api_key" || str(who.Body, "api_key_id") != keyID {
+			t.Errorf("whoami = %s, want ada, api_key and the key id", who.Raw)
+		}
+		out := c.do("POST", "/api/v1/auth/logout", nil, "X-API-Key", key)
+		if !strings.Contains(str(out.Body, "detail"), "API keys cannot") {
+			t.Errorf("logout with a key = %s, want the API-key refusal", out.Raw)
+		}
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		writeOnly := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "writer", "scopes": []string{"write"}}, bearer(ada.access)...).
+			want(t, http.StatusCreated, "create write-only key")
+		got := c.do("GET", "/api/v1/me", nil, "X-API-Key", str(writeOnly.Body, "key")).want(t, http.StatusForbidden, "read with a write-only key")
+		if !strings.Contains(str(got.Body, "detail"), "read scope") {
+			t.Errorf("scope refusal = %s, want it to name the read scope", got.Raw)
+		}
+		for _, path := range []string{"/api/v1/auth/api-keys", "/api/v1/auth/api-keys/" + keyID} {
+			method := "GET"
+			if strings.HasSuffix(path, keyID) {
+				method = "DELETE"
+			}
+			got := c.do(method, path, nil, bearer(key)...).want(t, http.StatusForbidden, method+" "+path+" with a key")
+			if !strings.Contains(str(got.Body, "detail"), "sign in") {
+				t.Errorf("%s %s with a key = %s, want the API-key refusal", method, path, got.Raw)
+			}
+		}
+		c.do("DELETE", "/api/v1/auth/api-keys/"+keyID, nil, bearer(bob.access)...).want(t, http.StatusNotFound, "bob revoking ada's key")
+		c.do("GET", "/api/v1/me", nil, "X-API-Key", key).want(t, http.StatusOK, "ada's key after bob's attempt")
+	})
+
+	t.Run("a malformed key gets the same 401 as a bad token everywhere", func(t *testing.T) {
+		malformed := key[:len(key)-1] + flipKeyChar(key[len(key)-1])
+		for _, use := range keyUses {
+			badJWT := c.do(use.method, use.path, nil, bearer("eyJhbGciOiJFZERTQSJ9.e30.c2ln")...).want(t, http.StatusUnauthorized, use.service+" bad token")
+			for _, header := range []string{"Authorization", "X-API-Key"} {
+				got := c.do(use.method, use.path, nil, keyHeaders(header, malformed)...).want(t, http.StatusUnauthorized, use.service+" malformed key in "+header)
+				if string(got.Raw) != string(badJWT.Raw) || got.Header.Get("WWW-Authenticate") != badJWT.Header.Get("WWW-Authenticate") {
+					t.Errorf("%s: malformed key answer %s (%q), bad token %s (%q): want the same", use.service, got.Raw,
+						got.Header.Get("WWW-Authenticate"), badJWT.Raw, badJWT.Header.Get("WWW-Authenticate"))
+				}
+			}
+		}
+	})
+
+	t.Run("revocation reaches every service", func(t *testing.T) {
+		// Every service has verified (and cached) the key above; revoking it must still end it
+		// everywhere, through api_key.revoked on Kafka.
+		c.do("DELETE", "/api/v1/auth/api-keys/"+keyID, nil, bearer(ada.access)...).want(t, http.StatusNoContent, "revoke")
+		for _, use := range keyUses {
+			eventually(t, 10*time.Second, use.service+" refuses the revoked key", func() bool {
+				return c.do(use.method, use.path, nil, "X-API-Key", key).Status == http.StatusUnauthorized
+			})
+		}
+		c.do("GET", "/api/v1/me", nil, bearer(ada.access)...).want(t, http.StatusOK, "ada's sign-in after revoking a key")
+	})
+
+	t.Run("an expired key is refused everywhere", func(t *testing.T) {
+		r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "short", "scopes": []string{"read", "write"}, "expires_in_days": 1}, bearer(ada.access)...).
+			want(t, http.StatusCreated, "create expiring key")
+		expiring := str(r.Body, "key")
+		if str(r.Body, "expires_at") == "" {
+			t.Fatalf("created = %s, want expires_at", r.Raw)
+		}
+		// A day is too long to wait: move the expiry into the past before any service has seen the key.
+		res, err := env.Database("latchkey_identity").Collection("api_keys").UpdateOne(context.Background(),
+			bson.M{"_id": str(r.Body, "id")}, bson.M{"$set": bson.M{"expiresAt": time.Now().Add(-time.Second)}})
+		if err != nil || res.MatchedCount != 1 {
+			t.Fatalf("expire the key in identity's database: %v (matched %v)", err, res)
+		}
+		for _, use := range keyUses {
+			c.do(use.method, use.path, nil, "X-API-Key", expiring).want(t, http.StatusUnauthorized, use.service+" with an expired key")
+		}
+	})
+}
+
+func flipKeyChar(b byte) string {
+	if b == 'A' {
+		return "B"
+	}
+	return "A"
+}

@@ -1,0 +1,278 @@
+// Package apikey manages personal API keys: long-lived credentials an account owner creates to call
+// the API from scripts and servers, acting as the owner within the key's scopes.
+//
+// A key is lk_live_ (or lk_test_) + 40 random base62 characters + a 6-character CRC32 checksum
+// (authn.WellFormedAPIKey). It is shown once, when created; only its SHA-256 is stored. A fast hash is
+// right here, unlike for passwords: a key carries about 238 random bits, so no amount of hashing
+// speed makes guessing one from its hash feasible, while argon2id would cost tens of milliseconds and
+// megabytes on every verification and, being salted, could not be looked up by an index (the key
+// would then have to carry its id). Keys are verified by Verify, which every service reaches through
+// identity's internal API and caches briefly; revocations are published as api_key.revoked so those
+// caches let go within a second.
+package apikey
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/services/identity/internal/account"
+)
+
+// Limits of API keys.
+const (
+	// MaxNameLen is the longest key name (characters).
+	MaxNameLen = 100
+	// MaxExpiresInDays is the longest lifetime a key may be given.
+	MaxExpiresInDays = 365
+	// DefaultMaxPerAccount is how many live keys an account may hold.
+	DefaultMaxPerAccount = 25
+	// DefaultLastUsedEvery is how stale last_used_at may get: it is written at most this often per key.
+	DefaultLastUsedEvery = time.Minute
+	// prefixShown is how many random characters the displayed prefix reveals (the other 32, about
+	// 190 bits, stay secret).
+	prefixShown = 8
+)
+
+// Errors of the API-key flows.
+var (
+	// ErrNotFound: no live key with that id belongs to the account (another account's key included).
+	ErrNotFound = errors.New("api key not found")
+	// ErrTooMany: the account already holds the most live keys it may.
+	ErrTooMany = errors.New("too many api keys")
+)
+
+// Key is a stored API key (never its secret).
+type Key struct {
+	ID         string
+	AccountID  string
+	Name       string
+	Prefix     string // the key's first characters, e.g. lk_live_AbCd1234, to recognise it in a list
+	Hash       string // hex SHA-256 of the whole key
+	Scopes     authn.Scope
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: never
+	LastUsedAt time.Time // zero: never used
+	RevokedAt  time.Time // zero: live
+}
+
+// Expired reports whether the key has expired at now.
+func (k Key) Expired(now time.Time) bool { return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) }
+
+// Store keeps API keys.
+type Store interface {
+	Insert(ctx context.Context, k Key) error
+	// CountLive counts the account's keys that are neither revoked nor expired at now.
+	CountLive(ctx context.Context, accountID string, now time.Time) (int, error)
+	// List returns the account's unrevoked keys, newest first.
+	List(ctx context.Context, accountID string) ([]Key, error)
+	// Find returns the account's unrevoked key, or ErrNotFound.
+	Find(ctx context.Context, accountID, id string) (Key, error)
+	// ByHash returns the key with the hash (revoked or not), or ErrNotFound.
+	ByHash(ctx context.Context, hash string) (Key, error)
+	// Revoke marks the account's unrevoked key revoked, or answers ErrNotFound.
+	Revoke(ctx context.Context, accountID, id string, at time.Time) error
+	// TouchLastUsed sets lastUsedAt to at unless it is already after notBefore.
+	TouchLastUsed(ctx context.Context, id string, at, notBefore time.Time) error
+}
+
+// Accounts reads accounts: a key of an account that may not sign in is refused.
+type Accounts interface {
+	ByID(ctx context.Context, id string) (account.Account, error)
+}
+
+// Outbox queues events next to the state change that causes them.
+type Outbox interface {
+	Add(ctx context.Context, topic string, ev events.Envelope) error
+}
+
+// Config configures the Service.
+type Config struct {
+	// Prefix starts every new key: authn.APIKeyPrefixLive (default) or authn.APIKeyPrefixTest.
+	Prefix        string
+	MaxPerAccount int
+	LastUsedEvery time.Duration
+}
+
+// Service creates, lists, revokes and verifies API keys.
+type Service struct {
+	cfg      Config
+	keys     Store
+	accounts Accounts
+	outbox   Outbox
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// NewService returns the API-key service.
+func NewService(cfg Config, keys Store, accounts Accounts, outbox Outbox, log *slog.Logger) *Service {
+	if cfg.Prefix == "" {
+		cfg.Prefix = authn.APIKeyPrefixLive
+	}
+	if cfg.MaxPerAccount <= 0 {
+		cfg.MaxPerAccount = DefaultMaxPerAccount
+	}
+	if cfg.LastUsedEvery <= 0 {
+		cfg.LastUsedEvery = DefaultLastUsedEvery
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{cfg: cfg, keys: keys, accounts: accounts, outbox: outbox, log: log, now: time.Now}
+}
+
+// NewKey is what Create asks for. ExpiresInDays 0 means the key never expires.
+type NewKey struct {
+	Name          string
+	Scopes        authn.Scope
+	ExpiresInDays int
+}
+
+// Created is a new key and its secret, which is never available again.
+type Created struct {
+	Key    Key
+	Secret string
+}
+
+// Create makes a key for the account. The caller has validated req (name, scopes, expiry bounds).
+func (s *Service) Create(ctx context.Context, accountID string, req NewKey) (Created, error) {
+	now := s.now().UTC().Truncate(time.Millisecond)
+	n, err := s.keys.CountLive(ctx, accountID, now)
+	if err != nil {
+		return Created{}, fmt.Errorf("count api keys of %s: %w", accountID, err)
+	}
+	if n >= s.cfg.MaxPerAccount {
+		return Created{}, ErrTooMany
+	}
+	secret, err := generate(s.cfg.Prefix)
+	if err != nil {
+		return Created{}, err
+	}
+	k := Key{
+		ID:        uuid.NewString(),
+		AccountID: accountID,
+		Name:      req.Name,
+		Prefix:    secret[:len(s.cfg.Prefix)+prefixShown],
+		Hash:      Hash(secret),
+		Scopes:    req.Scopes,
+		CreatedAt: now,
+	}
+	if req.ExpiresInDays > 0 {
+		k.ExpiresAt = now.Add(time.Duration(req.ExpiresInDays) * 24 * time.Hour)
+	}
+	if err := s.keys.Insert(ctx, k); err != nil {
+		return Created{}, fmt.Errorf("store api key: %w", err)
+	}
+	s.log.InfoContext(ctx, "api key created", "account_id", accountID, "key_id", k.ID, "scopes", k.Scopes.Names())
+	return Created{Key: k, Secret: secret}, nil
+}
+
+// List returns the account's keys that have not been revoked (expired ones included), newest first.
+func (s *Service) List(ctx context.Context, accountID string) ([]Key, error) {
+	keys, err := s.keys.List(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list api keys of %s: %w", accountID, err)
+	}
+	return keys, nil
+}
+
+// revokedEventNamespace derives the api_key.revoked event id from the key id, so a revocation queued
+// twice (a retried DELETE) is one event.
+var revokedEventNamespace = uuid.MustParse("6f1c2a8e-3b7d-4e59-9c0a-1d2e3f4a5b6c")
+
+// Revoke ends the account's key. The api_key.revoked event is queued in the outbox before the key is
+// marked revoked, so a revocation is never without its event (a failure in between leaves a key
+// refused by the services' caches for a while but still live: the owner's retry revokes it).
+func (s *Service) Revoke(ctx context.Context, accountID, id string) error {
+	if _, err := s.keys.Find(ctx, accountID, id); err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	ev, err := events.New(events.TypeAPIKeyRevoked, accountID, events.APIKeyRevoked{KeyID: id, Reason: "revoked_by_owner"})
+	if err != nil {
+		return err
+	}
+	ev.EventID = uuid.NewSHA1(revokedEventNamespace, []byte(id)).String()
+	if err := s.outbox.Add(ctx, events.TopicAccountEvents, ev); err != nil {
+		return fmt.Errorf("queue api_key.revoked: %w", err)
+	}
+	if err := s.keys.Revoke(ctx, accountID, id, now); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "api key revoked", "account_id", accountID, "key_id", id)
+	return nil
+}
+
+// Verify answers whether a key is valid now, for authn (as an authn.APIKeyLookup): an error wrapping
+// authn.ErrUnknownAPIKey when the key is malformed, unknown, revoked, expired, or its account may not
+// sign in. It records the use in last_used_at, at most once per LastUsedEvery.
+func (s *Service) Verify(ctx context.Context, raw string) (authn.APIKeyInfo, error) {
+	if !authn.WellFormedAPIKey(raw) {
+		return authn.APIKeyInfo{}, fmt.Errorf("%w: malformed", authn.ErrUnknownAPIKey)
+	}
+	k, err := s.keys.ByHash(ctx, Hash(raw))
+	if errors.Is(err, ErrNotFound) {
+		return authn.APIKeyInfo{}, authn.ErrUnknownAPIKey
+	}
+	if err != nil {
+		return authn.APIKeyInfo{}, fmt.Errorf("find api key: %w", err)
+	}
+	now := s.now().UTC()
+	if !k.RevokedAt.IsZero() || k.Expired(now) {
+		return authn.APIKeyInfo{}, authn.ErrUnknownAPIKey
+	}
+	a, err := s.accounts.ByID(ctx, k.AccountID)
+	if errors.Is(err, account.ErrNotFound) {
+		return authn.APIKeyInfo{}, authn.ErrUnknownAPIKey
+	}
+	if err != nil {
+		return authn.APIKeyInfo{}, fmt.Errorf("find account of api key: %w", err)
+	}
+	if !a.CanSignIn() {
+		return authn.APIKeyInfo{}, authn.ErrUnknownAPIKey
+	}
+	if k.LastUsedAt.IsZero() || now.Sub(k.LastUsedAt) >= s.cfg.LastUsedEvery {
+		// Best effort: a failed write must not refuse a valid key.
+		if err := s.keys.TouchLastUsed(ctx, k.ID, now, now.Add(-s.cfg.LastUsedEvery)); err != nil {
+			s.log.WarnContext(ctx, "could not record api key use", "key_id", k.ID, "err", err)
+		}
+	}
+	return authn.APIKeyInfo{KeyID: k.ID, AccountID: k.AccountID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt}, nil
+}
+
+// Hash is the stored form of a key: its SHA-256 in hex.
+func Hash(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// generate returns a new key: prefix, APIKeyRandomLen uniform base62 characters from crypto/rand,
+// and the checksum.
+func generate(prefix string) (string, error) {
+	var b strings.Builder
+	b.Grow(authn.APIKeyLen)
+	b.WriteString(prefix)
+	limit := big.NewInt(int64(len(base62)))
+	for range authn.APIKeyRandomLen {
+		n, err := rand.Int(rand.Reader, limit)
+		if err != nil {
+			return "", fmt.Errorf("generate api key: %w", err)
+		}
+		b.WriteByte(base62[n.Int64()])
+	}
+	body := b.String()
+	return body + authn.APIKeyChecksum(body), nil
+}

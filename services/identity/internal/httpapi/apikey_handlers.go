@@ -1,0 +1,230 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/wire"
+	"github.com/latchkey/latchkey/services/identity/internal/apikey"
+	"github.com/latchkey/latchkey/services/identity/internal/store"
+)
+
+// APIKeys is the API-key domain as the handlers use it.
+type APIKeys interface {
+	Create(ctx context.Context, accountID string, req apikey.NewKey) (apikey.Created, error)
+	List(ctx context.Context, accountID string) ([]apikey.Key, error)
+	Revoke(ctx context.Context, accountID, id string) error
+	Verify(ctx context.Context, raw string) (authn.APIKeyInfo, error)
+}
+
+// apiKeyHandler serves the API-key endpoints.
+type apiKeyHandler struct{ keys APIKeys }
+
+// registerAPIKeys mounts the public API-key routes (plain style). authn.Middleware already refuses API
+// keys on /api/v1/auth/api-keys*; the handlers check again, since managing keys needs a sign-in.
+func registerAPIKeys(app *fiber.App, requireAuth fiber.Handler, keys APIKeys) {
+	h := &apiKeyHandler{keys: keys}
+	app.Post("/api/v1/auth/api-keys", requireAuth, h.create)
+	app.Get("/api/v1/auth/api-keys", requireAuth, h.list)
+	app.Delete("/api/v1/auth/api-keys/:id", requireAuth, h.revoke)
+	app.Get("/api/v1/auth/whoami", requireAuth, whoAmI)
+}
+
+// RegisterInternal mounts identity's internal API routes on the internal app; requireService is
+// httpx.RequireToken(INTERNAL_API_TOKEN).
+func RegisterInternal(internal *fiber.App, requireService fiber.Handler, keys APIKeys) {
+	h := &apiKeyHandler{keys: keys}
+	internal.Post("/internal/v1/api-keys/verify", requireService, h.verify)
+}
+
+const msgAPIKeyNotFound = "API key not found"
+
+// apiKeyManager returns the caller, refusing API keys: managing keys needs a sign-in.
+func apiKeyManager(c *fiber.Ctx) (authn.Principal, error) {
+	p := authn.MustPrincipal(c)
+	if p.IsAPIKey() {
+		return p, wire.Forbidden("API keys cannot be used for this operation; sign in instead")
+	}
+	return p, nil
+}
+
+type createAPIKeyRequest struct {
+	Name          string    `json:"name"`
+	Scopes        *[]string `json:"scopes"`
+	ExpiresInDays *int      `json:"expires_in_days"`
+}
+
+type apiKeyResponse struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Key        string   `json:"key,omitempty"`
+	Prefix     string   `json:"prefix"`
+	Scopes     []string `json:"scopes"`
+	CreatedAt  string   `json:"created_at"`
+	ExpiresAt  *string  `json:"expires_at"`
+	LastUsedAt *string  `json:"last_used_at,omitempty"`
+}
+
+// apiKeyListItem is one key of GET /api/v1/auth/api-keys: last_used_at is always present (null when
+// never used).
+type apiKeyListItem struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Prefix     string   `json:"prefix"`
+	Scopes     []string `json:"scopes"`
+	CreatedAt  string   `json:"created_at"`
+	ExpiresAt  *string  `json:"expires_at"`
+	LastUsedAt *string  `json:"last_used_at"`
+}
+
+func apiKeyTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func optAPIKeyTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := apiKeyTime(t)
+	return &s
+}
+
+// POST /api/v1/auth/api-keys — 201 with the key, shown this once.
+func (h *apiKeyHandler) create(c *fiber.Ctx) error {
+	p, err := apiKeyManager(c)
+	if err != nil {
+		return err
+	}
+	var req createAPIKeyRequest
+	if err := wire.Decode(c, &req); err != nil {
+		return err
+	}
+	name := strings.TrimSpace(req.Name)
+	v := wire.NewChecker()
+	if v.Required("name", name) {
+		v.Check(utf8.RuneCountInString(name) <= apikey.MaxNameLen, "name", "String should have at most 100 characters", "string_too_long")
+	}
+	scopes := authn.ScopeRead
+	if req.Scopes != nil {
+		s, err := authn.ParseScopes(*req.Scopes)
+		switch {
+		case err != nil:
+			v.Fail("scopes", "Scopes must be among: read, write", "enum")
+		case s == 0:
+			v.Fail("scopes", "At least one scope is required", "too_short")
+		}
+		scopes = s
+	}
+	days := 0
+	if req.ExpiresInDays != nil {
+		days = *req.ExpiresInDays
+		v.Check(days >= 1 && days <= apikey.MaxExpiresInDays, "expires_in_days", "Input should be between 1 and 365", "range")
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	created, err := h.keys.Create(c.UserContext(), p.AccountID, apikey.NewKey{Name: name, Scopes: scopes, ExpiresInDays: days})
+	if err != nil {
+		return apiKeyFailure(err)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	k := created.Key
+	return wire.OK(c, http.StatusCreated, "", apiKeyResponse{
+		ID: k.ID, Name: k.Name, Key: created.Secret, Prefix: k.Prefix, Scopes: k.Scopes.Names(),
+		CreatedAt: apiKeyTime(k.CreatedAt), ExpiresAt: optAPIKeyTime(k.ExpiresAt),
+	})
+}
+
+// GET /api/v1/auth/api-keys — the caller's keys, without secrets.
+func (h *apiKeyHandler) list(c *fiber.Ctx) error {
+	p, err := apiKeyManager(c)
+	if err != nil {
+		return err
+	}
+	keys, err := h.keys.List(c.UserContext(), p.AccountID)
+	if err != nil {
+		return apiKeyFailure(err)
+	}
+	out := make([]apiKeyListItem, len(keys))
+	for i, k := range keys {
+		out[i] = apiKeyListItem{
+			ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scopes: k.Scopes.Names(), CreatedAt: apiKeyTime(k.CreatedAt),
+			ExpiresAt: optAPIKeyTime(k.ExpiresAt), LastUsedAt: optAPIKeyTime(k.LastUsedAt),
+		}
+	}
+	return wire.OK(c, http.StatusOK, "", out)
+}
+
+// DELETE /api/v1/auth/api-keys/{id} — 204; another account's key, or one already revoked, is a 404.
+func (h *apiKeyHandler) revoke(c *fiber.Ctx) error {
+	p, err := apiKeyManager(c)
+	if err != nil {
+		return err
+	}
+	id := c.Params("id")
+	if id == "" || len(id) > 64 {
+		return wire.NotFound(msgAPIKeyNotFound)
+	}
+	if err := h.keys.Revoke(c.UserContext(), p.AccountID, id); err != nil {
+		return apiKeyFailure(err)
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+type whoamiResponse struct {
+	UserID     string   `json:"user_id"`
+	AuthMethod string   `json:"auth_method"` // "access_token" or "api_key"
+	SessionID  string   `json:"session_id,omitempty"`
+	APIKeyID   string   `json:"api_key_id,omitempty"`
+	Scopes     []string `json:"scopes,omitempty"`
+	ExpiresAt  *string  `json:"expires_at"`
+}
+
+// GET /api/v1/auth/whoami — which account and credential the request carries (for scripts checking
+// their API key: its id, scopes and expiry).
+func whoAmI(c *fiber.Ctx) error {
+	p := authn.MustPrincipal(c)
+	out := whoamiResponse{UserID: p.AccountID, AuthMethod: "access_token", SessionID: p.SessionID, ExpiresAt: optAPIKeyTime(p.ExpiresAt)}
+	if p.IsAPIKey() {
+		out.AuthMethod, out.SessionID, out.APIKeyID, out.Scopes = "api_key", "", p.APIKeyID, p.Scopes.Names()
+	}
+	return wire.OK(c, http.StatusOK, "", out)
+}
+
+// POST /internal/v1/api-keys/verify — docs/architecture.md.
+func (h *apiKeyHandler) verify(c *fiber.Ctx) error {
+	var req authn.VerifyAPIKeyRequest
+	if err := wire.Decode(c, &req); err != nil {
+		return err
+	}
+	info, err := h.keys.Verify(c.UserContext(), req.Key)
+	if errors.Is(err, authn.ErrUnknownAPIKey) {
+		return c.Status(http.StatusNotFound).JSON(fiber.Map{"error": "invalid_api_key"})
+	}
+	if err != nil {
+		return apiKeyFailure(err)
+	}
+	out := authn.VerifyAPIKeyResponse{KeyID: info.KeyID, AccountID: info.AccountID, Scopes: info.Scopes.Names()}
+	if !info.ExpiresAt.IsZero() {
+		t := info.ExpiresAt.UTC()
+		out.ExpiresAt = &t
+	}
+	return c.JSON(out)
+}
+
+func apiKeyFailure(err error) error {
+	switch {
+	case errors.Is(err, apikey.ErrNotFound):
+		return wire.NotFound(msgAPIKeyNotFound)
+	case errors.Is(err, apikey.ErrTooMany):
+		return wire.Conflict("Too many API keys: revoke one before creating another")
+	case store.IsUnavailable(err):
+		return &unavailableError{err}
+	}
+	return err
+}

@@ -54,6 +54,7 @@ type Accounts interface {
 	ByID(ctx context.Context, id string) (account.Account, error)
 	ByEmail(ctx context.Context, email string) (account.Account, error)
 	ByUsername(ctx context.Context, username string) (account.Account, error)
+	ByPhone(ctx context.Context, phone string) (account.Account, error)
 	// SetPasswordHash replaces the hash only while it is still oldHash (a concurrent change wins).
 	SetPasswordHash(ctx context.Context, id, oldHash, newHash string) error
 	// MarkCreatedPublished records that the account.created event is in the outbox.

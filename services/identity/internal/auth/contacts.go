@@ -96,20 +96,20 @@ func (s *Service) StartEmailLink(ctx context.Context, accountID, email string) (
 // verified e-mail (replacing the previous one). The owner is alerted at the previous verified
 // destination when there was one. ErrEmailTaken when another account has the address.
 func (s *Service) CompleteEmailLink(ctx context.Context, accountID, token, code string) error {
-	c, err := s.Codes.VerifyToken(ctx, events.PurposeEmailVerification, token, "", code)
+	c, err := s.Codes.VerifyTokenForAccount(ctx, events.PurposeEmailVerification, token, accountID, code)
 	if err != nil {
 		return err
-	}
-	if c.AccountID != accountID {
-		return ErrInvalidCode
 	}
 	before, err := s.activeAccount(ctx, accountID)
 	if err != nil {
 		return err
 	}
+	if err := s.notOthers(ctx, accountID, s.Accounts.ByEmail, c.Destination, ErrEmailTaken); err != nil {
+		return err
+	}
 	ok, err := s.Accounts.UpdateProjected(ctx, accountID, nil,
 		bson.D{{Key: "email", Value: c.Destination}, {Key: "emailVerified", Value: true}})
-	if mongox.IsDuplicateKey(err) {
+	if err != nil && (mongox.IsDuplicateKey(err) || s.notOthers(ctx, accountID, s.Accounts.ByEmail, c.Destination, ErrEmailTaken) != nil) {
 		return ErrEmailTaken
 	}
 	if err != nil {
@@ -163,6 +163,19 @@ func (s *Service) UnlinkEmail(ctx context.Context, accountID string) error {
 	return nil
 }
 
+// notOthers returns taken when find(value) names an account other than accountID. The unique index
+// is the real guard; this check gives the clear answer, also on servers (FerretDB) whose unique
+// violations on updates are not reported as duplicate-key errors.
+func (s *Service) notOthers(ctx context.Context, accountID string, find func(context.Context, string) (account.Account, error), value string, taken error) error {
+	switch other, err := find(ctx, value); {
+	case err == nil && other.ID != accountID:
+		return taken
+	case err != nil && !errors.Is(err, account.ErrNotFound):
+		return fmt.Errorf("look up %s: %w", value, err)
+	}
+	return nil
+}
+
 // SendEmailVerification sends a code to the account's e-mail while it is unverified.
 func (s *Service) SendEmailVerification(ctx context.Context, accountID string) (CodeSent, error) {
 	a, err := s.activeAccount(ctx, accountID)
@@ -196,12 +209,8 @@ func (s *Service) ConfirmEmailVerification(ctx context.Context, accountID, code 
 	case a.EmailVerified:
 		return ErrEmailAlreadyVerified
 	}
-	c, err := s.Codes.Verify(ctx, events.PurposeEmailVerification, a.Email, code)
-	if err != nil {
+	if _, err := s.Codes.VerifyForAccount(ctx, events.PurposeEmailVerification, a.Email, accountID, code); err != nil {
 		return err
-	}
-	if c.AccountID != accountID {
-		return ErrInvalidCode
 	}
 	ok, err := s.Accounts.UpdateProjected(ctx, accountID, bson.D{{Key: "email", Value: a.Email}},
 		bson.D{{Key: "emailVerified", Value: true}})
@@ -240,16 +249,15 @@ func (s *Service) VerifyPhone(ctx context.Context, accountID, phone, code string
 	if _, err := s.activeAccount(ctx, accountID); err != nil {
 		return err
 	}
-	c, err := s.Codes.Verify(ctx, events.PurposePhoneVerification, phone, code)
-	if err != nil {
+	if _, err := s.Codes.VerifyForAccount(ctx, events.PurposePhoneVerification, phone, accountID, code); err != nil {
 		return err
 	}
-	if c.AccountID != accountID {
-		return ErrInvalidCode
+	if err := s.notOthers(ctx, accountID, s.Accounts.ByPhone, phone, ErrPhoneTaken); err != nil {
+		return err
 	}
 	ok, err := s.Accounts.UpdateProjected(ctx, accountID, nil,
 		bson.D{{Key: "phone", Value: phone}, {Key: "phoneVerified", Value: true}})
-	if mongox.IsDuplicateKey(err) {
+	if err != nil && (mongox.IsDuplicateKey(err) || s.notOthers(ctx, accountID, s.Accounts.ByPhone, phone, ErrPhoneTaken) != nil) {
 		return ErrPhoneTaken
 	}
 	if err != nil {

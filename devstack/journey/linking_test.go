@@ -123,6 +123,11 @@ func TestDevicesAndContactsJourney(t *testing.T) {
 		c.do("POST", "/api/v1/account/link/email/verify", map[string]any{"tempToken": data["tempToken"], "otp": code}, bearer(a.access)...).want(t, 200, "verify")
 		c.do("POST", "/api/v1/auth/login", map[string]any{"identifier": newEmail, "password": password, "device_id": a.device}).want(t, 200, "login with the new address")
 		c.do("POST", "/api/v1/me/verify-email", nil, bearer(a.access)...).want(t, 400, "already verified")
+		// The confirm path reaches identity too (the gateway's longest-prefix rule), not the profile service.
+		r = c.do("POST", "/api/v1/me/verify-email/confirm", map[string]any{"code": "12"}, bearer(a.access)...).want(t, 422, "confirm with a malformed code")
+		if detail, _ := r.Body["detail"].([]any); len(detail) != 1 {
+			t.Errorf("confirm = %s, want one field error", r.Raw)
+		}
 
 		// Ada has a username, a password and the verified phone: the e-mail may go.
 		r = c.do("DELETE", "/api/v1/account/link/email", nil, bearer(a.access)...).want(t, 200, "unlink")

@@ -36,6 +36,10 @@ var (
 	ErrLastVerifiedContact = errors.New("cannot unlink the only verified contact")
 )
 
+// ScopeContactCodeIP counts the contact-code requests (sends and answers) of one client IP, with the
+// login's per-IP limit: one address cannot spray codes or guesses across many accounts.
+const ScopeContactCodeIP = "contact_code_ip"
+
 // EmailLinkTokenPrefix marks the temp tokens of e-mail linking.
 const EmailLinkTokenPrefix = "elt_"
 
@@ -73,7 +77,10 @@ func (s *Service) activeAccount(ctx context.Context, id string) (account.Account
 // StartEmailLink sends a code to email, a new address for the account, with a temp token for
 // CompleteEmailLink. The code goes to the new address itself: answering it proves control of it.
 // Whether another account uses the address is not checked here (the answer would tell anyone).
-func (s *Service) StartEmailLink(ctx context.Context, accountID, email string) (CodeSent, error) {
+func (s *Service) StartEmailLink(ctx context.Context, ip, accountID, email string) (CodeSent, error) {
+	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+		return CodeSent{}, err
+	}
 	a, err := s.activeAccount(ctx, accountID)
 	if err != nil {
 		return CodeSent{}, err
@@ -95,7 +102,10 @@ func (s *Service) StartEmailLink(ctx context.Context, accountID, email string) (
 // CompleteEmailLink checks the code sent by StartEmailLink and makes its address the account's
 // verified e-mail (replacing the previous one). The owner is alerted at the previous verified
 // destination when there was one. ErrEmailTaken when another account has the address.
-func (s *Service) CompleteEmailLink(ctx context.Context, accountID, token, code string) error {
+func (s *Service) CompleteEmailLink(ctx context.Context, ip, accountID, token, code string) error {
+	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+		return err
+	}
 	c, err := s.Codes.VerifyTokenForAccount(ctx, events.PurposeEmailVerification, token, accountID, code)
 	if err != nil {
 		return err
@@ -177,7 +187,10 @@ func (s *Service) notOthers(ctx context.Context, accountID string, find func(con
 }
 
 // SendEmailVerification sends a code to the account's e-mail while it is unverified.
-func (s *Service) SendEmailVerification(ctx context.Context, accountID string) (CodeSent, error) {
+func (s *Service) SendEmailVerification(ctx context.Context, ip, accountID string) (CodeSent, error) {
+	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+		return CodeSent{}, err
+	}
 	a, err := s.activeAccount(ctx, accountID)
 	if err != nil {
 		return CodeSent{}, err
@@ -198,7 +211,10 @@ func (s *Service) SendEmailVerification(ctx context.Context, accountID string) (
 }
 
 // ConfirmEmailVerification checks the code SendEmailVerification sent and marks the e-mail verified.
-func (s *Service) ConfirmEmailVerification(ctx context.Context, accountID, code string) error {
+func (s *Service) ConfirmEmailVerification(ctx context.Context, ip, accountID, code string) error {
+	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+		return err
+	}
 	a, err := s.activeAccount(ctx, accountID)
 	if err != nil {
 		return err
@@ -227,7 +243,10 @@ func (s *Service) ConfirmEmailVerification(ctx context.Context, accountID, code 
 // SendPhoneVerification sends a code by SMS to phone (E.164), the number the account wants to
 // verify. Like e-mail linking, whether another account has the number is only told to whoever
 // answers the code.
-func (s *Service) SendPhoneVerification(ctx context.Context, accountID, phone string) (CodeSent, error) {
+func (s *Service) SendPhoneVerification(ctx context.Context, ip, accountID, phone string) (CodeSent, error) {
+	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+		return CodeSent{}, err
+	}
 	a, err := s.activeAccount(ctx, accountID)
 	if err != nil {
 		return CodeSent{}, err
@@ -245,7 +264,10 @@ func (s *Service) SendPhoneVerification(ctx context.Context, accountID, phone st
 }
 
 // VerifyPhone checks the code sent to phone and makes it the account's verified phone.
-func (s *Service) VerifyPhone(ctx context.Context, accountID, phone, code string) error {
+func (s *Service) VerifyPhone(ctx context.Context, ip, accountID, phone, code string) error {
+	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+		return err
+	}
 	if _, err := s.activeAccount(ctx, accountID); err != nil {
 		return err
 	}

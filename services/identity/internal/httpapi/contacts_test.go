@@ -344,3 +344,22 @@ func TestContactCodeAbuse(t *testing.T) {
 		t.Error("12 codes to different numbers within the hour: no 429, want the per-account limit")
 	}
 }
+
+func TestContactCodesPerIP(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, noCooldown, func(s *setup) { s.login.LoginPerIP.Max = 3 })
+	_, ada := h.signedUp(t, "ada@example.com", "ada", "laptop")
+	_, bob := h.signedUp(t, "bob@example.com", "bob", "bob-laptop")
+	// Sends and answers of any account from one address share the limit.
+	h.call(t, "POST", "/api/v1/auth/send-phone-verification", ada, map[string]any{"phone_number": "+254712345678"}).wantStatus(t, http.StatusOK, "send 1")
+	h.call(t, "POST", "/api/v1/auth/verify-phone", ada, map[string]any{"phone_number": "+254712345678", "otp_code": "000000"})
+	h.call(t, "POST", "/api/v1/account/link/email/initiate", bob, map[string]any{"email": "b2@example.com"}).wantStatus(t, http.StatusOK, "send 3")
+	r := h.call(t, "POST", "/api/v1/auth/send-phone-verification", bob, map[string]any{"phone_number": "+254712345679"})
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Errorf("4th code request from one IP = %d %s, want 429 with Retry-After", r.status, r.raw)
+	}
+	r = h.call(t, "POST", "/api/v1/account/link/email/verify", bob, map[string]any{"tempToken": "elt_x", "otp": "123456"})
+	if r.status != http.StatusTooManyRequests || r.str("httpStatus") != "TOO_MANY_REQUESTS" {
+		t.Errorf("5th = %d %s, want the 429 envelope", r.status, r.raw)
+	}
+}

@@ -199,7 +199,7 @@ func (h *Handler) initiateEmailLink(c *fiber.Ctx) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
-	sent, err := h.auth.StartEmailLink(c.UserContext(), caller(c).AccountID, email)
+	sent, err := h.auth.StartEmailLink(c.UserContext(), client(c).IP, caller(c).AccountID, email)
 	if err != nil {
 		return linkFailure(err, true)
 	}
@@ -240,7 +240,7 @@ func (h *Handler) verifyEmailLink(c *fiber.Ctx) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
-	if err := h.auth.CompleteEmailLink(c.UserContext(), caller(c).AccountID, strings.TrimSpace(req.TempToken), req.OTP); err != nil {
+	if err := h.auth.CompleteEmailLink(c.UserContext(), client(c).IP, caller(c).AccountID, strings.TrimSpace(req.TempToken), req.OTP); err != nil {
 		return linkFailure(err, true)
 	}
 	return wire.OK(c, http.StatusOK, "Email linked successfully", linkedBody{Linked: true, Message: "Email linked successfully"})
@@ -322,7 +322,7 @@ type codeSentBody struct {
 
 // POST /api/v1/me/verify-email — sends a code to the account's unverified e-mail.
 func (h *Handler) requestEmailVerification(c *fiber.Ctx) error {
-	sent, err := h.auth.SendEmailVerification(c.UserContext(), caller(c).AccountID)
+	sent, err := h.auth.SendEmailVerification(c.UserContext(), client(c).IP, caller(c).AccountID)
 	if err != nil {
 		return linkFailure(err, false)
 	}
@@ -353,7 +353,7 @@ func (h *Handler) confirmEmailVerification(c *fiber.Ctx) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
-	if err := h.auth.ConfirmEmailVerification(c.UserContext(), caller(c).AccountID, req.Code); err != nil {
+	if err := h.auth.ConfirmEmailVerification(c.UserContext(), client(c).IP, caller(c).AccountID, req.Code); err != nil {
 		return linkFailure(err, false)
 	}
 	return wire.OK(c, http.StatusOK, "", verifiedBody{Verified: true, Message: "Email verified"})
@@ -398,7 +398,7 @@ func (h *Handler) sendPhoneVerification(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	sent, err := h.auth.SendPhoneVerification(c.UserContext(), caller(c).AccountID, number)
+	sent, err := h.auth.SendPhoneVerification(c.UserContext(), client(c).IP, caller(c).AccountID, number)
 	if err != nil {
 		return linkFailure(err, false)
 	}
@@ -427,7 +427,7 @@ func (h *Handler) verifyPhone(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.auth.VerifyPhone(c.UserContext(), caller(c).AccountID, number, req.OTPCode); err != nil {
+	if err := h.auth.VerifyPhone(c.UserContext(), client(c).IP, caller(c).AccountID, number, req.OTPCode); err != nil {
 		return linkFailure(err, false)
 	}
 	return wire.OK(c, http.StatusOK, "", verifiedBody{Verified: true, Message: "Phone number verified"})

@@ -69,10 +69,46 @@ func Start() (*Issuer, error) {
 		iss.jwksHits.Add(1)
 		writeJSON(w, map[string]any{"keys": []map[string]string{iss.rsaJWK(), iss.ecJWK()}})
 	})
+	mux.HandleFunc("POST /token", iss.serveToken)
 	iss.srv = httptest.NewServer(mux)
 	iss.URL = iss.srv.URL
 	iss.JWKSURL = iss.srv.URL + "/jwks"
 	return iss, nil
+}
+
+// DevClientID is the audience of tokens minted through POST /token when the request names none.
+const DevClientID = "latchkey-dev"
+
+// serveToken mints an ID token for whatever claims it is asked for — the local stand-in for a person
+// signing in at the provider. Body: {"sub", "email", "email_verified" (default true), "aud" (default
+// DevClientID), "nonce", "alg" (RS256 or ES256)} → {"id_token"}. Never expose this issuer beyond
+// tests and the local stack.
+func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Sub           string `json:"sub"`
+		Email         string `json:"email"`
+		EmailVerified *bool  `json:"email_verified"`
+		Aud           string `json:"aud"`
+		Nonce         string `json:"nonce"`
+		Alg           string `json:"alg"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil || req.Sub == "" {
+		http.Error(w, `want {"sub": "...", "email": "..."}`, http.StatusBadRequest)
+		return
+	}
+	c := Claims{Subject: req.Sub, Audience: req.Aud, Email: req.Email, EmailVerified: req.EmailVerified == nil || *req.EmailVerified, Nonce: req.Nonce}
+	if c.Audience == "" {
+		c.Audience = DevClientID
+	}
+	if req.Alg == "" {
+		req.Alg = RS256
+	}
+	tok, err := i.Sign(req.Alg, c)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, map[string]string{"id_token": tok})
 }
 
 // New starts an issuer that stops when the test ends.

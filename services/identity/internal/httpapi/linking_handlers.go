@@ -116,12 +116,12 @@ func isoTime(t time.Time) string { return wire.ActionTime(t) }
 // --- account API: devices ---
 
 type trustedDeviceBody struct {
-	ID         string `json:"id"`
-	DeviceID   string `json:"deviceId"`
-	DeviceName string `json:"deviceName"`
-	Platform   string `json:"platform"`
-	LastUsedAt string `json:"lastUsedAt"`
-	CreatedAt  string `json:"createdAt"`
+	ID         string  `json:"id"`
+	DeviceID   string  `json:"deviceId"`
+	DeviceName *string `json:"deviceName"`
+	Platform   *string `json:"platform"`
+	LastUsedAt string  `json:"lastUsedAt"`
+	CreatedAt  string  `json:"createdAt"`
 	// IsCurrent marks the device named by X-Device-Id (or, without it, the device the caller's
 	// session was started on).
 	IsCurrent bool `json:"isCurrent"`
@@ -146,7 +146,7 @@ func (h *Handler) trustedDevices(c *fiber.Ctx) error {
 	}
 	out := make([]trustedDeviceBody, len(list))
 	for i, d := range list {
-		out[i] = trustedDeviceBody{ID: d.ID, DeviceID: d.DeviceID, DeviceName: d.DeviceName, Platform: d.Platform,
+		out[i] = trustedDeviceBody{ID: d.ID, DeviceID: d.DeviceID, DeviceName: optional(d.DeviceName), Platform: optional(d.Platform),
 			LastUsedAt: isoTime(d.LastUsedAt), CreatedAt: isoTime(d.CreatedAt), IsCurrent: current != "" && d.DeviceID == current}
 	}
 	return wire.OK(c, http.StatusOK, "Devices retrieved", out)

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/libs/platform/events"
-	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 )
 
@@ -301,7 +300,6 @@ func mustHash(t *testing.T, h *harness) string {
 	return hash
 }
 
-var _ = account.NormalizeEmail
 
 func TestContactCodeAbuse(t *testing.T) {
 	t.Parallel()

@@ -300,7 +300,6 @@ func mustHash(t *testing.T, h *harness) string {
 	return hash
 }
 
-
 func TestContactCodeAbuse(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)

@@ -30,7 +30,7 @@ func googleToken(t *testing.T, iss *oidctest.Issuer, sub, email string) string {
 	return iss.MustSign(t, oidctest.RS256, oidctest.Claims{Subject: sub, Audience: journeyClientID, Email: email, EmailVerified: true})
 }
 
-func list(t *testing.T, r response) []map[string]any {
+func jsonList(t *testing.T, r response) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	if err := json.Unmarshal(r.Raw, &out); err != nil {
@@ -39,7 +39,7 @@ func list(t *testing.T, r response) []map[string]any {
 	return out
 }
 
-func dataList(t *testing.T, r response) []map[string]any {
+func envelopeList(t *testing.T, r response) []map[string]any {
 	t.Helper()
 	raw, _ := json.Marshal(r.Body["data"])
 	var out []map[string]any
@@ -63,7 +63,7 @@ func TestDevicesAndContactsJourney(t *testing.T) {
 			"deviceVerificationToken": str(r.Body, "device_verification_token"), "otp": code, "deviceId": "ada-phone", "deviceName": "Pixel", "platform": "ANDROID",
 		}).want(t, 200, "device verify")
 
-		devices := dataList(t, c.do("GET", "/api/v1/account/devices", nil, bearer(a.access)...).want(t, 200, "account devices"))
+		devices := envelopeList(t, c.do("GET", "/api/v1/account/devices", nil, bearer(a.access)...).want(t, 200, "account devices"))
 		if len(devices) != 2 {
 			t.Fatalf("devices = %v, want 2", devices)
 		}
@@ -76,7 +76,7 @@ func TestDevicesAndContactsJourney(t *testing.T) {
 				t.Errorf("%v isCurrent = %v, want %v", d["deviceId"], d["isCurrent"], want)
 			}
 		}
-		plain := list(t, c.do("GET", "/api/v1/auth/devices", nil, bearer(a.access)...).want(t, 200, "auth devices"))
+		plain := jsonList(t, c.do("GET", "/api/v1/auth/devices", nil, bearer(a.access)...).want(t, 200, "auth devices"))
 		for _, d := range plain {
 			if want := d["device_fingerprint"] == a.device; d["is_current_session"] != want || d["is_trusted"] != true {
 				t.Errorf("device = %v, want is_current_session %v", d, want)
@@ -169,7 +169,7 @@ func TestOAuthJourney(t *testing.T) {
 		if str(r.Body, "user", "id") != id {
 			t.Errorf("second sign-in user = %v, want %s", r.Body["user"], id)
 		}
-		providers := list(t, c.do("GET", "/api/v1/auth/account-providers", nil, bearer(zoe)...).want(t, 200, "providers"))
+		providers := jsonList(t, c.do("GET", "/api/v1/auth/account-providers", nil, bearer(zoe)...).want(t, 200, "providers"))
 		if len(providers) != 1 || providers[0]["provider"] != "google" {
 			t.Errorf("providers = %v", providers)
 		}

@@ -33,7 +33,7 @@ func TestEmailLink(t *testing.T) {
 	}
 	for _, tc := range validation {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.call(t, "POST", tc.path, adaToken, tc.body)
+			r := h.callAs(t, "POST", tc.path, adaToken, tc.body)
 			if r.status != tc.want || r.at("success") != false {
 				t.Fatalf("status = %d %s, want the %d envelope", r.status, r.raw, tc.want)
 			}
@@ -42,15 +42,15 @@ func TestEmailLink(t *testing.T) {
 			}
 		})
 	}
-	if r := h.call(t, "POST", "/api/v1/account/link/email/initiate", "", map[string]any{"email": "x@example.com"}); r.status != http.StatusUnauthorized {
+	if r := h.callAs(t, "POST", "/api/v1/account/link/email/initiate", "", map[string]any{"email": "x@example.com"}); r.status != http.StatusUnauthorized {
 		t.Errorf("initiate without token = %d, want 401", r.status)
 	}
-	if r := h.call(t, "POST", "/api/v1/account/link/email/initiate", adaToken, map[string]any{"email": "ADA@example.com"}); r.status != http.StatusBadRequest {
+	if r := h.callAs(t, "POST", "/api/v1/account/link/email/initiate", adaToken, map[string]any{"email": "ADA@example.com"}); r.status != http.StatusBadRequest {
 		t.Errorf("initiate with the current address = %d %s, want 400", r.status, r.raw)
 	}
 
 	// Initiate: the code goes to the new address, and only there.
-	r := h.call(t, "POST", "/api/v1/account/link/email/initiate", adaToken, map[string]any{"email": " Ada.New@Example.com "}).wantStatus(t, http.StatusOK, "initiate")
+	r := h.callAs(t, "POST", "/api/v1/account/link/email/initiate", adaToken, map[string]any{"email": " Ada.New@Example.com "}).wantStatus(t, http.StatusOK, "initiate")
 	if r.str("message") != "Verification code sent" || r.str("data.maskedValue") != "ad***@example.com" || r.at("data.expiresIn") != float64(600) ||
 		r.at("data.linked") != false || r.str("data.message") != "Verification code sent to ad***@example.com" || len(r.str("data.tempToken")) < 40 {
 		t.Fatalf("initiate = %s", r.raw)
@@ -63,18 +63,18 @@ func TestEmailLink(t *testing.T) {
 	code := d[0].Code
 
 	// Another account cannot use the temp token; a wrong code is a 403.
-	if r := h.call(t, "POST", "/api/v1/account/link/email/verify", bobToken, map[string]any{"tempToken": temp, "otp": code}); r.status != http.StatusForbidden {
+	if r := h.callAs(t, "POST", "/api/v1/account/link/email/verify", bobToken, map[string]any{"tempToken": temp, "otp": code}); r.status != http.StatusForbidden {
 		t.Errorf("bob verifying ada's token = %d %s, want 403", r.status, r.raw)
 	}
 	// Bob's try used one of the code's tries but not the code: ada can still finish.
-	if r := h.call(t, "POST", "/api/v1/account/link/email/verify", adaToken, map[string]any{"tempToken": temp, "otp": otherCode(code)}); r.status != http.StatusForbidden || r.str("message") != "Invalid or expired code" {
+	if r := h.callAs(t, "POST", "/api/v1/account/link/email/verify", adaToken, map[string]any{"tempToken": temp, "otp": otherCode(code)}); r.status != http.StatusForbidden || r.str("message") != "Invalid or expired code" {
 		t.Errorf("wrong code = %d %s, want 403", r.status, r.raw)
 	}
-	r = h.call(t, "POST", "/api/v1/account/link/email/verify", adaToken, map[string]any{"tempToken": temp, "otp": code}).wantStatus(t, http.StatusOK, "verify")
+	r = h.callAs(t, "POST", "/api/v1/account/link/email/verify", adaToken, map[string]any{"tempToken": temp, "otp": code}).wantStatus(t, http.StatusOK, "verify")
 	if r.str("message") != "Email linked successfully" || r.at("data.linked") != true || r.str("data.message") != "Email linked successfully" {
 		t.Errorf("verify = %s", r.raw)
 	}
-	if r := h.call(t, "POST", "/api/v1/account/link/email/verify", adaToken, map[string]any{"tempToken": temp, "otp": code}); r.status != http.StatusForbidden {
+	if r := h.callAs(t, "POST", "/api/v1/account/link/email/verify", adaToken, map[string]any{"tempToken": temp, "otp": code}); r.status != http.StatusForbidden {
 		t.Errorf("token reused = %d, want 403", r.status)
 	}
 	a, err := store.NewAccounts(h.db).ByID(context.Background(), adaID)
@@ -92,8 +92,8 @@ func TestEmailLink(t *testing.T) {
 	}
 
 	// An address another account has: the same answers up to the code, then 400 for whoever has the code.
-	r = h.call(t, "POST", "/api/v1/account/link/email/initiate", adaToken, map[string]any{"email": "bob@example.com"}).wantStatus(t, http.StatusOK, "initiate taken")
-	taken := h.call(t, "POST", "/api/v1/account/link/email/verify", adaToken, map[string]any{"tempToken": r.str("data.tempToken"), "otp": h.lastCode(t, "bob@example.com")})
+	r = h.callAs(t, "POST", "/api/v1/account/link/email/initiate", adaToken, map[string]any{"email": "bob@example.com"}).wantStatus(t, http.StatusOK, "initiate taken")
+	taken := h.callAs(t, "POST", "/api/v1/account/link/email/verify", adaToken, map[string]any{"tempToken": r.str("data.tempToken"), "otp": h.lastCode(t, "bob@example.com")})
 	if taken.status != http.StatusBadRequest || taken.str("message") != "Email address is already in use" {
 		t.Errorf("verify taken = %d %s, want 400", taken.status, taken.raw)
 	}
@@ -112,20 +112,20 @@ func TestUnlinkEmail(t *testing.T) {
 		t.Fatal(err)
 	}
 	soloToken := h.sessions.keys.Token(t, solo.ID, events.NewID(), nil)
-	r := h.call(t, "DELETE", "/api/v1/account/link/email", soloToken, nil)
+	r := h.callAs(t, "DELETE", "/api/v1/account/link/email", soloToken, nil)
 	if r.status != http.StatusBadRequest || r.str("message") != "Cannot unlink last auth provider" || r.str("data") != "Cannot unlink last auth provider" {
 		t.Errorf("unlink only identifier = %d %s, want the documented 400", r.status, r.raw)
 	}
 
 	// A username and password but no phone: the e-mail is the only place codes can go.
 	adaID, adaToken := h.signedUp(t, "ada@example.com", "ada", "laptop")
-	if r := h.call(t, "DELETE", "/api/v1/account/link/email", adaToken, nil); r.status != http.StatusBadRequest || r.str("message") != "Cannot unlink the only verified contact; verify a phone number first" {
+	if r := h.callAs(t, "DELETE", "/api/v1/account/link/email", adaToken, nil); r.status != http.StatusBadRequest || r.str("message") != "Cannot unlink the only verified contact; verify a phone number first" {
 		t.Errorf("unlink only contact = %d %s, want 400", r.status, r.raw)
 	}
 	// With a verified phone it goes.
-	h.call(t, "POST", "/api/v1/auth/send-phone-verification", adaToken, map[string]any{"phone_number": "+447700900123"}).wantStatus(t, http.StatusOK, "send phone code")
-	h.call(t, "POST", "/api/v1/auth/verify-phone", adaToken, map[string]any{"phone_number": "+447700900123", "otp_code": h.lastCode(t, "+447700900123")}).wantStatus(t, http.StatusOK, "verify phone")
-	r = h.call(t, "DELETE", "/api/v1/account/link/email", adaToken, nil).wantStatus(t, http.StatusOK, "unlink")
+	h.callAs(t, "POST", "/api/v1/auth/send-phone-verification", adaToken, map[string]any{"phone_number": "+447700900123"}).wantStatus(t, http.StatusOK, "send phone code")
+	h.callAs(t, "POST", "/api/v1/auth/verify-phone", adaToken, map[string]any{"phone_number": "+447700900123", "otp_code": h.lastCode(t, "+447700900123")}).wantStatus(t, http.StatusOK, "verify phone")
+	r = h.callAs(t, "DELETE", "/api/v1/account/link/email", adaToken, nil).wantStatus(t, http.StatusOK, "unlink")
 	if r.str("message") != "Email unlinked" || r.at("data.unlinked") != true || r.str("data.message") != "Email unlinked successfully" {
 		t.Errorf("unlink = %s", r.raw)
 	}
@@ -138,7 +138,7 @@ func TestUnlinkEmail(t *testing.T) {
 	if al := h.alertOf(t, adaID, events.AlertEmailUnlinked); al.Destination != "ada@example.com" || al.Channel != events.ChannelEmail {
 		t.Errorf("alert = %+v, want it at the removed address", al)
 	}
-	if r := h.call(t, "DELETE", "/api/v1/account/link/email", adaToken, nil); r.status != http.StatusBadRequest || r.str("message") != "No email address on this account" {
+	if r := h.callAs(t, "DELETE", "/api/v1/account/link/email", adaToken, nil); r.status != http.StatusBadRequest || r.str("message") != "No email address on this account" {
 		t.Errorf("unlink again = %d %s, want 400", r.status, r.raw)
 	}
 	// The address is free for registration again, and ada still signs in by username.
@@ -170,7 +170,7 @@ func TestPhoneVerification(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.call(t, "POST", "/api/v1/auth/send-phone-verification", adaToken, tc.body)
+			r := h.callAs(t, "POST", "/api/v1/auth/send-phone-verification", adaToken, tc.body)
 			if r.status != tc.want || r.at("detail") == nil {
 				t.Fatalf("status = %d %s, want %d with detail", r.status, r.raw, tc.want)
 			}
@@ -179,12 +179,12 @@ func TestPhoneVerification(t *testing.T) {
 			}
 		})
 	}
-	if r := h.call(t, "POST", "/api/v1/auth/send-phone-verification", "", map[string]any{"phone_number": "+254712345678"}); r.status != http.StatusUnauthorized {
+	if r := h.callAs(t, "POST", "/api/v1/auth/send-phone-verification", "", map[string]any{"phone_number": "+254712345678"}); r.status != http.StatusUnauthorized {
 		t.Errorf("without token = %d, want 401", r.status)
 	}
 
 	// A national number with its calling code becomes E.164.
-	r := h.call(t, "POST", "/api/v1/auth/send-phone-verification", adaToken, map[string]any{"phone_number": "0712 345 678", "country_code": "+254"}).wantStatus(t, http.StatusOK, "send")
+	r := h.callAs(t, "POST", "/api/v1/auth/send-phone-verification", adaToken, map[string]any{"phone_number": "0712 345 678", "country_code": "+254"}).wantStatus(t, http.StatusOK, "send")
 	if r.at("expires_in_minutes") != float64(10) || r.str("message") != "Verification code sent to +254***5678" {
 		t.Errorf("send = %s", r.raw)
 	}
@@ -207,29 +207,29 @@ func TestPhoneVerification(t *testing.T) {
 	}
 	for _, tc := range verifyBad {
 		t.Run(tc.name, func(t *testing.T) {
-			if r := h.call(t, "POST", "/api/v1/auth/verify-phone", adaToken, tc.body); r.status != tc.want {
+			if r := h.callAs(t, "POST", "/api/v1/auth/verify-phone", adaToken, tc.body); r.status != tc.want {
 				t.Errorf("status = %d %s, want %d", r.status, r.raw, tc.want)
 			}
 		})
 	}
 	// Bob cannot answer ada's code.
-	if r := h.call(t, "POST", "/api/v1/auth/verify-phone", bobToken, map[string]any{"phone_number": "+254712345678", "otp_code": d[0].Code}); r.status != http.StatusBadRequest {
+	if r := h.callAs(t, "POST", "/api/v1/auth/verify-phone", bobToken, map[string]any{"phone_number": "+254712345678", "otp_code": d[0].Code}); r.status != http.StatusBadRequest {
 		t.Errorf("bob answering ada's code = %d %s, want 400", r.status, r.raw)
 	}
-	r = h.call(t, "POST", "/api/v1/auth/verify-phone", adaToken, map[string]any{"phone_number": "+254 712 345 678", "otp_code": d[0].Code}).wantStatus(t, http.StatusOK, "verify")
+	r = h.callAs(t, "POST", "/api/v1/auth/verify-phone", adaToken, map[string]any{"phone_number": "+254 712 345 678", "otp_code": d[0].Code}).wantStatus(t, http.StatusOK, "verify")
 	if r.at("verified") != true || r.str("message") != "Phone number verified" {
 		t.Errorf("verify = %s", r.raw)
 	}
 	if s := h.lastSnapshot(t, adaID); s.PhoneNumber != "+254712345678" || !s.PhoneVerified {
 		t.Errorf("snapshot = %+v, want the verified phone", s)
 	}
-	if r := h.call(t, "POST", "/api/v1/auth/send-phone-verification", adaToken, map[string]any{"phone_number": "+254712345678"}); r.status != http.StatusBadRequest || r.str("detail") != "Phone number already verified" {
+	if r := h.callAs(t, "POST", "/api/v1/auth/send-phone-verification", adaToken, map[string]any{"phone_number": "+254712345678"}); r.status != http.StatusBadRequest || r.str("detail") != "Phone number already verified" {
 		t.Errorf("send to verified number = %d %s, want 400", r.status, r.raw)
 	}
 
 	// Bob asks for the same number: the same answer as any number; the code's holder learns it is taken.
-	h.call(t, "POST", "/api/v1/auth/send-phone-verification", bobToken, map[string]any{"phone_number": "+254712345678"}).wantStatus(t, http.StatusOK, "bob send")
-	if r := h.call(t, "POST", "/api/v1/auth/verify-phone", bobToken, map[string]any{"phone_number": "+254712345678", "otp_code": h.lastCode(t, "+254712345678")}); r.status != http.StatusConflict || r.str("detail") != "Phone number is already in use" {
+	h.callAs(t, "POST", "/api/v1/auth/send-phone-verification", bobToken, map[string]any{"phone_number": "+254712345678"}).wantStatus(t, http.StatusOK, "bob send")
+	if r := h.callAs(t, "POST", "/api/v1/auth/verify-phone", bobToken, map[string]any{"phone_number": "+254712345678", "otp_code": h.lastCode(t, "+254712345678")}); r.status != http.StatusConflict || r.str("detail") != "Phone number is already in use" {
 		t.Errorf("bob verify taken = %d %s, want 409", r.status, r.raw)
 	}
 }
@@ -247,13 +247,13 @@ func TestVerifyEmail(t *testing.T) {
 	token := h.sessions.keys.Token(t, a.ID, events.NewID(), nil)
 	_, verifiedToken := h.signedUp(t, "ada@example.com", "ada", "laptop")
 
-	if r := h.call(t, "POST", "/api/v1/me/verify-email", verifiedToken, nil); r.status != http.StatusBadRequest || r.str("detail") != "Email already verified" {
+	if r := h.callAs(t, "POST", "/api/v1/me/verify-email", verifiedToken, nil); r.status != http.StatusBadRequest || r.str("detail") != "Email already verified" {
 		t.Errorf("verified account = %d %s, want 400", r.status, r.raw)
 	}
-	if r := h.call(t, "POST", "/api/v1/me/verify-email", "", nil); r.status != http.StatusUnauthorized || r.str("detail") == "" {
+	if r := h.callAs(t, "POST", "/api/v1/me/verify-email", "", nil); r.status != http.StatusUnauthorized || r.str("detail") == "" {
 		t.Errorf("without token = %d %s, want plain 401", r.status, r.raw)
 	}
-	r := h.call(t, "POST", "/api/v1/me/verify-email", token, nil).wantStatus(t, http.StatusOK, "request")
+	r := h.callAs(t, "POST", "/api/v1/me/verify-email", token, nil).wantStatus(t, http.StatusOK, "request")
 	if r.str("masked_value") != "un***@example.com" || r.at("expires_in") != float64(600) || r.str("message") == "" {
 		t.Errorf("request = %s", r.raw)
 	}
@@ -271,12 +271,12 @@ func TestVerifyEmail(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			if r := h.call(t, "POST", "/api/v1/me/verify-email/confirm", token, tc.body); r.status != tc.want {
+			if r := h.callAs(t, "POST", "/api/v1/me/verify-email/confirm", token, tc.body); r.status != tc.want {
 				t.Errorf("status = %d %s, want %d", r.status, r.raw, tc.want)
 			}
 		})
 	}
-	r = h.call(t, "POST", "/api/v1/me/verify-email/confirm", token, map[string]any{"code": code}).wantStatus(t, http.StatusOK, "confirm")
+	r = h.callAs(t, "POST", "/api/v1/me/verify-email/confirm", token, map[string]any{"code": code}).wantStatus(t, http.StatusOK, "confirm")
 	if r.at("verified") != true {
 		t.Errorf("confirm = %s", r.raw)
 	}
@@ -286,7 +286,7 @@ func TestVerifyEmail(t *testing.T) {
 	if s := h.lastSnapshot(t, a.ID); !s.EmailVerified {
 		t.Errorf("snapshot = %+v, want emailVerified", s)
 	}
-	if r := h.call(t, "POST", "/api/v1/me/verify-email/confirm", token, map[string]any{"code": code}); r.status != http.StatusBadRequest {
+	if r := h.callAs(t, "POST", "/api/v1/me/verify-email/confirm", token, map[string]any{"code": code}); r.status != http.StatusBadRequest {
 		t.Errorf("confirm again = %d, want 400", r.status)
 	}
 }
@@ -311,8 +311,8 @@ func TestContactCodeAbuse(t *testing.T) {
 		{"/api/v1/account/link/email/initiate", `{"email":"new@example.com"}`, `{"email":"new@example.com"}`},
 	}
 	for _, s := range sends {
-		h.call(t, "POST", s.path, token, s.body).wantStatus(t, http.StatusOK, "first send "+s.path)
-		r := h.call(t, "POST", s.path, token, s.again)
+		h.callAs(t, "POST", s.path, token, s.body).wantStatus(t, http.StatusOK, "first send "+s.path)
+		r := h.callAs(t, "POST", s.path, token, s.again)
 		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
 			t.Errorf("%s again = %d %s (Retry-After %q), want 429 with Retry-After", s.path, r.status, r.raw, r.header.Get("Retry-After"))
 		}
@@ -321,16 +321,16 @@ func TestContactCodeAbuse(t *testing.T) {
 	// Five wrong answers kill the code: the right one fails afterwards.
 	code := h.lastCode(t, "+254712345678")
 	for range 5 {
-		h.call(t, "POST", "/api/v1/auth/verify-phone", token, map[string]any{"phone_number": "+254712345678", "otp_code": otherCode(code)}).wantStatus(t, http.StatusBadRequest, "wrong code")
+		h.callAs(t, "POST", "/api/v1/auth/verify-phone", token, map[string]any{"phone_number": "+254712345678", "otp_code": otherCode(code)}).wantStatus(t, http.StatusBadRequest, "wrong code")
 	}
-	if r := h.call(t, "POST", "/api/v1/auth/verify-phone", token, map[string]any{"phone_number": "+254712345678", "otp_code": code}); r.status != http.StatusBadRequest {
+	if r := h.callAs(t, "POST", "/api/v1/auth/verify-phone", token, map[string]any{"phone_number": "+254712345678", "otp_code": code}); r.status != http.StatusBadRequest {
 		t.Errorf("right code after 5 wrong ones = %d %s, want 400", r.status, r.raw)
 	}
 
 	// The per-account hourly limit (10) holds across destinations.
 	limited := false
 	for i := range 12 {
-		r := h.call(t, "POST", "/api/v1/auth/send-phone-verification", token, map[string]any{"phone_number": "+2547000000" + string(rune('1'+i/10)) + string(rune('0'+i%10))})
+		r := h.callAs(t, "POST", "/api/v1/auth/send-phone-verification", token, map[string]any{"phone_number": "+2547000000" + string(rune('1'+i/10)) + string(rune('0'+i%10))})
 		if r.status == http.StatusTooManyRequests {
 			limited = r.header.Get("Retry-After") != ""
 			break
@@ -348,14 +348,14 @@ func TestContactCodesPerIP(t *testing.T) {
 	_, ada := h.signedUp(t, "ada@example.com", "ada", "laptop")
 	_, bob := h.signedUp(t, "bob@example.com", "bob", "bob-laptop")
 	// Sends and answers of any account from one address share the limit.
-	h.call(t, "POST", "/api/v1/auth/send-phone-verification", ada, map[string]any{"phone_number": "+254712345678"}).wantStatus(t, http.StatusOK, "send 1")
-	h.call(t, "POST", "/api/v1/auth/verify-phone", ada, map[string]any{"phone_number": "+254712345678", "otp_code": "000000"})
-	h.call(t, "POST", "/api/v1/account/link/email/initiate", bob, map[string]any{"email": "b2@example.com"}).wantStatus(t, http.StatusOK, "send 3")
-	r := h.call(t, "POST", "/api/v1/auth/send-phone-verification", bob, map[string]any{"phone_number": "+254712345679"})
+	h.callAs(t, "POST", "/api/v1/auth/send-phone-verification", ada, map[string]any{"phone_number": "+254712345678"}).wantStatus(t, http.StatusOK, "send 1")
+	h.callAs(t, "POST", "/api/v1/auth/verify-phone", ada, map[string]any{"phone_number": "+254712345678", "otp_code": "000000"})
+	h.callAs(t, "POST", "/api/v1/account/link/email/initiate", bob, map[string]any{"email": "b2@example.com"}).wantStatus(t, http.StatusOK, "send 3")
+	r := h.callAs(t, "POST", "/api/v1/auth/send-phone-verification", bob, map[string]any{"phone_number": "+254712345679"})
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
 		t.Errorf("4th code request from one IP = %d %s, want 429 with Retry-After", r.status, r.raw)
 	}
-	r = h.call(t, "POST", "/api/v1/account/link/email/verify", bob, map[string]any{"tempToken": "elt_x", "otp": "123456"})
+	r = h.callAs(t, "POST", "/api/v1/account/link/email/verify", bob, map[string]any{"tempToken": "elt_x", "otp": "123456"})
 	if r.status != http.StatusTooManyRequests || r.str("httpStatus") != "TOO_MANY_REQUESTS" {
 		t.Errorf("5th = %d %s, want the 429 envelope", r.status, r.raw)
 	}

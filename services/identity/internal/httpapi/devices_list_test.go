@@ -15,7 +15,7 @@ func TestTrustedDevicesListAndRevoke(t *testing.T) {
 	h.post(t, "/api/v1/account/device/verify", verifyBody(token, code, "phone")).wantStatus(t, http.StatusOK, "verify phone")
 
 	// Item 21: both devices; without X-Device-Id the session's device is the current one.
-	r := h.call(t, "GET", "/api/v1/account/devices", adaToken, nil).wantStatus(t, http.StatusOK, "list devices")
+	r := h.callAs(t, "GET", "/api/v1/account/devices", adaToken, nil).wantStatus(t, http.StatusOK, "list devices")
 	if r.str("message") != "Devices retrieved" || r.at("success") != true {
 		t.Errorf("envelope = %s", r.raw)
 	}
@@ -37,7 +37,7 @@ func TestTrustedDevicesListAndRevoke(t *testing.T) {
 	if byDevice["phone"]["deviceName"] != "iPhone 15 Pro" || byDevice["phone"]["platform"] != "IOS" {
 		t.Errorf("phone = %v, want its name and platform", byDevice["phone"])
 	}
-	r = h.call(t, "GET", "/api/v1/account/devices", adaToken, nil, "X-Device-Id", "phone").wantStatus(t, http.StatusOK, "list with X-Device-Id")
+	r = h.callAs(t, "GET", "/api/v1/account/devices", adaToken, nil, "X-Device-Id", "phone").wantStatus(t, http.StatusOK, "list with X-Device-Id")
 	for _, d := range r.dataList(t) {
 		if want := d["deviceId"] == "phone"; d["isCurrent"] != want {
 			t.Errorf("with X-Device-Id: phone: %v isCurrent = %v, want %v", d["deviceId"], d["isCurrent"], want)
@@ -47,7 +47,7 @@ func TestTrustedDevicesListAndRevoke(t *testing.T) {
 	laptopKey := byDevice["laptop"]["id"].(string)
 
 	// AudioPod GET /api/v1/auth/devices.
-	plain := h.call(t, "GET", "/api/v1/auth/devices", adaToken, nil).wantStatus(t, http.StatusOK, "auth/devices").list(t)
+	plain := h.callAs(t, "GET", "/api/v1/auth/devices", adaToken, nil).wantStatus(t, http.StatusOK, "auth/devices").list(t)
 	if len(plain) != 2 {
 		t.Fatalf("auth/devices = %v, want 2", plain)
 	}
@@ -81,28 +81,28 @@ func TestTrustedDevicesListAndRevoke(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.call(t, "DELETE", tc.path, tc.token, nil)
+			r := h.callAs(t, "DELETE", tc.path, tc.token, nil)
 			if r.status != tc.want || r.at("success") != false || r.str("httpStatus") != statusName(tc.want) {
 				t.Errorf("status = %d %s, want the %d envelope", r.status, r.raw, tc.want)
 			}
 		})
 	}
-	if got := h.call(t, "GET", "/api/v1/account/devices", bobToken, nil).dataList(t); len(got) != 1 || got[0]["deviceId"] != "bob-laptop" {
+	if got := h.callAs(t, "GET", "/api/v1/account/devices", bobToken, nil).dataList(t); len(got) != 1 || got[0]["deviceId"] != "bob-laptop" {
 		t.Errorf("bob's devices = %v, want only his own", got)
 	}
-	if r := h.call(t, "GET", "/api/v1/account/devices", "", nil); r.status != http.StatusUnauthorized {
+	if r := h.callAs(t, "GET", "/api/v1/account/devices", "", nil); r.status != http.StatusUnauthorized {
 		t.Errorf("list without token = %d, want 401", r.status)
 	}
 
 	// Revoking the phone: the next sign-in from it needs device verification again.
-	r = h.call(t, "DELETE", "/api/v1/account/devices/"+phoneKey, adaToken, nil).wantStatus(t, http.StatusOK, "revoke")
+	r = h.callAs(t, "DELETE", "/api/v1/account/devices/"+phoneKey, adaToken, nil).wantStatus(t, http.StatusOK, "revoke")
 	if r.str("message") != "Device revoked" || r.at("data") != nil {
 		t.Errorf("revoke = %s", r.raw)
 	}
 	if r := h.post(t, "/api/v1/auth/login", login("ada", goodPassword, "phone")); r.str("challenge") != "device_verification" {
 		t.Errorf("login from revoked device = %s, want a device challenge", r.raw)
 	}
-	if r := h.call(t, "DELETE", "/api/v1/account/devices/"+phoneKey, adaToken, nil); r.status != http.StatusNotFound {
+	if r := h.callAs(t, "DELETE", "/api/v1/account/devices/"+phoneKey, adaToken, nil); r.status != http.StatusNotFound {
 		t.Errorf("second revoke = %d, want 404", r.status)
 	}
 	_ = adaID

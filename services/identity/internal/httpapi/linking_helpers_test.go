@@ -25,7 +25,7 @@ func withGoogle(iss *oidctest.Issuer) func(*setup) {
 
 // call sends a request with an access token (may be empty) and extra header pairs; body may be nil,
 // a string, or a value sent as JSON.
-func (h *harness) call(t *testing.T, method, path, token string, body any, headers ...string) response {
+func (h *harness) callAs(t *testing.T, method, path, token string, body any, headers ...string) response {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -97,7 +97,7 @@ func (r response) wantStatus(t *testing.T, status int, what string) response {
 }
 
 // alerts returns the security.alert payloads queued for the account.
-func (h *harness) alerts(t *testing.T, accountID string) []events.SecurityAlert {
+func (h *harness) securityAlerts(t *testing.T, accountID string) []events.SecurityAlert {
 	t.Helper()
 	var out []events.SecurityAlert
 	for _, ev := range h.queued(t, events.TopicAccountEvents) {
@@ -116,7 +116,7 @@ func (h *harness) alerts(t *testing.T, accountID string) []events.SecurityAlert 
 // alertOf returns the last alert of kind for the account, failing when there is none.
 func (h *harness) alertOf(t *testing.T, accountID, kind string) events.SecurityAlert {
 	t.Helper()
-	all := h.alerts(t, accountID)
+	all := h.securityAlerts(t, accountID)
 	for i := len(all) - 1; i >= 0; i-- {
 		if all[i].Kind == kind {
 			return all[i]

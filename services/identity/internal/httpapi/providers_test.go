@@ -43,11 +43,11 @@ func TestIDTokenVerification(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.call(t, "POST", "/api/v1/auth/account-providers", token, map[string]any{"provider": "google", "id_token": tc.token, "nonce": tc.nonce})
+			r := h.callAs(t, "POST", "/api/v1/auth/account-providers", token, map[string]any{"provider": "google", "id_token": tc.token, "nonce": tc.nonce})
 			if r.status != http.StatusBadRequest || r.str("detail") != "Invalid ID token" {
 				t.Errorf("link = %d %s, want 400 Invalid ID token", r.status, r.raw)
 			}
-			r = h.call(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": tc.token, "nonce": tc.nonce})
+			r = h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": tc.token, "nonce": tc.nonce})
 			if r.status != http.StatusUnauthorized || r.str("detail") != "Invalid ID token" {
 				t.Errorf("sign-in = %d %s, want 401 Invalid ID token", r.status, r.raw)
 			}
@@ -55,12 +55,12 @@ func TestIDTokenVerification(t *testing.T) {
 	}
 	// ES256 tokens and a matching nonce verify; the JWKS was fetched once for all of the above.
 	es := iss.MustSign(t, oidctest.ES256, oidctest.Claims{Subject: "g-es", Audience: googleClientID, Nonce: "n-ok"})
-	h.call(t, "POST", "/api/v1/auth/account-providers", token, map[string]any{"provider": "google", "id_token": es, "nonce": "n-ok"}).wantStatus(t, http.StatusCreated, "link with ES256")
+	h.callAs(t, "POST", "/api/v1/auth/account-providers", token, map[string]any{"provider": "google", "id_token": es, "nonce": "n-ok"}).wantStatus(t, http.StatusCreated, "link with ES256")
 	if n := iss.JWKSRequests(); n != 1 {
 		t.Errorf("JWKS fetched %d times, want 1 (cached)", n)
 	}
 	// A disabled provider.
-	if r := h.call(t, "POST", "/api/v1/auth/oauth/apple", "", map[string]any{"id_token": es}); r.status != http.StatusBadRequest || r.str("detail") != "This sign-in provider is not enabled" {
+	if r := h.callAs(t, "POST", "/api/v1/auth/oauth/apple", "", map[string]any{"id_token": es}); r.status != http.StatusBadRequest || r.str("detail") != "This sign-in provider is not enabled" {
 		t.Errorf("apple sign-in = %d %s, want 400", r.status, r.raw)
 	}
 }
@@ -78,7 +78,7 @@ func TestAccountProviders(t *testing.T) {
 	adaID, ada := h.signedUp(t, "ada@example.com", "ada", "laptop")
 	_, bob := h.signedUp(t, "bob@example.com", "bob", "bob-laptop")
 
-	if got := h.call(t, "GET", "/api/v1/auth/account-providers", ada, nil).wantStatus(t, http.StatusOK, "list").list(t); len(got) != 0 {
+	if got := h.callAs(t, "GET", "/api/v1/auth/account-providers", ada, nil).wantStatus(t, http.StatusOK, "list").list(t); len(got) != 0 {
 		t.Errorf("providers = %v, want none", got)
 	}
 	validation := []struct {
@@ -93,20 +93,20 @@ func TestAccountProviders(t *testing.T) {
 	}
 	for _, tc := range validation {
 		t.Run(tc.name, func(t *testing.T) {
-			if r := h.call(t, "POST", "/api/v1/auth/account-providers", ada, tc.body); r.status != http.StatusUnprocessableEntity {
+			if r := h.callAs(t, "POST", "/api/v1/auth/account-providers", ada, tc.body); r.status != http.StatusUnprocessableEntity {
 				t.Errorf("status = %d %s, want 422", r.status, r.raw)
 			}
 		})
 	}
 
-	r := h.call(t, "POST", "/api/v1/auth/account-providers", ada, map[string]any{"provider": "Google", "id_token": idToken(t, iss, "g-ada", "ada.g@gmail.com")}).wantStatus(t, http.StatusCreated, "link")
+	r := h.callAs(t, "POST", "/api/v1/auth/account-providers", ada, map[string]any{"provider": "Google", "id_token": idToken(t, iss, "g-ada", "ada.g@gmail.com")}).wantStatus(t, http.StatusCreated, "link")
 	if r.str("provider") != "google" || r.str("email") != "ada.g@gmail.com" || r.str("linked_at") == "" {
 		t.Errorf("link = %s", r.raw)
 	}
 	if al := h.alertOf(t, adaID, events.AlertProviderLinked); al.Details["provider"] != "google" || al.Destination != "ada@example.com" {
 		t.Errorf("alert = %+v", al)
 	}
-	if got := h.call(t, "GET", "/api/v1/auth/account-providers", ada, nil).list(t); len(got) != 1 || got[0]["provider"] != "google" {
+	if got := h.callAs(t, "GET", "/api/v1/auth/account-providers", ada, nil).list(t); len(got) != 1 || got[0]["provider"] != "google" {
 		t.Errorf("providers = %v, want google", got)
 	}
 	if n, err := store.NewProviders(h.db).CountByAccount(context.Background(), adaID); err != nil || n != 1 {
@@ -121,32 +121,32 @@ func TestAccountProviders(t *testing.T) {
 	}
 	for _, tc := range conflicts {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.call(t, "POST", "/api/v1/auth/account-providers", tc.token, map[string]any{"provider": "google", "id_token": idToken(t, iss, tc.sub, "")})
+			r := h.callAs(t, "POST", "/api/v1/auth/account-providers", tc.token, map[string]any{"provider": "google", "id_token": idToken(t, iss, tc.sub, "")})
 			if r.status != http.StatusConflict {
 				t.Errorf("status = %d %s, want 409", r.status, r.raw)
 			}
 		})
 	}
 	// Bob sees none of ada's providers and cannot unlink them.
-	if got := h.call(t, "GET", "/api/v1/auth/account-providers", bob, nil).list(t); len(got) != 0 {
+	if got := h.callAs(t, "GET", "/api/v1/auth/account-providers", bob, nil).list(t); len(got) != 0 {
 		t.Errorf("bob's providers = %v, want none", got)
 	}
-	if r := h.call(t, "DELETE", "/api/v1/auth/account-providers/google", bob, nil); r.status != http.StatusNotFound {
+	if r := h.callAs(t, "DELETE", "/api/v1/auth/account-providers/google", bob, nil); r.status != http.StatusNotFound {
 		t.Errorf("bob unlinking = %d %s, want 404", r.status, r.raw)
 	}
-	if r := h.call(t, "DELETE", "/api/v1/auth/account-providers/github", ada, nil); r.status != http.StatusNotFound {
+	if r := h.callAs(t, "DELETE", "/api/v1/auth/account-providers/github", ada, nil); r.status != http.StatusNotFound {
 		t.Errorf("unlink github = %d %s, want 404", r.status, r.raw)
 	}
-	if r := h.call(t, "DELETE", "/api/v1/auth/account-providers/myspace", ada, nil); r.status != http.StatusUnprocessableEntity {
+	if r := h.callAs(t, "DELETE", "/api/v1/auth/account-providers/myspace", ada, nil); r.status != http.StatusUnprocessableEntity {
 		t.Errorf("unlink unknown = %d %s, want 422", r.status, r.raw)
 	}
-	h.call(t, "DELETE", "/api/v1/auth/account-providers/GOOGLE", ada, nil).wantStatus(t, http.StatusOK, "unlink")
+	h.callAs(t, "DELETE", "/api/v1/auth/account-providers/GOOGLE", ada, nil).wantStatus(t, http.StatusOK, "unlink")
 	if al := h.alertOf(t, adaID, events.AlertProviderUnlinked); al.Details["provider"] != "google" {
 		t.Errorf("alert = %+v", al)
 	}
 	// Free again: bob may link it now.
-	h.call(t, "POST", "/api/v1/auth/account-providers", bob, map[string]any{"provider": "google", "id_token": idToken(t, iss, "g-ada", "")}).wantStatus(t, http.StatusCreated, "bob links")
-	if r := h.call(t, "GET", "/api/v1/auth/account-providers", "", nil); r.status != http.StatusUnauthorized {
+	h.callAs(t, "POST", "/api/v1/auth/account-providers", bob, map[string]any{"provider": "google", "id_token": idToken(t, iss, "g-ada", "")}).wantStatus(t, http.StatusCreated, "bob links")
+	if r := h.callAs(t, "GET", "/api/v1/auth/account-providers", "", nil); r.status != http.StatusUnauthorized {
 		t.Errorf("without token = %d, want 401", r.status)
 	}
 }
@@ -168,38 +168,38 @@ func TestAccountAPIOAuthLinking(t *testing.T) {
 	}
 	for _, tc := range validation {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.call(t, "POST", "/api/v1/account/link/oauth", ada, tc.body)
+			r := h.callAs(t, "POST", "/api/v1/account/link/oauth", ada, tc.body)
 			if r.status != http.StatusUnprocessableEntity || r.str("data."+tc.field) == "" {
 				t.Errorf("status = %d %s, want 422 naming %s", r.status, r.raw, tc.field)
 			}
 		})
 	}
-	r := h.call(t, "POST", "/api/v1/account/link/oauth", ada, map[string]any{"provider": "GOOGLE", "idToken": idToken(t, iss, "g-ada", "ada@example.com")}).wantStatus(t, http.StatusOK, "link")
+	r := h.callAs(t, "POST", "/api/v1/account/link/oauth", ada, map[string]any{"provider": "GOOGLE", "idToken": idToken(t, iss, "g-ada", "ada@example.com")}).wantStatus(t, http.StatusOK, "link")
 	if r.str("message") != "GOOGLE linked successfully" || r.at("data.linked") != true || r.str("data.message") != "GOOGLE linked successfully" {
 		t.Errorf("link = %s", r.raw)
 	}
-	if r := h.call(t, "POST", "/api/v1/account/link/oauth", ada, map[string]any{"provider": "GOOGLE", "idToken": "garbage"}); r.status != http.StatusBadRequest || r.str("message") != "Invalid ID token" {
+	if r := h.callAs(t, "POST", "/api/v1/account/link/oauth", ada, map[string]any{"provider": "GOOGLE", "idToken": "garbage"}); r.status != http.StatusBadRequest || r.str("message") != "Invalid ID token" {
 		t.Errorf("bad token = %d %s, want 400", r.status, r.raw)
 	}
-	if r := h.call(t, "DELETE", "/api/v1/account/link/oauth/apple", ada, nil); r.status != http.StatusNotFound || r.at("success") != false {
+	if r := h.callAs(t, "DELETE", "/api/v1/account/link/oauth/apple", ada, nil); r.status != http.StatusNotFound || r.at("success") != false {
 		t.Errorf("unlink apple = %d %s, want 404", r.status, r.raw)
 	}
-	if r := h.call(t, "DELETE", "/api/v1/account/link/oauth/github", ada, nil); r.status != http.StatusUnprocessableEntity {
+	if r := h.callAs(t, "DELETE", "/api/v1/account/link/oauth/github", ada, nil); r.status != http.StatusUnprocessableEntity {
 		t.Errorf("unlink github = %d %s, want 422", r.status, r.raw)
 	}
-	r = h.call(t, "DELETE", "/api/v1/account/link/oauth/gOoGlE", ada, nil).wantStatus(t, http.StatusOK, "unlink")
+	r = h.callAs(t, "DELETE", "/api/v1/account/link/oauth/gOoGlE", ada, nil).wantStatus(t, http.StatusOK, "unlink")
 	if r.str("message") != "GOOGLE unlinked" || r.at("data.unlinked") != true || r.str("data.message") != "GOOGLE unlinked successfully" {
 		t.Errorf("unlink = %s", r.raw)
 	}
 
 	// A passwordless account made by Google sign-in cannot drop Google.
-	signIn := h.call(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": idToken(t, iss, "g-new", "new@gmail.com")}).wantStatus(t, http.StatusCreated, "sign-in")
-	r = h.call(t, "DELETE", "/api/v1/account/link/oauth/GOOGLE", signIn.str("access_token"), nil)
+	signIn := h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": idToken(t, iss, "g-new", "new@gmail.com")}).wantStatus(t, http.StatusCreated, "sign-in")
+	r = h.callAs(t, "DELETE", "/api/v1/account/link/oauth/GOOGLE", signIn.str("access_token"), nil)
 	if r.status != http.StatusBadRequest || r.str("message") != "Cannot unlink last auth provider" || r.str("data") != "Cannot unlink last auth provider" {
 		t.Errorf("unlink last = %d %s, want the documented 400", r.status, r.raw)
 	}
 	// Nor its e-mail (its only contact), nor is it left without a way in.
-	if r := h.call(t, "DELETE", "/api/v1/account/link/email", signIn.str("access_token"), nil); r.status != http.StatusBadRequest {
+	if r := h.callAs(t, "DELETE", "/api/v1/account/link/email", signIn.str("access_token"), nil); r.status != http.StatusBadRequest {
 		t.Errorf("unlink email of passwordless account = %d %s, want 400", r.status, r.raw)
 	}
 }
@@ -211,7 +211,7 @@ func TestOAuthSignIn(t *testing.T) {
 	adaID, _ := h.signedUp(t, "ada@example.com", "ada", "laptop")
 
 	// New provider account with a verified e-mail: a new passwordless account, 201 with tokens.
-	r := h.call(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{
+	r := h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{
 		"id_token": idToken(t, iss, "g-zoe", "Zoe@Gmail.com"), "device_id": "zoe-phone", "device_name": "Pixel", "platform": "android",
 	}).wantStatus(t, http.StatusCreated, "first sign-in")
 	zoeID := r.str("user.id")
@@ -230,7 +230,7 @@ func TestOAuthSignIn(t *testing.T) {
 		t.Error("no account.created for the new account")
 	}
 	// Again: the same account, 200, the device is trusted now.
-	r = h.call(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": idToken(t, iss, "g-zoe", "zoe@gmail.com"), "device_id": "zoe-phone"}).wantStatus(t, http.StatusOK, "second sign-in")
+	r = h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": idToken(t, iss, "g-zoe", "zoe@gmail.com"), "device_id": "zoe-phone"}).wantStatus(t, http.StatusOK, "second sign-in")
 	if r.str("user.id") != zoeID {
 		t.Errorf("user = %v, want %s", r.at("user"), zoeID)
 	}
@@ -250,7 +250,7 @@ func TestOAuthSignIn(t *testing.T) {
 	}
 	for _, tc := range refusals {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.call(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": tc.token})
+			r := h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": tc.token})
 			if r.status != tc.want || r.str("detail") != tc.detail {
 				t.Errorf("status = %d %s, want %d %q", r.status, r.raw, tc.want, tc.detail)
 			}
@@ -271,7 +271,7 @@ func TestOAuthSignIn(t *testing.T) {
 	}
 	for _, tc := range validation {
 		t.Run(tc.name, func(t *testing.T) {
-			if r := h.call(t, "POST", tc.path, "", tc.body); r.status != http.StatusUnprocessableEntity {
+			if r := h.callAs(t, "POST", tc.path, "", tc.body); r.status != http.StatusUnprocessableEntity {
 				t.Errorf("status = %d %s, want 422", r.status, r.raw)
 			}
 		})
@@ -284,11 +284,11 @@ func TestOAuthSignInThrottled(t *testing.T) {
 	h := newHarness(t, withGoogle(iss), func(s *setup) { s.login.LoginPerIP.Max = 3 })
 	tok := idToken(t, iss, "g-1", "one@gmail.com")
 	for i := range 3 {
-		if r := h.call(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": tok}); r.status >= 400 {
+		if r := h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": tok}); r.status >= 400 {
 			t.Fatalf("sign-in %d = %d %s", i, r.status, r.raw)
 		}
 	}
-	r := h.call(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": tok})
+	r := h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": tok})
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
 		t.Errorf("4th sign-in = %d %s, want 429 with Retry-After", r.status, r.raw)
 	}

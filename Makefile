@@ -15,6 +15,8 @@ ADDR     ?= 127.0.0.1:8080
 SERVICES := identity session profile notification
 # Extra flags for `make test`, e.g. make test TESTFLAGS='-run TestJourney -v'.
 TESTFLAGS ?=
+# Extra flags for the stack runner, e.g. make run RUNFLAGS=-oidc (a local OIDC issuer for Google/Apple sign-in).
+RUNFLAGS ?=
 # The modules of go.work (in workspace mode `go list -m` lists exactly those).
 MODULES   = $(shell $(GO) list -m -f '{{.Dir}}')
 
@@ -29,7 +31,7 @@ build:
 	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./devstack/cmd/devstack
 
 run: build
-	exec $(BIN)/devstack -bin $(BIN) -data $(DATA) -addr $(ADDR)
+	exec $(BIN)/devstack -bin $(BIN) -data $(DATA) -addr $(ADDR) $(RUNFLAGS)
 
 test:
 	$(GO) test -race -count=1 $(TESTFLAGS) work

@@ -46,14 +46,15 @@ func TestMain(m *testing.M) {
 }
 
 // startStack runs the four services and the gateway for one test, on that test's own databases and
-// topics. Service logs go to the test log only when the test fails.
-func startStack(t *testing.T) *client {
+// topics. Service logs go to the test log only when the test fails. opts may change the stack's
+// configuration (e.g. add ExtraEnv) before it starts.
+func startStack(t *testing.T, opts ...func(*stack.Config)) *client {
 	t.Helper()
 	env := testenv.New(t)
 	logs := &logBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Config{
+	cfg := stack.Config{
 		BinDir:      binDir,
 		GatewayAddr: "127.0.0.1:0",
 		MongoURI:    env.MongoURI,
@@ -65,7 +66,11 @@ func startStack(t *testing.T) *client {
 		ExtraEnv: map[string]map[string]string{"identity": {"OTP_RESEND_COOLDOWN": "1s"}},
 		Stdout:   logs,
 		Stderr:   logs,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := stack.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start stack: %v\n%s", err, logs.String())
 	}

@@ -12,12 +12,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/latchkey/latchkey/devstack/stack"
+	"github.com/latchkey/latchkey/libs/devinfra/oidctest"
 )
 
 // stopTimeout is how long the services get to stop after Ctrl-C.
@@ -44,6 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", stack.DefaultGatewayAddr, "gateway listen address")
 	routesFile := fs.String("routes", "", "route table (default: charts/latchkey/routes.yaml above the working directory)")
 	logLevel := fs.String("log-level", "info", "services' LOG_LEVEL: debug, info, warn or error")
+	withOIDC := fs.Bool("oidc", false, "run a local OpenID Connect issuer and point identity's Google and Apple sign-in at it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -55,7 +58,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	fmt.Fprintln(stdout, "Starting Latchkey ...")
+	extraEnv := map[string]map[string]string{}
+	oidcNote := ""
+	if *withOIDC {
+		iss, err := oidctest.Start()
+		if err != nil {
+			return err
+		}
+		defer iss.Close()
+		env := iss.Env("google", oidctest.DevClientID)
+		maps.Copy(env, iss.Env("apple", oidctest.DevClientID))
+		extraEnv["identity"] = env
+		oidcNote = fmt.Sprintf("  oidc:        %[1]s (Google and Apple; mint an ID token: curl -s -X POST %[1]s/token -d '{\"sub\":\"g-1\",\"email\":\"you@example.com\"}')\n", iss.URL)
+	}
 	st, err := stack.Start(ctx, stack.Config{
+		ExtraEnv:    extraEnv,
 		BinDir:      *bin,
 		DataDir:     *data,
 		GatewayAddr: *addr,
@@ -77,9 +94,9 @@ Latchkey is running.
   gateway:     %[1]s
   dev outbox:  %[1]s/api/v1/dev/outbox
   data:        %[2]s
-Press Ctrl-C to stop.
+%[3]sPress Ctrl-C to stop.
 
-`, st.GatewayURL(), *data)
+`, st.GatewayURL(), *data, oidcNote)
 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nStopping Latchkey ...")

@@ -21,6 +21,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/config"
 	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
+	"github.com/latchkey/latchkey/services/identity/internal/oauth"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
@@ -110,6 +111,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Sessions: sessionclient.New(cfg.SessionInternalURL, cfg.InternalToken, nil),
 		Outbox:   outbox,
 		Logger:   log,
+		// Provider linking and sign-in; ID tokens are checked against each provider's JWKS.
+		Providers: store.NewProviders(db),
+		IDTokens:  oauth.NewVerifier(cfg.OAuth, &http.Client{Timeout: 5 * time.Second}),
 	})
 
 	keys := apikey.NewService(apikey.Config{Prefix: cfg.APIKeyPrefix}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)

@@ -12,9 +12,12 @@ import (
 	"log/slog"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/device"
+	"github.com/latchkey/latchkey/services/identity/internal/oauth"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
@@ -51,6 +54,7 @@ type Accounts interface {
 	ByID(ctx context.Context, id string) (account.Account, error)
 	ByEmail(ctx context.Context, email string) (account.Account, error)
 	ByUsername(ctx context.Context, username string) (account.Account, error)
+	ByPhone(ctx context.Context, phone string) (account.Account, error)
 	// SetPasswordHash replaces the hash only while it is still oldHash (a concurrent change wins).
 	SetPasswordHash(ctx context.Context, id, oldHash, newHash string) error
 	// MarkCreatedPublished records that the account.created event is in the outbox.
@@ -61,6 +65,10 @@ type Accounts interface {
 	MarkSnapshotPublished(ctx context.Context, id string, version int64) error
 	// SnapshotUnpublished lists accounts changed before the given time whose snapshot is pending.
 	SnapshotUnpublished(ctx context.Context, before time.Time, limit int) ([]account.Account, error)
+	// UpdateProjected changes projected facts (see store.Accounts.UpdateProjected) when the account
+	// also matches filter, and reports whether it matched. A clash on a unique identifier is returned
+	// as the driver's duplicate-key error.
+	UpdateProjected(ctx context.Context, id string, filter, set bson.D, unset ...string) (bool, error)
 }
 
 // Devices is the trusted-device store the flows need.
@@ -71,6 +79,32 @@ type Devices interface {
 	Trust(ctx context.Context, d device.TrustedDevice) (device.TrustedDevice, error)
 	// Touch sets lastUsedAt.
 	Touch(ctx context.Context, accountID, deviceID string, at time.Time) error
+	// List returns the account's trusted devices.
+	List(ctx context.Context, accountID string) ([]device.TrustedDevice, error)
+	// Revoke removes the account's trusted device with key id id, or returns device.ErrNotFound.
+	Revoke(ctx context.Context, accountID, id string) error
+	// RecordSignIn remembers the device a session started on and counts the sign-in.
+	RecordSignIn(ctx context.Context, accountID, deviceID, sessionID, ip, userAgent string, at time.Time) error
+	// SessionDevice returns the device id a session of the account started on, or device.ErrNotFound.
+	SessionDevice(ctx context.Context, accountID, sessionID string) (string, error)
+}
+
+// Providers is the linked-provider store the flows need.
+type Providers interface {
+	// Link inserts l; oauth.ErrLinkedElsewhere or oauth.ErrAlreadyLinked on a clash.
+	Link(ctx context.Context, l oauth.Link) error
+	// ByIdentity returns the link of a provider account, or oauth.ErrNotLinked.
+	ByIdentity(ctx context.Context, provider, subject string) (oauth.Link, error)
+	ListByAccount(ctx context.Context, accountID string) ([]oauth.Link, error)
+	// Unlink removes the account's link to provider and reports whether there was one.
+	Unlink(ctx context.Context, accountID, provider string) (bool, error)
+	// Delete removes a link by id.
+	Delete(ctx context.Context, id string) error
+}
+
+// IDTokens verifies provider ID tokens (see oauth.Verifier).
+type IDTokens interface {
+	Verify(ctx context.Context, provider, rawToken, nonce string) (oauth.Identity, error)
 }
 
 // Sessions starts sessions in the session service.
@@ -129,6 +163,9 @@ type Deps struct {
 	Sessions Sessions
 	Outbox   Outbox
 	Logger   *slog.Logger
+	// Providers and IDTokens serve provider linking and sign-in.
+	Providers Providers
+	IDTokens  IDTokens
 }
 
 // Service runs the flows.
@@ -157,6 +194,12 @@ func (s *Service) startSession(ctx context.Context, a account.Account, d device.
 	t, err := s.Sessions.Start(ctx, SessionRequest{AccountID: a.ID, Device: d, Client: cl})
 	if err != nil {
 		return SignedIn{}, err
+	}
+	if d.DeviceID != "" {
+		// Best effort: only the device list's "current" mark and sign-in counts depend on it.
+		if err := s.Devices.RecordSignIn(ctx, a.ID, d.DeviceID, t.SessionID, cl.IP, cl.UserAgent, s.now().UTC()); err != nil {
+			s.Logger.WarnContext(ctx, "record session device", "account_id", a.ID, "err", err)
+		}
 	}
 	return SignedIn{Account: a, Tokens: t}, nil
 }

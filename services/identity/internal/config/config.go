@@ -16,6 +16,15 @@
 //	LOGIN_IP_WINDOW [15m]
 //	OTP_PEPPER [random]                            secret keying the HMAC of stored codes and tokens
 //	API_KEY_ENVIRONMENT [live]                     live or test: new API keys start lk_live_ or lk_test_
+//	OAUTH_GOOGLE_ISSUER [https://accounts.google.com,accounts.google.com]   accepted iss values
+//	OAUTH_GOOGLE_JWKS_URL [https://www.googleapis.com/oauth2/v3/certs]
+//	OAUTH_GOOGLE_CLIENT_IDS []                     accepted aud values; Google sign-in is off when empty
+//	OAUTH_APPLE_ISSUER [https://appleid.apple.com]
+//	OAUTH_APPLE_JWKS_URL [https://appleid.apple.com/auth/keys]
+//	OAUTH_APPLE_CLIENT_IDS []                      Apple sign-in is off when empty
+//	OAUTH_GITHUB_ISSUER [], OAUTH_GITHUB_JWKS_URL [], OAUTH_GITHUB_CLIENT_IDS []
+//	                                               GitHub issues no OIDC ID tokens itself: set these to
+//	                                               an OIDC bridge in front of it, or leave GitHub off
 //
 // OTP_PEPPER must be set (at least 32 characters) when more than one replica runs or codes must
 // survive a restart: without it each process draws its own, which only suits a single dev instance.
@@ -28,10 +37,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/services/identity/internal/oauth"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
@@ -58,6 +69,43 @@ type Config struct {
 	OTPPepper               config.Secret
 	PepperGenerated         bool // OTP_PEPPER was empty; a random one is in use
 	APIKeyPrefix            string
+	// OAuth are the sign-in providers' ID-token settings, one per oauth.Providers entry; a provider
+	// without client ids is disabled.
+	OAuth []oauth.ProviderConfig
+}
+
+// providerDefaults are the public issuers and key URLs of the providers that have them.
+var providerDefaults = map[string]struct {
+	issuers []string
+	jwks    string
+}{
+	oauth.Google: {[]string{"https://accounts.google.com", "accounts.google.com"}, "https://www.googleapis.com/oauth2/v3/certs"},
+	oauth.Apple:  {[]string{"https://appleid.apple.com"}, "https://appleid.apple.com/auth/keys"},
+}
+
+func loadOAuth(l *config.Loader) ([]oauth.ProviderConfig, []error) {
+	var out []oauth.ProviderConfig
+	var errs []error
+	for _, name := range oauth.Providers {
+		prefix := "OAUTH_" + strings.ToUpper(name) + "_"
+		def := providerDefaults[name]
+		c := oauth.ProviderConfig{
+			Name:      name,
+			Issuers:   l.List(prefix+"ISSUER", def.issuers),
+			JWKSURL:   l.String(prefix+"JWKS_URL", def.jwks),
+			ClientIDs: l.List(prefix+"CLIENT_IDS", nil),
+		}
+		if len(c.ClientIDs) > 0 {
+			if u, err := url.Parse(c.JWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs = append(errs, fmt.Errorf("%sJWKS_URL=%q: want an http(s) URL", prefix, c.JWKSURL))
+			}
+			if len(c.Issuers) == 0 {
+				errs = append(errs, fmt.Errorf("%sISSUER: required when %sCLIENT_IDS is set", prefix, prefix))
+			}
+		}
+		out = append(out, c)
+	}
+	return out, errs
 }
 
 // Load reads the configuration and returns every problem found at once.
@@ -103,6 +151,9 @@ func Load(l *config.Loader) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("API_KEY_ENVIRONMENT=%q: want live or test", env))
 	}
+	oauthCfg, oauthErrs := loadOAuth(l)
+	c.OAuth = oauthCfg
+	errs = append(errs, oauthErrs...)
 	if u, err := url.Parse(c.SessionInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("SESSION_INTERNAL_URL=%q: want an http(s) URL", c.SessionInternalURL))
 	}
@@ -170,5 +221,16 @@ func (c Config) LogValue() slog.Value {
 		slog.String("identity_internal_url", c.IdentityInternalURL),
 		slog.Int("api_key_rate_per_minute", c.APIKeyRatePerMinute),
 		slog.String("api_key_prefix", c.APIKeyPrefix),
+		slog.Any("oauth_enabled", enabledProviders(c.OAuth)),
 	)
+}
+
+func enabledProviders(cfgs []oauth.ProviderConfig) []string {
+	var out []string
+	for _, c := range cfgs {
+		if c.Enabled() {
+			out = append(out, c.Name+" ("+c.JWKSURL+")")
+		}
+	}
+	return out
 }

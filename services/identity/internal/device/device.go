@@ -25,6 +25,10 @@ type TrustedDevice struct {
 	Platform   string
 	CreatedAt  time.Time
 	LastUsedAt time.Time
+	// Of the latest sign-in on the device (empty until one is recorded).
+	LastIP     string
+	UserAgent  string
+	LoginCount int
 }
 
 // ErrNotFound means the device is not trusted by the account.

@@ -30,6 +30,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/apikey"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
+	"github.com/latchkey/latchkey/services/identity/internal/oauth"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
@@ -113,6 +114,7 @@ type setup struct {
 	login  auth.Config
 	argon2 password.Params
 	db     *mongo.Database // use this database (e.g. on a client the test disconnects)
+	oauth  []oauth.ProviderConfig
 }
 
 // cheap argon2id parameters keep handler tests fast; the password package tests the real ones.
@@ -158,6 +160,7 @@ func newHarness(t *testing.T, mods ...func(*setup)) *harness {
 	svc := auth.NewService(o.login, auth.Deps{
 		Accounts: store.NewAccounts(db), Devices: store.NewDevices(db), Codes: codes, Hasher: hasher, Limiter: limiter,
 		Sessions: sessionclient.New(sessions.srv.URL, internalToken, nil), Outbox: outbox, Logger: log,
+		Providers: store.NewProviders(db), IDTokens: oauth.NewVerifier(o.oauth, nil),
 	})
 	app, err := httpx.NewApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10, TrustedProxies: []string{"0.0.0.0/32"}})
 	if err != nil {

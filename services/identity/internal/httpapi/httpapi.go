@@ -70,6 +70,8 @@ func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, keys
 
 	// Envelope style (account-api.txt).
 	app.Post("/api/v1/account/device/verify", h.verifyDevice) // item 20
+
+	registerLinking(app, requireAuth, h)
 }
 
 func client(c *fiber.Ctx) auth.Client {

@@ -34,6 +34,7 @@ type Filter struct {
 	Key       string
 	TokenHash string
 	Purpose   string
+	AccountID string // when set, only a challenge issued to this account matches
 }
 
 // Store errors.

@@ -166,6 +166,24 @@ func (s *Service) VerifyToken(ctx context.Context, purpose, token, deviceID, cod
 	return s.answer(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose}, deviceID, code)
 }
 
+// VerifyForAccount is Verify restricted to a challenge issued to accountID: an answer from another
+// account finds no challenge, so it neither uses a try nor consumes the code.
+func (s *Service) VerifyForAccount(ctx context.Context, purpose, destination, accountID, code string) (Challenge, error) {
+	if accountID == "" {
+		return Challenge{}, ErrInvalidCode
+	}
+	return s.answer(ctx, Filter{Key: Key(purpose, destination), Purpose: purpose, AccountID: accountID}, "", code)
+}
+
+// VerifyTokenForAccount is VerifyToken (without a device) restricted to a challenge issued to
+// accountID, like VerifyForAccount.
+func (s *Service) VerifyTokenForAccount(ctx context.Context, purpose, token, accountID, code string) (Challenge, error) {
+	if token == "" || accountID == "" {
+		return Challenge{}, ErrInvalidCode
+	}
+	return s.answer(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose, AccountID: accountID}, "", code)
+}
+
 func (s *Service) answer(ctx context.Context, f Filter, deviceID, code string) (Challenge, error) {
 	if !ValidCodeFormat(code) {
 		return Challenge{}, ErrInvalidCode

@@ -112,6 +112,14 @@ func (s *Accounts) ByEmail(ctx context.Context, email string) (account.Account, 
 	return s.findOne(ctx, bson.D{{Key: "email", Value: email}})
 }
 
+// ByPhone returns the account whose phone is phone (E.164), or account.ErrNotFound.
+func (s *Accounts) ByPhone(ctx context.Context, phone string) (account.Account, error) {
+	if phone == "" {
+		return account.Account{}, account.ErrNotFound
+	}
+	return s.findOne(ctx, bson.D{{Key: "phone", Value: phone}})
+}
+
 // ByUsername returns the account whose (lower-cased) username is username, or account.ErrNotFound.
 func (s *Accounts) ByUsername(ctx context.Context, username string) (account.Account, error) {
 	if username == "" {

@@ -96,6 +96,9 @@ func liveFilter(f otp.Filter, now time.Time) bson.D {
 	if f.TokenHash != "" {
 		filter = append(filter, bson.E{Key: "tokenHash", Value: f.TokenHash})
 	}
+	if f.AccountID != "" {
+		filter = append(filter, bson.E{Key: "accountId", Value: f.AccountID})
+	}
 	return append(filter,
 		bson.E{Key: "purpose", Value: f.Purpose},
 		bson.E{Key: "consumedAt", Value: bson.D{{Key: "$exists", Value: false}}},

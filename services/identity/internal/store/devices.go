@@ -13,12 +13,16 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/device"
 )
 
-// Devices is the trusted_devices collection, unique on (accountId, deviceId).
-type Devices struct{ coll *mongo.Collection }
+// Devices is the trusted_devices collection, unique on (accountId, deviceId), and the
+// device_sessions collection, which remembers the device each session was started on.
+type Devices struct {
+	coll     *mongo.Collection
+	sessions *mongo.Collection
+}
 
 // NewDevices returns the trusted-device store of db.
 func NewDevices(db *mongo.Database) *Devices {
-	return &Devices{coll: db.Collection(CollTrustedDevices)}
+	return &Devices{coll: db.Collection(CollTrustedDevices), sessions: db.Collection(CollDeviceSessions)}
 }
 
 type deviceDoc struct {
@@ -29,11 +33,15 @@ type deviceDoc struct {
 	Platform   string    `bson:"platform,omitempty"`
 	CreatedAt  time.Time `bson:"createdAt"`
 	LastUsedAt time.Time `bson:"lastUsedAt"`
+	LastIP     string    `bson:"lastIp,omitempty"`
+	UserAgent  string    `bson:"userAgent,omitempty"`
+	LoginCount int       `bson:"loginCount,omitempty"`
 }
 
 func (d deviceDoc) device() device.TrustedDevice {
 	return device.TrustedDevice{ID: d.ID, AccountID: d.AccountID, DeviceID: d.DeviceID, DeviceName: d.DeviceName,
-		Platform: d.Platform, CreatedAt: d.CreatedAt, LastUsedAt: d.LastUsedAt}
+		Platform: d.Platform, CreatedAt: d.CreatedAt, LastUsedAt: d.LastUsedAt, LastIP: d.LastIP,
+		UserAgent: d.UserAgent, LoginCount: d.LoginCount}
 }
 
 func deviceFilter(accountID, deviceID string) bson.D {
@@ -91,4 +99,74 @@ func (s *Devices) Touch(ctx context.Context, accountID, deviceID string, at time
 		return wrap("touch trusted device", err)
 	}
 	return nil
+}
+
+// List returns the account's trusted devices, most recently used first.
+func (s *Devices) List(ctx context.Context, accountID string) ([]device.TrustedDevice, error) {
+	cur, err := s.coll.Find(ctx, bson.D{{Key: "accountId", Value: accountID}},
+		options.Find().SetSort(bson.D{{Key: "lastUsedAt", Value: -1}, {Key: "_id", Value: 1}}).SetLimit(500))
+	if err != nil {
+		return nil, wrap("find trusted devices", err)
+	}
+	var docs []deviceDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, wrap("read trusted devices", err)
+	}
+	out := make([]device.TrustedDevice, len(docs))
+	for i, d := range docs {
+		out[i] = d.device()
+	}
+	return out, nil
+}
+
+// Revoke removes the account's trusted device whose key id is id; device.ErrNotFound when the
+// account has none with that id (including another account's device).
+func (s *Devices) Revoke(ctx context.Context, accountID, id string) error {
+	res, err := s.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "accountId", Value: accountID}})
+	if err != nil {
+		return wrap("delete trusted device", err)
+	}
+	if res.DeletedCount == 0 {
+		return device.ErrNotFound
+	}
+	return nil
+}
+
+// RecordSignIn remembers that session sessionID of the account started on deviceID, and — when the
+// device is trusted — counts the sign-in and keeps its address and user agent.
+func (s *Devices) RecordSignIn(ctx context.Context, accountID, deviceID, sessionID, ip, userAgent string, at time.Time) error {
+	_, err := s.sessions.ReplaceOne(ctx, bson.D{{Key: "_id", Value: sessionID}},
+		bson.D{{Key: "_id", Value: sessionID}, {Key: "accountId", Value: accountID}, {Key: "deviceId", Value: deviceID}, {Key: "at", Value: at.UTC()}},
+		options.Replace().SetUpsert(true))
+	if err != nil {
+		return wrap("record session device", err)
+	}
+	set := bson.D{{Key: "lastUsedAt", Value: at.UTC()}}
+	if ip != "" {
+		set = append(set, bson.E{Key: "lastIp", Value: ip})
+	}
+	if userAgent != "" {
+		set = append(set, bson.E{Key: "userAgent", Value: userAgent})
+	}
+	_, err = s.coll.UpdateOne(ctx, deviceFilter(accountID, deviceID),
+		bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "loginCount", Value: 1}}}})
+	if err != nil {
+		return wrap("count device sign-in", err)
+	}
+	return nil
+}
+
+// SessionDevice returns the device id the account's session started on, or device.ErrNotFound.
+func (s *Devices) SessionDevice(ctx context.Context, accountID, sessionID string) (string, error) {
+	var d struct {
+		DeviceID string `bson:"deviceId"`
+	}
+	err := s.sessions.FindOne(ctx, bson.D{{Key: "_id", Value: sessionID}, {Key: "accountId", Value: accountID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", device.ErrNotFound
+	}
+	if err != nil {
+		return "", wrap("find session device", err)
+	}
+	return d.DeviceID, nil
 }

@@ -1,5 +1,6 @@
 // Package store keeps the identity service's data in MongoDB: accounts, OTP challenges, trusted
-// devices, throttle counters and API keys. It implements the store interfaces declared by the domain packages.
+// devices (and which device each session started on), linked sign-in providers, throttle counters
+// and API keys. It implements the store interfaces declared by the domain packages.
 //
 // Everything here also runs on FerretDB v1 (tests and `make run`), which has no TTL or partial
 // indexes, collation, transactions or change streams. Hence: e-mail and username are stored
@@ -27,6 +28,8 @@ const (
 	CollTrustedDevices = "trusted_devices"
 	CollThrottle       = "throttle"
 	CollChallengeUses  = "otp_uses"
+	CollProviders      = "linked_providers"
+	CollDeviceSessions = "device_sessions"
 )
 
 // ErrUnavailable marks errors caused by MongoDB being unreachable; handlers answer 503 for them.
@@ -71,6 +74,13 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 		}},
 		{CollTrustedDevices, []mongo.IndexModel{
 			{Keys: bson.D{{Key: "accountId", Value: 1}, {Key: "deviceId", Value: 1}}, Options: options.Index().SetName("account_device_unique").SetUnique(true)},
+		}},
+		{CollProviders, []mongo.IndexModel{
+			{Keys: bson.D{{Key: "provider", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetName("provider_subject_unique").SetUnique(true)},
+			{Keys: bson.D{{Key: "accountId", Value: 1}, {Key: "provider", Value: 1}}, Options: options.Index().SetName("account_provider_unique").SetUnique(true)},
+		}},
+		{CollDeviceSessions, []mongo.IndexModel{
+			{Keys: bson.D{{Key: "accountId", Value: 1}}, Options: options.Index().SetName("account")},
 		}},
 		{CollThrottle, []mongo.IndexModel{
 			{Keys: bson.D{{Key: "scope", Value: 1}, {Key: "key", Value: 1}, {Key: "windowStart", Value: 1}}, Options: options.Index().SetName("window")},

@@ -1,0 +1,45 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	platform "github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/services/identity/internal/config"
+	"github.com/latchkey/latchkey/services/identity/internal/oauth"
+)
+
+func TestLoadOAuthProviders(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(platform.NewLoaderFrom(map[string]string{
+		"INTERNAL_API_TOKEN":      token,
+		"OAUTH_GOOGLE_CLIENT_IDS": "web.apps.googleusercontent.com, ios.apps.googleusercontent.com",
+		"OAUTH_APPLE_CLIENT_IDS":  "com.example.app",
+		"OAUTH_APPLE_ISSUER":      "http://127.0.0.1:9999",
+		"OAUTH_APPLE_JWKS_URL":    "http://127.0.0.1:9999/jwks",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]oauth.ProviderConfig{}
+	for _, p := range c.OAuth {
+		byName[p.Name] = p
+	}
+	g, a, gh := byName[oauth.Google], byName[oauth.Apple], byName[oauth.GitHub]
+	if !g.Enabled() || len(g.ClientIDs) != 2 || g.JWKSURL != "https://www.googleapis.com/oauth2/v3/certs" || g.Issuers[0] != "https://accounts.google.com" {
+		t.Errorf("google = %+v, want the public defaults and two client ids", g)
+	}
+	if !a.Enabled() || a.Issuers[0] != "http://127.0.0.1:9999" || a.JWKSURL != "http://127.0.0.1:9999/jwks" {
+		t.Errorf("apple = %+v, want the overrides", a)
+	}
+	if gh.Enabled() {
+		t.Errorf("github = %+v, want disabled without settings", gh)
+	}
+
+	_, err = config.Load(platform.NewLoaderFrom(map[string]string{
+		"INTERNAL_API_TOKEN": token, "OAUTH_GITHUB_CLIENT_IDS": "x", "OAUTH_GITHUB_JWKS_URL": "ftp://nope",
+	}))
+	if err == nil || !strings.Contains(err.Error(), "OAUTH_GITHUB_JWKS_URL") || !strings.Contains(err.Error(), "OAUTH_GITHUB_ISSUER") {
+		t.Errorf("Load = %v, want errors for the JWKS URL and the missing issuer", err)
+	}
+}

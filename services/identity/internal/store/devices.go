@@ -92,3 +92,12 @@ func (s *Devices) Touch(ctx context.Context, accountID, deviceID string, at time
 	}
 	return nil
 }
+
+// Count returns how many devices the account trusts.
+func (s *Devices) Count(ctx context.Context, accountID string) (int, error) {
+	n, err := s.coll.CountDocuments(ctx, bson.D{{Key: "accountId", Value: accountID}})
+	if err != nil {
+		return 0, wrap("count trusted devices", err)
+	}
+	return int(n), nil
+}

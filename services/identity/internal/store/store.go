@@ -59,6 +59,7 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 			{Keys: bson.D{{Key: "phone", Value: 1}}, Options: options.Index().SetName("phone_unique").SetUnique(true).SetSparse(true)},
 			{Keys: bson.D{{Key: "createdEventPending", Value: 1}, {Key: "createdAt", Value: 1}}, Options: options.Index().SetName("created_event_pending").SetSparse(true)},
 			{Keys: bson.D{{Key: "snapshotPending", Value: 1}, {Key: "updatedAt", Value: 1}}, Options: options.Index().SetName("snapshot_pending").SetSparse(true)},
+			{Keys: bson.D{{Key: "revokePending.orderedAt", Value: 1}}, Options: options.Index().SetName("revoke_pending").SetSparse(true)},
 		}},
 		{CollChallenges, []mongo.IndexModel{
 			{Keys: bson.D{{Key: "tokenHash", Value: 1}}, Options: options.Index().SetName("token_hash").SetSparse(true)},

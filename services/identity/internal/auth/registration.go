@@ -88,7 +88,7 @@ func (s *Service) CompleteRegistration(ctx context.Context, r Registration) (Sig
 	a := account.Account{
 		ID: events.NewID(), Email: email, EmailVerified: true, Username: username,
 		FirstName: r.FirstName, LastName: r.LastName, PasswordHash: hash, Status: account.StatusActive,
-		CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now,
+		CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now, Roles: account.DefaultRoles(),
 	}
 	switch err := s.Accounts.Create(ctx, a); {
 	case errors.Is(err, account.ErrEmailTaken):

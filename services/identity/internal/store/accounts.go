@@ -298,3 +298,34 @@ func (s *Accounts) RevocationsPending(ctx context.Context, before time.Time, lim
 	}
 	return out, nil
 }
+
+// SetTwoFactor turns 2FA on or off (a projected fact: through UpdateProjected) while the account is
+// active and 2FA is in the other state, recording revoke (when not nil) in the same write. It
+// reports whether the change was made.
+func (s *Accounts) SetTwoFactor(ctx context.Context, id string, enabled bool, revoke *account.Revocation) (bool, error) {
+	filter := bson.D{{Key: "status", Value: string(account.StatusActive)}, {Key: "twoFactorEnabled", Value: !enabled}}
+	set := bson.D{{Key: "twoFactorEnabled", Value: enabled}}
+	if revoke != nil {
+		set = append(set, bson.E{Key: RevocationField, Value: RevocationValue(*revoke)})
+	}
+	return s.UpdateProjected(ctx, id, filter, set)
+}
+
+// Deactivate marks an active account deactivated by its owner (a projected fact: through
+// UpdateProjected), with the reason and revoke in the same write. It reports whether the change was
+// made. Nothing else of the account is touched: support can reactivate it.
+func (s *Accounts) Deactivate(ctx context.Context, id, reason string, at time.Time, revoke account.Revocation) (bool, error) {
+	filter := bson.D{{Key: "status", Value: string(account.StatusActive)}}
+	set := bson.D{
+		{Key: "status", Value: string(account.StatusDeactivated)},
+		{Key: "deactivatedAt", Value: at.UTC()},
+		{Key: RevocationField, Value: RevocationValue(revoke)},
+	}
+	var unset []string
+	if reason != "" {
+		set = append(set, bson.E{Key: "deactivationReason", Value: reason})
+	} else {
+		unset = append(unset, "deactivationReason")
+	}
+	return s.UpdateProjected(ctx, id, filter, set, unset...)
+}

@@ -1,5 +1,7 @@
-// Package auth runs the sign-up and sign-in flows: registration by e-mail code, login with password
-// and new-device verification. It ties accounts, codes, trusted devices and throttling together and
+// Package auth runs the sign-up and sign-in flows — registration by e-mail code, login with password,
+// new-device verification and two-factor codes — and the credential flows of a signed-in owner:
+// password change, set and reset, 2FA on and off, deactivation, re-authentication and the security
+// overview. It ties accounts, codes, trusted devices and throttling together and
 // asks the session service for tokens once a person has proven who they are.
 //
 // The flows hold the anti-enumeration rules: registration answers alike for new and taken addresses,
@@ -32,16 +34,42 @@ var (
 	ErrUsernameTaken = account.ErrUsernameTaken
 	// ErrSessionUnavailable: the session service could not be reached or failed.
 	ErrSessionUnavailable = errors.New("session service unavailable")
+	// ErrWrongPassword: a re-authentication password that does not verify (or an account without one).
+	ErrWrongPassword = errors.New("password is incorrect")
+	// ErrAccountGone: the signed-in account no longer exists or is no longer active.
+	ErrAccountGone = errors.New("account not found or not active")
+	// ErrNoVerifiedDestination: the account has no verified destination for the chosen channel.
+	ErrNoVerifiedDestination = errors.New("no verified destination for this channel")
+	// ErrPasswordAlreadySet: a first password was asked for an account that has one.
+	ErrPasswordAlreadySet = errors.New("password already set")
+	// ErrNoPassword: a password change by current password on an account without one.
+	ErrNoPassword = errors.New("account has no password")
+	// ErrSamePassword: the new password is the current one.
+	ErrSamePassword = errors.New("new password equals the current one")
+	// ErrTwoFactorEnabled and ErrTwoFactorDisabled: 2FA is already in the asked state.
+	ErrTwoFactorEnabled  = errors.New("two-factor authentication is already enabled")
+	ErrTwoFactorDisabled = errors.New("two-factor authentication is not enabled")
+	// ErrTwoFactorNeedsChannel: 2FA cannot be enabled without a verified e-mail or phone to send codes to.
+	ErrTwoFactorNeedsChannel = errors.New("two-factor authentication needs a verified email or phone")
 )
 
-// Throttle scopes of the login flow.
+// Throttle scopes. Failed re-authentication passwords count as failed logins (one per-account
+// limit for every password guess); failed codes of account-bound flows count per account too.
 const (
-	ScopeLoginIP      = "login_ip"
-	ScopeLoginAccount = "login_account"
+	ScopeLoginIP           = "login_ip"
+	ScopeLoginAccount      = "login_account"
+	ScopeCodeVerifyIP      = "otp_verify_ip"
+	ScopeCodeVerifyAccount = "otp_verify_account"
+	ScopeCodeSendIP        = "otp_send_ip"
 )
 
-// TokenPrefix marks device-verification tokens, as the account API's samples show ("dvt_...").
-const TokenPrefix = "dvt_"
+// Token prefixes: device-verification tokens as the account API's samples show ("dvt_..."), and
+// the temp tokens of 2FA sign-in and password change by code.
+const (
+	TokenPrefix               = "dvt_"
+	TwoFactorTokenPrefix      = "tfa_"
+	PasswordChangeTokenPrefix = "pct_"
+)
 
 // Accounts is the account store the flows need.
 type Accounts interface {
@@ -61,6 +89,18 @@ type Accounts interface {
 	MarkSnapshotPublished(ctx context.Context, id string, version int64) error
 	// SnapshotUnpublished lists accounts changed before the given time whose snapshot is pending.
 	SnapshotUnpublished(ctx context.Context, before time.Time, limit int) ([]account.Account, error)
+	// ChangePassword stores newHash while the stored hash is still oldHash ("" : none) and the
+	// account is active, with revoke (optional) as its pending revocation; false when nothing matched.
+	ChangePassword(ctx context.Context, id, oldHash, newHash string, at time.Time, revoke *account.Revocation) (bool, error)
+	// SetTwoFactor switches 2FA (a projected fact, version and snapshot mark included) while the
+	// account is active and in the other state; false when nothing matched.
+	SetTwoFactor(ctx context.Context, id string, enabled bool, revoke *account.Revocation) (bool, error)
+	// Deactivate marks an active account deactivated (a projected fact); false when nothing matched.
+	Deactivate(ctx context.Context, id, reason string, at time.Time, revoke account.Revocation) (bool, error)
+	// ClearRevocation forgets the pending revocation revocationID.
+	ClearRevocation(ctx context.Context, id, revocationID string) error
+	// RevocationsPending lists accounts whose pending revocation was ordered before the given time.
+	RevocationsPending(ctx context.Context, before time.Time, limit int) ([]account.Account, error)
 }
 
 // Devices is the trusted-device store the flows need.
@@ -71,13 +111,24 @@ type Devices interface {
 	Trust(ctx context.Context, d device.TrustedDevice) (device.TrustedDevice, error)
 	// Touch sets lastUsedAt.
 	Touch(ctx context.Context, accountID, deviceID string, at time.Time) error
+	// Count returns how many devices the account trusts.
+	Count(ctx context.Context, accountID string) (int, error)
 }
 
-// Sessions starts sessions in the session service.
+// Providers counts an account's linked sign-in providers (Google, Apple, ...) for the security
+// score. Linking is another part of the service; until it is wired in, Deps.Providers is nil and
+// the count is 0.
+type Providers interface {
+	CountLinked(ctx context.Context, accountID string) (int, error)
+}
+
+// Sessions starts and ends sessions in the session service.
 type Sessions interface {
 	// Start returns the new session's tokens; errors wrap ErrSessionUnavailable when the session
 	// service cannot be used.
 	Start(ctx context.Context, r SessionRequest) (Tokens, error)
+	// Revoke ends the account's sessions except exceptSessionID (empty: all) and returns how many.
+	Revoke(ctx context.Context, accountID, exceptSessionID, reason string) (int, error)
 }
 
 // Outbox takes events to publish.
@@ -113,10 +164,13 @@ type SignedIn struct {
 	Tokens  Tokens
 }
 
-// Config are the login limits.
+// Config are the brute-force limits. A zero Limit is no limit.
 type Config struct {
 	LoginPerIP              throttle.Limit // every login attempt from one IP
-	LoginFailuresPerAccount throttle.Limit // failed logins of one account (or unknown identifier)
+	LoginFailuresPerAccount throttle.Limit // failed logins and re-auth passwords of one account (or unknown identifier)
+	CodeVerifyPerIP         throttle.Limit // every code answered from one IP (any flow)
+	CodeFailuresPerAccount  throttle.Limit // wrong codes of one account in account-bound flows
+	CodeSendPerIP           throttle.Limit // codes requested from one IP by signed-in and reset flows
 }
 
 // Deps are the collaborators of a Service.
@@ -129,6 +183,8 @@ type Deps struct {
 	Sessions Sessions
 	Outbox   Outbox
 	Logger   *slog.Logger
+	// Providers is optional (nil: no provider is counted).
+	Providers Providers
 }
 
 // Service runs the flows.

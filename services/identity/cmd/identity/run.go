@@ -100,7 +100,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	limiter := throttle.New(store.NewCounters(db))
 	codes := otp.NewService(cfg.OTP, otp.Pepper(cfg.OTPPepper.Value()), store.NewChallenges(db), limiter, outbox)
-	svc := auth.NewService(auth.Config{LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount}, auth.Deps{
+	svc := auth.NewService(auth.Config{
+		LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
+		CodeVerifyPerIP: cfg.CodeVerifyPerIP, CodeFailuresPerAccount: cfg.CodeFailuresPerAccount, CodeSendPerIP: cfg.CodeSendPerIP,
+	}, auth.Deps{
 		Accounts: store.NewAccounts(db),
 		Devices:  store.NewDevices(db),
 		Codes:    codes,
@@ -130,6 +133,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	httpapi.RegisterInternal(internal, cfg.InternalToken, svc)
 
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()

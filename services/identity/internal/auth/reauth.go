@@ -99,10 +99,13 @@ func (s *Service) checkPassword(ctx context.Context, a account.Account, plain st
 }
 
 // verifyAccountCode runs check (which answers a code of a) under the code limits: every answer
-// counts against the IP, every wrong one against the account. ErrInvalidCode from check is counted.
+// counts against the IP (when known), every wrong one against the account. ErrInvalidCode from check is counted.
 func (s *Service) verifyAccountCode(ctx context.Context, a account.Account, ip string, check func() error) error {
-	if err := s.Limiter.Hit(ctx, ScopeCodeVerifyIP, ip, s.cfg.CodeVerifyPerIP); err != nil {
-		return err
+	// ip is empty for calls through the internal API (the caller is a service, not the client).
+	if ip != "" {
+		if err := s.Limiter.Hit(ctx, ScopeCodeVerifyIP, ip, s.cfg.CodeVerifyPerIP); err != nil {
+			return err
+		}
 	}
 	if err := s.Limiter.Check(ctx, ScopeCodeVerifyAccount, a.ID, s.cfg.CodeFailuresPerAccount); err != nil {
 		return err

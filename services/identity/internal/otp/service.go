@@ -72,9 +72,9 @@ type Request struct {
 	// Silent does the work of a send — challenge, cooldown, limits — but dispatches nothing: the
 	// answer for an address that must not get a message (an unknown account asking for a password
 	// reset) then looks and costs like a real send.
-	Silent bool
-	WithToken   string // when not empty, bind a temp token with this prefix
-	Locale      string
+	Silent    bool
+	WithToken string // when not empty, bind a temp token with this prefix
+	Locale    string
 }
 
 // Sent is the outcome of Send.

@@ -42,8 +42,6 @@ var (
 	ErrNoVerifiedDestination = errors.New("no verified destination for this channel")
 	// ErrPasswordAlreadySet: a first password was asked for an account that has one.
 	ErrPasswordAlreadySet = errors.New("password already set")
-	// ErrNoPassword: a password change by current password on an account without one.
-	ErrNoPassword = errors.New("account has no password")
 	// ErrSamePassword: the new password is the current one.
 	ErrSamePassword = errors.New("new password equals the current one")
 	// ErrTwoFactorEnabled and ErrTwoFactorDisabled: 2FA is already in the asked state.

@@ -20,7 +20,6 @@ const (
 	msgTokenInvalid        = "Invalid or expired token"
 	msgNoDestination       = "No verified destination for this channel"
 	msgPasswordAlreadySet  = "Password already set"
-	msgNoPassword          = "No password is set on this account; set one first"
 	msgSamePassword        = "New password must differ from the current password"
 	msgPasswordsDiffer     = "Passwords do not match"
 	msgTwoFactorOn         = "Two-factor authentication is already enabled"
@@ -68,8 +67,6 @@ func credentialFailure(c *fiber.Ctx, err error, passwordField string) error {
 		return wire.BadRequest(msgNoDestination)
 	case errors.Is(err, auth.ErrPasswordAlreadySet):
 		return wire.BadRequest(msgPasswordAlreadySet)
-	case errors.Is(err, auth.ErrNoPassword):
-		return wire.BadRequest(msgNoPassword)
 	case errors.Is(err, auth.ErrSamePassword):
 		return wire.Invalid(wire.Body(passwordField, msgSamePassword, "value_error"))
 	case errors.Is(err, auth.ErrTwoFactorEnabled):

@@ -250,7 +250,28 @@ func (s *Accounts) SnapshotUnpublished(ctx context.Context, before time.Time, li
 // is still oldHash ("" : the account has no password yet), so of two concurrent changes one wins. A
 // non-nil revoke is recorded as the account's pending revocation in the same write. It reports
 // whether the change was made.
+//
+// FerretDB runs a conditional update as a read and a write, so the condition alone would let two
+// concurrent changes both win. The transition away from oldHash is therefore first claimed with an
+// insert into a unique _id (atomic on FerretDB and MongoDB alike); only the claimant writes.
 func (s *Accounts) ChangePassword(ctx context.Context, id, oldHash, newHash string, at time.Time, revoke *account.Revocation) (bool, error) {
+	claims := s.coll.Database().Collection(CollCredentialClaims)
+	claimID := id + "|password|" + keyHash(oldHash)
+	if _, err := claims.InsertOne(ctx, bson.D{{Key: "_id", Value: claimID}, {Key: "at", Value: at.UTC()}}); err != nil {
+		if mongox.IsDuplicateKey(err) {
+			return false, nil
+		}
+		return false, wrap("claim password change", err)
+	}
+	ok, err := s.changePassword(ctx, id, oldHash, newHash, at, revoke)
+	if err != nil || !ok {
+		// Nothing was changed: give the transition back, so a retry is not refused for ever.
+		_, _ = claims.DeleteOne(ctx, bson.D{{Key: "_id", Value: claimID}})
+	}
+	return ok, err
+}
+
+func (s *Accounts) changePassword(ctx context.Context, id, oldHash, newHash string, at time.Time, revoke *account.Revocation) (bool, error) {
 	filter := bson.D{{Key: "_id", Value: id}, {Key: "status", Value: string(account.StatusActive)}}
 	if oldHash == "" {
 		filter = append(filter, bson.E{Key: "passwordHash", Value: bson.D{{Key: "$exists", Value: false}}})

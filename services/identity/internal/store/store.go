@@ -27,6 +27,9 @@ const (
 	CollTrustedDevices = "trusted_devices"
 	CollThrottle       = "throttle"
 	CollChallengeUses  = "otp_uses"
+	// CollCredentialClaims records credential transitions (one password hash to the next) so that of
+	// concurrent changes exactly one wins.
+	CollCredentialClaims = "credential_claims"
 )
 
 // ErrUnavailable marks errors caused by MongoDB being unreachable; handlers answer 503 for them.

@@ -207,18 +207,26 @@ type TwoFactorVerification struct {
 
 // VerifyTwoFactor checks the code sent at login and starts a session. The code also proves the
 // device: an untrusted one becomes trusted (and the owner is alerted of the new device). Every
-// failure is ErrInvalidCode; answers are limited per IP on top of the code's own tries.
+// failure is ErrInvalidCode; answers are limited per IP, and wrong ones per account, on top of the
+// code's own tries.
 func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification) (SignedIn, error) {
 	if err := s.Limiter.Hit(ctx, ScopeCodeVerifyIP, in.Client.IP, s.cfg.CodeVerifyPerIP); err != nil {
 		return SignedIn{}, err
 	}
-	var c otp.Challenge
-	var err error
-	if in.Device.DeviceID == "" {
-		c, err = s.Codes.VerifyTokenAnyDevice(ctx, events.PurposeTwoFactor, in.Token, in.Code)
-	} else {
-		c, err = s.Codes.VerifyToken(ctx, events.PurposeTwoFactor, in.Token, in.Device.DeviceID, in.Code)
+	holder, err := s.Codes.Holder(ctx, events.PurposeTwoFactor, in.Token)
+	if err != nil {
+		return SignedIn{}, err
 	}
+	var c otp.Challenge
+	err = s.verifyAccountCode(ctx, account.Account{ID: holder}, "", func() error {
+		var err error
+		if in.Device.DeviceID == "" {
+			c, err = s.Codes.VerifyTokenAnyDevice(ctx, events.PurposeTwoFactor, in.Token, in.Code)
+		} else {
+			c, err = s.Codes.VerifyToken(ctx, events.PurposeTwoFactor, in.Token, in.Device.DeviceID, in.Code)
+		}
+		return err
+	})
 	if err != nil {
 		return SignedIn{}, err
 	}

@@ -798,3 +798,32 @@ func TestRevocationDeferredWhileSessionServiceDown(t *testing.T) {
 		t.Errorf("pending revocation = %+v after it was carried out, want none", stored.PendingRevocation)
 	}
 }
+
+func TestTwoFactorCodeLock(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(s *setup) { s.otp.ResendCooldown = 0 })
+	ada := h.signUp(t, "ada@example.com")
+	if r := h.authed(t, "POST", "/api/v1/account/2fa/enable", ada.token, map[string]any{"password": goodPassword}); r.status != http.StatusOK {
+		t.Fatalf("enable = %d %s", r.status, r.raw)
+	}
+	r := h.post(t, "/api/v1/auth/login", login(ada.email, goodPassword, "laptop"))
+	token := r.str("two_factor_token")
+	code := h.lastCode(t, ada.email)
+	for i := range 10 {
+		// From new IPs each time: the count is per account.
+		r := h.do(t, request{path: "/api/v1/auth/verify-2fa", ip: "203.0.113." + strconv.Itoa(i), body: jsonBody(t, map[string]any{"two_factor_token": token, "otp_code": otherCode(code)})})
+		if r.status != http.StatusBadRequest {
+			t.Fatalf("wrong code %d = %d %s, want 400", i+1, r.status, r.raw)
+		}
+	}
+	// A fresh challenge does not help: the account's codes are locked for the window.
+	r = h.post(t, "/api/v1/auth/login", login(ada.email, goodPassword, "laptop"))
+	fresh := h.lastCode(t, ada.email)
+	r = h.post(t, "/api/v1/auth/verify-2fa", map[string]any{"two_factor_token": r.str("two_factor_token"), "otp_code": fresh})
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("right code after 10 wrong ones = %d %s, want 429 with Retry-After", r.status, r.raw)
+	}
+	if r := h.authed(t, "GET", "/api/v1/account/security-info", ada.token, nil); r.at("data.isAccountLocked") != true {
+		t.Errorf("isAccountLocked = %v, want true", r.at("data.isAccountLocked"))
+	}
+}

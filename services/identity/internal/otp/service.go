@@ -188,6 +188,23 @@ func (s *Service) VerifyTokenAnyDevice(ctx context.Context, purpose, token, code
 	return s.answer(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose}, false, "", code)
 }
 
+// Holder returns the account a live temp token of purpose was issued for, without taking a try:
+// flows that learn the account only from the token use it to apply per-account limits before the
+// answer is checked. ErrInvalidCode when no live challenge has the token.
+func (s *Service) Holder(ctx context.Context, purpose, token string) (string, error) {
+	if token == "" {
+		return "", ErrInvalidCode
+	}
+	c, err := s.store.Find(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose}, s.now().UTC())
+	if errors.Is(err, ErrNotFound) {
+		return "", ErrInvalidCode
+	}
+	if err != nil {
+		return "", fmt.Errorf("find challenge: %w", err)
+	}
+	return c.AccountID, nil
+}
+
 func (s *Service) answer(ctx context.Context, f Filter, checkDevice bool, deviceID, code string) (Challenge, error) {
 	if !ValidCodeFormat(code) {
 		return Challenge{}, ErrInvalidCode

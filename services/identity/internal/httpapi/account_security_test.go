@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
@@ -825,5 +827,37 @@ func TestTwoFactorCodeLock(t *testing.T) {
 	}
 	if r := h.authed(t, "GET", "/api/v1/account/security-info", ada.token, nil); r.at("data.isAccountLocked") != true {
 		t.Errorf("isAccountLocked = %v, want true", r.at("data.isAccountLocked"))
+	}
+}
+
+// TestForgotPasswordDoesTheSameWork checks the mechanism behind "same timing": for an unknown address
+// the silent send stores a challenge and claims the same limit slots as a real send (only the outbox
+// write is skipped), so the answer costs alike. (Speed itself is not asserted here.)
+func TestForgotPasswordDoesTheSameWork(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	if err := store.NewAccounts(h.db).Create(ctx, accountFor("known@example.com", "")); err != nil {
+		t.Fatal(err)
+	}
+	for _, email := range []string{"known@example.com", "unknown@example.com"} {
+		if r := h.post(t, "/api/v1/auth/forgot-password", map[string]any{"email": email}); r.status != http.StatusAccepted {
+			t.Fatalf("forgot-password %s = %d %s", email, r.status, r.raw)
+		}
+	}
+	for _, email := range []string{"known@example.com", "unknown@example.com"} {
+		n, err := h.db.Collection(store.CollChallenges).CountDocuments(ctx, bson.D{{Key: "_id", Value: "password_reset:" + email}})
+		if err != nil || n != 1 {
+			t.Errorf("challenges for %s = %d, %v; want 1", email, n, err)
+		}
+	}
+	for _, scope := range []string{"otp_destination", "otp_account"} {
+		n, err := h.db.Collection(store.CollThrottle).CountDocuments(ctx, bson.D{{Key: "scope", Value: scope}})
+		if err != nil || n != 2 {
+			t.Errorf("%s slots = %d, %v; want one per request", scope, n, err)
+		}
+	}
+	if d := h.dispatches(t, "unknown@example.com"); len(d) != 0 {
+		t.Errorf("dispatches to the unknown address = %+v, want none", d)
 	}
 }

@@ -34,6 +34,9 @@ var (
 	ErrUsernameTaken = account.ErrUsernameTaken
 	// ErrSessionUnavailable: the session service could not be reached or failed.
 	ErrSessionUnavailable = errors.New("session service unavailable")
+	// ErrRevocationRejected: the session service refused a revocation as malformed (a 4xx other than
+	// 401/429); retrying the same order cannot succeed.
+	ErrRevocationRejected = errors.New("session service rejected the revocation")
 	// ErrWrongPassword: a re-authentication password that does not verify (or an account without one).
 	ErrWrongPassword = errors.New("password is incorrect")
 	// ErrAccountGone: the signed-in account no longer exists or is no longer active.

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +18,11 @@ func (s *Service) revocation(exceptSessionID, reason string) *account.Revocation
 // revoke asks the session service to carry out r and clears it once done.
 func (s *Service) revoke(ctx context.Context, accountID string, r account.Revocation) error {
 	n, err := s.Sessions.Revoke(ctx, accountID, r.ExceptSessionID, r.Reason)
+	if errors.Is(err, ErrRevocationRejected) {
+		// A bug, not an outage: retrying for ever would not help. Drop the order loudly.
+		s.Logger.ErrorContext(ctx, "session revocation rejected; dropped", "account_id", accountID, "reason", r.Reason, "err", err)
+		return s.Accounts.ClearRevocation(ctx, accountID, r.ID)
+	}
 	if err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}

@@ -101,7 +101,9 @@ type revokeResponse struct {
 }
 
 // Revoke ends the account's sessions except exceptSessionID (empty: every session) and returns how
-// many ended. Every failure wraps auth.ErrSessionUnavailable.
+// many ended. A request the session service refuses as malformed (422, 400, ...) wraps
+// auth.ErrRevocationRejected; every other failure (including 404: a session service without the
+// endpoint yet, 401: a token being rotated) wraps auth.ErrSessionUnavailable.
 func (c *Client) Revoke(ctx context.Context, accountID, exceptSessionID, reason string) (int, error) {
 	body, err := json.Marshal(revokeRequest{ExceptSessionID: exceptSessionID, Reason: reason})
 	if err != nil {
@@ -111,6 +113,9 @@ func (c *Client) Revoke(ctx context.Context, accountID, exceptSessionID, reason 
 	status, raw, err := c.post(ctx, u, body)
 	if err != nil {
 		return 0, err
+	}
+	if status >= 400 && status < 500 && status != http.StatusUnauthorized && status != http.StatusTooManyRequests && status != http.StatusNotFound {
+		return 0, fmt.Errorf("%w: POST %s answered %d: %.200s", auth.ErrRevocationRejected, u, status, raw)
 	}
 	if status != http.StatusOK {
 		return 0, fmt.Errorf("%w: POST %s answered %d: %.200s", auth.ErrSessionUnavailable, u, status, raw)

@@ -118,7 +118,8 @@ func TestRevoke(t *testing.T) {
 		{"all but the caller's session", "sid-1", http.StatusOK, `{"revoked":2}`, 2, false},
 		{"every session", "", http.StatusOK, `{"revoked":0}`, 0, false},
 		{"server error", "", http.StatusInternalServerError, `{}`, 0, true},
-		{"not found", "", http.StatusNotFound, `{}`, 0, true},
+		{"not found (endpoint missing)", "", http.StatusNotFound, `{}`, 0, true},
+		{"unauthorized", "", http.StatusUnauthorized, `{}`, 0, true},
 		{"body without count", "", http.StatusOK, `{}`, 0, true},
 	}
 	for _, tc := range tests {
@@ -135,7 +136,7 @@ func TestRevoke(t *testing.T) {
 			t.Cleanup(srv.Close)
 			n, err := sessionclient.New(srv.URL, token, nil).Revoke(context.Background(), "acc-1", tc.except, "password_changed")
 			if tc.wantError {
-				if !errors.Is(err, auth.ErrSessionUnavailable) {
+				if !errors.Is(err, auth.ErrSessionUnavailable) || errors.Is(err, auth.ErrRevocationRejected) {
 					t.Fatalf("Revoke() error = %v, want ErrSessionUnavailable", err)
 				}
 				return
@@ -148,5 +149,18 @@ func TestRevoke(t *testing.T) {
 				t.Errorf("request = %+v, want %+v", got, want)
 			}
 		})
+	}
+}
+
+func TestRevokeRejected(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_, _ = w.Write([]byte(`{"detail":[{"loc":["body","reason"],"msg":"bad","type":"value_error"}]}`))
+	}))
+	t.Cleanup(srv.Close)
+	_, err := sessionclient.New(srv.URL, token, nil).Revoke(context.Background(), "acc-1", "not-a-uuid", "password_changed")
+	if !errors.Is(err, auth.ErrRevocationRejected) || errors.Is(err, auth.ErrSessionUnavailable) {
+		t.Fatalf("Revoke() error = %v, want ErrRevocationRejected only", err)
 	}
 }

@@ -28,12 +28,8 @@ const (
 	msgProofRequired       = "Either the password or an OTP is required"
 	msgCurrentOrOTP        = "Either currentPassword or otp must be provided"
 	msgPlainWrongPassword  = "Current password is incorrect"
-	maxReason              = 500
-	maxProof               = maxLoginPass
-	passwordFieldEnvelope  = "newPassword"
-	passwordFieldPlain     = "new_password"
-	confirmFieldEnvelope   = "confirmPassword"
 	msgPasswordChanged     = "Password changed successfully"
+	msgPasswordChangedTop  = "Password changed"
 	msgPasswordSet         = "Password set successfully"
 	msgTwoFactorEnabled    = "Two-factor authentication enabled successfully"
 	msgTwoFactorDisabled   = "Two-factor authentication disabled successfully"
@@ -42,8 +38,16 @@ const (
 	msgOTPSent             = "OTP sent"
 	msgCanSetPassword      = "You can set a password"
 	msgCannotSetPassword   = "Password already set"
-	msgPasswordChangedTop  = "Password changed"
 	msgInvalidChannelValue = "Channel must be one of SMS, WHATSAPP, EMAIL, SMS_AND_WHATSAPP"
+)
+
+// Field names and limits of the credential endpoints.
+const (
+	passwordFieldEnvelope = "newPassword"
+	confirmFieldEnvelope  = "confirmPassword"
+	passwordFieldPlain    = "new_password"
+	maxReason             = 500          // account-api.txt: reason, max 500 characters
+	maxProof              = maxLoginPass // a password to check: more than the policy allows, not megabytes
 )
 
 // credentialFailure maps the credential flows' errors to the wire. Envelope paths answer 403 for a

@@ -133,7 +133,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	httpapi.RegisterInternal(internal, cfg.InternalToken, svc)
+	httpapi.RegisterReauthentication(internal, httpx.RequireToken(cfg.InternalToken), svc)
 
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()

@@ -236,7 +236,7 @@ func newHarness(t *testing.T, mods ...func(*setup)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpapi.RegisterInternal(internal, internalToken, svc)
+	httpapi.RegisterReauthentication(internal, httpx.RequireToken(internalToken), svc)
 	return &harness{app: app, internal: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox}
 }
 

@@ -9,18 +9,17 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/latchkey/latchkey/libs/platform/config"
-	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
 )
 
-// RegisterInternal mounts identity's internal API (docs/architecture.md, "Internal APIs") on the
-// internal-port app, guarded by the shared internal token.
-func RegisterInternal(app *fiber.App, token config.Secret, svc *auth.Service) {
+// RegisterReauthentication mounts identity's internal re-authentication gate (docs/architecture.md,
+// "Internal APIs") on the internal-port app; requireService is httpx.RequireToken with the shared
+// internal token.
+func RegisterReauthentication(app *fiber.App, requireService fiber.Handler, svc *auth.Service) {
 	h := &Handler{auth: svc}
-	app.Post("/internal/v1/accounts/:accountId/reauthenticate", httpx.RequireToken(token), h.reauthenticate)
+	app.Post("/internal/v1/accounts/:accountId/reauthenticate", requireService, h.reauthenticate)
 }
 
 type reauthenticateRequest struct {

@@ -693,7 +693,7 @@ func (h *harness) doInternal(t *testing.T, path, token, body string) response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := h.internal.Test(req, 10_000)
+	resp, err := h.internalAPI.Test(req, 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}

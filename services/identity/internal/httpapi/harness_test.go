@@ -161,14 +161,14 @@ func (s *sessionService) requests() []map[string]string {
 
 // harness is the identity public API on a fresh database, with the real stores, outbox and flows.
 type harness struct {
-	app      *fiber.App
-	internal *fiber.App // the internal-port app (/internal/v1/*)
-	db       *mongo.Database
-	env      *testenv.Env
-	sessions *sessionService
-	svc      *auth.Service
-	hasher   *password.Hasher
-	outbox   *kafkax.Outbox
+	app         *fiber.App
+	internalAPI *fiber.App // the internal-port app with the re-authentication gate
+	db          *mongo.Database
+	env         *testenv.Env
+	sessions    *sessionService
+	svc         *auth.Service
+	hasher      *password.Hasher
+	outbox      *kafkax.Outbox
 }
 
 type setup struct {
@@ -232,12 +232,12 @@ func newHarness(t *testing.T, mods ...func(*setup)) *harness {
 	}
 	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: sessions.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience})
 	httpapi.Register(app, authn.Middleware(verifier, nil), svc, log)
-	internal, err := httpx.NewInternalApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10})
+	internalAPI, err := httpx.NewInternalApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpapi.RegisterReauthentication(internal, httpx.RequireToken(internalToken), svc)
-	return &harness{app: app, internal: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox}
+	httpapi.RegisterReauthentication(internalAPI, httpx.RequireToken(internalToken), svc)
+	return &harness{app: app, internalAPI: internalAPI, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox}
 }
 
 // response is a decoded answer.

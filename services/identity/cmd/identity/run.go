@@ -102,7 +102,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	limiter := throttle.New(store.NewCounters(db))
 	codes := otp.NewService(cfg.OTP, otp.Pepper(cfg.OTPPepper.Value()), store.NewChallenges(db), limiter, outbox)
-	svc := auth.NewService(auth.Config{LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount}, auth.Deps{
+	svc := auth.NewService(auth.Config{
+		LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
+		CodeVerifyPerIP: cfg.CodeVerifyPerIP, CodeFailuresPerAccount: cfg.CodeFailuresPerAccount, CodeSendPerIP: cfg.CodeSendPerIP,
+	}, auth.Deps{
 		Accounts: store.NewAccounts(db),
 		Devices:  store.NewDevices(db),
 		Codes:    codes,
@@ -138,6 +141,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	httpapi.RegisterInternal(internal, httpx.RequireToken(cfg.InternalToken), keys)
+	httpapi.RegisterReauthentication(internal, httpx.RequireToken(cfg.InternalToken), svc)
 
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()

@@ -36,18 +36,65 @@ type Account struct {
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	PasswordChangedAt time.Time
+	Roles             []string // authorization roles; DefaultRoles when none were stored
+	// DeactivatedAt and DeactivationReason are set when the owner deactivated the account.
+	DeactivatedAt      time.Time
+	DeactivationReason string
+	// PendingRevocation is a sign-out of the account's sessions that a credential change ordered and
+	// the session service has not confirmed yet; nil when there is none.
+	PendingRevocation *Revocation
 	// Version counts the changes of the facts other services project (events.AccountSnapshot); the
 	// store increments it with every such change, in the same write.
 	Version int64
 }
 
+// Revocation asks the session service to end the account's sessions, all of them or all but one.
+// It is stored with the change that ordered it (one single-document write) and cleared once the
+// session service confirmed it, so a session service outage delays the sign-out but never loses it.
+type Revocation struct {
+	ID              string // identifies this order, so a newer one is never cleared by mistake
+	ExceptSessionID string // the caller's own session, kept; empty: end every session
+	Reason          string // Reason* of the session service's revoke API
+	OrderedAt       time.Time
+}
+
+// Reasons sent to the session service's revoke API.
+const (
+	ReasonPasswordChanged    = "password_changed"
+	ReasonPasswordReset      = "password_reset"
+	ReasonTwoFactorChanged   = "two_factor_changed"
+	ReasonAccountDeactivated = "account_deactivated"
+)
+
+// RoleUser is the role every account holds.
+const RoleUser = "ROLE_USER"
+
+// DefaultRoles returns the roles of a new account (a fresh slice, so callers may append).
+func DefaultRoles() []string { return []string{RoleUser} }
+
+// EffectiveRoles returns the account's roles, DefaultRoles for an account stored before roles were
+// recorded. The slice is the caller's to keep.
+func (a Account) EffectiveRoles() []string {
+	if len(a.Roles) == 0 {
+		return DefaultRoles()
+	}
+	return append([]string(nil), a.Roles...)
+}
+
 // CanSignIn reports whether the account may sign in at all.
 func (a Account) CanSignIn() bool { return a.Status == StatusActive }
 
+// HasPassword reports whether the account can sign in with a password.
+func (a Account) HasPassword() bool { return a.PasswordHash != "" }
+
+// IsEmailVerified reports whether the account has an e-mail address and it is verified.
+func (a Account) IsEmailVerified() bool { return a.Email != "" && a.EmailVerified }
+
+// IsPhoneVerified reports whether the account has a phone number and it is verified.
+func (a Account) IsPhoneVerified() bool { return a.Phone != "" && a.PhoneVerified }
+
 // HasVerifiedChannel reports whether a one-time code can be sent to the owner.
-func (a Account) HasVerifiedChannel() bool {
-	return (a.Email != "" && a.EmailVerified) || (a.Phone != "" && a.PhoneVerified)
-}
+func (a Account) HasVerifiedChannel() bool { return a.IsEmailVerified() || a.IsPhoneVerified() }
 
 // PrimaryComplete reports whether the account has finished the primary onboarding step: a username
 // and a first name.

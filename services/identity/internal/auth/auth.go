@@ -1,5 +1,7 @@
-// Package auth runs the sign-up and sign-in flows: registration by e-mail code, login with password
-// and new-device verification. It ties accounts, codes, trusted devices and throttling together and
+// Package auth runs the sign-up and sign-in flows — registration by e-mail code, login with password,
+// new-device verification and two-factor codes — and the credential flows of a signed-in owner:
+// password change, set and reset, 2FA on and off, deactivation, re-authentication and the security
+// overview. It ties accounts, codes, trusted devices and throttling together and
 // asks the session service for tokens once a person has proven who they are.
 //
 // The flows hold the anti-enumeration rules: registration answers alike for new and taken addresses,
@@ -35,16 +37,43 @@ var (
 	ErrUsernameTaken = account.ErrUsernameTaken
 	// ErrSessionUnavailable: the session service could not be reached or failed.
 	ErrSessionUnavailable = errors.New("session service unavailable")
+	// ErrRevocationRejected: the session service refused a revocation as malformed (a 4xx other than
+	// 401/429); retrying the same order cannot succeed.
+	ErrRevocationRejected = errors.New("session service rejected the revocation")
+	// ErrWrongPassword: a re-authentication password that does not verify (or an account without one).
+	ErrWrongPassword = errors.New("password is incorrect")
+	// ErrAccountGone: the signed-in account no longer exists or is no longer active.
+	ErrAccountGone = errors.New("account not found or not active")
+	// ErrNoVerifiedDestination: the account has no verified destination for the chosen channel.
+	ErrNoVerifiedDestination = errors.New("no verified destination for this channel")
+	// ErrPasswordAlreadySet: a first password was asked for an account that has one.
+	ErrPasswordAlreadySet = errors.New("password already set")
+	// ErrSamePassword: the new password is the current one.
+	ErrSamePassword = errors.New("new password equals the current one")
+	// ErrTwoFactorEnabled and ErrTwoFactorDisabled: 2FA is already in the asked state.
+	ErrTwoFactorEnabled  = errors.New("two-factor authentication is already enabled")
+	ErrTwoFactorDisabled = errors.New("two-factor authentication is not enabled")
+	// ErrTwoFactorNeedsChannel: 2FA cannot be enabled without a verified e-mail or phone to send codes to.
+	ErrTwoFactorNeedsChannel = errors.New("two-factor authentication needs a verified email or phone")
 )
 
-// Throttle scopes of the login flow.
+// Throttle scopes. Failed re-authentication passwords count as failed logins (one per-account
+// limit for every password guess); failed codes of account-bound flows count per account too.
 const (
-	ScopeLoginIP      = "login_ip"
-	ScopeLoginAccount = "login_account"
+	ScopeLoginIP           = "login_ip"
+	ScopeLoginAccount      = "login_account"
+	ScopeCodeVerifyIP      = "otp_verify_ip"
+	ScopeCodeVerifyAccount = "otp_verify_account"
+	ScopeCodeSendIP        = "otp_send_ip"
 )
 
-// TokenPrefix marks device-verification tokens, as the account API's samples show ("dvt_...").
-const TokenPrefix = "dvt_"
+// Token prefixes: device-verification tokens as the account API's samples show ("dvt_..."), and
+// the temp tokens of 2FA sign-in and password change by code.
+const (
+	TokenPrefix               = "dvt_"
+	TwoFactorTokenPrefix      = "tfa_"
+	PasswordChangeTokenPrefix = "pct_"
+)
 
 // Accounts is the account store the flows need.
 type Accounts interface {
@@ -69,6 +98,18 @@ type Accounts interface {
 	// also matches filter, and reports whether it matched. A clash on a unique identifier is returned
 	// as the driver's duplicate-key error.
 	UpdateProjected(ctx context.Context, id string, filter, set bson.D, unset ...string) (bool, error)
+	// ChangePassword stores newHash while the stored hash is still oldHash ("" : none) and the
+	// account is active, with revoke (optional) as its pending revocation; false when nothing matched.
+	ChangePassword(ctx context.Context, id, oldHash, newHash string, at time.Time, revoke *account.Revocation) (bool, error)
+	// SetTwoFactor switches 2FA (a projected fact, version and snapshot mark included) while the
+	// account is active and in the other state; false when nothing matched.
+	SetTwoFactor(ctx context.Context, id string, enabled bool, revoke *account.Revocation) (bool, error)
+	// Deactivate marks an active account deactivated (a projected fact); false when nothing matched.
+	Deactivate(ctx context.Context, id, reason string, at time.Time, revoke account.Revocation) (bool, error)
+	// ClearRevocation forgets the pending revocation revocationID.
+	ClearRevocation(ctx context.Context, id, revocationID string) error
+	// RevocationsPending lists accounts whose pending revocation was ordered before the given time.
+	RevocationsPending(ctx context.Context, before time.Time, limit int) ([]account.Account, error)
 }
 
 // Devices is the trusted-device store the flows need.
@@ -87,6 +128,8 @@ type Devices interface {
 	RecordSignIn(ctx context.Context, accountID, deviceID, sessionID, ip, userAgent string, at time.Time) error
 	// SessionDevice returns the device id a session of the account started on, or device.ErrNotFound.
 	SessionDevice(ctx context.Context, accountID, sessionID string) (string, error)
+	// Count returns how many devices the account trusts.
+	Count(ctx context.Context, accountID string) (int, error)
 }
 
 // Providers is the linked-provider store the flows need.
@@ -100,6 +143,8 @@ type Providers interface {
 	Unlink(ctx context.Context, accountID, provider string) (bool, error)
 	// Delete removes a link by id.
 	Delete(ctx context.Context, id string) error
+	// CountByAccount returns how many providers the account has linked (for the security score).
+	CountByAccount(ctx context.Context, accountID string) (int, error)
 }
 
 // IDTokens verifies provider ID tokens (see oauth.Verifier).
@@ -107,11 +152,13 @@ type IDTokens interface {
 	Verify(ctx context.Context, provider, rawToken, nonce string) (oauth.Identity, error)
 }
 
-// Sessions starts sessions in the session service.
+// Sessions starts and ends sessions in the session service.
 type Sessions interface {
 	// Start returns the new session's tokens; errors wrap ErrSessionUnavailable when the session
 	// service cannot be used.
 	Start(ctx context.Context, r SessionRequest) (Tokens, error)
+	// Revoke ends the account's sessions except exceptSessionID (empty: all) and returns how many.
+	Revoke(ctx context.Context, accountID, exceptSessionID, reason string) (int, error)
 }
 
 // Outbox takes events to publish.
@@ -147,10 +194,13 @@ type SignedIn struct {
 	Tokens  Tokens
 }
 
-// Config are the login limits.
+// Config are the brute-force limits. A zero Limit is no limit.
 type Config struct {
 	LoginPerIP              throttle.Limit // every login attempt from one IP
-	LoginFailuresPerAccount throttle.Limit // failed logins of one account (or unknown identifier)
+	LoginFailuresPerAccount throttle.Limit // failed logins and re-auth passwords of one account (or unknown identifier)
+	CodeVerifyPerIP         throttle.Limit // every code answered from one IP (any flow)
+	CodeFailuresPerAccount  throttle.Limit // wrong codes of one account in account-bound flows
+	CodeSendPerIP           throttle.Limit // codes requested from one IP by signed-in and reset flows
 }
 
 // Deps are the collaborators of a Service.

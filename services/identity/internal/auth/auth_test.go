@@ -57,6 +57,8 @@ func (sessions) Start(_ context.Context, r auth.SessionRequest) (auth.Tokens, er
 	return auth.Tokens{SessionID: "s-" + r.AccountID, AccessToken: "a", RefreshToken: "r", TokenType: "Bearer", ExpiresIn: 900}, nil
 }
 
+func (sessions) Revoke(context.Context, string, string, string) (int, error) { return 0, nil }
+
 func newService(t *testing.T, ob *outbox) *auth.Service {
 	t.Helper()
 	db := testenv.New(t).Database("identity")

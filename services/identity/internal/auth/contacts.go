@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 
@@ -43,14 +42,6 @@ const ScopeContactCodeIP = "contact_code_ip"
 // EmailLinkTokenPrefix marks the temp tokens of e-mail linking.
 const EmailLinkTokenPrefix = "elt_"
 
-// CodeSent says where a code went and for how long it is valid; Token is set when the flow
-// continues with a temp token.
-type CodeSent struct {
-	Token       string
-	MaskedValue string
-	ExpiresIn   time.Duration
-}
-
 // SignInMethods counts the independent ways the owner of a can sign in: the password, when there is
 // an identifier to enter it with (the e-mail or the username; the phone is not a sign-in
 // identifier), and each linked provider. There is no code-only sign-in, so a verified e-mail or
@@ -61,17 +52,6 @@ func SignInMethods(a account.Account, providers int) int {
 		n++
 	}
 	return n
-}
-
-func (s *Service) activeAccount(ctx context.Context, id string) (account.Account, error) {
-	a, err := s.Accounts.ByID(ctx, id)
-	if err != nil {
-		return account.Account{}, fmt.Errorf("load account: %w", err)
-	}
-	if !a.CanSignIn() {
-		return account.Account{}, account.ErrNotFound
-	}
-	return a, nil
 }
 
 // StartEmailLink sends a code to email, a new address for the account, with a temp token for

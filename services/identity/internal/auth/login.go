@@ -29,10 +29,12 @@ type DeviceChallenge struct {
 	ExpiresIn   time.Duration
 }
 
-// LoginResult is either a session or a device challenge.
+// LoginResult is a session, a device challenge, or a two-factor challenge (which also stands for
+// the device check: one code answers both).
 type LoginResult struct {
 	SignedIn  *SignedIn
 	Challenge *DeviceChallenge
+	TwoFactor *DeviceChallenge
 }
 
 // Login checks the password and either starts a session (trusted device) or sends a device
@@ -81,6 +83,13 @@ func (s *Service) Login(ctx context.Context, in Login) (LoginResult, error) {
 		s.upgradeHash(ctx, a, in.Password)
 	}
 
+	if a.TwoFactorEnabled && a.HasVerifiedChannel() {
+		ch, err := s.sendLoginCode(ctx, a, events.PurposeTwoFactor, TwoFactorTokenPrefix, in.Device.DeviceID)
+		if err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{TwoFactor: ch}, nil
+	}
 	switch _, err := s.Devices.Find(ctx, a.ID, in.Device.DeviceID); {
 	case err == nil:
 		if err := s.Devices.Touch(ctx, a.ID, in.Device.DeviceID, s.now().UTC()); err != nil {
@@ -89,7 +98,7 @@ func (s *Service) Login(ctx context.Context, in Login) (LoginResult, error) {
 	case !errors.Is(err, device.ErrNotFound):
 		return LoginResult{}, fmt.Errorf("find trusted device: %w", err)
 	case a.HasVerifiedChannel():
-		ch, err := s.sendDeviceCode(ctx, a, in.Device.DeviceID)
+		ch, err := s.sendLoginCode(ctx, a, events.PurposeDeviceVerification, TokenPrefix, in.Device.DeviceID)
 		if err != nil {
 			return LoginResult{}, err
 		}
@@ -132,14 +141,14 @@ func (s *Service) upgradeHash(ctx context.Context, a account.Account, plain stri
 	}
 }
 
-// sendDeviceCode sends a device-verification code to the verified e-mail (phone when there is no
-// verified e-mail) with a temp token bound to the account and device.
-func (s *Service) sendDeviceCode(ctx context.Context, a account.Account, deviceID string) (*DeviceChallenge, error) {
+// sendLoginCode sends a sign-in code of purpose (device verification or two-factor) to the verified
+// e-mail (phone when there is no verified e-mail) with a temp token bound to the account and device.
+func (s *Service) sendLoginCode(ctx context.Context, a account.Account, purpose, tokenPrefix, deviceID string) (*DeviceChallenge, error) {
 	req := otp.Request{
-		Purpose: events.PurposeDeviceVerification, AccountID: a.ID, DeviceID: deviceID, WithToken: TokenPrefix,
+		Purpose: purpose, AccountID: a.ID, DeviceID: deviceID, WithToken: tokenPrefix,
 		Channel: events.ChannelEmail, Destination: a.Email,
 	}
-	if !(a.Email != "" && a.EmailVerified) {
+	if !a.IsEmailVerified() {
 		req.Channel, req.Destination = events.ChannelSMS, a.Phone
 	}
 	sent, err := s.Codes.Send(ctx, req)
@@ -176,6 +185,75 @@ func (s *Service) VerifyDevice(ctx context.Context, in DeviceVerification) (Sign
 	}
 	if err := s.trust(ctx, a.ID, in.Device); err != nil {
 		return SignedIn{}, fmt.Errorf("trust device: %w", err)
+	}
+	s.alertNewDevice(ctx, a, in.Device, in.Client)
+	return s.startSession(ctx, a, in.Device, in.Client)
+}
+
+func (s *Service) alertNewDevice(ctx context.Context, a account.Account, d device.Info, cl Client) {
+	s.alertOrLog(ctx, a, events.AlertNewDeviceSignIn, map[string]string{
+		"device": d.DeviceName, "platform": d.Platform, "ipAddress": cl.IP, "userAgent": cl.UserAgent,
+	})
+}
+
+// TwoFactorVerification answers a two-factor challenge. Device.DeviceID may be empty (the device of
+// the login is used); when given it must be that device.
+type TwoFactorVerification struct {
+	Token  string
+	Code   string
+	Device device.Info
+	Client Client
+}
+
+// VerifyTwoFactor checks the code sent at login and starts a session. The code also proves the
+// device: an untrusted one becomes trusted (and the owner is alerted of the new device). Every
+// failure is ErrInvalidCode; answers are limited per IP, and wrong ones per account, on top of the
+// code's own tries.
+func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification) (SignedIn, error) {
+	if err := s.Limiter.Hit(ctx, ScopeCodeVerifyIP, in.Client.IP, s.cfg.CodeVerifyPerIP); err != nil {
+		return SignedIn{}, err
+	}
+	holder, err := s.Codes.Holder(ctx, events.PurposeTwoFactor, in.Token)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	var c otp.Challenge
+	err = s.verifyAccountCode(ctx, account.Account{ID: holder}, "", func() error {
+		var err error
+		if in.Device.DeviceID == "" {
+			c, err = s.Codes.VerifyTokenAnyDevice(ctx, events.PurposeTwoFactor, in.Token, in.Code)
+		} else {
+			c, err = s.Codes.VerifyToken(ctx, events.PurposeTwoFactor, in.Token, in.Device.DeviceID, in.Code)
+		}
+		return err
+	})
+	if err != nil {
+		return SignedIn{}, err
+	}
+	in.Device.DeviceID = c.DeviceID
+	a, err := s.Accounts.ByID(ctx, c.AccountID)
+	if errors.Is(err, account.ErrNotFound) {
+		return SignedIn{}, ErrInvalidCode
+	}
+	if err != nil {
+		return SignedIn{}, fmt.Errorf("load account: %w", err)
+	}
+	if !a.CanSignIn() {
+		return SignedIn{}, ErrInvalidCode
+	}
+	switch _, err := s.Devices.Find(ctx, a.ID, in.Device.DeviceID); {
+	case err == nil:
+		if _, err := s.Devices.Trust(ctx, device.TrustedDevice{AccountID: a.ID, DeviceID: in.Device.DeviceID,
+			DeviceName: in.Device.DeviceName, Platform: in.Device.Platform, LastUsedAt: s.now().UTC()}); err != nil {
+			s.Logger.WarnContext(ctx, "touch trusted device", "account_id", a.ID, "err", err)
+		}
+	case errors.Is(err, device.ErrNotFound):
+		if err := s.trust(ctx, a.ID, in.Device); err != nil {
+			return SignedIn{}, fmt.Errorf("trust device: %w", err)
+		}
+		s.alertNewDevice(ctx, a, in.Device, in.Client)
+	default:
+		return SignedIn{}, fmt.Errorf("find trusted device: %w", err)
 	}
 	return s.startSession(ctx, a, in.Device, in.Client)
 }

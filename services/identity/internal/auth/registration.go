@@ -88,7 +88,7 @@ func (s *Service) CompleteRegistration(ctx context.Context, r Registration) (Sig
 	a := account.Account{
 		ID: events.NewID(), Email: email, EmailVerified: true, Username: username,
 		FirstName: r.FirstName, LastName: r.LastName, PasswordHash: hash, Status: account.StatusActive,
-		CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now,
+		CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now, Roles: account.DefaultRoles(),
 	}
 	switch err := s.Accounts.Create(ctx, a); {
 	case errors.Is(err, account.ErrEmailTaken):
@@ -168,7 +168,10 @@ func (s *Service) RepublishPending(ctx context.Context, grace time.Duration) (in
 	return n, nil
 }
 
-// RunRepublisher calls RepublishPending every interval until ctx is done.
+// revocationGrace leaves a revocation to the request that ordered it for this long.
+const revocationGrace = 10 * time.Second
+
+// RunRepublisher calls RepublishPending and RetryRevocations every interval until ctx is done.
 func (s *Service) RunRepublisher(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -177,6 +180,11 @@ func (s *Service) RunRepublisher(ctx context.Context, interval time.Duration) {
 			s.Logger.WarnContext(ctx, "republish account.created", "err", err)
 		} else if n > 0 {
 			s.Logger.InfoContext(ctx, "republished account.created events", "count", n)
+		}
+		if n, err := s.RetryRevocations(ctx, revocationGrace); err != nil && ctx.Err() == nil {
+			s.Logger.WarnContext(ctx, "retry session revocations", "err", err)
+		} else if n > 0 {
+			s.Logger.InfoContext(ctx, "completed deferred session revocations", "count", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -14,6 +14,12 @@
 //	LOGIN_FAILURE_WINDOW [15m]
 //	LOGIN_MAX_PER_IP [30]                          login attempts per client IP per LOGIN_IP_WINDOW
 //	LOGIN_IP_WINDOW [15m]
+//	OTP_VERIFY_MAX_PER_IP [30]                     codes answered from one client IP per OTP_VERIFY_IP_WINDOW
+//	OTP_VERIFY_IP_WINDOW [15m]
+//	OTP_VERIFY_MAX_FAILURES_PER_ACCOUNT [10]       wrong codes of one account per OTP_VERIFY_FAILURE_WINDOW;
+//	OTP_VERIFY_FAILURE_WINDOW [15m]                reaching it (or the login failure limit) locks sign-in until the window ends
+//	OTP_SEND_MAX_PER_IP [20]                       codes requested from one client IP per OTP_SEND_IP_WINDOW
+//	OTP_SEND_IP_WINDOW [1h]                        (password reset, password change, re-authentication)
 //	OTP_PEPPER [random]                            secret keying the HMAC of stored codes and tokens
 //	API_KEY_ENVIRONMENT [live]                     live or test: new API keys start lk_live_ or lk_test_
 //	OAUTH_GOOGLE_ISSUER [https://accounts.google.com,accounts.google.com]   accepted iss values
@@ -66,6 +72,9 @@ type Config struct {
 	OTP                     otp.Config
 	LoginFailuresPerAccount throttle.Limit
 	LoginPerIP              throttle.Limit
+	CodeVerifyPerIP         throttle.Limit
+	CodeFailuresPerAccount  throttle.Limit
+	CodeSendPerIP           throttle.Limit
 	OTPPepper               config.Secret
 	PepperGenerated         bool // OTP_PEPPER was empty; a random one is in use
 	APIKeyPrefix            string
@@ -141,6 +150,18 @@ func Load(l *config.Loader) (Config, error) {
 			Max:    positive("LOGIN_MAX_PER_IP", 30),
 			Window: l.Duration("LOGIN_IP_WINDOW", 15*time.Minute),
 		},
+		CodeVerifyPerIP: throttle.Limit{
+			Max:    positive("OTP_VERIFY_MAX_PER_IP", 30),
+			Window: l.Duration("OTP_VERIFY_IP_WINDOW", 15*time.Minute),
+		},
+		CodeFailuresPerAccount: throttle.Limit{
+			Max:    positive("OTP_VERIFY_MAX_FAILURES_PER_ACCOUNT", 10),
+			Window: l.Duration("OTP_VERIFY_FAILURE_WINDOW", 15*time.Minute),
+		},
+		CodeSendPerIP: throttle.Limit{
+			Max:    positive("OTP_SEND_MAX_PER_IP", 20),
+			Window: l.Duration("OTP_SEND_IP_WINDOW", time.Hour),
+		},
 		OTPPepper: l.Secret("OTP_PEPPER", ""),
 	}
 	switch env := l.String("API_KEY_ENVIRONMENT", "live"); env {
@@ -169,6 +190,8 @@ func Load(l *config.Loader) (Config, error) {
 	}
 	for name, d := range map[string]time.Duration{
 		"OTP_TTL": c.OTP.TTL, "LOGIN_FAILURE_WINDOW": c.LoginFailuresPerAccount.Window, "LOGIN_IP_WINDOW": c.LoginPerIP.Window,
+		"OTP_VERIFY_IP_WINDOW": c.CodeVerifyPerIP.Window, "OTP_VERIFY_FAILURE_WINDOW": c.CodeFailuresPerAccount.Window,
+		"OTP_SEND_IP_WINDOW": c.CodeSendPerIP.Window,
 	} {
 		if d < time.Second {
 			errs = append(errs, fmt.Errorf("%s=%s: want at least 1s", name, d))
@@ -217,6 +240,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("otp_max_per_account_per_hour", c.OTP.MaxPerAccountPerHour),
 		slog.String("login_account_limit", fmt.Sprintf("%d per %s", c.LoginFailuresPerAccount.Max, c.LoginFailuresPerAccount.Window)),
 		slog.String("login_ip_limit", fmt.Sprintf("%d per %s", c.LoginPerIP.Max, c.LoginPerIP.Window)),
+		slog.String("otp_verify_ip_limit", fmt.Sprintf("%d per %s", c.CodeVerifyPerIP.Max, c.CodeVerifyPerIP.Window)),
+		slog.String("otp_verify_account_limit", fmt.Sprintf("%d per %s", c.CodeFailuresPerAccount.Max, c.CodeFailuresPerAccount.Window)),
+		slog.String("otp_send_ip_limit", fmt.Sprintf("%d per %s", c.CodeSendPerIP.Max, c.CodeSendPerIP.Window)),
 		slog.Any("otp_pepper", c.OTPPepper),
 		slog.String("identity_internal_url", c.IdentityInternalURL),
 		slog.Int("api_key_rate_per_minute", c.APIKeyRatePerMinute),

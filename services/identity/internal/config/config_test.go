@@ -39,6 +39,12 @@ func TestLoadDefaults(t *testing.T) {
 		{"LOGIN_FAILURE_WINDOW", c.LoginFailuresPerAccount.Window, 15 * time.Minute},
 		{"LOGIN_MAX_PER_IP", c.LoginPerIP.Max, 30},
 		{"LOGIN_IP_WINDOW", c.LoginPerIP.Window, 15 * time.Minute},
+		{"OTP_VERIFY_MAX_PER_IP", c.CodeVerifyPerIP.Max, 30},
+		{"OTP_VERIFY_IP_WINDOW", c.CodeVerifyPerIP.Window, 15 * time.Minute},
+		{"OTP_VERIFY_MAX_FAILURES_PER_ACCOUNT", c.CodeFailuresPerAccount.Max, 10},
+		{"OTP_VERIFY_FAILURE_WINDOW", c.CodeFailuresPerAccount.Window, 15 * time.Minute},
+		{"OTP_SEND_MAX_PER_IP", c.CodeSendPerIP.Max, 20},
+		{"OTP_SEND_IP_WINDOW", c.CodeSendPerIP.Window, time.Hour},
 		{"pepper generated", c.PepperGenerated, true},
 		{"generated pepper length", len(c.OTPPepper.Value()) >= 32, true},
 	}
@@ -72,12 +78,12 @@ func TestLoadReportsEveryError(t *testing.T) {
 	t.Parallel()
 	_, err := config.Load(platform.NewLoaderFrom(map[string]string{
 		"OTP_PEPPER": "short", "ARGON2_MEMORY_KIB": "1024", "ARGON2_ITERATIONS": "1", "OTP_MAX_ATTEMPTS": "0",
-		"SESSION_INTERNAL_URL": "session:9082", "OTP_TTL": "soon",
+		"SESSION_INTERNAL_URL": "session:9082", "OTP_TTL": "soon", "OTP_SEND_MAX_PER_IP": "0", "OTP_VERIFY_IP_WINDOW": "10ms",
 	}))
 	if err == nil {
 		t.Fatal("Load() error = nil, want errors")
 	}
-	for _, want := range []string{"INTERNAL_API_TOKEN", "OTP_PEPPER", "ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS", "OTP_MAX_ATTEMPTS", "SESSION_INTERNAL_URL", "OTP_TTL"} {
+	for _, want := range []string{"INTERNAL_API_TOKEN", "OTP_PEPPER", "ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS", "OTP_MAX_ATTEMPTS", "SESSION_INTERNAL_URL", "OTP_TTL", "OTP_SEND_MAX_PER_IP", "OTP_VERIFY_IP_WINDOW"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

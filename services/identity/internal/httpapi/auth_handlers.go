@@ -139,7 +139,15 @@ type deviceChallengeBody struct {
 	ExpiresIn               int    `json:"expires_in"`
 }
 
-// POST /api/v1/auth/login — 200 with tokens, or 200 with a device-verification challenge.
+type twoFactorChallengeBody struct {
+	Challenge      string `json:"challenge"`
+	TwoFactorToken string `json:"two_factor_token"`
+	MaskedValue    string `json:"masked_value"`
+	ExpiresIn      int    `json:"expires_in"`
+}
+
+// POST /api/v1/auth/login — 200 with tokens, or 200 with a device-verification or two-factor
+// challenge (2FA on: the two-factor code also verifies a new device).
 func (h *Handler) login(c *fiber.Ctx) error {
 	var req loginRequest
 	if err := wire.Decode(c, &req); err != nil {
@@ -161,6 +169,12 @@ func (h *Handler) login(c *fiber.Ctx) error {
 	res, err := h.auth.Login(c.UserContext(), auth.Login{Identifier: req.Identifier, Password: req.Password, Device: dev, Client: client(c)})
 	if err != nil {
 		return failure(err, "password", plainInvalidCode())
+	}
+	if res.TwoFactor != nil {
+		return wire.OK(c, http.StatusOK, "", twoFactorChallengeBody{
+			Challenge: "two_factor", TwoFactorToken: res.TwoFactor.Token,
+			MaskedValue: res.TwoFactor.MaskedValue, ExpiresIn: int(res.TwoFactor.ExpiresIn.Seconds()),
+		})
 	}
 	if res.Challenge != nil {
 		return wire.OK(c, http.StatusOK, "", deviceChallengeBody{

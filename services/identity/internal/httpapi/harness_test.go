@@ -50,17 +50,81 @@ type sessionService struct {
 	mu   sync.Mutex
 	reqs []map[string]string
 	down bool
+	// live maps the session ids handed out and not revoked to their account; revokes records the
+	// revoke calls received.
+	live    map[string]string
+	revokes []revokeCall
+}
+
+// revokeCall is one call of POST /internal/v1/accounts/{accountId}/sessions/revoke.
+type revokeCall struct {
+	AccountID, ExceptSessionID, Reason string
+	Revoked                            int
+}
+
+// revoke implements the session service's revoke contract: end the account's sessions except
+// exceptSessionId, answer {"revoked": n}.
+func (s *sessionService) revoke(w http.ResponseWriter, r *http.Request) {
+	accountID := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/internal/v1/accounts/"), "/sessions/revoke")
+	var body struct {
+		ExceptSessionID string `json:"exceptSessionId"`
+		Reason          string `json:"reason"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Reason == "" {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	n := 0
+	for sid, acc := range s.live {
+		if acc == accountID && sid != body.ExceptSessionID {
+			delete(s.live, sid)
+			n++
+		}
+	}
+	s.revokes = append(s.revokes, revokeCall{AccountID: accountID, ExceptSessionID: body.ExceptSessionID, Reason: body.Reason, Revoked: n})
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]int{"revoked": n})
+}
+
+// revokeCalls returns the revoke calls received so far.
+func (s *sessionService) revokeCalls() []revokeCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]revokeCall(nil), s.revokes...)
+}
+
+// liveSessions returns the account's session ids that were not revoked.
+func (s *sessionService) liveSessions(accountID string) map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]bool{}
+	for sid, acc := range s.live {
+		if acc == accountID {
+			out[sid] = true
+		}
+	}
+	return out
 }
 
 func newSessionService(t *testing.T) *sessionService {
-	s := &sessionService{keys: authntest.New(t)}
+	s := &sessionService{keys: authntest.New(t), live: map[string]string{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/internal/v1/sessions" {
-			http.NotFound(w, r)
-			return
-		}
 		if r.Header.Get("Authorization") != "Bearer "+internalToken.Value() {
 			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/internal/v1/accounts/") && strings.HasSuffix(r.URL.Path, "/sessions/revoke") {
+			s.revoke(w, r)
+			return
+		}
+		if r.Method != http.MethodPost || r.URL.Path != "/internal/v1/sessions" {
+			http.NotFound(w, r)
 			return
 		}
 		var body map[string]string
@@ -74,11 +138,12 @@ func newSessionService(t *testing.T) *sessionService {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
+		sid := events.NewID()
 		s.reqs = append(s.reqs, body)
+		s.live[sid] = body["accountId"]
 		n := len(s.reqs)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
-		sid := events.NewID()
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"sessionId": sid, "accessToken": s.keys.Token(t, body["accountId"], sid, nil), "refreshToken": "refresh-" + string(rune('a'+n)),
 			"tokenType": "Bearer", "expiresIn": 900,
@@ -98,15 +163,16 @@ func (s *sessionService) requests() []map[string]string {
 
 // harness is the identity public API on a fresh database, with the real stores, outbox and flows.
 type harness struct {
-	app      *fiber.App
-	db       *mongo.Database
-	env      *testenv.Env
-	sessions *sessionService
-	svc      *auth.Service
-	hasher   *password.Hasher
-	outbox   *kafkax.Outbox
-	internal *fiber.App
-	deny     *authn.DenyList
+	app         *fiber.App
+	db          *mongo.Database
+	env         *testenv.Env
+	sessions    *sessionService
+	svc         *auth.Service
+	hasher      *password.Hasher
+	outbox      *kafkax.Outbox
+	internal    *fiber.App
+	deny        *authn.DenyList
+	internalAPI *fiber.App // the internal-port app (API-key verification and the re-authentication gate)
 }
 
 type setup struct {
@@ -122,8 +188,12 @@ var cheap = password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
 
 func defaults() setup {
 	return setup{
-		otp:    otp.DefaultConfig,
-		login:  auth.Config{LoginPerIP: throttle.Limit{Max: 30, Window: 15 * time.Minute}, LoginFailuresPerAccount: throttle.Limit{Max: 10, Window: 15 * time.Minute}},
+		otp: otp.DefaultConfig,
+		login: auth.Config{
+			LoginPerIP: throttle.Limit{Max: 30, Window: 15 * time.Minute}, LoginFailuresPerAccount: throttle.Limit{Max: 10, Window: 15 * time.Minute},
+			CodeVerifyPerIP: throttle.Limit{Max: 30, Window: 15 * time.Minute}, CodeFailuresPerAccount: throttle.Limit{Max: 10, Window: 15 * time.Minute},
+			CodeSendPerIP: throttle.Limit{Max: 20, Window: time.Hour},
+		},
 		argon2: cheap,
 	}
 }
@@ -175,7 +245,8 @@ func newHarness(t *testing.T, mods ...func(*setup)) *harness {
 		t.Fatal(err)
 	}
 	httpapi.RegisterInternal(internal, httpx.RequireToken(internalToken), keys)
-	return &harness{app: app, internal: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox, deny: deny}
+	httpapi.RegisterReauthentication(internal, httpx.RequireToken(internalToken), svc)
+	return &harness{app: app, internal: internal, internalAPI: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox, deny: deny}
 }
 
 // response is a decoded answer.
@@ -209,6 +280,7 @@ type request struct {
 	body         string
 	ip           string
 	userAgent    string
+	token        string // access token, sent as a Bearer
 }
 
 func (h *harness) do(t *testing.T, r request) response {
@@ -224,6 +296,9 @@ func (h *harness) do(t *testing.T, r request) response {
 	req.Header.Set("X-Forwarded-For", r.ip)
 	if r.userAgent != "" {
 		req.Header.Set("User-Agent", r.userAgent)
+	}
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
 	resp, err := h.app.Test(req, 10_000)
 	if err != nil {

@@ -67,9 +67,24 @@ func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, keys
 	app.Post("/api/v1/auth/verify-registration", h.verifyRegistration)
 	app.Post("/api/v1/auth/login", h.login)
 	registerAPIKeys(app, requireAuth, keys)
+	app.Post("/api/v1/auth/verify-2fa", h.verifyTwoFactor)
+	app.Post("/api/v1/auth/forgot-password", h.forgotPassword)
+	app.Post("/api/v1/auth/reset-password", h.resetPassword)
+	app.Post("/api/v1/auth/reauth/send-otp", requireAuth, h.sendReauthCode)
+	app.Post("/api/v1/auth/change-password", requireAuth, h.plainChangePassword) // AudioPod
+	app.Post("/api/v1/me/password", requireAuth, h.plainChangePassword)          // profile-api.txt
 
 	// Envelope style (account-api.txt).
-	app.Post("/api/v1/account/device/verify", h.verifyDevice) // item 20
+	app.Get("/api/v1/account/security-info", requireAuth, h.securityInfo)                                // item 1
+	app.Post("/api/v1/account/2fa/enable", requireAuth, h.twoFactor(true))                               // item 2
+	app.Post("/api/v1/account/2fa/disable", requireAuth, h.twoFactor(false))                             // item 3
+	app.Delete("/api/v1/account/deactivate", requireAuth, h.deactivate)                                  // item 4
+	app.Post("/api/v1/account/password/change", requireAuth, h.changePassword)                           // item 5
+	app.Post("/api/v1/account/password/change-with-otp/send-otp", requireAuth, h.sendPasswordChangeCode) // item 6
+	app.Post("/api/v1/account/password/change-with-otp/verify", requireAuth, h.changePasswordWithCode)   // item 7
+	app.Get("/api/v1/account/password/can-set", requireAuth, h.canSetPassword)                           // item 8
+	app.Post("/api/v1/account/password/set", requireAuth, h.setPassword)                                 // item 9
+	app.Post("/api/v1/account/device/verify", h.verifyDevice)                                            // item 20
 
 	registerLinking(app, requireAuth, h)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
-	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
@@ -58,8 +57,6 @@ func registerLinking(app *fiber.App, requireAuth fiber.Handler, h *Handler) {
 	app.Post("/api/v1/auth/oauth/:provider", h.oauthSignIn)
 }
 
-func caller(c *fiber.Ctx) authn.Principal { return authn.MustPrincipal(c) }
-
 // linkFailure maps the errors of the linking flows; others go to failure. envelope selects the
 // account API's conventions (a wrong code is a 403 there).
 func linkFailure(err error, envelope bool) error {
@@ -105,6 +102,8 @@ func linkFailure(err error, envelope bool) error {
 		return &unavailableError{err}
 	case errors.Is(err, device.ErrNotFound):
 		return wire.NotFound("Device not found")
+	case errors.Is(err, auth.ErrAccountGone):
+		return wire.Unauthorized(msgTokenInvalid)
 	case errors.Is(err, account.ErrNotFound):
 		return wire.NotFound("Account not found")
 	}

@@ -69,8 +69,12 @@ type Request struct {
 	AccountID   string // the account the code is for; empty for registration
 	DeviceID    string // bound to the challenge (device verification)
 	Notice      bool   // send a code-less notice instead of a code
-	WithToken   string // when not empty, bind a temp token with this prefix
-	Locale      string
+	// Silent does the work of a send — challenge, cooldown, limits — but dispatches nothing: the
+	// answer for an address that must not get a message (an unknown account asking for a password
+	// reset) then looks and costs like a real send.
+	Silent    bool
+	WithToken string // when not empty, bind a temp token with this prefix
+	Locale    string
 }
 
 // Sent is the outcome of Send.
@@ -108,6 +112,11 @@ func (s *Service) Send(ctx context.Context, req Request) (Sent, error) {
 		if err := s.limiter.Hit(ctx, ScopeAccount, req.AccountID, Limit{Max: s.cfg.MaxPerAccountPerHour, Window: time.Hour}); err != nil {
 			return Sent{}, err
 		}
+	} else if req.Silent {
+		// The same write a real send makes for its account, so both cost alike.
+		if err := s.limiter.Hit(ctx, ScopeAccount, "silent:"+key, Limit{Max: s.cfg.MaxPerAccountPerHour, Window: time.Hour}); err != nil {
+			return Sent{}, err
+		}
 	}
 
 	code, err := GenerateCode()
@@ -136,6 +145,10 @@ func (s *Service) Send(ctx context.Context, req Request) (Sent, error) {
 		return Sent{}, fmt.Errorf("store challenge: %w", err)
 	}
 
+	masked := Mask(req.Channel, req.Destination)
+	if req.Silent {
+		return Sent{ChallengeID: c.ID, Token: token, ExpiresAt: c.ExpiresAt, MaskedValue: masked}, nil
+	}
 	payload := events.OTPDispatch{Purpose: req.Purpose, Channel: req.Channel, Destination: req.Destination, Code: code, Locale: req.Locale}
 	if !req.Notice {
 		payload.ExpiresAt = c.ExpiresAt
@@ -147,13 +160,13 @@ func (s *Service) Send(ctx context.Context, req Request) (Sent, error) {
 	if err := s.outbox.Add(ctx, events.TopicOTPDispatch, ev); err != nil {
 		return Sent{}, fmt.Errorf("queue otp dispatch: %w", err)
 	}
-	return Sent{ChallengeID: c.ID, Token: token, ExpiresAt: c.ExpiresAt, MaskedValue: Mask(req.Channel, req.Destination)}, nil
+	return Sent{ChallengeID: c.ID, Token: token, ExpiresAt: c.ExpiresAt, MaskedValue: masked}, nil
 }
 
 // Verify checks code against the live challenge of purpose for destination and consumes it. Every
 // failure is ErrInvalidCode.
 func (s *Service) Verify(ctx context.Context, purpose, destination, code string) (Challenge, error) {
-	return s.answer(ctx, Filter{Key: Key(purpose, destination), Purpose: purpose}, "", code)
+	return s.answer(ctx, Filter{Key: Key(purpose, destination), Purpose: purpose}, false, "", code)
 }
 
 // VerifyToken checks code against the challenge bound to the temp token, for purpose and deviceID,
@@ -163,7 +176,7 @@ func (s *Service) VerifyToken(ctx context.Context, purpose, token, deviceID, cod
 	if token == "" {
 		return Challenge{}, ErrInvalidCode
 	}
-	return s.answer(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose}, deviceID, code)
+	return s.answer(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose}, true, deviceID, code)
 }
 
 // VerifyForAccount is Verify restricted to a challenge issued to accountID: an answer from another
@@ -172,7 +185,7 @@ func (s *Service) VerifyForAccount(ctx context.Context, purpose, destination, ac
 	if accountID == "" {
 		return Challenge{}, ErrInvalidCode
 	}
-	return s.answer(ctx, Filter{Key: Key(purpose, destination), Purpose: purpose, AccountID: accountID}, "", code)
+	return s.answer(ctx, Filter{Key: Key(purpose, destination), Purpose: purpose, AccountID: accountID}, false, "", code)
 }
 
 // VerifyTokenForAccount is VerifyToken (without a device) restricted to a challenge issued to
@@ -181,10 +194,36 @@ func (s *Service) VerifyTokenForAccount(ctx context.Context, purpose, token, acc
 	if token == "" || accountID == "" {
 		return Challenge{}, ErrInvalidCode
 	}
-	return s.answer(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose, AccountID: accountID}, "", code)
+	return s.answer(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose, AccountID: accountID}, true, "", code)
 }
 
-func (s *Service) answer(ctx context.Context, f Filter, deviceID, code string) (Challenge, error) {
+// VerifyTokenAnyDevice is VerifyToken for flows where the client may omit the device: the returned
+// challenge's DeviceID is the device the token was issued to.
+func (s *Service) VerifyTokenAnyDevice(ctx context.Context, purpose, token, code string) (Challenge, error) {
+	if token == "" {
+		return Challenge{}, ErrInvalidCode
+	}
+	return s.answer(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose}, false, "", code)
+}
+
+// Holder returns the account a live temp token of purpose was issued for, without taking a try:
+// flows that learn the account only from the token use it to apply per-account limits before the
+// answer is checked. ErrInvalidCode when no live challenge has the token.
+func (s *Service) Holder(ctx context.Context, purpose, token string) (string, error) {
+	if token == "" {
+		return "", ErrInvalidCode
+	}
+	c, err := s.store.Find(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose}, s.now().UTC())
+	if errors.Is(err, ErrNotFound) {
+		return "", ErrInvalidCode
+	}
+	if err != nil {
+		return "", fmt.Errorf("find challenge: %w", err)
+	}
+	return c.AccountID, nil
+}
+
+func (s *Service) answer(ctx context.Context, f Filter, checkDevice bool, deviceID, code string) (Challenge, error) {
 	if !ValidCodeFormat(code) {
 		return Challenge{}, ErrInvalidCode
 	}
@@ -207,7 +246,7 @@ func (s *Service) answer(ctx context.Context, f Filter, deviceID, code string) (
 	}
 	c.Attempts = try
 	match := c.CodeHash != "" && equalHash(s.pepper.CodeHash(c.ID, code), c.CodeHash)
-	if !match || (f.TokenHash != "" && c.DeviceID != deviceID) {
+	if !match || (checkDevice && c.DeviceID != deviceID) {
 		return Challenge{}, ErrInvalidCode
 	}
 	ok, err := s.store.Consume(ctx, c, now)

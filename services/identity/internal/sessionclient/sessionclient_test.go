@@ -103,3 +103,64 @@ func TestStartServiceDown(t *testing.T) {
 		t.Errorf("Start() error = %v, want ErrSessionUnavailable", err)
 	}
 }
+
+func TestRevoke(t *testing.T) {
+	t.Parallel()
+	type call struct{ path, auth, except, reason string }
+	tests := []struct {
+		name      string
+		except    string
+		status    int
+		body      string
+		want      int
+		wantError bool
+	}{
+		{"all but the caller's session", "sid-1", http.StatusOK, `{"revoked":2}`, 2, false},
+		{"every session", "", http.StatusOK, `{"revoked":0}`, 0, false},
+		{"server error", "", http.StatusInternalServerError, `{}`, 0, true},
+		{"not found (endpoint missing)", "", http.StatusNotFound, `{}`, 0, true},
+		{"unauthorized", "", http.StatusUnauthorized, `{}`, 0, true},
+		{"body without count", "", http.StatusOK, `{}`, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got call
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var body map[string]string
+				_ = json.NewDecoder(r.Body).Decode(&body)
+				got = call{r.URL.Path, r.Header.Get("Authorization"), body["exceptSessionId"], body["reason"]}
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			t.Cleanup(srv.Close)
+			n, err := sessionclient.New(srv.URL, token, nil).Revoke(context.Background(), "acc-1", tc.except, "password_changed")
+			if tc.wantError {
+				if !errors.Is(err, auth.ErrSessionUnavailable) || errors.Is(err, auth.ErrRevocationRejected) {
+					t.Fatalf("Revoke() error = %v, want ErrSessionUnavailable", err)
+				}
+				return
+			}
+			if err != nil || n != tc.want {
+				t.Fatalf("Revoke() = %d, %v; want %d", n, err, tc.want)
+			}
+			want := call{"/internal/v1/accounts/acc-1/sessions/revoke", "Bearer " + token.Value(), tc.except, "password_changed"}
+			if got != want {
+				t.Errorf("request = %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestRevokeRejected(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_, _ = w.Write([]byte(`{"detail":[{"loc":["body","reason"],"msg":"bad","type":"value_error"}]}`))
+	}))
+	t.Cleanup(srv.Close)
+	_, err := sessionclient.New(srv.URL, token, nil).Revoke(context.Background(), "acc-1", "not-a-uuid", "password_changed")
+	if !errors.Is(err, auth.ErrRevocationRejected) || errors.Is(err, auth.ErrSessionUnavailable) {
+		t.Fatalf("Revoke() error = %v, want ErrRevocationRejected only", err)
+	}
+}

@@ -22,24 +22,46 @@ func NewAccounts(db *mongo.Database) *Accounts { return &Accounts{coll: db.Colle
 // accountDoc is the stored form. Optional identifiers are omitted when empty, never stored as null
 // or "": the sparse unique indexes skip only documents that lack the field.
 type accountDoc struct {
-	ID                  string    `bson:"_id"`
-	Email               string    `bson:"email,omitempty"`
-	EmailVerified       bool      `bson:"emailVerified"`
-	Phone               string    `bson:"phone,omitempty"`
-	PhoneVerified       bool      `bson:"phoneVerified"`
-	Username            string    `bson:"username,omitempty"`
-	FirstName           string    `bson:"firstName,omitempty"`
-	LastName            string    `bson:"lastName,omitempty"`
-	PasswordHash        string    `bson:"passwordHash,omitempty"`
-	Status              string    `bson:"status"`
-	TwoFactorEnabled    bool      `bson:"twoFactorEnabled"`
-	CreatedAt           time.Time `bson:"createdAt"`
-	UpdatedAt           time.Time `bson:"updatedAt"`
-	PasswordChangedAt   time.Time `bson:"passwordChangedAt,omitempty"`
-	CreatedEventPending bool      `bson:"createdEventPending,omitempty"`
-	Version             int64     `bson:"version"`
+	ID                 string    `bson:"_id"`
+	Email              string    `bson:"email,omitempty"`
+	EmailVerified      bool      `bson:"emailVerified"`
+	Phone              string    `bson:"phone,omitempty"`
+	PhoneVerified      bool      `bson:"phoneVerified"`
+	Username           string    `bson:"username,omitempty"`
+	FirstName          string    `bson:"firstName,omitempty"`
+	LastName           string    `bson:"lastName,omitempty"`
+	PasswordHash       string    `bson:"passwordHash,omitempty"`
+	Status             string    `bson:"status"`
+	TwoFactorEnabled   bool      `bson:"twoFactorEnabled"`
+	CreatedAt          time.Time `bson:"createdAt"`
+	UpdatedAt          time.Time `bson:"updatedAt"`
+	PasswordChangedAt  time.Time `bson:"passwordChangedAt,omitempty"`
+	Roles              []string  `bson:"roles,omitempty"` // absent on accounts stored before roles existed
+	DeactivatedAt      time.Time `bson:"deactivatedAt,omitempty"`
+	DeactivationReason string    `bson:"deactivationReason,omitempty"`
+	// RevokePending is a sign-out of sessions ordered with a credential change and not yet confirmed
+	// by the session service (see account.Revocation).
+	RevokePending       *revocationDoc `bson:"revokePending,omitempty"`
+	CreatedEventPending bool           `bson:"createdEventPending,omitempty"`
+	Version             int64          `bson:"version"`
 	// SnapshotPending says that the account.updated event of Version has not reached the outbox yet.
 	SnapshotPending bool `bson:"snapshotPending,omitempty"`
+}
+
+type revocationDoc struct {
+	ID              string    `bson:"id"`
+	ExceptSessionID string    `bson:"exceptSessionId,omitempty"`
+	Reason          string    `bson:"reason"`
+	OrderedAt       time.Time `bson:"orderedAt"`
+}
+
+// RevocationField is the account field holding a pending account.Revocation; RevocationValue is
+// its stored form, for UpdateProjected's set.
+const RevocationField = "revokePending"
+
+// RevocationValue returns the stored form of r.
+func RevocationValue(r account.Revocation) any {
+	return revocationDoc{ID: r.ID, ExceptSessionID: r.ExceptSessionID, Reason: r.Reason, OrderedAt: r.OrderedAt.UTC()}
 }
 
 func toAccountDoc(a account.Account) accountDoc {
@@ -48,16 +70,22 @@ func toAccountDoc(a account.Account) accountDoc {
 		Username: a.Username, FirstName: a.FirstName, LastName: a.LastName, PasswordHash: a.PasswordHash,
 		Status: string(a.Status), TwoFactorEnabled: a.TwoFactorEnabled, CreatedAt: a.CreatedAt.UTC(),
 		UpdatedAt: a.UpdatedAt.UTC(), PasswordChangedAt: a.PasswordChangedAt.UTC(), Version: a.Version,
+		Roles: a.Roles, DeactivatedAt: a.DeactivatedAt.UTC(), DeactivationReason: a.DeactivationReason,
 	}
 }
 
 func (d accountDoc) account() account.Account {
-	return account.Account{
+	a := account.Account{
 		ID: d.ID, Email: d.Email, EmailVerified: d.EmailVerified, Phone: d.Phone, PhoneVerified: d.PhoneVerified,
 		Username: d.Username, FirstName: d.FirstName, LastName: d.LastName, PasswordHash: d.PasswordHash,
 		Status: account.Status(d.Status), TwoFactorEnabled: d.TwoFactorEnabled, CreatedAt: d.CreatedAt,
 		UpdatedAt: d.UpdatedAt, PasswordChangedAt: d.PasswordChangedAt, Version: d.Version,
+		Roles: d.Roles, DeactivatedAt: d.DeactivatedAt, DeactivationReason: d.DeactivationReason,
 	}
+	if r := d.RevokePending; r != nil {
+		a.PendingRevocation = &account.Revocation{ID: r.ID, ExceptSessionID: r.ExceptSessionID, Reason: r.Reason, OrderedAt: r.OrderedAt}
+	}
+	return a
 }
 
 // Create inserts a with its account.created event and its first account.updated snapshot (version 1)
@@ -224,4 +252,109 @@ func (s *Accounts) SnapshotUnpublished(ctx context.Context, before time.Time, li
 		out[i] = d.account()
 	}
 	return out, nil
+}
+
+// ChangePassword stores newHash as the account's password, changed at `at`, only while the stored hash
+// is still oldHash ("" : the account has no password yet), so of two concurrent changes one wins. A
+// non-nil revoke is recorded as the account's pending revocation in the same write. It reports
+// whether the change was made.
+//
+// FerretDB runs a conditional update as a read and a write, so the condition alone would let two
+// concurrent changes both win. The transition away from oldHash is therefore first claimed with an
+// insert into a unique _id (atomic on FerretDB and MongoDB alike); only the claimant writes.
+func (s *Accounts) ChangePassword(ctx context.Context, id, oldHash, newHash string, at time.Time, revoke *account.Revocation) (bool, error) {
+	claims := s.coll.Database().Collection(CollCredentialClaims)
+	claimID := id + "|password|" + keyHash(oldHash)
+	if _, err := claims.InsertOne(ctx, bson.D{{Key: "_id", Value: claimID}, {Key: "at", Value: at.UTC()}}); err != nil {
+		if mongox.IsDuplicateKey(err) {
+			return false, nil
+		}
+		return false, wrap("claim password change", err)
+	}
+	ok, err := s.changePassword(ctx, id, oldHash, newHash, at, revoke)
+	if err != nil || !ok {
+		// Nothing was changed: give the transition back, so a retry is not refused for ever.
+		_, _ = claims.DeleteOne(ctx, bson.D{{Key: "_id", Value: claimID}})
+	}
+	return ok, err
+}
+
+func (s *Accounts) changePassword(ctx context.Context, id, oldHash, newHash string, at time.Time, revoke *account.Revocation) (bool, error) {
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "status", Value: string(account.StatusActive)}}
+	if oldHash == "" {
+		filter = append(filter, bson.E{Key: "passwordHash", Value: bson.D{{Key: "$exists", Value: false}}})
+	} else {
+		filter = append(filter, bson.E{Key: "passwordHash", Value: oldHash})
+	}
+	set := bson.D{{Key: "passwordHash", Value: newHash}, {Key: "passwordChangedAt", Value: at.UTC()}, {Key: "updatedAt", Value: at.UTC()}}
+	if revoke != nil {
+		set = append(set, bson.E{Key: RevocationField, Value: RevocationValue(*revoke)})
+	}
+	res, err := s.coll.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		return false, wrap("change password", err)
+	}
+	return res.MatchedCount > 0, nil
+}
+
+// ClearRevocation forgets the pending revocation revocationID once the session service confirmed
+// it; a newer one stored meanwhile stays.
+func (s *Accounts) ClearRevocation(ctx context.Context, id, revocationID string) error {
+	_, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: RevocationField + ".id", Value: revocationID}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: RevocationField, Value: ""}}}})
+	if err != nil {
+		return wrap("clear pending revocation", err)
+	}
+	return nil
+}
+
+// RevocationsPending lists up to limit accounts with a revocation ordered before the given time and
+// still unconfirmed.
+func (s *Accounts) RevocationsPending(ctx context.Context, before time.Time, limit int) ([]account.Account, error) {
+	cur, err := s.coll.Find(ctx,
+		bson.D{{Key: RevocationField + ".orderedAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
+		options.Find().SetSort(bson.D{{Key: RevocationField + ".orderedAt", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, wrap("find pending revocations", err)
+	}
+	var docs []accountDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, wrap("read pending revocations", err)
+	}
+	out := make([]account.Account, len(docs))
+	for i, d := range docs {
+		out[i] = d.account()
+	}
+	return out, nil
+}
+
+// SetTwoFactor turns 2FA on or off (a projected fact: through UpdateProjected) while the account is
+// active and 2FA is in the other state, recording revoke (when not nil) in the same write. It
+// reports whether the change was made.
+func (s *Accounts) SetTwoFactor(ctx context.Context, id string, enabled bool, revoke *account.Revocation) (bool, error) {
+	filter := bson.D{{Key: "status", Value: string(account.StatusActive)}, {Key: "twoFactorEnabled", Value: !enabled}}
+	set := bson.D{{Key: "twoFactorEnabled", Value: enabled}}
+	if revoke != nil {
+		set = append(set, bson.E{Key: RevocationField, Value: RevocationValue(*revoke)})
+	}
+	return s.UpdateProjected(ctx, id, filter, set)
+}
+
+// Deactivate marks an active account deactivated by its owner (a projected fact: through
+// UpdateProjected), with the reason and revoke in the same write. It reports whether the change was
+// made. Nothing else of the account is touched: support can reactivate it.
+func (s *Accounts) Deactivate(ctx context.Context, id, reason string, at time.Time, revoke account.Revocation) (bool, error) {
+	filter := bson.D{{Key: "status", Value: string(account.StatusActive)}}
+	set := bson.D{
+		{Key: "status", Value: string(account.StatusDeactivated)},
+		{Key: "deactivatedAt", Value: at.UTC()},
+		{Key: RevocationField, Value: RevocationValue(revoke)},
+	}
+	var unset []string
+	if reason != "" {
+		set = append(set, bson.E{Key: "deactivationReason", Value: reason})
+	} else {
+		unset = append(unset, "deactivationReason")
+	}
+	return s.UpdateProjected(ctx, id, filter, set, unset...)
 }

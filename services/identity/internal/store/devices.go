@@ -170,3 +170,12 @@ func (s *Devices) SessionDevice(ctx context.Context, accountID, sessionID string
 	}
 	return d.DeviceID, nil
 }
+
+// Count returns how many devices the account trusts.
+func (s *Devices) Count(ctx context.Context, accountID string) (int, error) {
+	n, err := s.coll.CountDocuments(ctx, bson.D{{Key: "accountId", Value: accountID}})
+	if err != nil {
+		return 0, wrap("count trusted devices", err)
+	}
+	return int(n), nil
+}

@@ -30,6 +30,9 @@ const (
 	CollChallengeUses  = "otp_uses"
 	CollProviders      = "linked_providers"
 	CollDeviceSessions = "device_sessions"
+	// CollCredentialClaims records credential transitions (one password hash to the next) so that of
+	// concurrent changes exactly one wins.
+	CollCredentialClaims = "credential_claims"
 )
 
 // ErrUnavailable marks errors caused by MongoDB being unreachable; handlers answer 503 for them.
@@ -62,6 +65,7 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 			{Keys: bson.D{{Key: "phone", Value: 1}}, Options: options.Index().SetName("phone_unique").SetUnique(true).SetSparse(true)},
 			{Keys: bson.D{{Key: "createdEventPending", Value: 1}, {Key: "createdAt", Value: 1}}, Options: options.Index().SetName("created_event_pending").SetSparse(true)},
 			{Keys: bson.D{{Key: "snapshotPending", Value: 1}, {Key: "updatedAt", Value: 1}}, Options: options.Index().SetName("snapshot_pending").SetSparse(true)},
+			{Keys: bson.D{{Key: "revokePending.orderedAt", Value: 1}}, Options: options.Index().SetName("revoke_pending").SetSparse(true)},
 		}},
 		{CollChallenges, []mongo.IndexModel{
 			{Keys: bson.D{{Key: "tokenHash", Value: 1}}, Options: options.Index().SetName("token_hash").SetSparse(true)},

@@ -76,6 +76,7 @@ var templates = map[string]map[string]wording{
 		events.PurposePasswordChange:     {subject: "Confirm your password change", action: "to confirm your password change"},
 		events.PurposeEmailVerification:  {subject: "Verify your email address", action: "to verify your email address"},
 		events.PurposePhoneVerification:  {subject: "Verify your phone number", action: "to verify your phone number"},
+		events.PurposeReauthentication:   {subject: "Confirm it's you", action: "to confirm a change to your account's security"},
 		events.PurposeRegistrationExisting: {
 			subject: "You already have a Latchkey account", noticeSMS: existingSMS, noticeEmail: existingEmail,
 		},

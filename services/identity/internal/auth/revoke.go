@@ -1,0 +1,63 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/services/identity/internal/account"
+)
+
+// revocation orders the end of every session of an account but exceptSessionID ("" : all).
+func (s *Service) revocation(exceptSessionID, reason string) *account.Revocation {
+	return &account.Revocation{ID: events.NewID(), ExceptSessionID: exceptSessionID, Reason: reason, OrderedAt: s.now().UTC()}
+}
+
+// revoke asks the session service to carry out r and clears it once done.
+func (s *Service) revoke(ctx context.Context, accountID string, r account.Revocation) error {
+	n, err := s.Sessions.Revoke(ctx, accountID, r.ExceptSessionID, r.Reason)
+	if errors.Is(err, ErrRevocationRejected) {
+		// A bug, not an outage: retrying for ever would not help. Drop the order loudly.
+		s.Logger.ErrorContext(ctx, "session revocation rejected; dropped", "account_id", accountID, "reason", r.Reason, "err", err)
+		return s.Accounts.ClearRevocation(ctx, accountID, r.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("revoke sessions: %w", err)
+	}
+	s.Logger.InfoContext(ctx, "sessions revoked", "account_id", accountID, "reason", r.Reason, "count", n)
+	return s.Accounts.ClearRevocation(ctx, accountID, r.ID)
+}
+
+// revokeOrLog is revoke for request paths. The revocation was stored with the change that ordered
+// it, so when the session service cannot be reached now the republisher carries it out later; the
+// request does not fail for it.
+func (s *Service) revokeOrLog(ctx context.Context, accountID string, r *account.Revocation) {
+	if r == nil {
+		return
+	}
+	if err := s.revoke(ctx, accountID, *r); err != nil {
+		s.Logger.WarnContext(ctx, "session revocation deferred; will retry", "account_id", accountID, "reason", r.Reason, "err", err)
+	}
+}
+
+// RetryRevocations carries out the revocations ordered before grace ago and still pending. It
+// returns how many it completed.
+func (s *Service) RetryRevocations(ctx context.Context, grace time.Duration) (int, error) {
+	pending, err := s.Accounts.RevocationsPending(ctx, s.now().UTC().Add(-grace), 100)
+	if err != nil {
+		return 0, fmt.Errorf("list pending revocations: %w", err)
+	}
+	n := 0
+	for _, a := range pending {
+		if a.PendingRevocation == nil {
+			continue
+		}
+		if err := s.revoke(ctx, a.ID, *a.PendingRevocation); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -22,9 +22,12 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
+	"github.com/latchkey/latchkey/services/identity/internal/phone"
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
+	"github.com/latchkey/latchkey/services/identity/internal/subscriber"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
 // topicPartitions is used when identity creates its topics (KAFKA_CREATE_TOPICS).
@@ -74,12 +77,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err := store.EnsureIndexes(ctx, db); err != nil {
 		return err
 	}
+	if err := store.EnsureUsernameIndexes(ctx, db); err != nil {
+		return err
+	}
 
 	if cfg.CreateTopics {
 		// Not fatal: requests are accepted into the outbox while Kafka is away, and the relay
 		// publishes once it is back.
 		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
-			events.TopicOTPDispatch, events.TopicAccountEvents); err != nil {
+			events.TopicOTPDispatch, events.TopicAccountEvents, events.TopicProfileEvents); err != nil {
 			log.Warn("could not ensure Kafka topics", "err", err)
 		}
 	}
@@ -100,15 +106,17 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	limiter := throttle.New(store.NewCounters(db))
 	codes := otp.NewService(cfg.OTP, otp.Pepper(cfg.OTPPepper.Value()), store.NewChallenges(db), limiter, outbox)
+	usernames := store.NewUsernames(db)
 	svc := auth.NewService(auth.Config{LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount}, auth.Deps{
-		Accounts: store.NewAccounts(db),
-		Devices:  store.NewDevices(db),
-		Codes:    codes,
-		Hasher:   hasher,
-		Limiter:  limiter,
-		Sessions: sessionclient.New(cfg.SessionInternalURL, cfg.InternalToken, nil),
-		Outbox:   outbox,
-		Logger:   log,
+		Accounts:     usernames.Accounts,
+		Reservations: usernames,
+		Devices:      store.NewDevices(db),
+		Codes:        codes,
+		Hasher:       hasher,
+		Limiter:      limiter,
+		Sessions:     sessionclient.New(cfg.SessionInternalURL, cfg.InternalToken, nil),
+		Outbox:       outbox,
+		Logger:       log,
 	})
 
 	verifier := authn.NewVerifier(authn.VerifierConfig{
@@ -123,6 +131,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	httpapi.Register(public, authn.Middleware(verifier, denyList), svc, log)
+	httpapi.RegisterUsernames(public, authn.Middleware(verifier, denyList), username.NewService(cfg.Usernames, usernames, svc, log))
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},
@@ -130,6 +139,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	httpapi.RegisterPhoneInternal(internal, httpx.RequireToken(cfg.InternalToken), phone.NewService(usernames.Accounts, svc))
 
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
@@ -140,6 +150,16 @@ func run(ctx context.Context, log *slog.Logger) error {
 		}
 	})
 	wg.Go(func() { svc.RunRepublisher(workers, republishInterval) })
+	wg.Go(func() {
+		// profile.updated → the profile projection that username search and lookup read.
+		err := kafkax.RunConsumer(workers, kafkax.ConsumerConfig{
+			Brokers: cfg.KafkaBrokers, GroupID: config.Service,
+			Topic: kafkax.Topic(cfg.TopicPrefix, events.TopicProfileEvents), Logger: log,
+		}, subscriber.ProfileEvents(usernames, log))
+		if err != nil && workers.Err() == nil {
+			log.Error("profile events consumer stopped", "err", err)
+		}
+	})
 	wg.Go(func() {
 		// Access tokens of revoked sessions are refused from the moment the revocation is read.
 		if err := denyList.Follow(workers, cfg.KafkaBrokers, cfg.TopicPrefix, authn.DefaultLookback, log); err != nil && workers.Err() == nil {

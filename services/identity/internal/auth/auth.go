@@ -80,6 +80,12 @@ type Sessions interface {
 	Start(ctx context.Context, r SessionRequest) (Tokens, error)
 }
 
+// Reservations says for which account a given-up username is still reserved (store.Usernames).
+type Reservations interface {
+	// ReservedFor returns the account the username is reserved for at now, or "".
+	ReservedFor(ctx context.Context, username string, now time.Time) (string, error)
+}
+
 // Outbox takes events to publish.
 type Outbox interface {
 	Add(ctx context.Context, topic string, ev events.Envelope) error
@@ -129,6 +135,8 @@ type Deps struct {
 	Sessions Sessions
 	Outbox   Outbox
 	Logger   *slog.Logger
+	// Reservations, when set, keeps registration off usernames reserved for their previous owner.
+	Reservations Reservations
 }
 
 // Service runs the flows.

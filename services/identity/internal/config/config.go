@@ -15,6 +15,8 @@
 //	LOGIN_MAX_PER_IP [30]                          login attempts per client IP per LOGIN_IP_WINDOW
 //	LOGIN_IP_WINDOW [15m]
 //	OTP_PEPPER [random]                            secret keying the HMAC of stored codes and tokens
+//	USERNAME_CHANGE_INTERVAL [720h]                least time between two username changes of an account
+//	USERNAME_RESERVATION_PERIOD [2160h]            how long a given-up username stays reserved for its old owner
 //
 // OTP_PEPPER must be set (at least 32 characters) when more than one replica runs or codes must
 // survive a restart: without it each process draws its own, which only suits a single dev instance.
@@ -33,6 +35,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
 // Service name and default listen addresses.
@@ -55,6 +58,7 @@ type Config struct {
 	LoginPerIP              throttle.Limit
 	OTPPepper               config.Secret
 	PepperGenerated         bool // OTP_PEPPER was empty; a random one is in use
+	Usernames               username.Config
 }
 
 // Load reads the configuration and returns every problem found at once.
@@ -91,6 +95,13 @@ func Load(l *config.Loader) (Config, error) {
 			Window: l.Duration("LOGIN_IP_WINDOW", 15*time.Minute),
 		},
 		OTPPepper: l.Secret("OTP_PEPPER", ""),
+		Usernames: username.Config{
+			ChangeInterval: l.Duration("USERNAME_CHANGE_INTERVAL", 30*24*time.Hour),
+			Reservation:    l.Duration("USERNAME_RESERVATION_PERIOD", 90*24*time.Hour),
+		},
+	}
+	if c.Usernames.ChangeInterval < 0 || c.Usernames.Reservation < 0 {
+		errs = append(errs, fmt.Errorf("USERNAME_CHANGE_INTERVAL and USERNAME_RESERVATION_PERIOD must not be negative"))
 	}
 	if u, err := url.Parse(c.SessionInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("SESSION_INTERNAL_URL=%q: want an http(s) URL", c.SessionInternalURL))
@@ -156,5 +167,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("login_account_limit", fmt.Sprintf("%d per %s", c.LoginFailuresPerAccount.Max, c.LoginFailuresPerAccount.Window)),
 		slog.String("login_ip_limit", fmt.Sprintf("%d per %s", c.LoginPerIP.Max, c.LoginPerIP.Window)),
 		slog.Any("otp_pepper", c.OTPPepper),
+		slog.Duration("username_change_interval", c.Usernames.ChangeInterval),
+		slog.Duration("username_reservation_period", c.Usernames.Reservation),
 	)
 }

@@ -11,8 +11,9 @@
 // Every service gets the environment of docs/architecture.md: its own listen addresses,
 // MONGODB_URI, MONGODB_DATABASE (DBPrefix + "latchkey_" + service), KAFKA_BROKERS,
 // KAFKA_TOPIC_PREFIX, JWKS_URL (the session service's internal port), a random INTERNAL_API_TOKEN
-// shared by all and LOG_LEVEL; identity also SESSION_INTERNAL_URL and a stable OTP_PEPPER,
-// notification DEV_OUTBOX_ENABLED=true when Config.DevOutbox is set. Config.ExtraEnv adds more.
+// shared by all and LOG_LEVEL; identity also SESSION_INTERNAL_URL and a stable OTP_PEPPER, profile
+// IDENTITY_INTERNAL_URL, notification DEV_OUTBOX_ENABLED=true when Config.DevOutbox is set.
+// Config.ExtraEnv adds more.
 //
 // Child processes run in their own process group and, on Linux, die with the parent process, so a
 // crashed test or a killed `make run` leaves no orphans behind.
@@ -391,6 +392,9 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		env["SESSION_INTERNAL_URL"] = "http://" + sessionInternal
 		env["OTP_PEPPER"] = s.otpPepper
 	}
+	if name == Profile {
+		env["IDENTITY_INTERNAL_URL"] = "http://" + net.JoinHostPort(host, strconv.Itoa(ports[Identity].Internal))
+	}
 	if name == Notification && s.cfg.DevOutbox {
 		env["DEV_OUTBOX_ENABLED"] = "true"
 	}
@@ -432,6 +436,7 @@ func (s *Stack) bodyLimit() int64 {
 var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
+	"IDENTITY_INTERNAL_URL",
 }
 
 // pepper returns identity's OTP_PEPPER: fixed for the stack's lifetime, so codes survive

@@ -31,13 +31,12 @@ type Store interface {
 	ByID(ctx context.Context, id string) (account.Account, error)
 	// SetUnverifiedPhone sets the account's phone, unverified, unless it is already phone (see
 	// store.Accounts.SetUnverifiedPhone); a clash with another account's number is reported by
-	// mongox.IsDuplicateKey.
+	// a write error (a duplicate-key error on MongoDB).
 	SetUnverifiedPhone(ctx context.Context, id, phone string) (bool, error)
 	// PhoneHolder returns the account that has phone and whether it verified it.
 	PhoneHolder(ctx context.Context, phone string) (id string, verified bool, found bool, err error)
 	// ReleaseUnverifiedPhone removes phone from the account while it is still unverified there.
 	ReleaseUnverifiedPhone(ctx context.Context, id, phone string) (bool, error)
-	IsDuplicateKey(err error) bool
 }
 
 // Snapshots publishes account.updated after a change (auth.Service.PublishSnapshot).
@@ -79,17 +78,19 @@ func (s *Service) SetUnverified(ctx context.Context, accountID, phone string) (a
 		if err == nil {
 			break
 		}
-		if !s.store.IsDuplicateKey(err) || attempt > 0 {
-			return account.Account{}, fmt.Errorf("set phone: %w", err)
-		}
+		// A clash with another account's number is a duplicate-key error on MongoDB, but FerretDB v1
+		// reports a unique-index violation of an update as an internal error: ask who has the number.
 		holder, verified, found, herr := s.store.PhoneHolder(ctx, phone)
 		if herr != nil {
-			return account.Account{}, fmt.Errorf("find phone holder: %w", herr)
+			return account.Account{}, fmt.Errorf("set phone: %w (find phone holder: %w)", err, herr)
+		}
+		if !found || holder == accountID || attempt > 0 {
+			return account.Account{}, fmt.Errorf("set phone: %w", err)
 		}
 		if found && verified {
 			return account.Account{}, ErrTaken
 		}
-		if found {
+		{
 			released, rerr := s.store.ReleaseUnverifiedPhone(ctx, holder, phone)
 			if rerr != nil {
 				return account.Account{}, fmt.Errorf("release unverified phone: %w", rerr)

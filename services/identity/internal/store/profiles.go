@@ -10,7 +10,6 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/latchkey/latchkey/libs/platform/events"
-	"github.com/latchkey/latchkey/libs/platform/mongox"
 )
 
 // maxSearchTerm bounds one search term (characters); longer names are cut, not dropped.
@@ -89,7 +88,7 @@ func SearchTerms(firstName, lastName, displayName string) []string {
 
 // SetUnverifiedPhone sets the account's phone number, unverified, unless the account has that number
 // already; it marks account.updated pending (UpdateProjected). A number held by another account
-// comes back as a duplicate-key error (IsDuplicateKey).
+// comes back as a write error (duplicate key on MongoDB; FerretDB v1 reports an internal error).
 func (s *Accounts) SetUnverifiedPhone(ctx context.Context, id, phone string) (bool, error) {
 	return s.UpdateProjected(ctx, id,
 		bson.D{{Key: "phone", Value: bson.D{{Key: "$ne", Value: phone}}}},
@@ -118,6 +117,3 @@ func (s *Accounts) ReleaseUnverifiedPhone(ctx context.Context, id, phone string)
 		bson.D{{Key: "phone", Value: phone}, {Key: "phoneVerified", Value: false}},
 		bson.D{{Key: "phoneVerified", Value: false}}, "phone")
 }
-
-// IsDuplicateKey reports whether err is a unique-index clash.
-func (s *Accounts) IsDuplicateKey(err error) bool { return mongox.IsDuplicateKey(err) }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -193,8 +194,8 @@ func (h *usernameHandler) search(c *fiber.Ctx) error {
 // GET /api/v1/account/username/{username} — item 14. Accounts that are not active, locked or not
 // done with primary onboarding answer the same 404 as unknown names.
 func (h *usernameHandler) lookup(c *fiber.Ctx) error {
-	raw := c.Params("username")
-	if utf8.RuneCountInString(raw) > maxUsernameText {
+	raw, err := url.PathUnescape(c.Params("username")) // "%40ada" is "@ada"
+	if err != nil || utf8.RuneCountInString(raw) > maxUsernameText {
 		return wire.NotFound(msgUserNotFound)
 	}
 	card, err := h.svc.Lookup(c.UserContext(), raw)

@@ -182,6 +182,7 @@ func TestServiceEnvironment(t *testing.T) {
 	}
 	t.Setenv("DEV_OUTBOX_ENABLED", "true") // left in a developer's shell: must reach notification only
 	t.Setenv("SESSION_INTERNAL_URL", "http://elsewhere")
+	t.Setenv("IDENTITY_INTERNAL_URL", "http://elsewhere") // managed: only profile gets it, with the stack's value
 	st := startStack(t, cfg)
 
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(st.InternalToken()) {
@@ -196,8 +197,8 @@ func TestServiceEnvironment(t *testing.T) {
 			"SESSION_INTERNAL_URL": sessionInternal, "DEV_OUTBOX_ENABLED": "",
 			"JWT_ISSUER": "identity-issuer", "ONLY_IDENTITY": "yes",
 		}},
-		{service: Session, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": ""}},
-		{service: Profile, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": ""}},
+		{service: Session, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": "", "IDENTITY_INTERNAL_URL": ""}},
+		{service: Profile, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "IDENTITY_INTERNAL_URL": st.InternalURL(Identity)}},
 		{service: Notification, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true"}},
 	}
 	for _, tt := range tests {

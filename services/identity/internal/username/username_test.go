@@ -43,7 +43,7 @@ type world struct {
 
 var policy = username.Config{ChangeInterval: 30 * 24 * time.Hour, Reservation: 90 * 24 * time.Hour}
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	db := testenv.New(t).Database("identity")
@@ -60,7 +60,7 @@ func newWorld(t *testing.T) *world {
 
 // add creates an account and, when displayName is set, applies a profile snapshot as the profile
 // service would publish it.
-func (w *world) add(t *testing.T, id, name, first, displayName string, status account.Status) {
+func (w *world) add(t testing.TB, id, name, first, displayName string, status account.Status) {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()

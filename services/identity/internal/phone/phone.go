@@ -24,6 +24,9 @@ var (
 	ErrNotFound = errors.New("account not found")
 )
 
+// maxTakeoverAttempts bounds the rounds of taking a number from an account that never verified it.
+const maxTakeoverAttempts = 3
+
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // Store is what recording a phone number needs of the accounts.
@@ -84,7 +87,9 @@ func (s *Service) SetUnverified(ctx context.Context, accountID, phone string) (a
 		if herr != nil {
 			return account.Account{}, fmt.Errorf("set phone: %w (find phone holder: %w)", err, herr)
 		}
-		if !found || holder == accountID || attempt > 0 {
+		// A few rounds: on FerretDB v1 a concurrent write of the holder's document (a projection
+		// update) can put a released number back, since it runs every update as read + write.
+		if !found || holder == accountID || attempt == maxTakeoverAttempts-1 {
 			return account.Account{}, fmt.Errorf("set phone: %w", err)
 		}
 		if found && verified {

@@ -108,16 +108,16 @@ func run(ctx context.Context, log *slog.Logger) error {
 	codes := otp.NewService(cfg.OTP, otp.Pepper(cfg.OTPPepper.Value()), store.NewChallenges(db), limiter, outbox)
 	usernames := store.NewUsernames(db)
 	svc := auth.NewService(auth.Config{LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount}, auth.Deps{
-		Accounts:     usernames.Accounts,
-		Reservations: usernames,
-		Devices:      store.NewDevices(db),
-		Codes:        codes,
-		Hasher:       hasher,
-		Limiter:      limiter,
-		Sessions:     sessionclient.New(cfg.SessionInternalURL, cfg.InternalToken, nil),
-		Outbox:       outbox,
-		Logger:       log,
+		Accounts: store.NewAccounts(db),
+		Devices:  store.NewDevices(db),
+		Codes:    codes,
+		Hasher:   hasher,
+		Limiter:  limiter,
+		Sessions: sessionclient.New(cfg.SessionInternalURL, cfg.InternalToken, nil),
+		Outbox:   outbox,
+		Logger:   log,
 	})
+	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
 
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,

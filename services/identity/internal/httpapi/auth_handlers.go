@@ -67,28 +67,29 @@ type userBody struct {
 	Username *string `json:"username"`
 }
 
-// onboardingPlain is the onboarding flags of account-api item 20, in the plain style's snake_case.
+type tokensBody struct {
+	User         userBody `json:"user"`
+	AccessToken  string   `json:"access_token"`
+	RefreshToken string   `json:"refresh_token"`
+	TokenType    string   `json:"token_type"`
+	ExpiresIn    int      `json:"expires_in"`
+	SessionID    string   `json:"session_id"`
+
+	// Onboarding are account-api item 20's onboarding flags, in the plain style's snake_case.
+	Onboarding onboardingPlain `json:"onboarding"`
+}
+
 type onboardingPlain struct {
 	IsPrimaryComplete bool `json:"is_primary_complete"`
 	HasUsername       bool `json:"has_username"`
 }
 
-type tokensBody struct {
-	User         userBody        `json:"user"`
-	Onboarding   onboardingPlain `json:"onboarding"`
-	AccessToken  string          `json:"access_token"`
-	RefreshToken string          `json:"refresh_token"`
-	TokenType    string          `json:"token_type"`
-	ExpiresIn    int             `json:"expires_in"`
-	SessionID    string          `json:"session_id"`
-}
-
 func tokensOf(s auth.SignedIn) tokensBody {
 	return tokensBody{
 		User:        userBody{ID: s.Account.ID, Email: s.Account.Email, Username: optional(s.Account.Username)},
-		Onboarding:  onboardingPlain{IsPrimaryComplete: s.Account.PrimaryComplete(), HasUsername: s.Account.Username != ""},
 		AccessToken: s.Tokens.AccessToken, RefreshToken: s.Tokens.RefreshToken, TokenType: "Bearer",
 		ExpiresIn: s.Tokens.ExpiresIn, SessionID: s.Tokens.SessionID,
+		Onboarding: onboardingPlain{IsPrimaryComplete: s.Account.PrimaryComplete(), HasUsername: s.Account.Username != ""},
 	}
 }
 

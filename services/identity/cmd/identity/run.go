@@ -24,9 +24,12 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/oauth"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
+	"github.com/latchkey/latchkey/services/identity/internal/phone"
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
+	"github.com/latchkey/latchkey/services/identity/internal/subscriber"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
 // topicPartitions is used when identity creates its topics (KAFKA_CREATE_TOPICS).
@@ -76,12 +79,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err := store.EnsureIndexes(ctx, db); err != nil {
 		return err
 	}
+	if err := store.EnsureUsernameIndexes(ctx, db); err != nil {
+		return err
+	}
 
 	if cfg.CreateTopics {
 		// Not fatal: requests are accepted into the outbox while Kafka is away, and the relay
 		// publishes once it is back.
 		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
-			events.TopicOTPDispatch, events.TopicAccountEvents); err != nil {
+			events.TopicOTPDispatch, events.TopicAccountEvents, events.TopicProfileEvents); err != nil {
 			log.Warn("could not ensure Kafka topics", "err", err)
 		}
 	}
@@ -102,6 +108,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	limiter := throttle.New(store.NewCounters(db))
 	codes := otp.NewService(cfg.OTP, otp.Pepper(cfg.OTPPepper.Value()), store.NewChallenges(db), limiter, outbox)
+	usernames := store.NewUsernames(db)
 	svc := auth.NewService(auth.Config{
 		LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
 		CodeVerifyPerIP: cfg.CodeVerifyPerIP, CodeFailuresPerAccount: cfg.CodeFailuresPerAccount, CodeSendPerIP: cfg.CodeSendPerIP,
@@ -118,6 +125,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Providers: store.NewProviders(db),
 		IDTokens:  oauth.NewVerifier(cfg.OAuth, &http.Client{Timeout: 5 * time.Second}),
 	})
+	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
 
 	keys := apikey.NewService(apikey.Config{Prefix: cfg.APIKeyPrefix}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
 	verifier := authn.NewVerifier(authn.VerifierConfig{
@@ -133,6 +141,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	httpapi.Register(public, authn.Middleware(verifier, denyList), svc, keys, log)
+	httpapi.RegisterUsernames(public, authn.Middleware(verifier, denyList), username.NewService(cfg.Usernames, usernames, svc, log))
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},
@@ -142,6 +151,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	httpapi.RegisterInternal(internal, httpx.RequireToken(cfg.InternalToken), keys)
 	httpapi.RegisterReauthentication(internal, httpx.RequireToken(cfg.InternalToken), svc)
+	httpapi.RegisterPhoneInternal(internal, httpx.RequireToken(cfg.InternalToken), phone.NewService(usernames.Accounts, svc))
 
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
@@ -152,6 +162,16 @@ func run(ctx context.Context, log *slog.Logger) error {
 		}
 	})
 	wg.Go(func() { svc.RunRepublisher(workers, republishInterval) })
+	wg.Go(func() {
+		// profile.updated → the profile projection that username search and lookup read.
+		err := kafkax.RunConsumer(workers, kafkax.ConsumerConfig{
+			Brokers: cfg.KafkaBrokers, GroupID: config.Service,
+			Topic: kafkax.Topic(cfg.TopicPrefix, events.TopicProfileEvents), Logger: log,
+		}, subscriber.ProfileEvents(usernames, log))
+		if err != nil && workers.Err() == nil {
+			log.Error("profile events consumer stopped", "err", err)
+		}
+	})
 	wg.Go(func() {
 		// Access tokens of revoked sessions are refused from the moment the revocation is read.
 		if err := denyList.Follow(workers, cfg.KafkaBrokers, cfg.TopicPrefix, authn.DefaultLookback, log); err != nil && workers.Err() == nil {

@@ -161,6 +161,12 @@ type Sessions interface {
 	Revoke(ctx context.Context, accountID, exceptSessionID, reason string) (int, error)
 }
 
+// Reservations says for which account a given-up username is still reserved (store.Usernames).
+type Reservations interface {
+	// ReservedFor returns the account the username is reserved for at now, or "".
+	ReservedFor(ctx context.Context, username string, now time.Time) (string, error)
+}
+
 // Outbox takes events to publish.
 type Outbox interface {
 	Add(ctx context.Context, topic string, ev events.Envelope) error
@@ -216,6 +222,8 @@ type Deps struct {
 	// Providers and IDTokens serve provider linking and sign-in.
 	Providers Providers
 	IDTokens  IDTokens
+	// Reservations, when set, keeps registration off usernames reserved for their previous owner.
+	Reservations Reservations
 }
 
 // Service runs the flows.

@@ -71,6 +71,13 @@ func (s *Service) CompleteRegistration(ctx context.Context, r Registration) (Sig
 			return SignedIn{}, fmt.Errorf("look up username: %w", err)
 		}
 	}
+	if username != "" && s.Reservations != nil {
+		if holder, err := s.Reservations.ReservedFor(ctx, username, s.now().UTC()); err != nil {
+			return SignedIn{}, fmt.Errorf("look up username reservation: %w", err)
+		} else if holder != "" {
+			return SignedIn{}, ErrUsernameTaken
+		}
+	}
 	if _, err := s.Accounts.ByEmail(ctx, email); err == nil {
 		return SignedIn{}, ErrInvalidCode
 	} else if !errors.Is(err, account.ErrNotFound) {

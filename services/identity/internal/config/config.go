@@ -31,6 +31,8 @@
 //	OAUTH_GITHUB_ISSUER [], OAUTH_GITHUB_JWKS_URL [], OAUTH_GITHUB_CLIENT_IDS []
 //	                                               GitHub issues no OIDC ID tokens itself: set these to
 //	                                               an OIDC bridge in front of it, or leave GitHub off
+//	USERNAME_CHANGE_INTERVAL [720h]                least time between two username changes of an account
+//	USERNAME_RESERVATION_PERIOD [2160h]            how long a given-up username stays reserved for its old owner
 //
 // OTP_PEPPER must be set (at least 32 characters) when more than one replica runs or codes must
 // survive a restart: without it each process draws its own, which only suits a single dev instance.
@@ -52,6 +54,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
 // Service name and default listen addresses.
@@ -80,7 +83,8 @@ type Config struct {
 	APIKeyPrefix            string
 	// OAuth are the sign-in providers' ID-token settings, one per oauth.Providers entry; a provider
 	// without client ids is disabled.
-	OAuth []oauth.ProviderConfig
+	OAuth     []oauth.ProviderConfig
+	Usernames username.Config
 }
 
 // providerDefaults are the public issuers and key URLs of the providers that have them.
@@ -163,6 +167,13 @@ func Load(l *config.Loader) (Config, error) {
 			Window: l.Duration("OTP_SEND_IP_WINDOW", time.Hour),
 		},
 		OTPPepper: l.Secret("OTP_PEPPER", ""),
+		Usernames: username.Config{
+			ChangeInterval: l.Duration("USERNAME_CHANGE_INTERVAL", 30*24*time.Hour),
+			Reservation:    l.Duration("USERNAME_RESERVATION_PERIOD", 90*24*time.Hour),
+		},
+	}
+	if c.Usernames.ChangeInterval < 0 || c.Usernames.Reservation < 0 {
+		errs = append(errs, fmt.Errorf("USERNAME_CHANGE_INTERVAL and USERNAME_RESERVATION_PERIOD must not be negative"))
 	}
 	switch env := l.String("API_KEY_ENVIRONMENT", "live"); env {
 	case "live":
@@ -248,6 +259,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("api_key_rate_per_minute", c.APIKeyRatePerMinute),
 		slog.String("api_key_prefix", c.APIKeyPrefix),
 		slog.Any("oauth_enabled", enabledProviders(c.OAuth)),
+		slog.Duration("username_change_interval", c.Usernames.ChangeInterval),
+		slog.Duration("username_reservation_period", c.Usernames.Reservation),
 	)
 }
 

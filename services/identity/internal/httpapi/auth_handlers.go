@@ -74,6 +74,14 @@ type tokensBody struct {
 	TokenType    string   `json:"token_type"`
 	ExpiresIn    int      `json:"expires_in"`
 	SessionID    string   `json:"session_id"`
+
+	// Onboarding are account-api item 20's onboarding flags, in the plain style's snake_case.
+	Onboarding onboardingPlain `json:"onboarding"`
+}
+
+type onboardingPlain struct {
+	IsPrimaryComplete bool `json:"is_primary_complete"`
+	HasUsername       bool `json:"has_username"`
 }
 
 func tokensOf(s auth.SignedIn) tokensBody {
@@ -81,6 +89,7 @@ func tokensOf(s auth.SignedIn) tokensBody {
 		User:        userBody{ID: s.Account.ID, Email: s.Account.Email, Username: optional(s.Account.Username)},
 		AccessToken: s.Tokens.AccessToken, RefreshToken: s.Tokens.RefreshToken, TokenType: "Bearer",
 		ExpiresIn: s.Tokens.ExpiresIn, SessionID: s.Tokens.SessionID,
+		Onboarding: onboardingPlain{IsPrimaryComplete: s.Account.PrimaryComplete(), HasUsername: s.Account.Username != ""},
 	}
 }
 

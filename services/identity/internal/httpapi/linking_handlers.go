@@ -370,9 +370,9 @@ type sendPhoneBody struct {
 	ExpiresInMinutes int    `json:"expires_in_minutes"`
 }
 
-// phone validates the phone fields; a number that is present but not in international form is the
+// checkPhone validates the phone fields; a number that is present but not in international form is the
 // documented 400, reported after the 422s.
-func phone(v *wire.Checker, number, country string) (string, error) {
+func checkPhone(v *wire.Checker, number, country string) (string, error) {
 	if v.Required("phone_number", number) {
 		v.MaxLen("phone_number", number, maxPhoneInput)
 	}
@@ -393,7 +393,7 @@ func (h *Handler) sendPhoneVerification(c *fiber.Ctx) error {
 	if err := wire.Decode(c, &req); err != nil {
 		return err
 	}
-	number, err := phone(wire.NewChecker(), req.PhoneNumber, req.CountryCode)
+	number, err := checkPhone(wire.NewChecker(), req.PhoneNumber, req.CountryCode)
 	if err != nil {
 		return err
 	}
@@ -422,7 +422,7 @@ func (h *Handler) verifyPhone(c *fiber.Ctx) error {
 	if v.Required("otp_code", req.OTPCode) {
 		v.Check(otp.ValidCodeFormat(req.OTPCode), "otp_code", "String should match pattern '^[0-9]{6}$'", "string_pattern_mismatch")
 	}
-	number, err := phone(v, req.PhoneNumber, req.CountryCode)
+	number, err := checkPhone(v, req.PhoneNumber, req.CountryCode)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,5 @@
-// Command profile serves the profile API (/api/v1/me) and keeps profiles from account.events.v1.
+// Command profile serves the profile API (/api/v1/me, /api/v1/auth/me), keeps identity's facts from
+// account.events.v1 and publishes profile.updated on profile.events.v1 through its outbox.
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/telemetry"
 	profileconfig "github.com/latchkey/latchkey/services/profile/internal/config"
 	"github.com/latchkey/latchkey/services/profile/internal/httpapi"
+	"github.com/latchkey/latchkey/services/profile/internal/identityclient"
 	"github.com/latchkey/latchkey/services/profile/internal/profile"
 	"github.com/latchkey/latchkey/services/profile/internal/store"
 	"github.com/latchkey/latchkey/services/profile/internal/subscriber"
@@ -29,6 +31,9 @@ import (
 
 // topicPartitions is how many partitions EnsureTopics gives a topic it creates.
 const topicPartitions = 3
+
+// republishInterval is how often profiles whose profile.updated did not reach the outbox are looked for.
+const republishInterval = time.Minute
 
 func main() {
 	log := telemetry.NewLogger(os.Stdout, profileconfig.Service, config.NewLoader().Level("LOG_LEVEL", slog.LevelInfo))
@@ -84,13 +89,26 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	// Kafka.
 	if cfg.CreateTopics {
 		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
-			events.TopicAccountEvents, events.TopicSessionEvents); err != nil {
+			events.TopicAccountEvents, events.TopicSessionEvents, events.TopicProfileEvents); err != nil {
 			return fmt.Errorf("kafka topics: %w", err)
 		}
 	}
+	producer := kafkax.NewProducer(cfg.KafkaBrokers, cfg.TopicPrefix)
+	defer func() {
+		if err := producer.Close(); err != nil {
+			log.Warn("close Kafka producer", "err", err)
+		}
+	}()
+	outbox := kafkax.NewOutbox(db, producer, log)
+	if err := outbox.EnsureIndexes(ctx); err != nil {
+		return fmt.Errorf("mongodb indexes: %w", err)
+	}
 
 	// Domain and HTTP.
-	service := profile.NewService(profiles, profile.Options{Wait: cfg.ProfileWait})
+	service := profile.NewService(profiles, profile.Options{
+		Wait: cfg.ProfileWait, Outbox: outbox, Logger: log,
+		Phones: identityclient.New(cfg.IdentityInternalURL, cfg.InternalToken, nil),
+	})
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,
@@ -120,7 +138,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	defer stopWorkers()
 	var (
 		wg        sync.WaitGroup
-		workerErr = make(chan error, 2)
+		workerErr = make(chan error, 3)
 	)
 	startWorker := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
@@ -141,6 +159,8 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 			Logger:  log,
 		}, subscriber.AccountEvents(service, log))
 	})
+	startWorker("outbox relay", outbox.Run)
+	wg.Go(func() { service.RunRepublisher(workCtx, republishInterval) })
 	startWorker("deny-list follower", func(ctx context.Context) error {
 		return denyList.Follow(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, authn.DefaultLookback, log)
 	})

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,6 +123,66 @@ func TestRun(t *testing.T) {
 		}) {
 			_, body := getJSON(t, me, token)
 			t.Errorf("profile never filled in: %v", body)
+		}
+	})
+
+	t.Run("account.updated reaches /api/v1/auth/me", func(t *testing.T) {
+		publish(events.TopicAccountEvents, events.TypeAccountUpdated, events.AccountSnapshot{
+			Version: 2, Email: "jane@example.com", EmailVerified: true, PhoneNumber: "+254712345678", PhoneVerified: true,
+			Username: "jane_d", Status: events.AccountStatusActive,
+		})
+		if !eventually(20*time.Second, func() bool {
+			_, body := getJSON(t, "http://"+public+"/api/v1/auth/me", token)
+			return body["username"] == "jane_d" && body["phone_number"] == "+254712345678" && body["phone_verified"] == true && body["is_verified"] == true
+		}) {
+			_, body := getJSON(t, "http://"+public+"/api/v1/auth/me", token)
+			t.Errorf("snapshot never applied: %v", body)
+		}
+	})
+
+	t.Run("PATCH publishes profile.updated through the outbox", func(t *testing.T) {
+		var (
+			mu   sync.Mutex
+			seen []events.ProfileSnapshot
+		)
+		rctx, stopReading := context.WithCancel(context.Background())
+		defer stopReading()
+		go func() {
+			_ = kafkax.RunBroadcast(rctx, env.Brokers, kafkax.Topic(env.TopicPrefix, events.TopicProfileEvents), time.Now().Add(-time.Minute),
+				func(_ context.Context, ev events.Envelope) error {
+					var snap events.ProfileSnapshot
+					if ev.Type == events.TypeProfileUpdated && ev.AccountID == "acc-1" && ev.Decode(&snap) == nil {
+						mu.Lock()
+						seen = append(seen, snap)
+						mu.Unlock()
+					}
+					return nil
+				})
+		}()
+		req, _ := http.NewRequest(http.MethodPatch, me, strings.NewReader(`{"display_name":"Jane D.","locale":"en-ke"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("PATCH: %d", resp.StatusCode)
+		}
+		if !eventually(20*time.Second, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, s := range seen {
+				if s.DisplayName == "Jane D." && s.Locale == "en-KE" && s.FirstName == "Jane" && s.OnboardingComplete && s.Version > 1 {
+					return true
+				}
+			}
+			return false
+		}) {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Errorf("no profile.updated with the new display name; saw %+v", seen)
 		}
 	})
 

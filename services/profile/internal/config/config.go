@@ -3,12 +3,15 @@
 //
 //	PROFILE_WAIT_TIMEOUT [1.5s]  how long GET /api/v1/me waits for a just-registered account's
 //	                             account.created event before answering from the token alone
+//	IDENTITY_INTERNAL_URL [http://127.0.0.1:9081]  identity's internal API (phone numbers set through
+//	                             PATCH /api/v1/me and /api/v1/auth/me are handed to identity)
 package config
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/config"
@@ -23,15 +26,21 @@ type Config struct {
 	// ProfileWait bounds how long a GET /api/v1/me for a profile that does not exist yet waits for
 	// the account.created event (it is usually still in flight right after registration).
 	ProfileWait time.Duration
+	// IdentityInternalURL is identity's internal API, the system of record for phone numbers.
+	IdentityInternalURL string
 }
 
 // Load reads the configuration and returns every problem at once.
 func Load(l *config.Loader) (Config, error) {
 	c := Config{
-		Base:        l.LoadBase(Service, ":8083", ":9083"),
-		ProfileWait: l.Duration("PROFILE_WAIT_TIMEOUT", 1500*time.Millisecond),
+		Base:                l.LoadBase(Service, ":8083", ":9083"),
+		ProfileWait:         l.Duration("PROFILE_WAIT_TIMEOUT", 1500*time.Millisecond),
+		IdentityInternalURL: l.String("IDENTITY_INTERNAL_URL", "http://127.0.0.1:9081"),
 	}
 	err := l.Err()
+	if u, perr := url.Parse(c.IdentityInternalURL); perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		err = errors.Join(err, fmt.Errorf("IDENTITY_INTERNAL_URL=%q: want an http(s) URL", c.IdentityInternalURL))
+	}
 	if c.ProfileWait > 10*time.Second {
 		err = errors.Join(err, fmt.Errorf("PROFILE_WAIT_TIMEOUT=%s: want at most 10s (a request waits that long)", c.ProfileWait))
 	}
@@ -46,5 +55,6 @@ func Load(l *config.Loader) (Config, error) {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append(c.Base.LogAttrs(),
 		slog.Duration("profile_wait_timeout", c.ProfileWait),
+		slog.String("identity_internal_url", c.IdentityInternalURL),
 	)...)
 }

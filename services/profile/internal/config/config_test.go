@@ -23,6 +23,7 @@ func TestLoad(t *testing.T) {
 		{name: "defaults", env: map[string]string{"INTERNAL_API_TOKEN": token}, wantWait: 1500 * time.Millisecond},
 		{name: "wait set", env: map[string]string{"INTERNAL_API_TOKEN": token, "PROFILE_WAIT_TIMEOUT": "500ms"}, wantWait: 500 * time.Millisecond},
 		{name: "wait too long", env: map[string]string{"INTERNAL_API_TOKEN": token, "PROFILE_WAIT_TIMEOUT": "1m"}, wantErrs: []string{"PROFILE_WAIT_TIMEOUT"}},
+		{name: "identity URL not http", env: map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "ftp://identity"}, wantErrs: []string{"IDENTITY_INTERNAL_URL"}},
 		{
 			name:     "every problem at once",
 			env:      map[string]string{"PROFILE_WAIT_TIMEOUT": "soon", "BODY_LIMIT_BYTES": "lots"},
@@ -44,6 +45,9 @@ func TestLoad(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("Load: %v", err)
+			}
+			if cfg.IdentityInternalURL != "http://127.0.0.1:9081" {
+				t.Errorf("IdentityInternalURL = %q, want the default", cfg.IdentityInternalURL)
 			}
 			if cfg.ProfileWait != tc.wantWait {
 				t.Errorf("ProfileWait = %s, want %s", cfg.ProfileWait, tc.wantWait)

@@ -1,5 +1,7 @@
-// Package httpapi serves the profile API (/api/v1/me, plain wire style) over Fiber: it authenticates
-// the caller, calls the profile service and renders the profile. Routes are registered in Routes only.
+// Package httpapi serves the profile API over Fiber, in the plain wire style: /api/v1/me
+// (profile-api.txt) and /api/v1/auth/me (the AudioPod-style account paths). It authenticates the
+// caller, validates edits, calls the profile service and renders the profile. Routes are registered in
+// Routes only.
 package httpapi
 
 import (
@@ -18,6 +20,7 @@ import (
 // Profiles is what the API needs of the profile service.
 type Profiles interface {
 	Get(ctx context.Context, accountID string) (profile.Profile, error)
+	Update(ctx context.Context, accountID string, ch profile.Changes) (profile.Profile, error)
 }
 
 // Handler holds the API's dependencies.
@@ -36,24 +39,29 @@ func NewHandler(profiles Profiles, log *slog.Logger) *Handler {
 // Paths under /api/v1/me that are not listed here answer 404 (plain) from the app's error handler.
 func Routes(app *fiber.App, requireAuth fiber.Handler, h *Handler) {
 	app.Get("/api/v1/me", requireAuth, h.getMe)
-	// PATCH /api/v1/me (issue 5) slots in here: decode + validate an UpdateProfileRequest, then a
-	// profile.Service method that re-reads and writes with profile.Store.Update like the projection.
+	app.Patch("/api/v1/me", requireAuth, h.patchMe)
+	app.Get("/api/v1/auth/me", requireAuth, h.getAuthMe)
+	app.Patch("/api/v1/auth/me", requireAuth, h.patchAuthMe)
 }
 
-// Me is the body of GET /api/v1/me. Pointers render unset values as null.
+// Me is the body of GET and PATCH /api/v1/me. Pointers render unset values as null. Email, username,
+// phone and phone_verified are identity's facts as last projected.
 type Me struct {
-	ID          string  `json:"id"`
-	Email       *string `json:"email"`
-	Username    *string `json:"username"`
-	FirstName   *string `json:"first_name"`
-	LastName    *string `json:"last_name"`
-	DisplayName *string `json:"display_name"`
-	Phone       *string `json:"phone"`
-	Locale      *string `json:"locale"`
-	Timezone    *string `json:"timezone"`
-	AvatarURL   *string `json:"avatar_url"`
-	CreatedAt   string  `json:"created_at"`
-	UpdatedAt   string  `json:"updated_at"`
+	ID            string  `json:"id"`
+	Email         *string `json:"email"`
+	Username      *string `json:"username"`
+	FirstName     *string `json:"first_name"`
+	LastName      *string `json:"last_name"`
+	DisplayName   *string `json:"display_name"`
+	Phone         *string `json:"phone"`
+	PhoneVerified bool    `json:"phone_verified"`
+	Locale        *string `json:"locale"`
+	Timezone      *string `json:"timezone"`
+	AvatarURL     *string `json:"avatar_url"`
+	Bio           *string `json:"bio"`
+	Location      *string `json:"location"`
+	CreatedAt     string  `json:"created_at"`
+	UpdatedAt     string  `json:"updated_at"`
 }
 
 func (h *Handler) getMe(c *fiber.Ctx) error {
@@ -67,18 +75,21 @@ func (h *Handler) getMe(c *fiber.Ctx) error {
 
 func toMe(p profile.Profile) Me {
 	return Me{
-		ID:          p.AccountID,
-		Email:       nullable(p.Email),
-		Username:    nullable(p.Username),
-		FirstName:   nullable(p.FirstName),
-		LastName:    nullable(p.LastName),
-		DisplayName: nullable(p.DisplayName),
-		Phone:       nullable(p.Phone),
-		Locale:      nullable(p.Locale),
-		Timezone:    nullable(p.Timezone),
-		AvatarURL:   nullable(p.AvatarURL),
-		CreatedAt:   timestamp(p.CreatedAt),
-		UpdatedAt:   timestamp(p.UpdatedAt),
+		ID:            p.AccountID,
+		Email:         nullable(p.Email),
+		Username:      nullable(p.Username),
+		FirstName:     nullable(p.FirstName),
+		LastName:      nullable(p.LastName),
+		DisplayName:   nullable(p.DisplayName),
+		Phone:         nullable(p.Phone),
+		PhoneVerified: p.Phone != "" && p.PhoneVerified,
+		Locale:        nullable(p.Locale),
+		Timezone:      nullable(p.Timezone),
+		AvatarURL:     nullable(p.AvatarURL),
+		Bio:           nullable(p.Bio),
+		Location:      nullable(p.Location),
+		CreatedAt:     timestamp(p.CreatedAt),
+		UpdatedAt:     timestamp(p.UpdatedAt),
 	}
 }
 
@@ -100,6 +111,8 @@ func (h *Handler) fail(c *fiber.Ctx, err error) error {
 		return wire.Unavailable("Service temporarily unavailable")
 	case errors.Is(err, profile.ErrNotFound):
 		return wire.NotFound("Profile not found")
+	case errors.Is(err, profile.ErrPhoneTaken):
+		return wire.Conflict("Phone number is already in use by another account")
 	}
 	return err
 }

@@ -86,7 +86,7 @@ func TestGetMe(t *testing.T) {
 	}
 	want := map[string]any{
 		"id": "acc-1", "email": "jane@example.com", "username": "jane", "first_name": "Jane",
-		"last_name": nil, "display_name": nil, "phone": nil, "locale": nil, "timezone": nil, "avatar_url": nil,
+		"last_name": nil, "display_name": nil, "phone": nil, "phone_verified": false, "locale": nil, "timezone": nil, "avatar_url": nil, "bio": nil, "location": nil,
 		"created_at": "2025-02-03T04:05:06Z",
 	}
 	for field, w := range want {
@@ -99,8 +99,8 @@ func TestGetMe(t *testing.T) {
 	if ts, err := time.Parse(time.RFC3339, updated); err != nil || ts.Location() != time.UTC || updated[len(updated)-1] != 'Z' {
 		t.Errorf("updated_at = %q, want an RFC 3339 UTC timestamp", updated)
 	}
-	if len(body) != 12 {
-		t.Errorf("body has %d fields, want 12: %v", len(body), body)
+	if len(body) != 15 {
+		t.Errorf("body has %d fields, want 15: %v", len(body), body)
 	}
 }
 

@@ -31,44 +31,72 @@ func NewProfiles(db *mongo.Database) *Profiles {
 	return &Profiles{coll: db.Collection(Collection)}
 }
 
-// EnsureIndexes creates the indexes the store needs. Profiles are looked up by _id (the account id)
-// only, which MongoDB indexes by itself; the call exists so start-up reads the same in every service
-// and so later lookups (by username, say) have a place to declare their index.
+// EnsureIndexes creates the indexes the store needs. Profiles are looked up by _id (the account id),
+// which MongoDB indexes by itself; the republisher looks for pending snapshots through a sparse index
+// that holds only the (few) profiles whose snapshot is not in the outbox yet.
 func (s *Profiles) EnsureIndexes(ctx context.Context) error {
-	return mongox.EnsureIndexes(ctx, s.coll)
+	return mongox.EnsureIndexes(ctx, s.coll, mongo.IndexModel{
+		Keys:    bson.D{{Key: "snapshotPending", Value: 1}, {Key: "updatedAt", Value: 1}},
+		Options: options.Index().SetName("snapshot_pending").SetSparse(true),
+	})
 }
 
 // document is a profile as stored. Unset values are left out rather than stored as empty strings.
+// The account sub-document is the projection of identity's facts (account.created/account.updated).
 type document struct {
-	ID            string    `bson:"_id"`
-	Email         string    `bson:"email,omitempty"`
-	Username      string    `bson:"username,omitempty"`
-	FirstName     string    `bson:"firstName,omitempty"`
-	LastName      string    `bson:"lastName,omitempty"`
-	DisplayName   string    `bson:"displayName,omitempty"`
-	Phone         string    `bson:"phone,omitempty"`
-	Locale        string    `bson:"locale,omitempty"`
-	Timezone      string    `bson:"timezone,omitempty"`
-	AvatarURL     string    `bson:"avatarUrl,omitempty"`
-	CreatedAt     time.Time `bson:"createdAt"`
-	UpdatedAt     time.Time `bson:"updatedAt"`
-	Version       int64     `bson:"version"`
-	AppliedEvents []string  `bson:"appliedEvents,omitempty"`
+	ID              string      `bson:"_id"`
+	Email           string      `bson:"email,omitempty"`
+	Username        string      `bson:"username,omitempty"`
+	Phone           string      `bson:"phone,omitempty"`
+	Account         accountFact `bson:"account"`
+	FirstName       string      `bson:"firstName,omitempty"`
+	LastName        string      `bson:"lastName,omitempty"`
+	DisplayName     string      `bson:"displayName,omitempty"`
+	Bio             string      `bson:"bio,omitempty"`
+	Location        string      `bson:"location,omitempty"`
+	Locale          string      `bson:"locale,omitempty"`
+	Timezone        string      `bson:"timezone,omitempty"`
+	AvatarURL       string      `bson:"avatarUrl,omitempty"`
+	UserType        string      `bson:"userType,omitempty"`
+	AudioUsage      string      `bson:"audioUsage,omitempty"`
+	ReferralSource  string      `bson:"referralSource,omitempty"`
+	CountryCode     string      `bson:"countryCode,omitempty"`
+	CreatedAt       time.Time   `bson:"createdAt"`
+	UpdatedAt       time.Time   `bson:"updatedAt"`
+	Version         int64       `bson:"version"`
+	AppliedEvents   []string    `bson:"appliedEvents,omitempty"`
+	SnapshotPending bool        `bson:"snapshotPending,omitempty"`
+}
+
+type accountFact struct {
+	Version       int64  `bson:"version"`
+	EmailVerified bool   `bson:"emailVerified"`
+	PhoneVerified bool   `bson:"phoneVerified"`
+	Status        string `bson:"status,omitempty"`
 }
 
 func toDocument(p profile.Profile) document {
 	return document{
-		ID: p.AccountID, Email: p.Email, Username: p.Username, FirstName: p.FirstName, LastName: p.LastName,
-		DisplayName: p.DisplayName, Phone: p.Phone, Locale: p.Locale, Timezone: p.Timezone, AvatarURL: p.AvatarURL,
+		ID: p.AccountID, Email: p.Email, Username: p.Username, Phone: p.Phone,
+		Account:   accountFact{Version: p.AccountVersion, EmailVerified: p.EmailVerified, PhoneVerified: p.PhoneVerified, Status: p.AccountStatus},
+		FirstName: p.FirstName, LastName: p.LastName, DisplayName: p.DisplayName, Bio: p.Bio, Location: p.Location,
+		Locale: p.Locale, Timezone: p.Timezone, AvatarURL: p.AvatarURL, UserType: p.UserType, AudioUsage: p.AudioUsage,
+		ReferralSource: p.ReferralSource, CountryCode: p.CountryCode,
 		CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(), Version: p.Version, AppliedEvents: p.AppliedEvents,
+		SnapshotPending: p.SnapshotPending,
 	}
 }
 
 func (d document) profile() profile.Profile {
 	return profile.Profile{
-		AccountID: d.ID, Email: d.Email, Username: d.Username, FirstName: d.FirstName, LastName: d.LastName,
-		DisplayName: d.DisplayName, Phone: d.Phone, Locale: d.Locale, Timezone: d.Timezone, AvatarURL: d.AvatarURL,
+		AccountID: d.ID, Email: d.Email, Username: d.Username, Phone: d.Phone,
+		AccountVersion: d.Account.Version, EmailVerified: d.Account.EmailVerified, PhoneVerified: d.Account.PhoneVerified,
+		AccountStatus: d.Account.Status,
+		FirstName:     d.FirstName, LastName: d.LastName, DisplayName: d.DisplayName, Bio: d.Bio, Location: d.Location,
+		Locale: d.Locale, Timezone: d.Timezone, AvatarURL: d.AvatarURL, UserType: d.UserType, AudioUsage: d.AudioUsage,
+		ReferralSource: d.ReferralSource, CountryCode: d.CountryCode,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Version: d.Version, AppliedEvents: d.AppliedEvents,
+		SnapshotPending: d.SnapshotPending,
 	}
 }
 
@@ -132,6 +160,37 @@ func (s *Profiles) Ensure(ctx context.Context, accountID string, now time.Time) 
 		return profile.Profile{}, wrap("ensure profile", accountID, err)
 	}
 	return d.profile(), nil
+}
+
+// MarkSnapshotPublished clears the pending mark while the profile is still at version: a change made
+// meanwhile keeps its own snapshot pending.
+func (s *Profiles) MarkSnapshotPublished(ctx context.Context, accountID string, version int64) error {
+	_, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: accountID}, {Key: "version", Value: version}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "snapshotPending", Value: ""}}}})
+	if err != nil {
+		return wrap("mark profile.updated queued", accountID, err)
+	}
+	return nil
+}
+
+// SnapshotUnpublished lists up to limit profiles changed before the given time whose profile.updated
+// snapshot is still pending (through the sparse snapshot_pending index).
+func (s *Profiles) SnapshotUnpublished(ctx context.Context, before time.Time, limit int) ([]profile.Profile, error) {
+	cur, err := s.coll.Find(ctx,
+		bson.D{{Key: "snapshotPending", Value: true}, {Key: "updatedAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
+		options.Find().SetSort(bson.D{{Key: "updatedAt", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, wrap("find pending snapshots", "", err)
+	}
+	var docs []document
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, wrap("read pending snapshots", "", err)
+	}
+	out := make([]profile.Profile, len(docs))
+	for i, d := range docs {
+		out[i] = d.profile()
+	}
+	return out, nil
 }
 
 // wrap adds context to a driver error and marks the ones that mean "MongoDB is unreachable" as

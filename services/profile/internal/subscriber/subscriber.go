@@ -1,5 +1,5 @@
-// Package subscriber turns the Kafka events the profile service consumes (account.events.v1) into
-// calls on the profile service.
+// Package subscriber turns the Kafka events the profile service consumes (account.events.v1:
+// account.created and account.updated) into calls on the profile service.
 package subscriber
 
 import (
@@ -14,6 +14,7 @@ import (
 // Projector is what the subscriber needs of the profile service.
 type Projector interface {
 	ApplyAccountCreated(ctx context.Context, ev profile.AccountCreated) error
+	ApplyAccountSnapshot(ctx context.Context, accountID string, snap events.AccountSnapshot) error
 }
 
 // AccountEvents returns the handler for account.events.v1. Event types it does not know are skipped,
@@ -22,6 +23,9 @@ type Projector interface {
 // Store errors are returned, so the consumer retries and does not commit.
 func AccountEvents(p Projector, log *slog.Logger) func(context.Context, events.Envelope) error {
 	return func(ctx context.Context, env events.Envelope) error {
+		if env.Type == events.TypeAccountUpdated {
+			return accountUpdated(ctx, p, log, env)
+		}
 		if env.Type != events.TypeAccountCreated {
 			return nil
 		}
@@ -44,4 +48,18 @@ func AccountEvents(p Projector, log *slog.Logger) func(context.Context, events.E
 		}
 		return nil
 	}
+}
+
+// accountUpdated applies an AccountSnapshot; the service keeps the highest version, so order and
+// repetition do not matter.
+func accountUpdated(ctx context.Context, p Projector, log *slog.Logger, env events.Envelope) error {
+	var snap events.AccountSnapshot
+	if err := env.Decode(&snap); err != nil || env.AccountID == "" || snap.Version < 1 {
+		log.ErrorContext(ctx, "skipping malformed account snapshot", "event_id", env.EventID, "err", err)
+		return nil
+	}
+	if err := p.ApplyAccountSnapshot(ctx, env.AccountID, snap); err != nil {
+		return fmt.Errorf("apply account.updated %s for %s: %w", env.EventID, env.AccountID, err)
+	}
+	return nil
 }

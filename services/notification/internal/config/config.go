@@ -78,7 +78,9 @@ type Config struct {
 }
 
 // TwilioEnabled reports whether the live driver sends SMS and WhatsApp.
-func (c Config) TwilioEnabled() bool { return c.DeliveryDriver == DriverLive && c.Twilio.AccountSID != "" }
+func (c Config) TwilioEnabled() bool {
+	return c.DeliveryDriver == DriverLive && c.Twilio.AccountSID != ""
+}
 
 // SMTPEnabled reports whether the live driver sends e-mail.
 func (c Config) SMTPEnabled() bool { return c.DeliveryDriver == DriverLive && c.SMTP.Host != "" }

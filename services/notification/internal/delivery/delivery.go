@@ -165,12 +165,12 @@ const (
 
 // Options tune a Service; zero values take the defaults.
 type Options struct {
-	MaxAttempts   int              // attempts before giving up (default 5)
-	RetryBase     time.Duration    // wait before the second attempt (default 1s), doubled per attempt
-	RetryMax      time.Duration    // longest backoff (default 30s)
-	RetryAfterMax time.Duration    // the longest Retry-After honoured; longer gives up (default 10m)
-	Limiter       Limiter          // nil: no abuse limits
-	DeadLetters   DeadLetters      // nil: failed deliveries are only recorded
+	MaxAttempts   int           // attempts before giving up (default 5)
+	RetryBase     time.Duration // wait before the second attempt (default 1s), doubled per attempt
+	RetryMax      time.Duration // longest backoff (default 30s)
+	RetryAfterMax time.Duration // the longest Retry-After honoured; longer gives up (default 10m)
+	Limiter       Limiter       // nil: no abuse limits
+	DeadLetters   DeadLetters   // nil: failed deliveries are only recorded
 	Observe       func(channel, outcome string)
 	Stopping      <-chan struct{}  // closed on shutdown: ends a wait between attempts
 	Now           func() time.Time // the clock (default time.Now)

@@ -3,6 +3,8 @@ module github.com/latchkey/latchkey/services/notification
 go 1.26.0
 
 require (
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
+	github.com/emersion/go-smtp v0.26.0
 	github.com/gofiber/fiber/v2 v2.52.15
 	github.com/latchkey/latchkey/libs/devinfra v0.0.0
 	github.com/latchkey/latchkey/libs/platform v0.0.0

@@ -52,6 +52,10 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.AccountSID == "" || cfg.AuthToken == "" {
 		errs = append(errs, errors.New("twilio: account SID and auth token are required"))
 	}
+	if !alphanumeric(cfg.AccountSID) || !alphanumeric(cfg.AuthToken) {
+		// twilio-go refuses other characters in the credentials on every request.
+		errs = append(errs, errors.New("twilio: account SID and auth token must be letters and digits only"))
+	}
 	if cfg.SMSFrom == "" && cfg.WhatsAppFrom == "" && cfg.MessagingServiceSID == "" {
 		errs = append(errs, errors.New("twilio: a sender number or a Messaging Service SID is required"))
 	}
@@ -207,4 +211,13 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		return max(0, t.Sub(now))
 	}
 	return 0
+}
+
+func alphanumeric(s string) bool {
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
 }

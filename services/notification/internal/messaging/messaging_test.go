@@ -48,7 +48,9 @@ func TestSend(t *testing.T) {
 		},
 		{
 			name: "whatsapp through a messaging service", channel: delivery.ChannelWhatsApp,
-			change: func(c *messaging.Config) { c.WhatsAppFrom, c.MessagingServiceSID = "", "MG0123456789abcdef0123456789abcdef" },
+			change: func(c *messaging.Config) {
+				c.WhatsAppFrom, c.MessagingServiceSID = "", "MG0123456789abcdef0123456789abcdef"
+			},
 			wantTo: "whatsapp:+15551234567", wantService: "MG0123456789abcdef0123456789abcdef",
 		},
 	} {

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Twilio test credentials.
@@ -51,6 +52,7 @@ type Twilio struct {
 
 	t        testing.TB
 	mu       sync.Mutex
+	delay    time.Duration // how long each request takes (SetDelay)
 	accepted []TwilioMessage
 	requests map[string]int            // by To
 	script   map[string][]TwilioAnswer // by To: answers before success
@@ -64,6 +66,20 @@ func NewTwilio(t testing.TB) *Twilio {
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
 	return f
+}
+
+// SetDelay makes each request take d, so a test can stop the service in the middle of a stream.
+func (f *Twilio) SetDelay(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delay = d
+}
+
+// Total returns how many messages Twilio accepted, for every destination.
+func (f *Twilio) Total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.accepted)
 }
 
 // Script makes the next requests for to fail with answers, in order; later requests succeed.
@@ -149,6 +165,11 @@ func (f *Twilio) serve(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, http.StatusBadRequest, 63007, "Twilio could not find a Channel with the specified From address")
 		return
 	}
+
+	f.mu.Lock()
+	delay := f.delay
+	f.mu.Unlock()
+	time.Sleep(delay)
 
 	f.mu.Lock()
 	f.requests[m.To]++

@@ -109,7 +109,7 @@ func alertEvent(t *testing.T, accountID string, a events.SecurityAlert) events.E
 // it: every event published before it has been handled.
 func (l *live) sentinel(t *testing.T, accountID string) {
 	t.Helper()
-	to := "+1555999" + strconv.Itoa(int(time.Now().UnixNano()%10000)+10000)[1:]
+	to := "+1555999" + strconv.Itoa(int(time.Now().UnixNano()%10000) + 10000)[1:]
 	l.publish(t, events.TopicOTPDispatch, otpEvent(t, accountID, events.ChannelSMS, to, "000000", time.Hour))
 	if !eventually(waitLong, func() bool { return len(l.twilio.Messages(to)) == 1 }) {
 		t.Fatal("the sentinel was never delivered")
@@ -208,9 +208,12 @@ func TestLiveDelivery(t *testing.T) {
 					if strings.HasPrefix(to, "whatsapp:") {
 						channel = "whatsapp"
 					}
-					rec := l.record(t, store.MessagesCollection, ev.EventID+":"+channel)
-					if rec == nil || rec["status"] != "sent" || rec["providerMessageId"] != m.SID {
-						t.Errorf("message record = %v, want sent with SID %s", rec, m.SID)
+					id := ev.EventID + ":" + channel
+					if !eventually(waitLong, func() bool {
+						rec := l.record(t, store.MessagesCollection, id)
+						return rec != nil && rec["status"] == "sent" && rec["providerMessageId"] == m.SID
+					}) {
+						t.Errorf("message record = %v, want sent with SID %s", l.record(t, store.MessagesCollection, id), m.SID)
 					}
 				}
 				if tc.wantMail {
@@ -318,8 +321,11 @@ func TestLiveDelivery(t *testing.T) {
 		if got := l.twilio.Requests("+15551230013"); got != 1 {
 			t.Errorf("Twilio got %d requests, want 1 (no retry)", got)
 		}
-		if r := l.record(t, store.Collection, ev.EventID); r == nil || r["status"] != "failed" || r["deadLettered"] != true {
-			t.Errorf("record = %v", r)
+		if !eventually(waitLong, func() bool {
+			r := l.record(t, store.Collection, ev.EventID)
+			return r != nil && r["status"] == "failed" && r["deadLettered"] == true
+		}) {
+			t.Errorf("record = %v, want failed and dead-lettered", l.record(t, store.Collection, ev.EventID))
 		}
 	})
 

@@ -89,7 +89,9 @@ func TestTwilioStatusCallback(t *testing.T) {
 		}
 		return v
 	}
-	sign := func(v url.Values) string { return providertest.SignTwilio(providertest.TwilioAuthToken, callbackURL, v) }
+	sign := func(v url.Values) string {
+		return providertest.SignTwilio(providertest.TwilioAuthToken, callbackURL, v)
+	}
 	for _, tc := range []struct {
 		name       string
 		form       url.Values

@@ -144,15 +144,19 @@ func (l *Limiter) take(ctx context.Context, scope, key string, lim Limit, n int,
 	var doc struct {
 		Count int `bson:"count"`
 	}
-	err := l.coll.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}},
-		bson.D{
-			{Key: "$inc", Value: bson.D{{Key: "count", Value: n}}},
-			{Key: "$setOnInsert", Value: bson.D{{Key: "expiresAt", Value: start.Add(lim.Window).UTC()}}},
-		},
-		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
-	if mongox.IsDuplicateKey(err) {
-		// Two first messages of a window raced to insert the counter: the other one won; count again.
-		return l.take(ctx, scope, key, lim, n, now)
+	var err error
+	for range 3 {
+		err = l.coll.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}},
+			bson.D{
+				{Key: "$inc", Value: bson.D{{Key: "count", Value: n}}},
+				{Key: "$setOnInsert", Value: bson.D{{Key: "expiresAt", Value: start.Add(lim.Window).UTC()}}},
+			},
+			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
+		// A duplicate key: two first messages of a window raced to insert the counter and the other
+		// one won; counting again finds it.
+		if !mongox.IsDuplicateKey(err) {
+			break
+		}
 	}
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return false, fmt.Errorf("count %s %s: %w", scope, key, err)

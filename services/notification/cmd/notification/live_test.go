@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -381,6 +382,28 @@ func TestLiveDelivery(t *testing.T) {
 		}
 		if r := l.record(t, store.MessagesCollection, ev.EventID+":sms"); r["status"] != "delivered" || r["providerStatus"] != "delivered" {
 			t.Errorf("record after the callback = %v, want delivered", r)
+		}
+	})
+
+	t.Run("metrics by channel and outcome", func(t *testing.T) {
+		resp, err := http.Get("http://" + l.svc.internal + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		for _, want := range []string{
+			`latchkey_notification_messages_total{channel="SMS",outcome="sent",service="notification"}`,
+			`latchkey_notification_messages_total{channel="WHATSAPP",outcome="sent",service="notification"}`,
+			`latchkey_notification_messages_total{channel="EMAIL",outcome="sent",service="notification"}`,
+			`latchkey_notification_messages_total{channel="SMS",outcome="retry",service="notification"} 2`,
+			`latchkey_notification_messages_total{channel="SMS",outcome="failed",service="notification"} 1`,
+			`latchkey_notification_messages_total{channel="SMS",outcome="expired",service="notification"} 1`,
+			`latchkey_notification_messages_total{channel="SMS",outcome="duplicate",service="notification"} 2`,
+		} {
+			if !strings.Contains(string(raw), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
 		}
 	})
 

@@ -182,13 +182,13 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		mu          sync.Mutex
 		consumerErr error
 	)
-	consume := func(topic string, handle kafkax.Handler) {
+	consume := func(group, topic string, handle kafkax.Handler) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			err := kafkax.RunConsumer(workCtx, kafkax.ConsumerConfig{
 				Brokers: cfg.KafkaBrokers,
-				GroupID: "notification",
+				GroupID: group,
 				Topic:   kafkax.Topic(cfg.TopicPrefix, topic),
 				Logger:  log,
 				// The delivery service retries sends itself and records what it gives up on; an error
@@ -205,8 +205,9 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 			}
 		}()
 	}
-	consume(events.TopicOTPDispatch, subscriber.OTPDispatch(service, log))
-	consume(events.TopicAccountEvents, subscriber.SecurityAlerts(service, log))
+	// One consumer group per topic, so a rebalance of one does not pause (and redeliver) the other.
+	consume("notification", events.TopicOTPDispatch, subscriber.OTPDispatch(service, log))
+	consume("notification-alerts", events.TopicAccountEvents, subscriber.SecurityAlerts(service, log))
 
 	serveErr := httpx.Serve(serveCtx, log, cfg.ShutdownTimeout, httpx.Server{Name: "public", Addr: cfg.HTTPAddr, App: public},
 		httpx.Server{Name: "internal", Addr: cfg.InternalAddr, App: internal})

@@ -440,10 +440,31 @@ func (s *Service) send(ctx context.Context, m Message) (string, error) {
 // giveUp records the delivery as failed and hands it to the dead-letter topic.
 func (s *Service) giveUp(ctx context.Context, d Dispatch, reason string, attempts int) error {
 	s.log.ErrorContext(ctx, "delivery failed for good", "event_id", d.EventID, "attempts", attempts, "reason", reason)
+	if err := s.closeMessages(ctx, d.EventID, "given up: "+reason); err != nil {
+		return err
+	}
 	if err := s.store.Finish(ctx, d.EventID, StatusFailed, reason, s.now()); err != nil {
 		return err
 	}
 	return s.deadLetter(ctx, d, reason, attempts)
+}
+
+// closeMessages marks the messages of an event that never went out as failed, with the reason.
+func (s *Service) closeMessages(ctx context.Context, eventID, reason string) error {
+	recs, err := s.store.Messages(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Status != StatusQueued && r.Status != StatusSending {
+			continue
+		}
+		if err := s.store.UpdateMessage(ctx, r.ID, MessageUpdate{Status: StatusFailed, LastError: reason}, s.now()); err != nil {
+			return err
+		}
+		s.opts.Observe(r.Channel, OutcomeFailed)
+	}
+	return nil
 }
 
 func (s *Service) deadLetter(ctx context.Context, d Dispatch, reason string, attempts int) error {
@@ -459,6 +480,9 @@ func (s *Service) deadLetter(ctx context.Context, d Dispatch, reason string, att
 func (s *Service) expire(ctx context.Context, d Dispatch) error {
 	s.opts.Observe(d.Channel, OutcomeExpired)
 	s.log.WarnContext(ctx, "code expired before it could be delivered; not sent late", "event_id", d.EventID)
+	if err := s.closeMessages(ctx, d.EventID, "the code expired before it could be delivered"); err != nil {
+		return err
+	}
 	return s.store.Finish(ctx, d.EventID, StatusExpired, "expired before delivery", s.now())
 }
 

@@ -303,8 +303,8 @@ func TestDeliverGivesUp(t *testing.T) {
 			if dead := f.dead.of("ev-1"); len(dead) != 1 || !strings.Contains(dead[0], "from provider") && !strings.Contains(dead[0], "invalid") {
 				t.Errorf("dead letters = %v, want one with the reason", dead)
 			}
-			if msg := f.message(t, "ev-1:email"); msg["status"] == "sent" {
-				t.Errorf("message record = %v", msg)
+			if msg := f.message(t, "ev-1:email"); msg["status"] != "failed" || msg["lastError"] == nil {
+				t.Errorf("message record = %v, want failed with the error", msg)
 			}
 			// The event again (a redelivery): nothing is sent, nothing dead-lettered twice.
 			if err := f.service.Deliver(ctx, d); err != nil || f.sender.count("EMAIL") != tc.wantSends || len(f.dead.of("ev-1")) != 1 {
@@ -327,6 +327,9 @@ func TestDeliverDoesNotSendLate(t *testing.T) {
 	}
 	if got := f.messages(t, "+15551234567"); len(got) != 0 || f.sender.count("SMS") != 1 {
 		t.Errorf("sent %d messages in %d sends, want none after the one failure", len(got), f.sender.count("SMS"))
+	}
+	if msg := f.message(t, "ev-1:sms"); msg["status"] != "failed" || !strings.Contains(msg["lastError"].(string), "expired") {
+		t.Errorf("message record = %v, want failed as expired", msg)
 	}
 }
 

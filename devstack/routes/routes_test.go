@@ -69,6 +69,9 @@ func TestRealTableMatch(t *testing.T) {
 		{path: "/api/v1/account", want: "identity"},
 		{path: "/api/v1/account/security-info", want: "identity"},
 		{path: "/api/v1/account/login", want: "identity"},
+		// notification
+		{path: "/api/v1/notifications/twilio/status", want: "notification"},
+		{path: "/api/v1/notifications/twilio/status/x", want: ""},
 		// notification (dev only)
 		{path: "/api/v1/dev/outbox", includeDev: true, want: "notification"},
 		{path: "/api/v1/dev/outbox", includeDev: false, want: ""},

@@ -20,10 +20,12 @@ const (
 	TopicSessionEvents  = "session.events.v1"
 	TopicProfileEvents  = "profile.events.v1"
 	TopicOTPDispatchDLQ = "otp.dispatch.v1.dlq"
+	// TopicAccountEventsDLQ holds the security alerts of TopicAccountEvents that could not be delivered.
+	TopicAccountEventsDLQ = "account.events.v1.dlq"
 )
 
 // AllTopics lists every topic a deployment needs.
-var AllTopics = []string{TopicOTPDispatch, TopicAccountEvents, TopicSessionEvents, TopicProfileEvents, TopicOTPDispatchDLQ}
+var AllTopics = []string{TopicOTPDispatch, TopicAccountEvents, TopicSessionEvents, TopicProfileEvents, TopicOTPDispatchDLQ, TopicAccountEventsDLQ}
 
 // Event types.
 const (
@@ -35,6 +37,7 @@ const (
 	TypeProfileUpdated = "profile.updated" // on TopicProfileEvents, payload ProfileSnapshot
 	TypeSessionCreated = "session.created" // on TopicSessionEvents, payload SessionCreated
 	TypeSessionRevoked = "session.revoked" // on TopicSessionEvents, payload SessionRevoked
+	TypeDeadLetter     = "dead.letter"     // on the *.dlq topics, payload DeadLetter
 )
 
 // Envelope is the wire form of every event.
@@ -206,4 +209,17 @@ type SessionRevoked struct {
 	SessionID string    `json:"sessionId"`
 	Reason    string    `json:"reason"`
 	DenyUntil time.Time `json:"denyUntil"`
+}
+
+// DeadLetter is an event a consumer gave up on, published to the dead-letter topic of the topic it came
+// from (TopicOTPDispatchDLQ, TopicAccountEventsDLQ) under the original event id and account id. Payload
+// is the original payload with every secret removed (an OTP's code is never copied here), so it is for
+// operators to inspect, not for replaying as it is.
+type DeadLetter struct {
+	Topic     string          `json:"topic"`     // the original topic, without the deployment prefix
+	EventType string          `json:"eventType"` // the original event type
+	Reason    string          `json:"reason"`
+	Attempts  int             `json:"attempts"`
+	FailedAt  time.Time       `json:"failedAt"`
+	Payload   json.RawMessage `json:"payload"`
 }

@@ -1,4 +1,5 @@
-// Command notification delivers one-time codes and notices from otp.dispatch.v1.
+// Command notification delivers one-time codes and notices from otp.dispatch.v1 and security alerts
+// from account.events.v1, by SMS and WhatsApp (Twilio) and e-mail (SMTP), or into the dev outbox.
 package main
 
 import (
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
@@ -19,15 +22,23 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/mongox"
 	"github.com/latchkey/latchkey/libs/platform/telemetry"
 	notificationconfig "github.com/latchkey/latchkey/services/notification/internal/config"
+	"github.com/latchkey/latchkey/services/notification/internal/deadletter"
 	"github.com/latchkey/latchkey/services/notification/internal/delivery"
 	"github.com/latchkey/latchkey/services/notification/internal/devoutbox"
+	"github.com/latchkey/latchkey/services/notification/internal/email"
 	"github.com/latchkey/latchkey/services/notification/internal/httpapi"
+	"github.com/latchkey/latchkey/services/notification/internal/messaging"
+	"github.com/latchkey/latchkey/services/notification/internal/sendlimit"
 	"github.com/latchkey/latchkey/services/notification/internal/store"
 	"github.com/latchkey/latchkey/services/notification/internal/subscriber"
 )
 
 // topicPartitions is how many partitions EnsureTopics gives a topic it creates.
 const topicPartitions = 3
+
+// consumerMaxAttempts bounds how often the consumer retries an event whose delivery returned an error
+// (MongoDB or Kafka unreachable) before skipping it: about ten minutes at the consumer's 5s backoff.
+const consumerMaxAttempts = 120
 
 func main() {
 	log := telemetry.NewLogger(os.Stdout, notificationconfig.Service, config.NewLoader().Level("LOG_LEVEL", slog.LevelInfo))
@@ -78,17 +89,36 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	if err := deliveries.EnsureIndexes(ctx); err != nil {
 		return fmt.Errorf("mongodb indexes: %w", err)
 	}
+	limiter := sendlimit.New(db, cfg.Limits)
+	if err := limiter.EnsureIndexes(ctx); err != nil {
+		return fmt.Errorf("mongodb indexes: %w", err)
+	}
 
-	// The delivery driver. DELIVERY_DRIVER is validated by config.Load; "outbox" is the only one yet.
-	var sender delivery.Sender
+	// The delivery drivers. DELIVERY_DRIVER is validated by config.Load.
 	outbox := devoutbox.New(db)
+	router := delivery.Router{}
 	switch cfg.DeliveryDriver {
 	case notificationconfig.DriverOutbox:
 		if err := outbox.EnsureIndexes(ctx); err != nil {
 			return fmt.Errorf("mongodb indexes: %w", err)
 		}
-		sender = outbox
+		router[delivery.ChannelSMS], router[delivery.ChannelWhatsApp], router[delivery.ChannelEmail] = outbox, outbox, outbox
 		log.Warn("delivery driver is the dev outbox: messages are stored, not sent")
+	case notificationconfig.DriverLive:
+		if cfg.TwilioEnabled() {
+			tw, err := messaging.New(cfg.Twilio)
+			if err != nil {
+				return fmt.Errorf("twilio: %w", err)
+			}
+			router[delivery.ChannelSMS], router[delivery.ChannelWhatsApp] = tw, tw
+		}
+		if cfg.SMTPEnabled() {
+			mail, err := email.New(cfg.SMTP)
+			if err != nil {
+				return fmt.Errorf("smtp: %w", err)
+			}
+			router[delivery.ChannelEmail] = mail
+		}
 	default:
 		return fmt.Errorf("delivery driver %q is not implemented", cfg.DeliveryDriver)
 	}
@@ -96,13 +126,36 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	// Kafka.
 	if cfg.CreateTopics {
 		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
-			events.TopicOTPDispatch, events.TopicOTPDispatchDLQ); err != nil {
+			events.TopicOTPDispatch, events.TopicOTPDispatchDLQ, events.TopicAccountEvents, events.TopicAccountEventsDLQ); err != nil {
 			return fmt.Errorf("kafka topics: %w", err)
 		}
 	}
+	producer := kafkax.NewProducer(cfg.KafkaBrokers, cfg.TopicPrefix)
+	defer func() {
+		if err := producer.Close(); err != nil {
+			log.Warn("close kafka producer", "err", err)
+		}
+	}()
+
+	// The consumers get their own context, cancelled only after HTTP has shut down; on cancel each
+	// finishes the event in hand (a delivery waiting between attempts stops waiting and is left
+	// uncommitted) and commits.
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	workCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorkers()
 
 	// Domain and HTTP.
-	service := delivery.NewService(deliveries, sender, log, delivery.Options{MaxAttempts: cfg.MaxAttempts})
+	messagesTotal := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "latchkey_notification_messages_total", Help: "Messages by channel and outcome (sent, retry, failed, expired, limited, duplicate, invalid).",
+		ConstLabels: prometheus.Labels{"service": cfg.Service},
+	}, []string{"channel", "outcome"})
+	metrics.Registry.MustRegister(messagesTotal)
+	service := delivery.NewService(deliveries, router, log, delivery.Options{
+		MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, RetryAfterMax: cfg.RetryAfterMax,
+		Limiter: limiter, DeadLetters: deadletter.New(producer), Stopping: workCtx.Done(),
+		Observe: func(channel, outcome string) { messagesTotal.WithLabelValues(channel, outcome).Inc() },
+	})
 	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
 	public, err := httpx.NewApp(opts)
 	if err != nil {
@@ -111,7 +164,11 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	if cfg.DevOutboxEnabled {
 		log.Warn("dev outbox route enabled: GET /api/v1/dev/outbox shows one-time codes")
 	}
-	httpapi.Routes(public, httpapi.NewHandler(outbox, log), cfg.DevOutboxEnabled)
+	handler := httpapi.NewHandler(outbox, log)
+	if cfg.TwilioEnabled() && cfg.Twilio.StatusCallbackURL != "" {
+		handler.WithStatusCallback(httpapi.NewStatusCallback(cfg.TwilioAuthToken.Value(), cfg.Twilio.StatusCallbackURL, deliveries))
+	}
+	httpapi.Routes(public, handler, cfg.DevOutboxEnabled)
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},
@@ -120,39 +177,42 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		return fmt.Errorf("internal app: %w", err)
 	}
 
-	// The consumer gets its own context, cancelled only after HTTP has shut down; on cancel it
-	// finishes the event in hand and commits.
-	serveCtx, stopServing := context.WithCancel(ctx)
-	defer stopServing()
-	workCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWorkers()
 	var (
 		wg          sync.WaitGroup
+		mu          sync.Mutex
 		consumerErr error
 	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		err := kafkax.RunConsumer(workCtx, kafkax.ConsumerConfig{
-			Brokers: cfg.KafkaBrokers,
-			GroupID: "notification",
-			Topic:   kafkax.Topic(cfg.TopicPrefix, events.TopicOTPDispatch),
-			Logger:  log,
-			// The same bound as the delivery's: its last failed attempt records the delivery as
-			// failed and returns nil, so the consumer never skips an event still marked queued.
-			MaxAttempts: cfg.MaxAttempts,
-		}, subscriber.OTPDispatch(service, log))
-		if err != nil && workCtx.Err() == nil {
-			// A consumer that gives up leaves codes undelivered: stop the service so it gets restarted.
-			consumerErr = fmt.Errorf("otp dispatch consumer: %w", err)
-			stopServing()
-		}
-	}()
+	consume := func(group, topic string, handle kafkax.Handler) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := kafkax.RunConsumer(workCtx, kafkax.ConsumerConfig{
+				Brokers: cfg.KafkaBrokers,
+				GroupID: group,
+				Topic:   kafkax.Topic(cfg.TopicPrefix, topic),
+				Logger:  log,
+				// The delivery service retries sends itself and records what it gives up on; an error
+				// it returns is a store or Kafka failure, worth retrying for a long while rather than
+				// skipping the event.
+				MaxAttempts: consumerMaxAttempts,
+			}, handle)
+			if err != nil && workCtx.Err() == nil {
+				// A consumer that gives up leaves messages undelivered: stop the service so it gets restarted.
+				mu.Lock()
+				consumerErr = errors.Join(consumerErr, fmt.Errorf("%s consumer: %w", topic, err))
+				mu.Unlock()
+				stopServing()
+			}
+		}()
+	}
+	// One consumer group per topic, so a rebalance of one does not pause (and redeliver) the other.
+	consume("notification", events.TopicOTPDispatch, subscriber.OTPDispatch(service, log))
+	consume("notification-alerts", events.TopicAccountEvents, subscriber.SecurityAlerts(service, log))
 
 	serveErr := httpx.Serve(serveCtx, log, cfg.ShutdownTimeout, httpx.Server{Name: "public", Addr: cfg.HTTPAddr, App: public},
 		httpx.Server{Name: "internal", Addr: cfg.InternalAddr, App: internal})
 
-	log.Info("stopping the consumer")
+	log.Info("stopping the consumers")
 	stopWorkers()
 	wg.Wait()
 	if err := errors.Join(serveErr, consumerErr); err != nil {

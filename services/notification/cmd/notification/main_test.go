@@ -62,12 +62,18 @@ type service struct {
 // start runs the service with the test's MongoDB database and topic prefix, and waits until it is ready.
 func start(t *testing.T, env *testenv.Env, devOutbox bool) *service {
 	t.Helper()
-	s := &service{public: freeAddr(t), internal: freeAddr(t), done: make(chan error, 1)}
 	enabled := "false"
 	if devOutbox {
 		enabled = "true"
 	}
-	loader := config.NewLoaderFrom(map[string]string{
+	return startWith(t, env, map[string]string{"DEV_OUTBOX_ENABLED": enabled})
+}
+
+// startWith is start with more (or other) environment variables.
+func startWith(t *testing.T, env *testenv.Env, extra map[string]string) *service {
+	t.Helper()
+	s := &service{public: freeAddr(t), internal: freeAddr(t), done: make(chan error, 1)}
+	vars := map[string]string{
 		"HTTP_ADDR":          s.public,
 		"INTERNAL_ADDR":      s.internal,
 		"MONGODB_URI":        env.MongoURI,
@@ -75,9 +81,12 @@ func start(t *testing.T, env *testenv.Env, devOutbox bool) *service {
 		"KAFKA_BROKERS":      strings.Join(env.Brokers, ","),
 		"KAFKA_TOPIC_PREFIX": env.TopicPrefix,
 		"INTERNAL_API_TOKEN": "test-internal-token-0123456789",
-		"DEV_OUTBOX_ENABLED": enabled,
 		"SHUTDOWN_TIMEOUT":   "5s",
-	})
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	loader := config.NewLoaderFrom(vars)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() { s.done <- run(ctx, slog.New(slog.DiscardHandler), loader) }()

@@ -22,15 +22,17 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// flakySender fails the first failures[channel] sends on a channel, then passes them to the outbox.
+// flakySender fails the first failures[channel] sends on a channel with fail's error, then passes
+// them to the outbox.
 type flakySender struct {
 	mu       sync.Mutex
 	next     delivery.Sender
 	failures map[string]int
+	fail     error
 	sends    map[string]int
 }
 
-func (s *flakySender) Send(ctx context.Context, m delivery.Message) error {
+func (s *flakySender) Send(ctx context.Context, m delivery.Message) (string, error) {
 	s.mu.Lock()
 	s.sends[m.Channel]++
 	fail := s.failures[m.Channel] > 0
@@ -39,19 +41,52 @@ func (s *flakySender) Send(ctx context.Context, m delivery.Message) error {
 	}
 	s.mu.Unlock()
 	if fail {
-		return errors.New("provider unavailable")
+		return "", s.fail
 	}
 	return s.next.Send(ctx, m)
+}
+
+func (s *flakySender) count(channel string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sends[channel]
+}
+
+// deadLetters records what the service gave up on.
+type deadLetters struct {
+	mu      sync.Mutex
+	reasons map[string][]string
+}
+
+func (d *deadLetters) DeadLetter(_ context.Context, disp delivery.Dispatch, reason string, _ int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reasons[disp.EventID] = append(d.reasons[disp.EventID], reason)
+	return nil
+}
+
+func (d *deadLetters) of(eventID string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.reasons[eventID]
 }
 
 type fixture struct {
 	db      *mongo.Database
 	outbox  *devoutbox.Outbox
 	sender  *flakySender
+	dead    *deadLetters
 	service *delivery.Service
 }
 
-func newFixture(t *testing.T, maxAttempts int, failures map[string]int) *fixture {
+type fixtureOptions struct {
+	maxAttempts int
+	failures    map[string]int
+	fail        error
+	stopping    <-chan struct{}
+}
+
+func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
 	env := testenv.New(t)
 	db := env.Database("notification")
@@ -64,13 +99,20 @@ func newFixture(t *testing.T, maxAttempts int, failures map[string]int) *fixture
 	if err := outbox.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if failures == nil {
-		failures = map[string]int{}
+	if o.failures == nil {
+		o.failures = map[string]int{}
 	}
-	sender := &flakySender{next: outbox, failures: failures, sends: map[string]int{}}
+	if o.fail == nil {
+		o.fail = errors.New("provider unavailable")
+	}
+	sender := &flakySender{next: outbox, failures: o.failures, fail: o.fail, sends: map[string]int{}}
+	dead := &deadLetters{reasons: map[string][]string{}}
 	return &fixture{
-		db: db, outbox: outbox, sender: sender,
-		service: delivery.NewService(deliveries, sender, slog.New(slog.DiscardHandler), delivery.Options{MaxAttempts: maxAttempts}),
+		db: db, outbox: outbox, sender: sender, dead: dead,
+		service: delivery.NewService(deliveries, sender, slog.New(slog.DiscardHandler), delivery.Options{
+			MaxAttempts: o.maxAttempts, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
+			RetryAfterMax: time.Minute, DeadLetters: dead, Stopping: o.stopping,
+		}),
 	}
 }
 
@@ -80,6 +122,16 @@ func (f *fixture) record(t *testing.T, eventID string) bson.M {
 	var doc bson.M
 	if err := f.db.Collection(store.Collection).FindOne(context.Background(), bson.M{"_id": eventID}).Decode(&doc); err != nil {
 		t.Fatalf("delivery record %s: %v", eventID, err)
+	}
+	return doc
+}
+
+// message returns the raw record of one message.
+func (f *fixture) message(t *testing.T, id string) bson.M {
+	t.Helper()
+	var doc bson.M
+	if err := f.db.Collection(store.MessagesCollection).FindOne(context.Background(), bson.M{"_id": id}).Decode(&doc); err != nil {
+		t.Fatalf("message record %s: %v", id, err)
 	}
 	return doc
 }
@@ -106,8 +158,9 @@ func TestDeliver(t *testing.T) {
 		name         string
 		dispatches   []delivery.Dispatch
 		to           string
-		wantMessages []string // channels, newest first
+		wantMessages []string // channels
 		wantStatus   string
+		wantDead     bool
 	}{
 		{
 			name:         "email",
@@ -140,7 +193,7 @@ func TestDeliver(t *testing.T) {
 			wantStatus: "expired",
 		},
 		{
-			name: "undeliverable dispatch is recorded as failed",
+			name: "undeliverable dispatch is recorded as failed and dead-lettered",
 			dispatches: []delivery.Dispatch{func() delivery.Dispatch {
 				d := otp("ev-1", events.ChannelEmail, "jane@example.com", time.Minute)
 				d.Purpose = "newsletter"
@@ -148,11 +201,12 @@ func TestDeliver(t *testing.T) {
 			}()},
 			to:         "jane@example.com",
 			wantStatus: "failed",
+			wantDead:   true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t, 3, nil)
+			f := newFixture(t, fixtureOptions{maxAttempts: 3})
 			for _, d := range tc.dispatches {
 				if err := f.service.Deliver(context.Background(), d); err != nil {
 					t.Fatalf("Deliver: %v", err)
@@ -170,6 +224,10 @@ func TestDeliver(t *testing.T) {
 				if !channels[ch] {
 					t.Errorf("no %s message; got %v", ch, channels)
 				}
+				msg := f.message(t, "ev-1:"+strings.ToLower(ch))
+				if msg["status"] != "sent" || msg["attempts"] != int32(1) || msg["destination"] != tc.to {
+					t.Errorf("%s message record = %v", ch, msg)
+				}
 			}
 			rec := f.record(t, "ev-1")
 			if rec["status"] != tc.wantStatus {
@@ -177,6 +235,9 @@ func TestDeliver(t *testing.T) {
 			}
 			if rec["purpose"] == nil || rec["channel"] == nil || rec["destination"] != tc.to || rec["createdAt"] == nil {
 				t.Errorf("record lacks fields: %v", rec)
+			}
+			if dead := f.dead.of("ev-1"); (len(dead) == 1) != tc.wantDead || len(dead) > 1 {
+				t.Errorf("dead letters = %v, want one: %v", dead, tc.wantDead)
 			}
 			raw, _ := json.Marshal(rec)
 			if strings.Contains(string(raw), "739251") {
@@ -186,59 +247,143 @@ func TestDeliver(t *testing.T) {
 	}
 }
 
-func TestDeliverRetriesFailedSends(t *testing.T) {
+func TestDeliverRetriesTransientFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	// WhatsApp fails once: the first attempt sends the SMS and returns an error; the retry sends the
-	// WhatsApp message only.
-	f := newFixture(t, 3, map[string]int{"WHATSAPP": 1})
+	// WhatsApp fails twice: the SMS goes out on the first attempt, WhatsApp on the third.
+	f := newFixture(t, fixtureOptions{maxAttempts: 3, failures: map[string]int{"WHATSAPP": 2}})
 	d := otp("ev-1", events.ChannelSMSAndWhatsApp, "+15551234567", 10*time.Minute)
 
-	if err := f.service.Deliver(ctx, d); err == nil {
-		t.Fatal("first Deliver succeeded, want the send error so the consumer retries")
-	}
-	rec := f.record(t, "ev-1")
-	if rec["status"] != "queued" || rec["attempts"] != int32(1) || rec["lastError"] == nil {
-		t.Errorf("after the failure: %v", rec)
-	}
-
 	if err := f.service.Deliver(ctx, d); err != nil {
-		t.Fatalf("retry: %v", err)
+		t.Fatalf("Deliver: %v", err)
 	}
-	if rec := f.record(t, "ev-1"); rec["status"] != "sent" || rec["attempts"] != int32(2) {
-		t.Errorf("after the retry: %v", rec)
+	if rec := f.record(t, "ev-1"); rec["status"] != "sent" || rec["attempts"] != int32(3) {
+		t.Errorf("record = %v, want sent after 3 attempts", rec)
 	}
 	if got := f.messages(t, "+15551234567"); len(got) != 2 {
 		t.Errorf("got %d messages, want 2 (one per channel)", len(got))
 	}
-	if f.sender.sends["SMS"] != 1 || f.sender.sends["WHATSAPP"] != 2 {
-		t.Errorf("sends = %v, want SMS once and WhatsApp twice", f.sender.sends)
+	if f.sender.count("SMS") != 1 || f.sender.count("WHATSAPP") != 3 {
+		t.Errorf("sends = %v, want SMS once and WhatsApp three times", f.sender.sends)
+	}
+	if wa := f.message(t, "ev-1:whatsapp"); wa["attempts"] != int32(3) || wa["status"] != "sent" || wa["lastError"] == nil {
+		t.Errorf("WhatsApp record = %v", wa)
+	}
+	if dead := f.dead.of("ev-1"); len(dead) != 0 {
+		t.Errorf("dead letters = %v, want none", dead)
 	}
 }
 
-func TestDeliverGivesUpAfterMaxAttempts(t *testing.T) {
+func TestDeliverGivesUp(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		fail      error
+		wantSends int
+	}{
+		{"after the last attempt", delivery.Transient(errors.New("503 from provider"), 0), 2},
+		{"at once on a permanent error", delivery.Permanent(errors.New("invalid 'To' number")), 1},
+		{"when Retry-After exceeds the longest wait", delivery.Transient(errors.New("429 from provider"), time.Hour), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			f := newFixture(t, fixtureOptions{maxAttempts: 2, failures: map[string]int{"EMAIL": 100}, fail: tc.fail})
+			d := otp("ev-1", events.ChannelEmail, "jane@example.com", 10*time.Minute)
+			if err := f.service.Deliver(ctx, d); err != nil {
+				t.Fatalf("Deliver = %v, want nil (given up, the event is let go)", err)
+			}
+			rec := f.record(t, "ev-1")
+			if rec["status"] != "failed" || rec["deadLettered"] != true || rec["lastError"] == nil {
+				t.Errorf("record = %v, want failed and dead-lettered", rec)
+			}
+			if got := f.sender.count("EMAIL"); got != tc.wantSends {
+				t.Errorf("sends = %d, want %d", got, tc.wantSends)
+			}
+			if dead := f.dead.of("ev-1"); len(dead) != 1 || !strings.Contains(dead[0], "from provider") && !strings.Contains(dead[0], "invalid") {
+				t.Errorf("dead letters = %v, want one with the reason", dead)
+			}
+			if msg := f.message(t, "ev-1:email"); msg["status"] != "failed" || msg["lastError"] == nil {
+				t.Errorf("message record = %v, want failed with the error", msg)
+			}
+			// The event again (a redelivery): nothing is sent, nothing dead-lettered twice.
+			if err := f.service.Deliver(ctx, d); err != nil || f.sender.count("EMAIL") != tc.wantSends || len(f.dead.of("ev-1")) != 1 {
+				t.Errorf("a failed delivery was tried again: err %v, sends %d, dead %v", err, f.sender.count("EMAIL"), f.dead.of("ev-1"))
+			}
+		})
+	}
+}
+
+func TestDeliverDoesNotSendLate(t *testing.T) {
+	t.Parallel()
+	// The provider asks to wait 30s but the code expires in 5s: waiting would send it late.
+	f := newFixture(t, fixtureOptions{maxAttempts: 5, failures: map[string]int{"SMS": 1}, fail: delivery.Transient(errors.New("429"), 30*time.Second)})
+	d := otp("ev-1", events.ChannelSMS, "+15551234567", 5*time.Second)
+	if err := f.service.Deliver(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	if rec := f.record(t, "ev-1"); rec["status"] != "expired" {
+		t.Errorf("record = %v, want expired", rec)
+	}
+	if got := f.messages(t, "+15551234567"); len(got) != 0 || f.sender.count("SMS") != 1 {
+		t.Errorf("sent %d messages in %d sends, want none after the one failure", len(got), f.sender.count("SMS"))
+	}
+	if msg := f.message(t, "ev-1:sms"); msg["status"] != "failed" || !strings.Contains(msg["lastError"].(string), "expired") {
+		t.Errorf("message record = %v, want failed as expired", msg)
+	}
+}
+
+func TestDeliverInterruptedByShutdown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFixture(t, 2, map[string]int{"EMAIL": 100})
+	stopping := make(chan struct{})
+	close(stopping) // already shutting down: the first wait between attempts ends the delivery
+	f := newFixture(t, fixtureOptions{maxAttempts: 5, failures: map[string]int{"EMAIL": 1}, stopping: stopping})
 	d := otp("ev-1", events.ChannelEmail, "jane@example.com", 10*time.Minute)
 
-	if err := f.service.Deliver(ctx, d); err == nil {
-		t.Fatal("attempt 1 succeeded, want an error")
+	if err := f.service.Deliver(ctx, d); !errors.Is(err, delivery.ErrInterrupted) {
+		t.Fatalf("Deliver = %v, want ErrInterrupted so the event is not committed", err)
+	}
+	if rec := f.record(t, "ev-1"); rec["status"] != "queued" {
+		t.Errorf("record = %v, want still queued", rec)
+	}
+	// The restarted service gets the event again and finishes it.
+	if err := f.service.Deliver(ctx, d); err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if got := f.messages(t, "jane@example.com"); len(got) != 1 {
+		t.Errorf("got %d messages, want 1", len(got))
+	}
+}
+
+func TestDeliverNeverResendsAMessageCutOffMidSend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, fixtureOptions{maxAttempts: 3})
+	d := otp("ev-1", events.ChannelEmail, "jane@example.com", 10*time.Minute)
+	// A crash between "sending" and the provider's answer leaves this behind.
+	deliveries := store.NewDeliveries(f.db)
+	now := time.Now()
+	if err := deliveries.Create(ctx, delivery.Record{EventID: "ev-1", Status: delivery.StatusQueued, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := deliveries.AddMessage(ctx, delivery.MessageRecord{ID: "ev-1:email", EventID: "ev-1", Channel: "EMAIL", Status: delivery.StatusSending, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
 	}
 	if err := f.service.Deliver(ctx, d); err != nil {
-		t.Fatalf("attempt 2 = %v, want nil (given up, the event is let go)", err)
+		t.Fatal(err)
 	}
-	if rec := f.record(t, "ev-1"); rec["status"] != "failed" || rec["attempts"] != int32(2) {
-		t.Errorf("record = %v, want failed after 2 attempts", rec)
+	if f.sender.count("EMAIL") != 0 {
+		t.Errorf("the message was sent again")
 	}
-	if err := f.service.Deliver(ctx, d); err != nil || f.sender.sends["EMAIL"] != 2 {
-		t.Errorf("a failed delivery was tried again: err %v, sends %v", err, f.sender.sends)
+	if rec := f.record(t, "ev-1"); rec["status"] != "failed" {
+		t.Errorf("record = %v, want failed", rec)
 	}
 }
 
 func TestDeliverNotice(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, 3, nil)
+	f := newFixture(t, fixtureOptions{maxAttempts: 3})
 	err := f.service.Deliver(context.Background(), delivery.Dispatch{
 		EventID: "ev-1", Purpose: events.PurposeRegistrationExisting, Channel: events.ChannelEmail, Destination: "jane@example.com",
 	})
@@ -251,5 +396,27 @@ func TestDeliverNotice(t *testing.T) {
 	}
 	if got[0].Code != "" || !strings.Contains(got[0].Body, "already have an account") || got[0].Subject == "" {
 		t.Errorf("notice = %+v", got[0])
+	}
+}
+
+func TestDeliverSecurityAlert(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOptions{maxAttempts: 3})
+	err := f.service.Deliver(context.Background(), delivery.Dispatch{
+		EventID: "ev-1", AccountID: "acc-1", Alert: true, Purpose: events.AlertNewDeviceSignIn, Channel: events.ChannelSMS,
+		Destination: "+15551234567", Details: map[string]string{"device": "Pixel 9", "ipAddress": "203.0.113.7"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.messages(t, "+15551234567")
+	if len(got) != 1 {
+		t.Fatalf("got %d messages, want 1", len(got))
+	}
+	if got[0].Code != "" || got[0].Purpose != events.AlertNewDeviceSignIn || !strings.Contains(got[0].Body, "Pixel 9") {
+		t.Errorf("alert = %+v", got[0])
+	}
+	if rec := f.record(t, "ev-1"); rec["status"] != "sent" || rec["kind"] != "alert" {
+		t.Errorf("record = %v", rec)
 	}
 }

@@ -2,9 +2,10 @@ package delivery
 
 import (
 	"fmt"
+	"html/template"
 	"strings"
-	"text/template"
 	"time"
+	"unicode"
 
 	"github.com/latchkey/latchkey/libs/platform/events"
 )
@@ -26,137 +27,168 @@ type Message struct {
 	Channel string
 	To      string
 	Subject string // e-mail only
-	Body    string
-	Purpose string
-	// Code is the one-time code the body contains (empty for notices). Real drivers send only the
-	// body; the dev outbox keeps it apart so developers and tests can read it.
+	Body    string // plain text
+	HTML    string // e-mail only: the HTML alternative of Body
+	Lang    string // the language the message is written in
+	Purpose string // the OTP purpose or the security-alert kind
+	// Code is the one-time code the body contains (empty for notices and alerts). Real drivers send
+	// only the body; the dev outbox keeps it apart so developers and tests can read it.
 	Code string
 }
 
-// wording is what differs between purposes. A purpose with an empty action is a notice: it carries
-// no code and uses noticeSMS/noticeEmail.
-type wording struct {
-	subject     string
-	action      string // completes "Use this code ..."
-	noticeSMS   *template.Template
-	noticeEmail *template.Template
+// content is a message before it is laid out for a channel.
+type content struct {
+	subject string
+	sms     string   // the whole SMS/WhatsApp text
+	intro   []string // e-mail paragraphs before the code
+	code    string
+	outro   []string // e-mail paragraphs after the code
 }
 
-var (
-	otpSMS = template.Must(template.New("otp-sms").Parse(
-		"Latchkey: {{.Code}} is your code {{.Action}} ({{.To}}). It expires in {{.Expiry}}. Never share it with anyone."))
-	otpEmail = template.Must(template.New("otp-email").Parse(`Hello,
-
-Use this code {{.Action}} ({{.To}}):
-
-    {{.Code}}
-
-The code expires in {{.Expiry}}. Never share it with anyone: Latchkey will never ask you for it.
-
-If you did not ask for this code, you can ignore this email.
+var emailHTML = template.Must(template.New("email-html").Parse(`<!DOCTYPE html>
+<html lang="{{.Lang}}">
+<head><meta charset="utf-8"><title>{{.Subject}}</title></head>
+<body style="font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; color: #1f2328; max-width: 560px;">
+<p>{{.Greeting}}</p>
+{{range .Intro}}<p>{{.}}</p>
+{{end}}{{if .Code}}<p style="font-size: 28px; font-weight: bold; letter-spacing: 6px; font-family: monospace;">{{.Code}}</p>
+{{end}}{{range .Outro}}<p>{{.}}</p>
+{{end}}</body>
+</html>
 `))
-	existingSMS = template.Must(template.New("existing-sms").Parse(
-		"Latchkey: someone tried to register with {{.To}}. You already have an account: sign in or reset your password. If it wasn't you, ignore this message."))
-	existingEmail = template.Must(template.New("existing-email").Parse(`Hello,
 
-Someone tried to register a new Latchkey account with {{.To}}. You already have an account: sign in, or reset your password if you have forgotten it.
-
-If it wasn't you, you can ignore this email. Nothing has changed in your account.
-`))
-)
-
-// templates holds the wording by locale and purpose. Only English exists so far; every other locale
-// falls back to it.
-var templates = map[string]map[string]wording{
-	"en": {
-		events.PurposeRegistration:       {subject: "Your Latchkey registration code", action: "to finish registering"},
-		events.PurposeDeviceVerification: {subject: "Verify your new device", action: "to verify a new device signing in to your account"},
-		events.PurposeTwoFactor:          {subject: "Your Latchkey sign-in code", action: "to finish signing in"},
-		events.PurposePasswordReset:      {subject: "Reset your Latchkey password", action: "to reset your password"},
-		events.PurposePasswordChange:     {subject: "Confirm your password change", action: "to confirm your password change"},
-		events.PurposeEmailVerification:  {subject: "Verify your email address", action: "to verify your email address"},
-		events.PurposePhoneVerification:  {subject: "Verify your phone number", action: "to verify your phone number"},
-		events.PurposeReauthentication:   {subject: "Confirm it's you", action: "to confirm a change to your account's security"},
-		events.PurposeRegistrationExisting: {
-			subject: "You already have a Latchkey account", noticeSMS: existingSMS, noticeEmail: existingEmail,
-		},
-	},
-}
-
-const defaultLocale = "en"
-
-// wordingFor returns the wording of a purpose in a locale ("de-AT" tries "de-AT", "de", then English).
-func wordingFor(locale, purpose string) (wording, bool) {
-	for _, l := range []string{locale, strings.SplitN(locale, "-", 2)[0], defaultLocale} {
-		if w, ok := templates[strings.ToLower(l)][purpose]; ok {
-			return w, true
-		}
-	}
-	return wording{}, false
-}
-
-// Compose renders the messages of a dispatch: one per channel (two for SMS_AND_WHATSAPP). An OTP
-// message holds the code, the masked destination and the expiry in minutes, and no other secret.
+// Compose renders the messages of a dispatch: one per channel (two for SMS_AND_WHATSAPP), in the
+// dispatch's locale or English. An OTP message holds the code, the masked destination and the expiry in
+// minutes, and no other secret; an alert holds no secret at all.
 func Compose(d Dispatch, now time.Time) ([]Message, error) {
 	channels, err := channelsOf(d.Channel)
 	if err != nil {
 		return nil, err
 	}
-	w, ok := wordingFor(d.Locale, d.Purpose)
-	if !ok {
-		return nil, invalid("unknown purpose %q", d.Purpose)
-	}
 	to := NormalizeDestination(d.Destination)
 	if to == "" {
 		return nil, invalid("empty destination")
 	}
-	notice := w.action == ""
-	if notice && d.Code != "" {
-		// A notice has no code; refusing one that carries a code keeps a code from being sent with
-		// wording that does not tell the reader what it is for.
-		return nil, invalid("purpose %q carries no code", d.Purpose)
-	}
-	if !notice && d.Code == "" {
-		return nil, invalid("purpose %q needs a code", d.Purpose)
-	}
-	if !notice && d.ExpiresAt.IsZero() {
-		return nil, invalid("purpose %q needs an expiry", d.Purpose)
-	}
-	data := struct{ Code, Action, To, Expiry string }{
-		Code: d.Code, Action: w.action, To: MaskDestination(to), Expiry: minutes(d.ExpiresAt.Sub(now)),
-	}
-
-	msgs := make([]Message, 0, len(channels))
 	for _, ch := range channels {
 		if ch == ChannelEmail && !strings.Contains(to, "@") {
 			return nil, invalid("channel EMAIL needs an e-mail address")
 		}
-		if ch != ChannelEmail && strings.Contains(to, "@") {
-			return nil, invalid("channel %s needs a phone number", ch)
+		if ch != ChannelEmail && (strings.Contains(to, "@") || !isPhoneNumber(to)) {
+			return nil, invalid("channel %s needs an E.164 phone number", ch)
 		}
-		tmpl := otpSMS
-		switch {
-		case notice && ch == ChannelEmail:
-			tmpl = w.noticeEmail
-		case notice:
-			tmpl = w.noticeSMS
-		case ch == ChannelEmail:
-			tmpl = otpEmail
-		}
-		var body strings.Builder
-		if err := tmpl.Execute(&body, data); err != nil {
-			return nil, fmt.Errorf("render %s message for %s: %w", ch, d.Purpose, err)
-		}
+	}
+	c, lang, err := render(d, MaskDestination(to), now)
+	if err != nil {
+		return nil, err
+	}
+
+	msgs := make([]Message, 0, len(channels))
+	for _, ch := range channels {
 		m := Message{
 			ID: d.EventID + ":" + strings.ToLower(ch), EventID: d.EventID, Channel: ch, To: to,
-			Body: body.String(), Purpose: d.Purpose, Code: d.Code,
+			Body: c.sms, Purpose: d.Purpose, Code: d.Code, Lang: lang,
 		}
 		if ch == ChannelEmail {
-			m.Subject = w.subject
+			greeting := catalogsFor(lang)[0].greeting
+			m.Subject = c.subject
+			m.Body = emailText(greeting, c)
+			var html strings.Builder
+			err := emailHTML.Execute(&html, map[string]any{
+				"Lang": lang, "Subject": c.subject, "Greeting": greeting, "Intro": c.intro, "Code": c.code, "Outro": c.outro,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("render e-mail for %s: %w", d.Purpose, err)
+			}
+			m.HTML = html.String()
 		}
 		msgs = append(msgs, m)
 	}
 	return msgs, nil
+}
+
+// render picks the wording of the dispatch's purpose (or alert kind) in the first language that has it.
+func render(d Dispatch, maskedTo string, now time.Time) (content, string, error) {
+	if d.Alert {
+		if d.Code != "" {
+			return content{}, "", invalid("security alert %q carries a code", d.Purpose)
+		}
+		for _, cat := range catalogsFor(d.Locale) {
+			a, ok := cat.alerts[d.Purpose]
+			if !ok {
+				continue
+			}
+			sentence := a.sentence(cleanDetails(d.Details))
+			return content{subject: a.subject, sms: cat.alertSMS(sentence), intro: []string{sentence}, outro: cat.alertOutro}, cat.lang, nil
+		}
+		return content{}, "", invalid("unknown security alert kind %q", d.Purpose)
+	}
+	for _, cat := range catalogsFor(d.Locale) {
+		if n, ok := cat.notices[d.Purpose]; ok {
+			if d.Code != "" {
+				// A notice has no code; refusing one that carries a code keeps a code from being sent
+				// with wording that does not tell the reader what it is for.
+				return content{}, "", invalid("purpose %q carries no code", d.Purpose)
+			}
+			return content{subject: n.subject, sms: n.sms(maskedTo), intro: n.body(maskedTo)}, cat.lang, nil
+		}
+		p, ok := cat.purposes[d.Purpose]
+		if !ok {
+			continue
+		}
+		if d.Code == "" {
+			return content{}, "", invalid("purpose %q needs a code", d.Purpose)
+		}
+		if d.ExpiresAt.IsZero() {
+			return content{}, "", invalid("purpose %q needs an expiry", d.Purpose)
+		}
+		expiry := cat.minutes(minutesLeft(d.ExpiresAt.Sub(now)))
+		return content{
+			subject: p.subject, sms: cat.otpSMS(d.Code, p.action, maskedTo, expiry),
+			intro: []string{cat.otpIntro(p.action, maskedTo)}, code: d.Code, outro: cat.otpOutro(expiry),
+		}, cat.lang, nil
+	}
+	return content{}, "", invalid("unknown purpose %q", d.Purpose)
+}
+
+func emailText(greeting string, c content) string {
+	var b strings.Builder
+	b.WriteString(greeting + "\n\n")
+	for _, p := range c.intro {
+		b.WriteString(p + "\n\n")
+	}
+	if c.code != "" {
+		b.WriteString("    " + c.code + "\n\n")
+	}
+	for _, p := range c.outro {
+		b.WriteString(p + "\n\n")
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+// maxDetailLength bounds a detail shown in an alert: details such as the device name come from a
+// client's User-Agent, so they are cut short and stripped of control characters and links' schemes.
+const maxDetailLength = 64
+
+func cleanDetails(details map[string]string) alertDetails {
+	return alertDetails{
+		Device: cleanDetail(details["device"]), Platform: cleanDetail(details["platform"]),
+		IPAddress: cleanDetail(details["ipAddress"]), Provider: cleanDetail(details["provider"]),
+		Email: cleanDetail(details["email"]),
+	}
+}
+
+func cleanDetail(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '<' || r == '>' {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.NewReplacer("https://", "", "http://", "").Replace(strings.TrimSpace(s))
+	if r := []rune(s); len(r) > maxDetailLength {
+		s = string(r[:maxDetailLength]) + "…"
+	}
+	return s
 }
 
 func channelsOf(channel string) ([]string, error) {
@@ -169,13 +201,16 @@ func channelsOf(channel string) ([]string, error) {
 	return nil, invalid("unknown channel %q", channel)
 }
 
-// minutes renders a remaining lifetime in whole minutes, rounded up, never below one.
-func minutes(d time.Duration) string {
-	n := int((d + time.Minute - 1) / time.Minute)
-	if n <= 1 {
-		return "1 minute"
-	}
-	return fmt.Sprintf("%d minutes", n)
+// minutesLeft is a remaining lifetime in whole minutes, rounded up, never below one.
+func minutesLeft(d time.Duration) int {
+	return max(1, int((d+time.Minute-1)/time.Minute))
+}
+
+// isPhoneNumber reports whether to looks like an E.164 number: '+' then 8 to 15 digits. Numbers
+// without the '+' are accepted too (the account API stores them as given) when all digits.
+func isPhoneNumber(to string) bool {
+	digits := strings.TrimPrefix(to, "+")
+	return len(digits) >= 5 && len(digits) <= 15 && strings.Trim(digits, "0123456789") == ""
 }
 
 // NormalizeDestination is the form destinations are stored and looked up in: trimmed, and e-mail

@@ -191,7 +191,7 @@ func TestComposeLocaleFallsBackToEnglish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, locale := range []string{"de-AT", "fr", "EN-gb", ""} {
+	for _, locale := range []string{"fr", "EN-gb", "", "zz-ZZ"} {
 		t.Run(locale, func(t *testing.T) {
 			d.Locale = locale
 			got, err := delivery.Compose(d, now)
@@ -216,6 +216,136 @@ func TestMaskDestination(t *testing.T) {
 		t.Run(tc.in, func(t *testing.T) {
 			if got := delivery.MaskDestination(tc.in); got != tc.want {
 				t.Errorf("MaskDestination(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestComposeGerman(t *testing.T) {
+	now := time.Now()
+	for _, locale := range []string{"de", "de-AT", "DE_ch"} {
+		t.Run(locale, func(t *testing.T) {
+			msgs, err := delivery.Compose(delivery.Dispatch{
+				EventID: "e", Purpose: events.PurposeTwoFactor, Channel: events.ChannelEmail, Destination: "jane@example.com",
+				Code: "123456", ExpiresAt: now.Add(10 * time.Minute), Locale: locale,
+			}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := msgs[0]
+			if m.Lang != "de" || m.Subject != "Dein Latchkey-Anmeldecode" {
+				t.Errorf("lang %q subject %q, want German", m.Lang, m.Subject)
+			}
+			for _, want := range []string{"123456", "j***@example.com", "10 Minuten", "Hallo"} {
+				if !strings.Contains(m.Body, want) || !strings.Contains(m.HTML, want) {
+					t.Errorf("text or HTML lacks %q:\n%s\n%s", want, m.Body, m.HTML)
+				}
+			}
+		})
+	}
+}
+
+func TestComposeEmailHasHTMLAlternative(t *testing.T) {
+	now := time.Now()
+	msgs, err := delivery.Compose(delivery.Dispatch{
+		EventID: "e", Purpose: events.PurposePasswordReset, Channel: events.ChannelEmail, Destination: "jane@example.com",
+		Code: "654321", ExpiresAt: now.Add(10 * time.Minute),
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := msgs[0]
+	for _, want := range []string{"<!DOCTYPE html>", `lang="en"`, "654321", "j***@example.com", "10 minutes", m.Subject} {
+		if !strings.Contains(m.HTML, want) {
+			t.Errorf("HTML lacks %q:\n%s", want, m.HTML)
+		}
+	}
+	if sms, _ := delivery.Compose(delivery.Dispatch{
+		EventID: "e", Purpose: events.PurposePasswordReset, Channel: events.ChannelSMS, Destination: "+15551234567",
+		Code: "654321", ExpiresAt: now.Add(10 * time.Minute),
+	}, now); sms[0].HTML != "" || sms[0].Subject != "" {
+		t.Errorf("an SMS has e-mail parts: %+v", sms[0])
+	}
+}
+
+var alertKinds = []string{
+	events.AlertNewDeviceSignIn, events.AlertPasswordChanged, events.AlertPasswordReset, events.AlertTwoFactorEnabled,
+	events.AlertTwoFactorDisabled, events.AlertEmailLinked, events.AlertEmailUnlinked, events.AlertProviderLinked,
+	events.AlertProviderUnlinked, events.AlertAccountDeactivated,
+}
+
+func TestComposeSecurityAlerts(t *testing.T) {
+	now := time.Now()
+	seen := map[string]string{}
+	for _, kind := range alertKinds {
+		for _, locale := range []string{"en", "de"} {
+			t.Run(kind+"/"+locale, func(t *testing.T) {
+				msgs, err := delivery.Compose(delivery.Dispatch{
+					EventID: "e", Alert: true, Purpose: kind, Channel: events.ChannelEmail, Destination: "jane@example.com", Locale: locale,
+					Details: map[string]string{"device": "Firefox on Linux", "ipAddress": "203.0.113.7", "provider": "GitHub", "email": "new@example.com"},
+				}, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := msgs[0]
+				if m.Subject == "" || m.Body == "" || m.HTML == "" || m.Code != "" || m.Purpose != kind {
+					t.Errorf("alert = %+v", m)
+				}
+				if locale == "en" {
+					if other, dup := seen[m.Subject]; dup {
+						t.Errorf("%s has the subject of %s: %q", kind, other, m.Subject)
+					}
+					seen[m.Subject] = kind
+				}
+			})
+		}
+	}
+	t.Run("details are shown", func(t *testing.T) {
+		msgs, err := delivery.Compose(delivery.Dispatch{
+			EventID: "e", Alert: true, Purpose: events.AlertNewDeviceSignIn, Channel: events.ChannelSMSAndWhatsApp, Destination: "+15551234567",
+			Details: map[string]string{"device": "Firefox on Linux", "ipAddress": "203.0.113.7"},
+		}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 2 || !strings.Contains(msgs[0].Body, "Firefox on Linux") || !strings.Contains(msgs[0].Body, "203.0.113.7") {
+			t.Errorf("messages = %+v", msgs)
+		}
+	})
+}
+
+func TestComposeAlertDetailsAreDefused(t *testing.T) {
+	now := time.Now()
+	msgs, err := delivery.Compose(delivery.Dispatch{
+		EventID: "e", Alert: true, Purpose: events.AlertNewDeviceSignIn, Channel: events.ChannelEmail, Destination: "jane@example.com",
+		Details: map[string]string{"device": "<script>alert(1)</script>\nVisit https://evil.example " + strings.Repeat("x", 200)},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := msgs[0]
+	for _, bad := range []string{"<script>", "https://", "\nVisit", strings.Repeat("x", 100)} {
+		if strings.Contains(m.Body, bad) || strings.Contains(m.HTML, bad) {
+			t.Errorf("message contains %q:\n%s\n%s", bad, m.Body, m.HTML)
+		}
+	}
+}
+
+func TestComposeRejectsBadAlerts(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		d    delivery.Dispatch
+	}{
+		{"unknown kind", delivery.Dispatch{EventID: "e", Alert: true, Purpose: "birthday", Channel: events.ChannelEmail, Destination: "a@b.co"}},
+		{"alert with a code", delivery.Dispatch{EventID: "e", Alert: true, Purpose: events.AlertPasswordChanged, Channel: events.ChannelEmail, Destination: "a@b.co", Code: "123456"}},
+		{"sms to a non-number", delivery.Dispatch{EventID: "e", Alert: true, Purpose: events.AlertPasswordChanged, Channel: events.ChannelSMS, Destination: "call me"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := delivery.Compose(tc.d, now)
+			var bad *delivery.InvalidDispatchError
+			if !errors.As(err, &bad) {
+				t.Fatalf("Compose error = %v, want an InvalidDispatchError", err)
 			}
 		})
 	}

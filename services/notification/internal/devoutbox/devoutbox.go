@@ -53,9 +53,10 @@ func (o *Outbox) EnsureIndexes(ctx context.Context) error {
 	})
 }
 
-// Send stores the message. The message id is the document id, so sending the same message again (a
+// Send stores the message (its plain-text body; an e-mail's HTML alternative is not kept). Security
+// alerts are stored with their kind as the purpose and no code. The message id is the document id, so sending the same message again (a
 // retry after a failure further on) stores it once.
-func (o *Outbox) Send(ctx context.Context, m delivery.Message) error {
+func (o *Outbox) Send(ctx context.Context, m delivery.Message) (string, error) {
 	e := Entry{
 		ID: m.ID, Channel: m.Channel, To: m.To, Body: m.Body, Purpose: m.Purpose,
 		Subject: m.Subject, Code: m.Code,
@@ -64,12 +65,12 @@ func (o *Outbox) Send(ctx context.Context, m delivery.Message) error {
 	}
 	_, err := o.coll.InsertOne(ctx, e)
 	if mongox.IsDuplicateKey(err) {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return wrap(fmt.Sprintf("store %s message %s in dev outbox", m.Channel, m.ID), err)
+		return "", wrap(fmt.Sprintf("store %s message %s in dev outbox", m.Channel, m.ID), err)
 	}
-	return nil
+	return "", nil
 }
 
 // List returns the newest messages sent to to (already normalised), newest first, at most limit.

@@ -1,6 +1,9 @@
-// Package httpapi serves the notification service's HTTP routes over Fiber. The only one so far is
-// the development outbox (GET /api/v1/dev/outbox, plain wire style), registered only when the dev
-// outbox is enabled: it shows one-time codes, so it must not exist in a real deployment.
+// Package httpapi serves the notification service's HTTP routes over Fiber, in the plain wire style:
+//
+//   - GET /api/v1/dev/outbox, the development outbox, registered only when the dev outbox is enabled:
+//     it shows one-time codes, so it must not exist in a real deployment;
+//   - POST /api/v1/notifications/twilio/status, Twilio's status callback, registered only when the
+//     Twilio driver has a callback URL: it verifies X-Twilio-Signature and updates the message record.
 package httpapi
 
 import (
@@ -28,6 +31,7 @@ type Outbox interface {
 // Handler holds the API's dependencies.
 type Handler struct {
 	outbox Outbox
+	status *StatusCallback
 	log    *slog.Logger
 }
 
@@ -36,11 +40,24 @@ func NewHandler(outbox Outbox, log *slog.Logger) *Handler {
 	return &Handler{outbox: outbox, log: log}
 }
 
+// WithStatusCallback adds Twilio's status callback to the handlers.
+func (h *Handler) WithStatusCallback(cb *StatusCallback) *Handler {
+	h.status = cb
+	return h
+}
+
+// StatusCallbackPath is where Twilio posts message status updates.
+const StatusCallbackPath = "/api/v1/notifications/twilio/status"
+
 // Routes registers every public route of the notification service. The dev outbox route exists only
-// when devOutbox is true; otherwise the path answers 404 like any unknown one.
+// when devOutbox is true, the status callback only with WithStatusCallback; otherwise the paths answer
+// 404 like any unknown one.
 func Routes(app *fiber.App, h *Handler, devOutbox bool) {
 	if devOutbox && h.outbox != nil {
 		app.Get("/api/v1/dev/outbox", h.listOutbox)
+	}
+	if h.status != nil {
+		app.Post(StatusCallbackPath, h.twilioStatus)
 	}
 }
 

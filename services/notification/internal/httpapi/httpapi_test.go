@@ -57,7 +57,7 @@ func get(t *testing.T, app *fiber.App, target string) (int, map[string]any) {
 
 func send(t *testing.T, o *devoutbox.Outbox, m delivery.Message) {
 	t.Helper()
-	if err := o.Send(context.Background(), m); err != nil {
+	if _, err := o.Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,12 +1,14 @@
-// Package store keeps delivery records in MongoDB (the "deliveries" collection, _id = event id).
+// Package store keeps delivery records in MongoDB: one per event in "deliveries" (_id = event id) and
+// one per message in "delivery_messages" (_id = eventId:channel).
 //
-// The unique _id is what makes delivery idempotent: the record is inserted before anything is sent,
-// and a second insert for the same event fails with a duplicate key. Every write is a single-document
-// update, so nothing needs a transaction (FerretDB has none).
+// The unique _id is what makes delivery idempotent: the event's record is inserted before anything is
+// sent, and a second insert for the same event fails with a duplicate key. Every write is a
+// single-document update, so nothing needs a transaction (FerretDB has none).
 package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,25 +20,40 @@ import (
 	"github.com/latchkey/latchkey/services/notification/internal/delivery"
 )
 
-// Collection is the name of the deliveries collection.
-const Collection = "deliveries"
+// Collections of the store.
+const (
+	Collection         = "deliveries"
+	MessagesCollection = "delivery_messages"
+)
+
+// ErrNotFound: no message has that provider id.
+var ErrNotFound = errors.New("no such message")
 
 // Deliveries is the MongoDB implementation of delivery.Store.
 type Deliveries struct {
-	coll *mongo.Collection
+	coll     *mongo.Collection
+	messages *mongo.Collection
 }
 
-// NewDeliveries returns a store over db's deliveries collection.
+// NewDeliveries returns a store over db's deliveries collections.
 func NewDeliveries(db *mongo.Database) *Deliveries {
-	return &Deliveries{coll: db.Collection(Collection)}
+	return &Deliveries{coll: db.Collection(Collection), messages: db.Collection(MessagesCollection)}
 }
 
 // EnsureIndexes creates the indexes operators look deliveries up by (status, and an account's
-// deliveries newest first). The idempotency key is _id, which needs no index of its own.
+// deliveries newest first), the messages of an event, and the provider id the status callback finds a
+// message by. The idempotency key is _id, which needs no index of its own.
 func (s *Deliveries) EnsureIndexes(ctx context.Context) error {
-	return mongox.EnsureIndexes(ctx, s.coll,
+	err := mongox.EnsureIndexes(ctx, s.coll,
 		mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "createdAt", Value: 1}}},
 		mongo.IndexModel{Keys: bson.D{{Key: "accountId", Value: 1}, {Key: "createdAt", Value: -1}}},
+	)
+	if err != nil {
+		return err
+	}
+	return mongox.EnsureIndexes(ctx, s.messages,
+		mongo.IndexModel{Keys: bson.D{{Key: "eventId", Value: 1}}},
+		mongo.IndexModel{Keys: bson.D{{Key: "providerMessageId", Value: 1}}, Options: options.Index().SetSparse(true)},
 	)
 }
 
@@ -44,34 +61,54 @@ func (s *Deliveries) EnsureIndexes(ctx context.Context) error {
 type document struct {
 	ID           string    `bson:"_id"`
 	AccountID    string    `bson:"accountId,omitempty"`
+	Kind         string    `bson:"kind,omitempty"`
 	Purpose      string    `bson:"purpose"`
 	Channel      string    `bson:"channel"`
 	Destination  string    `bson:"destination"`
 	Status       string    `bson:"status"`
 	Attempts     int       `bson:"attempts"`
-	SentChannels []string  `bson:"sentChannels"`
 	LastError    string    `bson:"lastError,omitempty"`
+	DeadLettered bool      `bson:"deadLettered,omitempty"`
 	CreatedAt    time.Time `bson:"createdAt"`
 	UpdatedAt    time.Time `bson:"updatedAt"`
 }
 
 func (d document) record() delivery.Record {
 	return delivery.Record{
-		EventID: d.ID, AccountID: d.AccountID, Purpose: d.Purpose, Channel: d.Channel, Destination: d.Destination,
-		Status: delivery.Status(d.Status), Attempts: d.Attempts, SentChannels: d.SentChannels, LastError: d.LastError,
+		EventID: d.ID, AccountID: d.AccountID, Kind: d.Kind, Purpose: d.Purpose, Channel: d.Channel, Destination: d.Destination,
+		Status: delivery.Status(d.Status), Attempts: d.Attempts, LastError: d.LastError, DeadLettered: d.DeadLettered,
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+	}
+}
+
+// messageDoc is a message record as stored.
+type messageDoc struct {
+	ID                string    `bson:"_id"`
+	EventID           string    `bson:"eventId"`
+	Channel           string    `bson:"channel"`
+	Destination       string    `bson:"destination"`
+	Status            string    `bson:"status"`
+	ProviderMessageID string    `bson:"providerMessageId,omitempty"`
+	ProviderStatus    string    `bson:"providerStatus,omitempty"`
+	Attempts          int       `bson:"attempts"`
+	LastError         string    `bson:"lastError,omitempty"`
+	CreatedAt         time.Time `bson:"createdAt"`
+	UpdatedAt         time.Time `bson:"updatedAt"`
+}
+
+func (d messageDoc) record() delivery.MessageRecord {
+	return delivery.MessageRecord{
+		ID: d.ID, EventID: d.EventID, Channel: d.Channel, Destination: d.Destination, Status: delivery.Status(d.Status),
+		ProviderMessageID: d.ProviderMessageID, Attempts: d.Attempts, LastError: d.LastError,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 	}
 }
 
 // Create inserts the record, or returns delivery.ErrDuplicate when the event has one.
 func (s *Deliveries) Create(ctx context.Context, r delivery.Record) error {
-	sent := r.SentChannels
-	if sent == nil {
-		sent = []string{}
-	}
 	_, err := s.coll.InsertOne(ctx, document{
-		ID: r.EventID, AccountID: r.AccountID, Purpose: r.Purpose, Channel: r.Channel, Destination: r.Destination,
-		Status: string(r.Status), Attempts: r.Attempts, SentChannels: sent, LastError: r.LastError,
+		ID: r.EventID, AccountID: r.AccountID, Kind: r.Kind, Purpose: r.Purpose, Channel: r.Channel, Destination: r.Destination,
+		Status: string(r.Status), Attempts: r.Attempts, LastError: r.LastError,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	})
 	if mongox.IsDuplicateKey(err) {
@@ -107,37 +144,115 @@ func (s *Deliveries) StartAttempt(ctx context.Context, eventID string, at time.T
 	return d.record(), nil
 }
 
-// MarkChannelSent adds channel to the record's sent channels.
-func (s *Deliveries) MarkChannelSent(ctx context.Context, eventID, channel string, at time.Time) error {
-	return s.update(ctx, eventID, bson.D{
-		{Key: "$addToSet", Value: bson.D{{Key: "sentChannels", Value: channel}}},
-		{Key: "$set", Value: bson.D{{Key: "updatedAt", Value: at.UTC()}}},
-	})
-}
-
 // Finish sets a final status.
 func (s *Deliveries) Finish(ctx context.Context, eventID string, status delivery.Status, lastError string, at time.Time) error {
 	set := bson.D{{Key: "status", Value: string(status)}, {Key: "updatedAt", Value: at.UTC()}}
 	if lastError != "" {
 		set = append(set, bson.E{Key: "lastError", Value: lastError})
 	}
-	return s.update(ctx, eventID, bson.D{{Key: "$set", Value: set}})
+	return s.update(ctx, s.coll, eventID, bson.D{{Key: "$set", Value: set}})
 }
 
 // RecordError keeps the last error of a failed attempt.
 func (s *Deliveries) RecordError(ctx context.Context, eventID, lastError string, at time.Time) error {
-	return s.update(ctx, eventID, bson.D{{Key: "$set", Value: bson.D{
+	return s.update(ctx, s.coll, eventID, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "lastError", Value: lastError}, {Key: "updatedAt", Value: at.UTC()},
 	}}})
 }
 
-func (s *Deliveries) update(ctx context.Context, eventID string, update bson.D) error {
-	res, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: eventID}}, update)
+// MarkDeadLettered records that the event reached the dead-letter topic.
+func (s *Deliveries) MarkDeadLettered(ctx context.Context, eventID string, at time.Time) error {
+	return s.update(ctx, s.coll, eventID, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "deadLettered", Value: true}, {Key: "updatedAt", Value: at.UTC()},
+	}}})
+}
+
+// AddMessage inserts a message record; one that exists already is kept as it is.
+func (s *Deliveries) AddMessage(ctx context.Context, m delivery.MessageRecord) error {
+	_, err := s.messages.InsertOne(ctx, messageDoc{
+		ID: m.ID, EventID: m.EventID, Channel: m.Channel, Destination: m.Destination, Status: string(m.Status),
+		ProviderMessageID: m.ProviderMessageID, Attempts: m.Attempts, LastError: m.LastError,
+		CreatedAt: m.CreatedAt.UTC(), UpdatedAt: m.UpdatedAt.UTC(),
+	})
+	if err != nil && !mongox.IsDuplicateKey(err) {
+		return fmt.Errorf("insert message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Messages returns the message records of an event.
+func (s *Deliveries) Messages(ctx context.Context, eventID string) ([]delivery.MessageRecord, error) {
+	cur, err := s.messages.Find(ctx, bson.D{{Key: "eventId", Value: eventID}})
 	if err != nil {
-		return fmt.Errorf("update delivery %s: %w", eventID, err)
+		return nil, fmt.Errorf("find messages of %s: %w", eventID, err)
+	}
+	var docs []messageDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("read messages of %s: %w", eventID, err)
+	}
+	out := make([]delivery.MessageRecord, len(docs))
+	for i, d := range docs {
+		out[i] = d.record()
+	}
+	return out, nil
+}
+
+// UpdateMessage changes a message record.
+func (s *Deliveries) UpdateMessage(ctx context.Context, id string, u delivery.MessageUpdate, at time.Time) error {
+	set := bson.D{{Key: "updatedAt", Value: at.UTC()}}
+	if u.Status != "" {
+		set = append(set, bson.E{Key: "status", Value: string(u.Status)})
+	}
+	if u.ProviderMessageID != "" {
+		set = append(set, bson.E{Key: "providerMessageId", Value: u.ProviderMessageID})
+	}
+	if u.LastError != "" {
+		set = append(set, bson.E{Key: "lastError", Value: u.LastError})
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+	if u.CountAttempt {
+		update = append(update, bson.E{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}})
+	}
+	return s.update(ctx, s.messages, id, update)
+}
+
+// ProviderStatus applies a provider's status report (Twilio's status callback) to the message it sent
+// as providerID: status is the message's new state (sent, delivered or failed), providerStatus the
+// provider's own word for it, errorText the provider's error, if any. A message already delivered or
+// failed does not go back to sent (callbacks may arrive out of order). It returns ErrNotFound when no
+// message has that provider id.
+func (s *Deliveries) ProviderStatus(ctx context.Context, providerID string, status delivery.Status, providerStatus, errorText string, at time.Time) (delivery.MessageRecord, error) {
+	filter := bson.D{{Key: "providerMessageId", Value: providerID}}
+	var d messageDoc
+	if err := s.messages.FindOne(ctx, filter).Decode(&d); err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return delivery.MessageRecord{}, ErrNotFound
+		}
+		return delivery.MessageRecord{}, fmt.Errorf("find message %s: %w", providerID, err)
+	}
+	final := d.Status == string(delivery.StatusDelivered) || d.Status == string(delivery.StatusFailed)
+	set := bson.D{{Key: "providerStatus", Value: providerStatus}, {Key: "updatedAt", Value: at.UTC()}}
+	if !final || status != delivery.StatusSent {
+		set = append(set, bson.E{Key: "status", Value: string(status)})
+		d.Status = string(status)
+	}
+	if errorText != "" {
+		set = append(set, bson.E{Key: "lastError", Value: errorText})
+		d.LastError = errorText
+	}
+	if err := s.update(ctx, s.messages, d.ID, bson.D{{Key: "$set", Value: set}}); err != nil {
+		return delivery.MessageRecord{}, err
+	}
+	return d.record(), nil
+}
+
+func (s *Deliveries) update(ctx context.Context, coll *mongo.Collection, id string, update bson.D) error {
+	res, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update)
+	if err != nil {
+		return fmt.Errorf("update %s %s: %w", coll.Name(), id, err)
 	}
 	if res.MatchedCount == 0 {
-		return fmt.Errorf("update delivery %s: no such delivery", eventID)
+		return fmt.Errorf("update %s %s: no such record", coll.Name(), id)
 	}
 	return nil
 }

@@ -1,5 +1,6 @@
-// Package subscriber turns the Kafka events the notification service consumes (otp.dispatch.v1) into
-// deliveries.
+// Package subscriber turns the Kafka events the notification service consumes into deliveries:
+// otp.dispatch on otp.dispatch.v1, and security.alert on account.events.v1 (the other event types of
+// that topic belong to other consumers and are skipped, which commits them).
 package subscriber
 
 import (
@@ -31,11 +32,35 @@ func OTPDispatch(d Deliverer, log *slog.Logger) func(context.Context, events.Env
 			return nil
 		}
 		err := d.Deliver(ctx, delivery.Dispatch{
-			EventID: env.EventID, AccountID: env.AccountID, Purpose: p.Purpose, Channel: p.Channel,
+			EventID: env.EventID, AccountID: env.AccountID, Source: events.TopicOTPDispatch, Purpose: p.Purpose, Channel: p.Channel,
 			Destination: p.Destination, Code: p.Code, ExpiresAt: p.ExpiresAt, Locale: p.Locale,
 		})
 		if err != nil {
 			return fmt.Errorf("deliver otp.dispatch %s: %w", env.EventID, err)
+		}
+		return nil
+	}
+}
+
+// SecurityAlerts returns the handler for account.events.v1: it delivers security.alert events to
+// their destination and skips every other type (account.created, account.updated). A malformed alert
+// is logged and skipped.
+func SecurityAlerts(d Deliverer, log *slog.Logger) func(context.Context, events.Envelope) error {
+	return func(ctx context.Context, env events.Envelope) error {
+		if env.Type != events.TypeSecurityAlert {
+			return nil
+		}
+		var p events.SecurityAlert
+		if err := env.Decode(&p); err != nil || env.EventID == "" {
+			log.ErrorContext(ctx, "skipping malformed security.alert event", "event_id", env.EventID, "decode_failed", err != nil)
+			return nil
+		}
+		err := d.Deliver(ctx, delivery.Dispatch{
+			EventID: env.EventID, AccountID: env.AccountID, Source: events.TopicAccountEvents, Alert: true, Purpose: p.Kind,
+			Channel: p.Channel, Destination: p.Destination, Locale: p.Locale, Details: p.Details,
+		})
+		if err != nil {
+			return fmt.Errorf("deliver security.alert %s: %w", env.EventID, err)
 		}
 		return nil
 	}

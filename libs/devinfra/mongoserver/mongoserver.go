@@ -2,9 +2,9 @@
 // inside the current process, for `make run` and for tests.
 //
 // FerretDB v1 speaks the MongoDB wire protocol but lacks TTL and partial indexes, collation,
-// transactions and change streams, and its updates (including findAndModify) are a read followed by
-// a write rather than one atomic step. Code that must also run against it may rely on single-document
-// inserts and unique indexes being atomic, and on little else.
+// transactions and change streams. Its updates (including findAndModify) are a read followed by a
+// write rather than one atomic step; the server therefore runs FerretDB behind a proxy that lets one
+// write command run at a time (serialize.go), so single-document writes are atomic as on MongoDB.
 package mongoserver
 
 import (
@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -39,6 +41,7 @@ type Options struct {
 // Server is a running embedded FerretDB instance.
 type Server struct {
 	uri    string
+	proxy  *serializer
 	cancel context.CancelFunc
 	done   chan struct{}
 	runErr error
@@ -65,15 +68,22 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("mongoserver: create data dir: %w", err)
 	}
 
+	// Clients reach FerretDB through the serializing proxy on opts.Addr; FerretDB itself listens on a
+	// free loopback port.
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("mongoserver: listen on %s: %w", opts.Addr, err)
+	}
 	// FerretDB listens in New, so with port 0 the chosen address is known before Run.
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: opts.Addr},
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/",
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mongoserver: start FerretDB on %s: %w", opts.Addr, err)
+		_ = ln.Close()
+		return nil, fmt.Errorf("mongoserver: start FerretDB: %w", err)
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -84,7 +94,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}()
 
 	// MongoDBURI blocks until the listener is up; it is after New, so it does not block here.
-	s.uri = withQuery(f.MongoDBURI())
+	backend, err := url.Parse(f.MongoDBURI())
+	if err != nil {
+		_ = ln.Close()
+		_ = s.Close()
+		return nil, fmt.Errorf("mongoserver: FerretDB URI: %w", err)
+	}
+	s.proxy = newSerializer(ln, backend.Host)
+	s.uri = withQuery("mongodb://" + ln.Addr().String() + "/")
 
 	if err := s.waitReady(ctx); err != nil {
 		_ = s.Close()
@@ -130,6 +147,9 @@ func (s *Server) URI() string { return s.uri }
 
 // Close stops the server and waits until it has closed its listener, connections and SQLite files.
 func (s *Server) Close() error {
+	if s.proxy != nil {
+		s.proxy.close()
+	}
 	s.cancel()
 	<-s.done
 	if s.runErr != nil {

@@ -2,6 +2,8 @@ package mongoserver_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,5 +100,57 @@ func TestStartErrors(t *testing.T) {
 				t.Fatal("Start succeeded, want an error")
 			}
 		})
+	}
+}
+
+// TestConcurrentUpdatesOfOneDocument checks what MongoDB guarantees and FerretDB alone does not:
+// concurrent writes to one document all take effect (FerretDB reads, modifies and writes back the
+// whole document, which the serializing proxy makes one step).
+func TestConcurrentUpdatesOfOneDocument(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, err := mongoserver.Start(ctx, mongoserver.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	coll := connect(t, srv.URI()).Database("atomic").Collection("docs")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "doc"}, {Key: "n", Value: 0}}); err != nil {
+		t.Fatal(err)
+	}
+
+	const writers, each = 8, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				// Every writer also sets a field of its own: a lost update would drop it or a count.
+				_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: "doc"}}, bson.D{
+					{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}},
+					{Key: "$set", Value: bson.D{{Key: fmt.Sprintf("w%d", w), Value: i}}},
+				})
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var got bson.M
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "doc"}}).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := got["n"].(int32); n != writers*each {
+		t.Errorf("n = %v after %d increments, want %d (an update was lost)", got["n"], writers*each, writers*each)
+	}
+	for w := range writers {
+		if v, ok := got[fmt.Sprintf("w%d", w)].(int32); !ok || v != each-1 {
+			t.Errorf("w%d = %v, want %d", w, got[fmt.Sprintf("w%d", w)], each-1)
+		}
 	}
 }

@@ -402,6 +402,18 @@ func TestNewErrors(t *testing.T) {
 	}
 	withoutNotification := all("http://127.0.0.1:1")
 	delete(withoutNotification, "notification")
+	// A service that serves only dev routes ("tools") needs an upstream only when they are included.
+	devOnly, err := routes.Parse([]byte(`
+services:
+  app: {port: 8081}
+  tools: {port: 8084}
+routes:
+  - {path: /api, pathType: Prefix, service: app}
+  - {path: /dev, pathType: Prefix, service: tools, devOnly: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		opts Options
@@ -411,8 +423,9 @@ func TestNewErrors(t *testing.T) {
 		{name: "missing upstream", opts: Options{Table: table, Upstreams: map[string]string{}}, want: "no upstream for service"},
 		{name: "not http", opts: Options{Table: table, Upstreams: all("ftp://127.0.0.1:8081")}, want: "not an absolute http(s) URL"},
 		{name: "bad upstream", opts: Options{Table: table, Upstreams: all("http://[::1")}, want: "upstream of"},
-		{name: "dev upstream only needed with dev routes", opts: Options{Table: table, Upstreams: withoutNotification}},
-		{name: "dev upstream missing", opts: Options{Table: table, Upstreams: withoutNotification, IncludeDev: true}, want: `no upstream for service "notification"`},
+		{name: "every routed service needs an upstream", opts: Options{Table: table, Upstreams: withoutNotification}, want: `no upstream for service "notification"`},
+		{name: "dev upstream only needed with dev routes", opts: Options{Table: devOnly, Upstreams: map[string]string{"app": "http://127.0.0.1:1"}}},
+		{name: "dev upstream missing", opts: Options{Table: devOnly, Upstreams: map[string]string{"app": "http://127.0.0.1:1"}, IncludeDev: true}, want: `no upstream for service "tools"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -526,3 +526,37 @@ func sorted(s []string) []string {
 }
 
 var _ = filepath.Join
+
+// TestChartNotes: NOTES.txt tells the installer what is still missing: Secret keys the chart's own
+// Secret lacks, and the topics to create when the chart does not create them.
+func TestChartNotes(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		set          []string
+		want, reject []string
+	}{
+		{"defaults", nil, []string{"lacks internal-api-token, kafka-brokers, mongodb-uri, otp-pepper", "otp.dispatch.v1.dlq", "Ingress latchkey"}, nil},
+		{"secret complete", []string{"secret.data.mongodb-uri=mongodb://m:27017", "secret.data.kafka-brokers=k:9092",
+			"secret.data.internal-api-token=0123456789abcdef", "secret.data.otp-pepper=0123456789abcdef0123456789abcdef"}, nil, []string{"WARNING"}},
+		{"existing secret", []string{"secret.create=false", "secret.name=mine"}, []string{`Secret "mine"`}, []string{"WARNING"}},
+		{"no routing", []string{"ingress.enabled=false"}, []string{"nothing routes public traffic"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rel, err := render.Install(chartDir, "latchkey", "latchkey", nil, tc.set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			notes := strings.Join(strings.Fields(rel.Info.Notes), " ")
+			for _, w := range tc.want {
+				if !strings.Contains(notes, w) {
+					t.Errorf("NOTES lack %q:\n%s", w, rel.Info.Notes)
+				}
+			}
+			for _, r := range tc.reject {
+				if strings.Contains(notes, r) {
+					t.Errorf("NOTES contain %q:\n%s", r, rel.Info.Notes)
+				}
+			}
+		})
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
+	helmrelease "helm.sh/helm/v3/pkg/release"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -112,24 +113,9 @@ func Chart(dir, release, namespace string, valueFiles, set []string) ([]Object, 
 
 // ChartManifest renders the chart and returns the manifest text (hooks appended).
 func ChartManifest(dir, release, namespace string, valueFiles, set []string) (string, error) {
-	chrt, err := loader.Load(dir)
+	rel, err := Install(dir, release, namespace, valueFiles, set)
 	if err != nil {
-		return "", fmt.Errorf("load chart %s: %w", dir, err)
-	}
-	vals, err := (&values.Options{ValueFiles: valueFiles, Values: set}).MergeValues(getter.Providers{})
-	if err != nil {
-		return "", fmt.Errorf("read values: %w", err)
-	}
-	install := action.NewInstall(&action.Configuration{})
-	install.DryRun = true
-	install.ClientOnly = true
-	install.Replace = true
-	install.ReleaseName = release
-	install.Namespace = namespace
-	install.DisableHooks = false
-	rel, err := install.Run(chrt, vals)
-	if err != nil {
-		return "", fmt.Errorf("render chart %s: %w", dir, err)
+		return "", err
 	}
 	var b strings.Builder
 	b.WriteString(rel.Manifest)
@@ -139,6 +125,30 @@ func ChartManifest(dir, release, namespace string, valueFiles, set []string) (st
 		fmt.Fprintf(&b, "\n---\n# Source: %s\n%s\n", h.Path, h.Manifest)
 	}
 	return b.String(), nil
+}
+
+// Install runs a client-only dry-run install (what `helm template` does) and returns the release:
+// its manifest, hooks and NOTES.txt.
+func Install(dir, release, namespace string, valueFiles, set []string) (*helmrelease.Release, error) {
+	chrt, err := loader.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load chart %s: %w", dir, err)
+	}
+	vals, err := (&values.Options{ValueFiles: valueFiles, Values: set}).MergeValues(getter.Providers{})
+	if err != nil {
+		return nil, fmt.Errorf("read values: %w", err)
+	}
+	install := action.NewInstall(&action.Configuration{})
+	install.DryRun = true
+	install.ClientOnly = true
+	install.Replace = true
+	install.ReleaseName = release
+	install.Namespace = namespace
+	rel, err := install.Run(chrt, vals)
+	if err != nil {
+		return nil, fmt.Errorf("render chart %s: %w", dir, err)
+	}
+	return rel, nil
 }
 
 // Lint runs `helm lint --strict` on the chart with the given values files: every warning is an error.

@@ -96,7 +96,7 @@ func TestTiltfileEvaluates(t *testing.T) {
 
 	for _, svc := range append(slices.Clone(services), "gateway") {
 		t.Run(svc, func(t *testing.T) {
-			m := res.Manifests[get("latchkey-" + svc)]
+			m := res.Manifests[get("latchkey-"+svc)]
 			if m.Labels["services"] == "" {
 				t.Errorf("labels %v, want the services group", m.Labels)
 			}

@@ -296,6 +296,25 @@ func TestChartConfigChecksum(t *testing.T) {
 	}
 }
 
+// TestChartNetworkPoliciesNeverOpen: with every values file, no ingress rule admits every peer.
+func TestChartNetworkPoliciesNeverOpen(t *testing.T) {
+	for _, vs := range valueSets {
+		t.Run(vs.name, func(t *testing.T) {
+			policies := render.Of[*networkingv1.NetworkPolicy](renderChart(t, vs))
+			if len(policies) != len(services) {
+				t.Fatalf("%d NetworkPolicies, want %d", len(policies), len(services))
+			}
+			for _, np := range policies {
+				for _, rule := range np.Spec.Ingress {
+					if len(rule.From) == 0 {
+						t.Errorf("%s: ingress rule on ports %v admits every peer", np.Name, rule.Ports)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestChartNetworkPolicies: public ports only from the ingress peers, internal ports only from
 // Prometheus and the siblings that call them, egress to MongoDB, Kafka and those siblings.
 func TestChartNetworkPolicies(t *testing.T) {

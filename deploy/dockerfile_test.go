@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -48,9 +49,16 @@ func dockerStages(t *testing.T) []instructions.Stage {
 	if err != nil {
 		t.Fatalf("parse Dockerfile: %v", err)
 	}
-	stages, _, err := instructions.Parse(ast.AST, nil)
+	// BuildKit's build checks (docker build --check): every warning fails the test.
+	lint := linter.New(&linter.Config{Warn: func(rule, _, _, msg string, loc []parser.Range) {
+		t.Errorf("Dockerfile check %s: %s (line %v)", rule, msg, loc)
+	}})
+	stages, _, err := instructions.Parse(ast.AST, lint)
 	if err != nil {
 		t.Fatalf("Dockerfile instructions: %v", err)
+	}
+	for _, w := range ast.Warnings {
+		t.Errorf("Dockerfile parser warning: %s", w.Short)
 	}
 	return stages
 }

@@ -157,6 +157,18 @@ func httpRouteRouter(t *testing.T, objs []render.Object) router {
 		if len(hr.Spec.ParentRefs) == 0 {
 			t.Fatalf("HTTPRoute %s attaches to no Gateway", hr.Name)
 		}
+		// The Gateway API CRD's limits (checked by the API server, not by decoding): at most 16 rules,
+		// 64 matches per rule, 128 matches in all.
+		total := 0
+		for _, rule := range hr.Spec.Rules {
+			total += len(rule.Matches)
+			if len(rule.Matches) > 64 {
+				t.Errorf("HTTPRoute %s: a rule with %d matches, the API allows 64", hr.Name, len(rule.Matches))
+			}
+		}
+		if len(hr.Spec.Rules) > 16 || total > 128 {
+			t.Errorf("HTTPRoute %s: %d rules and %d matches, the API allows 16 and 128", hr.Name, len(hr.Spec.Rules), total)
+		}
 		for _, rule := range hr.Spec.Rules {
 			if len(rule.BackendRefs) != 1 {
 				t.Fatalf("HTTPRoute rule with %d backends, want 1", len(rule.BackendRefs))

@@ -2,7 +2,10 @@
 #
 #   make build   build the four services and the local stack runner into bin/
 #   make run     build, then run the whole stack locally (gateway on $(ADDR), data in $(DATA))
-#   make test    run every test of every module in go.work, with the race detector
+#   make test    run every test of every module in go.work, with the race detector (builds the
+#                pinned tilt and helm first: the deploy tests evaluate the Tiltfile with them)
+#   make tools   build the pinned tilt (tools/tilt, outside go.work) and helm (deploy) into bin/
+#   make k8s     regenerate the kustomize base (k8s/base/latchkey.yaml) from the Helm chart
 #   make vet     go vet every module
 #   make fmt     gofmt every module; make fmt-check fails instead when a file is not formatted
 #   make tidy    go mod tidy in every module
@@ -20,7 +23,12 @@ RUNFLAGS ?=
 # The modules of go.work (in workspace mode `go list -m` lists exactly those).
 MODULES   = $(shell $(GO) list -m -f '{{.Dir}}')
 
-.PHONY: all build run test vet fmt fmt-check tidy clean clean-data check help
+# Pinned deployment tools: tilt from tools/tilt (its own module, outside go.work), helm from the deploy
+# module (the same helm SDK version the chart tests use).
+TILT := $(BIN)/tilt
+HELM := $(BIN)/helm
+
+.PHONY: all build run test vet fmt fmt-check tidy clean clean-data check help tools k8s
 
 all: build
 
@@ -33,8 +41,19 @@ build:
 run: build
 	exec $(BIN)/devstack -bin $(BIN) -data $(DATA) -addr $(ADDR) $(RUNFLAGS)
 
-test:
-	$(GO) test -race -count=1 $(TESTFLAGS) work
+test: tools
+	LATCHKEY_TILT=$(abspath $(TILT)) LATCHKEY_HELM=$(abspath $(HELM)) $(GO) test -race -count=1 $(TESTFLAGS) work
+
+tools: $(TILT) $(HELM)
+
+$(TILT): tools/tilt/go.mod tools/tilt/go.sum
+	cd tools/tilt && GOWORK=off $(GO) build -o $(abspath $(TILT)) github.com/tilt-dev/tilt/cmd/tilt
+
+$(HELM): deploy/go.mod deploy/go.sum
+	cd deploy && $(GO) build -o $(abspath $(HELM)) helm.sh/helm/v3/cmd/helm
+
+k8s:
+	cd deploy && $(GO) run ./cmd/k8sbase -chart ../charts/latchkey -values ../k8s/base/chart-values.yaml -out ../k8s/base/latchkey.yaml
 
 vet:
 	$(GO) vet work

@@ -1,11 +1,162 @@
-{{- define "latchkey.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}{{ .Release.Name | trunc 63 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{- /*
+Names and labels. Every service is an app of its own: app.kubernetes.io/name is the service's name
+(identity, session, profile, notification) and selectors use name and instance only, so the four
+Deployments never select each other's pods. Objects of the whole release (Ingress, HTTPRoute, shared
+Secret, topic Job) carry app.kubernetes.io/name: <chart name>.
+*/ -}}
+
+{{- define "latchkey.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{- define "latchkey.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}{{ .Release.Name | trunc 63 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "latchkey.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- /* Labels of the release-wide objects. */ -}}
 {{- define "latchkey.labels" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+helm.sh/chart: {{ include "latchkey.chart" . }}
+{{ include "latchkey.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: latchkey
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "latchkey.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "latchkey.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- /* The name of a service's objects: <fullname>-<service>. Call with (dict "root" $ "service" "identity"). */ -}}
+{{- define "latchkey.serviceFullname" -}}
+{{- printf "%s-%s" (include "latchkey.fullname" .root) .service | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- /* Labels of one service's objects. Call with (dict "root" $ "service" "identity"). */ -}}
+{{- define "latchkey.serviceLabels" -}}
+helm.sh/chart: {{ include "latchkey.chart" .root }}
+{{ include "latchkey.serviceSelectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/component: api
+app.kubernetes.io/part-of: latchkey
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "latchkey.serviceSelectorLabels" -}}
+app.kubernetes.io/name: {{ .service }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- end -}}
+
+{{- /* The route table (routes.yaml), shared with the local gateway. */ -}}
+{{- define "latchkey.routeTable" -}}
+{{- .Files.Get "routes.yaml" -}}
+{{- end -}}
+
+{{- /* The Secret the services read their secrets from: the chart's own or the one named in secret.name. */ -}}
+{{- define "latchkey.secretName" -}}
+{{- default (include "latchkey.fullname" .) .Values.secret.name -}}
+{{- end -}}
+
+{{- /* The image of a service. Call with (dict "root" $ "service" "identity" "values" $svcValues). */ -}}
+{{- define "latchkey.image" -}}
+{{- $img := .root.Values.image -}}
+{{- $repo := default (printf "%s/%s" $img.registry .service) (dig "image" "repository" "" .values) -}}
+{{- $tag := default (default .root.Chart.AppVersion $img.tag) (dig "image" "tag" "" .values) -}}
+{{- if hasPrefix "sha256:" $tag -}}{{ printf "%s@%s" $repo $tag }}{{- else -}}{{ printf "%s:%s" $repo $tag }}{{- end -}}
+{{- end -}}
+
+{{- /* Kafka topic names with the deployment's prefix. */ -}}
+{{- define "latchkey.topics" -}}
+{{- $prefix := .Values.config.kafkaTopicPrefix -}}
+{{- range .Values.kafka.topics.names }}
+- {{ printf "%s%s" $prefix . }}
+{{- end }}
+{{- end -}}
+
+{{- /* A service's values: serviceDefaults overridden by services.<name>, as YAML (use with fromYaml).
+Call with (dict "root" $ "service" "identity"). */ -}}
+{{- define "latchkey.serviceValues" -}}
+{{- $own := index .root.Values.services .service | default dict -}}
+{{- toYaml (mergeOverwrite (deepCopy .root.Values.serviceDefaults) (deepCopy $own)) -}}
+{{- end -}}
+
+{{- /* A service's public port, from the route table. */ -}}
+{{- define "latchkey.publicPort" -}}
+{{- $table := include "latchkey.routeTable" .root | fromYaml -}}
+{{- $svc := index $table.services .service | default dict -}}
+{{- required (printf "service %q is not in routes.yaml" .service) $svc.port -}}
+{{- end -}}
+
+{{- /* The internal base URL of a service, e.g. http://latchkey-session:9082. */ -}}
+{{- define "latchkey.internalURL" -}}
+{{- $port := (index .root.Values.services .service).internalPort -}}
+{{- printf "http://%s:%v" (include "latchkey.serviceFullname" .) $port -}}
+{{- end -}}
+
+{{- /* The plain environment of a service (its ConfigMap's data), as YAML.
+Call with (dict "root" $ "service" "identity"). */ -}}
+{{- define "latchkey.serviceEnv" -}}
+{{- $root := .root -}}
+{{- $c := $root.Values.config -}}
+{{- $v := include "latchkey.serviceValues" . | fromYaml -}}
+{{- $env := dict
+  "HTTP_ADDR" (printf ":%v" (include "latchkey.publicPort" .))
+  "INTERNAL_ADDR" (printf ":%v" $v.internalPort)
+  "MONGODB_DATABASE" (printf "%s%s" $c.mongodbDatabasePrefix .service)
+  "KAFKA_TOPIC_PREFIX" $c.kafkaTopicPrefix
+  "KAFKA_CREATE_TOPICS" (toString $c.kafkaCreateTopics)
+  "LOG_LEVEL" $c.logLevel
+  "OTEL_EXPORTER_OTLP_ENDPOINT" $c.otlpEndpoint
+  "JWKS_URL" (printf "%s/.well-known/jwks.json" (include "latchkey.internalURL" (dict "root" $root "service" "session")))
+  "JWT_ISSUER" $c.jwtIssuer
+  "JWT_AUDIENCE" $c.jwtAudience
+  "BODY_LIMIT_BYTES" (toString $c.bodyLimitBytes)
+  "SHUTDOWN_TIMEOUT" $c.shutdownTimeout
+  "TRUSTED_PROXIES" $c.trustedProxies
+-}}
+{{- if eq .service "identity" }}
+{{- $_ := set $env "SESSION_INTERNAL_URL" (include "latchkey.internalURL" (dict "root" $root "service" "session")) }}
+{{- end }}
+{{- if eq .service "session" }}
+{{- $_ := set $env "IDENTITY_INTERNAL_URL" (include "latchkey.internalURL" (dict "root" $root "service" "identity")) }}
+{{- if $v.signingKey.secretName }}
+{{- $_ := set $env "JWT_SIGNING_KEY_FILE" (printf "/var/run/secrets/latchkey/signing-key/%s" $v.signingKey.key) }}
+{{- end }}
+{{- end }}
+{{- range $k, $val := $c.env }}{{ $_ := set $env $k (toString $val) }}{{ end }}
+{{- range $k, $val := $v.env }}{{ $_ := set $env $k (toString $val) }}{{ end }}
+{{- toYaml $env -}}
+{{- end -}}
+
+{{- /* The secret environment of a service (shared secretEnv + the service's own), as EnvVar YAML. */ -}}
+{{- define "latchkey.secretEnv" -}}
+{{- $root := .root -}}
+{{- $v := include "latchkey.serviceValues" . | fromYaml -}}
+{{- $all := mergeOverwrite (deepCopy $root.Values.secretEnv) (deepCopy ($v.secretEnv | default dict)) -}}
+{{- range $name := keys $all | sortAlpha }}
+{{- $ref := index $all $name }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ default (include "latchkey.secretName" $root) $ref.secretName }}
+      key: {{ required (printf "secretEnv %s: key is required" $name) $ref.key }}
+      {{- if $ref.optional }}
+      optional: true
+      {{- end }}
+{{- end }}
 {{- end -}}

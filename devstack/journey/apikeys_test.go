@@ -48,13 +48,11 @@ type keyUse struct {
 	want                  int
 }
 
-// keyUses has a path of each service that authenticates requests. The session service serves no
-// protected path a key may use on main (logout is refused to keys), so its answer to a valid key is
-// that refusal, a 403 where a bad credential gets a 401.
+// keyUses has a path of each service that authenticates requests.
 var keyUses = []keyUse{
 	{"identity", "GET", "/api/v1/auth/whoami", http.StatusOK},
 	{"profile", "GET", "/api/v1/me", http.StatusOK},
-	{"session", "POST", "/api/v1/auth/logout", http.StatusForbidden},
+	{"session", "GET", "/api/v1/auth/sessions", http.StatusOK},
 }
 
 func keyHeaders(header, key string) []string {
@@ -151,6 +149,24 @@ func TestAPIKeys(t *testing.T) {
 		c.do("GET", "/api/v1/me", nil, bearer(ada.access)...).want(t, http.StatusOK, "ada's sign-in after revoking a key")
 	})
 
+	t.Run("deactivating the account ends its keys everywhere", func(t *testing.T) {
+		cat := register(t, c, "keycat")
+		r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "cat", "scopes": []string{"read"}}, bearer(cat.access)...).
+			want(t, http.StatusCreated, "create cat's key")
+		catKey := str(r.Body, "key")
+		for _, use := range keyUses {
+			c.do(use.method, use.path, nil, "X-API-Key", catKey).want(t, use.want, use.service+" with cat's key before deactivation")
+		}
+		c.do("DELETE", "/api/v1/account/deactivate", map[string]any{"password": password}, bearer(cat.access)...).
+			want(t, http.StatusOK, "deactivate cat")
+		for _, use := range keyUses {
+			eventually(t, 10*time.Second, use.service+" refuses the key of a deactivated account", func() bool {
+				return c.do(use.method, use.path, nil, "X-API-Key", catKey).Status == http.StatusUnauthorized
+			})
+		}
+		c.do("GET", "/api/v1/me", nil, "X-API-Key", newReadKey(t, c, ada)).want(t, http.StatusOK, "another account's key still works")
+	})
+
 	t.Run("an expired key is refused everywhere", func(t *testing.T) {
 		r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "short", "scopes": []string{"read", "write"}, "expires_in_days": 1}, bearer(ada.access)...).
 			want(t, http.StatusCreated, "create expiring key")
@@ -175,4 +191,12 @@ func flipKeyChar(b byte) string {
 		return "B"
 	}
 	return "A"
+}
+
+// newReadKey creates a fresh read-scoped key for a.
+func newReadKey(t *testing.T, c *client, a account) string {
+	t.Helper()
+	r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "another", "scopes": []string{"read"}}, bearer(a.access)...).
+		want(t, http.StatusCreated, "create another key")
+	return str(r.Body, "key")
 }

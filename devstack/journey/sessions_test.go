@@ -64,9 +64,10 @@ func login(t *testing.T, c *client, a account, ua string) signedIn {
 	return s
 }
 
-// refusedEverywhere waits until the session service and the profile service both refuse the token.
+// refusedEverywhere waits until the session, profile and identity services all refuse the token.
 func refusedEverywhere(t *testing.T, c *client, access, how string) {
 	t.Helper()
+	refusedByIdentity(t, c, access, how)
 	eventually(t, 10*time.Second, "the token revoked by "+how+" refused by the profile service", func() bool {
 		return c.do("GET", "/api/v1/me", nil, bearer(access)...).Status == 401
 	})
@@ -75,9 +76,10 @@ func refusedEverywhere(t *testing.T, c *client, access, how string) {
 	})
 }
 
-// acceptedEverywhere fails unless the session and profile services accept the token.
+// acceptedEverywhere fails unless the session, profile and identity services accept the token.
 func acceptedEverywhere(t *testing.T, c *client, access, what string) {
 	t.Helper()
+	c.do("GET", "/api/v1/account/security-info", nil, bearer(access)...).want(t, 200, what+": identity")
 	c.do("GET", "/api/v1/me", nil, bearer(access)...).want(t, 200, what+": profile")
 	c.do("GET", "/api/v1/auth/token-health", nil, bearer(access)...).want(t, 200, what+": token-health")
 }

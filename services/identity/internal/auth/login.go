@@ -241,6 +241,10 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification)
 	if !a.CanSignIn() {
 		return SignedIn{}, ErrInvalidCode
 	}
+	if in.Device.DeviceID == "" {
+		// A provider sign-in without a device id: no device to trust, as without 2FA.
+		return s.startSession(ctx, a, in.Device, in.Client)
+	}
 	switch _, err := s.Devices.Find(ctx, a.ID, in.Device.DeviceID); {
 	case err == nil:
 		if _, err := s.Devices.Trust(ctx, device.TrustedDevice{AccountID: a.ID, DeviceID: in.Device.DeviceID,

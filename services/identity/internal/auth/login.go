@@ -167,9 +167,22 @@ type DeviceVerification struct {
 }
 
 // VerifyDevice checks the code sent at login, trusts the device and starts a session. Every failure
-// is ErrInvalidCode.
+// is ErrInvalidCode; answers are limited per IP, and wrong ones per account, on top of the code's
+// own tries (as for the other codes).
 func (s *Service) VerifyDevice(ctx context.Context, in DeviceVerification) (SignedIn, error) {
-	c, err := s.Codes.VerifyToken(ctx, events.PurposeDeviceVerification, in.Token, in.Device.DeviceID, in.Code)
+	if err := s.Limiter.Hit(ctx, ScopeCodeVerifyIP, in.Client.IP, s.cfg.CodeVerifyPerIP); err != nil {
+		return SignedIn{}, err
+	}
+	holder, err := s.Codes.Holder(ctx, events.PurposeDeviceVerification, in.Token)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	var c otp.Challenge
+	err = s.verifyAccountCode(ctx, account.Account{ID: holder}, "", func() error {
+		var err error
+		c, err = s.Codes.VerifyToken(ctx, events.PurposeDeviceVerification, in.Token, in.Device.DeviceID, in.Code)
+		return err
+	})
 	if err != nil {
 		return SignedIn{}, err
 	}

@@ -163,12 +163,8 @@ func (s *Usernames) SetUsername(ctx context.Context, id, old, new string, now, n
 		set = append(set, bson.E{Key: fieldUsernameChangedAt, Value: now.UTC()})
 	}
 	matched, err := s.UpdateProjected(ctx, id, filter, set)
-	if err != nil {
-		// MongoDB reports the clash as a duplicate key; FerretDB v1 reports a unique-index violation
-		// of an update as an internal error, so look at who has the name.
-		if holder, ferr := s.ByUsername(ctx, new); mongox.IsDuplicateKey(err) || ferr == nil && holder.ID != id {
-			return false, account.ErrUsernameTaken
-		}
+	if mongox.IsDuplicateKey(err) {
+		return false, account.ErrUsernameTaken
 	}
 	return matched, err
 }

@@ -112,7 +112,7 @@ func (s *sessionService) liveSessions(accountID string) map[string]bool {
 	return out
 }
 
-func newSessionService(t *testing.T) *sessionService {
+func newSessionService(t testing.TB) *sessionService {
 	s := &sessionService{keys: authntest.New(t), live: map[string]string{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+internalToken.Value() {
@@ -198,7 +198,7 @@ func defaults() setup {
 	}
 }
 
-func newHarness(t *testing.T, mods ...func(*setup)) *harness {
+func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	t.Helper()
 	o := defaults()
 	for _, m := range mods {

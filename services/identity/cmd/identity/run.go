@@ -141,7 +141,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	httpapi.Register(public, authn.Middleware(verifier, denyList), svc, keys, log)
-	httpapi.RegisterUsernames(public, authn.Middleware(verifier, denyList), username.NewService(cfg.Usernames, usernames, svc, log))
+	httpapi.RegisterUsernames(public, authn.Middleware(verifier, denyList),
+		httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, cfg.UsernameLookupsPerIP),
+		username.NewService(cfg.Usernames, usernames, svc, log))
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},

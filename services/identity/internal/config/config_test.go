@@ -45,6 +45,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"OTP_VERIFY_FAILURE_WINDOW", c.CodeFailuresPerAccount.Window, 15 * time.Minute},
 		{"OTP_SEND_MAX_PER_IP", c.CodeSendPerIP.Max, 20},
 		{"OTP_SEND_IP_WINDOW", c.CodeSendPerIP.Window, time.Hour},
+		{"USERNAME_LOOKUP_MAX_PER_IP", c.UsernameLookupsPerIP.Max, 60},
+		{"USERNAME_LOOKUP_IP_WINDOW", c.UsernameLookupsPerIP.Window, time.Minute},
 		{"pepper generated", c.PepperGenerated, true},
 		{"generated pepper length", len(c.OTPPepper.Value()) >= 32, true},
 	}

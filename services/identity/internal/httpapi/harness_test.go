@@ -36,6 +36,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -181,6 +182,8 @@ type setup struct {
 	argon2 password.Params
 	db     *mongo.Database // use this database (e.g. on a client the test disconnects)
 	oauth  []oauth.ProviderConfig
+	// usernameLookups limits the public username endpoints per IP (zero: no limit).
+	usernameLookups throttle.Limit
 }
 
 // cheap argon2id parameters keep handler tests fast; the password package tests the real ones.
@@ -240,6 +243,8 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: sessions.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, APIKeys: keys.Verify})
 	deny := authn.NewDenyList()
 	httpapi.Register(app, authn.Middleware(verifier, deny), svc, keys, log)
+	httpapi.RegisterUsernames(app, authn.Middleware(verifier, deny), httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, o.usernameLookups),
+		username.NewService(username.Config{}, store.NewUsernames(db), svc, log))
 	internal, err := httpx.NewInternalApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10})
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,10 @@
 //	                                               an OIDC bridge in front of it, or leave GitHub off
 //	USERNAME_CHANGE_INTERVAL [720h]                least time between two username changes of an account
 //	USERNAME_RESERVATION_PERIOD [2160h]            how long a given-up username stays reserved for its old owner
+//	LOCATION_HEADER []                             request header in which the ingress puts the client's
+//	                                               approximate location (as the session service reads it);
+//	                                               believed only from TRUSTED_PROXIES and passed on to the
+//	                                               sessions identity starts; off when empty
 //	USERNAME_LOOKUP_MAX_PER_IP [60]                public username requests (check, search, lookup) per client IP
 //	USERNAME_LOOKUP_IP_WINDOW [1m]                 per USERNAME_LOOKUP_IP_WINDOW
 //
@@ -81,6 +85,7 @@ type Config struct {
 	CodeFailuresPerAccount  throttle.Limit
 	CodeSendPerIP           throttle.Limit
 	UsernameLookupsPerIP    throttle.Limit
+	LocationHeader          string
 	OTPPepper               config.Secret
 	PepperGenerated         bool // OTP_PEPPER was empty; a random one is in use
 	APIKeyPrefix            string
@@ -173,7 +178,8 @@ func Load(l *config.Loader) (Config, error) {
 			Max:    positive("USERNAME_LOOKUP_MAX_PER_IP", 60),
 			Window: l.Duration("USERNAME_LOOKUP_IP_WINDOW", time.Minute),
 		},
-		OTPPepper: l.Secret("OTP_PEPPER", ""),
+		LocationHeader: l.HeaderName("LOCATION_HEADER", ""),
+		OTPPepper:      l.Secret("OTP_PEPPER", ""),
 		Usernames: username.Config{
 			ChangeInterval: l.Duration("USERNAME_CHANGE_INTERVAL", 30*24*time.Hour),
 			Reservation:    l.Duration("USERNAME_RESERVATION_PERIOD", 90*24*time.Hour),
@@ -261,6 +267,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("otp_verify_ip_limit", fmt.Sprintf("%d per %s", c.CodeVerifyPerIP.Max, c.CodeVerifyPerIP.Window)),
 		slog.String("otp_verify_account_limit", fmt.Sprintf("%d per %s", c.CodeFailuresPerAccount.Max, c.CodeFailuresPerAccount.Window)),
 		slog.String("otp_send_ip_limit", fmt.Sprintf("%d per %s", c.CodeSendPerIP.Max, c.CodeSendPerIP.Window)),
+		slog.String("location_header", c.LocationHeader),
 		slog.String("username_lookup_ip_limit", fmt.Sprintf("%d per %s", c.UsernameLookupsPerIP.Max, c.UsernameLookupsPerIP.Window)),
 		slog.Any("otp_pepper", c.OTPPepper),
 		slog.String("identity_internal_url", c.IdentityInternalURL),

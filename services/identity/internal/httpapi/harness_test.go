@@ -235,7 +235,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 		Sessions: sessionclient.New(sessions.srv.URL, internalToken, nil), Outbox: outbox, Logger: log,
 		Providers: store.NewProviders(db), IDTokens: oauth.NewVerifier(o.oauth, nil),
 	})
-	app, err := httpx.NewApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10, TrustedProxies: []string{"0.0.0.0/32"}})
+	app, err := httpx.NewApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10, TrustedProxies: []string{"0.0.0.0/32"}, LocationHeader: geoHeader})
 	if err != nil {
 		t.Fatal(err)
 	}

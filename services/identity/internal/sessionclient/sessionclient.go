@@ -50,6 +50,7 @@ type startRequest struct {
 	Platform   string `json:"platform"`
 	IPAddress  string `json:"ipAddress"`
 	UserAgent  string `json:"userAgent"`
+	Location   string `json:"location,omitempty"`
 }
 
 type startResponse struct {
@@ -65,7 +66,7 @@ type startResponse struct {
 func (c *Client) Start(ctx context.Context, r auth.SessionRequest) (auth.Tokens, error) {
 	body, err := json.Marshal(startRequest{
 		AccountID: r.AccountID, DeviceID: r.Device.DeviceID, DeviceName: r.Device.DeviceName,
-		Platform: r.Device.Platform, IPAddress: r.Client.IP, UserAgent: r.Client.UserAgent,
+		Platform: r.Device.Platform, IPAddress: r.Client.IP, UserAgent: r.Client.UserAgent, Location: r.Client.Location,
 	})
 	if err != nil {
 		return auth.Tokens{}, fmt.Errorf("encode session request: %w", err)

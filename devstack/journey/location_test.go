@@ -1,7 +1,6 @@
 package journey_test
 
 import (
-	"maps"
 	"testing"
 
 	"github.com/latchkey/latchkey/devstack/stack"
@@ -11,12 +10,7 @@ import (
 // X-Client-Geo; the gateway is a trusted proxy of both (TRUSTED_PROXIES: loopback).
 func withLocationHeader(c *stack.Config) {
 	for _, svc := range []string{"identity", "session"} {
-		env := maps.Clone(c.ExtraEnv[svc])
-		if env == nil {
-			env = map[string]string{}
-		}
-		env["LOCATION_HEADER"] = "X-Client-Geo"
-		c.ExtraEnv[svc] = env
+		withServiceEnv(svc, map[string]string{"LOCATION_HEADER": "X-Client-Geo"})(c)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/libs/platform/e164"
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
@@ -380,11 +381,11 @@ func checkPhone(v *wire.Checker, number, country string) (string, error) {
 	if err := v.Err(); err != nil {
 		return "", err
 	}
-	e164, err := account.NormalizePhone(number, country)
+	n, err := e164.Normalize(number, country)
 	if err != nil {
 		return "", wire.BadRequest(msgInvalidPhone)
 	}
-	return e164, nil
+	return n, nil
 }
 
 // POST /api/v1/auth/send-phone-verification {phone_number, country_code}.

@@ -9,8 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 
+	"github.com/latchkey/latchkey/libs/platform/e164"
 	"github.com/latchkey/latchkey/libs/platform/mongox"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 )
@@ -24,8 +24,6 @@ var (
 	// ErrNotFound: no active account with that id.
 	ErrNotFound = errors.New("account not found")
 )
-
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // Store is what recording a phone number needs of the accounts.
 type Store interface {
@@ -61,7 +59,7 @@ func NewService(store Store, snapshots Snapshots) *Service {
 // taken from it: an unproven claim must not let anyone block a number; one verified elsewhere is
 // ErrTaken. It returns the account after the change, with the version of its account.updated.
 func (s *Service) SetUnverified(ctx context.Context, accountID, phone string) (account.Account, error) {
-	if !e164.MatchString(phone) {
+	if !e164.Valid(phone) {
 		return account.Account{}, ErrInvalid
 	}
 	a, err := s.store.ByID(ctx, accountID)

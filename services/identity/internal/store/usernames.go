@@ -224,18 +224,11 @@ func (s *Usernames) Search(ctx context.Context, prefix string, skip, limit int) 
 	if total == 0 || int64(skip) >= total {
 		return []username.Card{}, int(total), nil
 	}
-	cur, err := s.coll.Find(ctx, filter, options.Find().
-		SetSort(bson.D{{Key: "username", Value: 1}}).SetSkip(int64(skip)).SetLimit(int64(limit)).SetProjection(publicProjection))
+	out, err := findAll(ctx, s.coll, filter, options.Find().
+		SetSort(bson.D{{Key: "username", Value: 1}}).SetSkip(int64(skip)).SetLimit(int64(limit)).SetProjection(publicProjection),
+		"search results", publicDoc.card)
 	if err != nil {
-		return nil, 0, wrap("search accounts", err)
-	}
-	var docs []publicDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, 0, wrap("read search results", err)
-	}
-	out := make([]username.Card, len(docs))
-	for i, d := range docs {
-		out[i] = d.card()
+		return nil, 0, err
 	}
 	return out, int(total), nil
 }

@@ -2,15 +2,12 @@ package journey_test
 
 import (
 	"context"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/devstack/stack"
-	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 )
@@ -27,30 +24,18 @@ type securityStack struct {
 // account.events.v1 running until the test ends.
 func startSecurityStack(t *testing.T) *securityStack {
 	t.Helper()
-	env := testenv.New(t)
-	logs := &logBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := stack.Start(ctx, stack.Config{
-		BinDir: binDir, GatewayAddr: "127.0.0.1:0", MongoURI: env.MongoURI, Brokers: env.Brokers,
-		DBPrefix: env.DBPrefix, TopicPrefix: env.TopicPrefix, DevOutbox: true,
-		ExtraEnv: map[string]map[string]string{"identity": {
-			// Several codes to one address within a journey.
-			"OTP_RESEND_COOLDOWN": "1s", "OTP_MAX_PER_DESTINATION_PER_HOUR": "50", "OTP_MAX_PER_ACCOUNT_PER_HOUR": "50",
-			// Every request comes from the gateway's one client address.
-			"OTP_SEND_MAX_PER_IP": "100", "OTP_VERIFY_MAX_PER_IP": "100", "LOGIN_MAX_PER_IP": "100",
-		}},
-		Stdout: logs, Stderr: logs,
-	})
-	if err != nil {
-		t.Fatalf("start stack: %v\n%s", err, logs.String())
-	}
-	st := &securityStack{client: &client{t: t, base: s.GatewayURL(), http: &http.Client{Timeout: 10 * time.Second}}}
+	s := startFullStack(t, withServiceEnv("identity", map[string]string{
+		// Several codes to one address within a journey.
+		"OTP_RESEND_COOLDOWN": "1s", "OTP_MAX_PER_DESTINATION_PER_HOUR": "50", "OTP_MAX_PER_ACCOUNT_PER_HOUR": "50",
+		// Every request comes from the gateway's one client address.
+		"OTP_SEND_MAX_PER_IP": "100", "OTP_VERIFY_MAX_PER_IP": "100", "LOGIN_MAX_PER_IP": "100",
+	}))
+	st := &securityStack{client: s.client}
 	readCtx, stopReading := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = kafkax.RunBroadcast(readCtx, env.Brokers, kafkax.Topic(env.TopicPrefix, events.TopicAccountEvents), time.Now().Add(-time.Minute),
+		_ = kafkax.RunBroadcast(readCtx, s.env.Brokers, kafkax.Topic(s.env.TopicPrefix, events.TopicAccountEvents), time.Now().Add(-time.Minute),
 			func(_ context.Context, ev events.Envelope) error {
 				st.mu.Lock()
 				st.events = append(st.events, ev)
@@ -61,14 +46,6 @@ func startSecurityStack(t *testing.T) *securityStack {
 	t.Cleanup(func() {
 		stopReading()
 		<-done
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop stack: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("service logs:\n%s", tail(logs.String(), 200))
-		}
 	})
 	return st
 }

@@ -8,38 +8,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
-
-	"github.com/latchkey/latchkey/devstack/stack"
-	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 )
-
-// startAPIKeyStack is startStack that also hands back the test environment, for the one check that
-// must reach into identity's database (moving a key's expiry into the past).
-func startAPIKeyStack(t *testing.T) (*client, *testenv.Env) {
-	t.Helper()
-	env := testenv.New(t)
-	logs := &logBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := stack.Start(ctx, stack.Config{
-		BinDir: binDir, GatewayAddr: "127.0.0.1:0", MongoURI: env.MongoURI, Brokers: env.Brokers,
-		DBPrefix: env.DBPrefix, TopicPrefix: env.TopicPrefix, DevOutbox: true, Stdout: logs, Stderr: logs,
-	})
-	if err != nil {
-		t.Fatalf("start stack: %v\n%s", err, logs.String())
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop stack: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("service logs:\n%s", tail(logs.String(), 200))
-		}
-	})
-	return &client{t: t, base: s.GatewayURL(), http: &http.Client{Timeout: 10 * time.Second}}, env
-}
 
 // keyUse is a protected path of one service that an API key reaches: want is the status a valid key
 // with read and write scopes gets there.
@@ -63,7 +32,8 @@ func keyHeaders(header, key string) []string {
 }
 
 func TestAPIKeys(t *testing.T) {
-	c, env := startAPIKeyStack(t)
+	s := startFullStack(t)
+	c, env := s.client, s.env
 	ada := register(t, c, "keyada")
 	bob := register(t, c, "keybob")
 

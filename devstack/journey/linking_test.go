@@ -3,7 +3,6 @@ package journey_test
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"testing"
 	"time"
 
@@ -18,11 +17,7 @@ const journeyClientID = "latchkey-journey.apps.googleusercontent.com"
 
 // withOIDC points identity's Google provider at a local OIDC issuer.
 func withOIDC(iss *oidctest.Issuer) func(*stack.Config) {
-	return func(c *stack.Config) {
-		env := maps.Clone(c.ExtraEnv["identity"])
-		maps.Copy(env, iss.Env("google", journeyClientID))
-		c.ExtraEnv["identity"] = env
-	}
+	return withServiceEnv("identity", iss.Env("google", journeyClientID))
 }
 
 func googleToken(t *testing.T, iss *oidctest.Issuer, sub, email string) string {

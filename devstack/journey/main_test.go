@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,9 +47,24 @@ func TestMain(m *testing.M) {
 }
 
 // startStack runs the four services and the gateway for one test, on that test's own databases and
-// topics. Service logs go to the test log only when the test fails. opts may change the stack's
-// configuration (e.g. add ExtraEnv) before it starts.
+// topics, and returns a client of the gateway. Service logs go to the test log only when the test
+// fails. opts may change the stack's configuration (e.g. add ExtraEnv, see withServiceEnv) before it
+// starts.
 func startStack(t *testing.T, opts ...func(*stack.Config)) *client {
+	t.Helper()
+	return startFullStack(t, opts...).client
+}
+
+// fullStack is a running stack with what some journeys need besides the gateway: the stack itself
+// (the services' internal APIs, restarts) and the test's world (its databases and Kafka broker).
+type fullStack struct {
+	*client
+	stack *stack.Stack
+	env   *testenv.Env
+}
+
+// startFullStack is startStack handing back the whole fullStack.
+func startFullStack(t *testing.T, opts ...func(*stack.Config)) *fullStack {
 	t.Helper()
 	env := testenv.New(t)
 	logs := &logBuffer{}
@@ -84,7 +100,23 @@ func startStack(t *testing.T, opts ...func(*stack.Config)) *client {
 			t.Logf("service logs:\n%s", tail(logs.String(), 200))
 		}
 	})
-	return &client{t: t, base: s.GatewayURL(), http: &http.Client{Timeout: 10 * time.Second}}
+	return &fullStack{client: &client{t: t, base: s.GatewayURL(), http: &http.Client{Timeout: 10 * time.Second}}, stack: s, env: env}
+}
+
+// withServiceEnv adds environment variables of one service to the stack's configuration (on top of
+// those already there).
+func withServiceEnv(service string, vars map[string]string) func(*stack.Config) {
+	return func(c *stack.Config) {
+		env := maps.Clone(c.ExtraEnv[service])
+		if env == nil {
+			env = map[string]string{}
+		}
+		maps.Copy(env, vars)
+		if c.ExtraEnv == nil {
+			c.ExtraEnv = map[string]map[string]string{}
+		}
+		c.ExtraEnv[service] = env
+	}
 }
 
 func tail(s string, lines int) string {

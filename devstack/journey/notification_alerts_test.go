@@ -2,51 +2,21 @@ package journey_test
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/devstack/stack"
-	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 )
-
-// startStackWithEnv is startStack that also returns the test's world, so the test can publish events
-// onto the stack's broker itself (as identity will once it publishes security alerts).
-func startStackWithEnv(t *testing.T) (*client, *testenv.Env) {
-	t.Helper()
-	env := testenv.New(t)
-	logs := &logBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := stack.Start(ctx, stack.Config{
-		BinDir: binDir, GatewayAddr: "127.0.0.1:0", MongoURI: env.MongoURI, Brokers: env.Brokers,
-		DBPrefix: env.DBPrefix, TopicPrefix: env.TopicPrefix, DevOutbox: true, Stdout: logs, Stderr: logs,
-	})
-	if err != nil {
-		t.Fatalf("start stack: %v\n%s", err, logs.String())
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop stack: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("service logs:\n%s", tail(logs.String(), 200))
-		}
-	})
-	return &client{t: t, base: s.GatewayURL(), http: &http.Client{Timeout: 10 * time.Second}}, env
-}
 
 // TestSecurityAlertsLandInTheDevOutbox publishes security.alert events (and an account.updated event
 // the notification service must leave alone) on account.events.v1 and reads the messages through the
 // gateway's dev outbox: purpose is the alert kind, no code, wording in the alert's language.
 func TestSecurityAlertsLandInTheDevOutbox(t *testing.T) {
-	c, env := startStackWithEnv(t)
+	s := startFullStack(t)
+	c, env := s.client, s.env
 	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
 	t.Cleanup(func() { _ = producer.Close() })
 	publish := func(eventType string, payload any) {

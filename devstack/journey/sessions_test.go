@@ -9,43 +9,12 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/devstack/stack"
-	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 )
 
 const (
 	firefoxOnLinux = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 	safariOnIPhone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
 )
-
-// startStackHandle is startStack that also returns the running stack, for tests that call the
-// services' internal APIs or restart a service.
-func startStackHandle(t *testing.T) (*client, *stack.Stack) {
-	t.Helper()
-	env := testenv.New(t)
-	logs := &logBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := stack.Start(ctx, stack.Config{
-		BinDir: binDir, GatewayAddr: "127.0.0.1:0", MongoURI: env.MongoURI, Brokers: env.Brokers,
-		DBPrefix: env.DBPrefix, TopicPrefix: env.TopicPrefix, DevOutbox: true,
-		ExtraEnv: map[string]map[string]string{"identity": {"OTP_RESEND_COOLDOWN": "1s"}},
-		Stdout:   logs, Stderr: logs,
-	})
-	if err != nil {
-		t.Fatalf("start stack: %v\n%s", err, logs.String())
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop stack: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("service logs:\n%s", tail(logs.String(), 200))
-		}
-	})
-	return &client{t: t, base: s.GatewayURL(), http: &http.Client{Timeout: 10 * time.Second}}, s
-}
 
 // signedIn is one session of an account.
 type signedIn struct {
@@ -85,7 +54,8 @@ func acceptedEverywhere(t *testing.T, c *client, access, what string) {
 }
 
 func TestSessions(t *testing.T) {
-	c, st := startStackHandle(t)
+	s := startFullStack(t)
+	c, st := s.client, s.stack
 	a := register(t, c, "sessa")
 	b := register(t, c, "sessb")
 

@@ -144,3 +144,35 @@ func TestFollow(t *testing.T) {
 		waitDenied(sid, time.Second)
 	}
 }
+
+// Every account status but ACTIVE refuses the account's API keys; a later ACTIVE snapshot lifts it.
+func TestDenyListAccountStatus(t *testing.T) {
+	snapshot := func(version int64, status string) events.Envelope {
+		ev, err := events.New(events.TypeAccountUpdated, "acc-1", events.AccountSnapshot{Version: version, Status: status})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	tests := []struct {
+		status string
+		denied bool
+	}{
+		{events.AccountStatusActive, false},
+		{events.AccountStatusDeactivated, true},
+		{events.AccountStatusLocked, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.status, func(t *testing.T) {
+			d := authn.NewDenyList()
+			d.Apply(context.Background(), snapshot(2, tc.status), quietLogger())
+			if got := d.APIKeyDenied("key-1", "acc-1"); got != tc.denied {
+				t.Errorf("APIKeyDenied after a %s snapshot = %v, want %v", tc.status, got, tc.denied)
+			}
+			d.Apply(context.Background(), snapshot(3, events.AccountStatusActive), quietLogger())
+			if d.APIKeyDenied("key-1", "acc-1") {
+				t.Error("still denied after a newer ACTIVE snapshot")
+			}
+		})
+	}
+}

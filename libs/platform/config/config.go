@@ -67,6 +67,19 @@ func (l *Loader) String(key, def string) string {
 	return def
 }
 
+// HeaderName returns the variable (or def) as an HTTP header name, and records an error when it is
+// not one (a token of letters, digits and !#$%&'*+-.^_`|~). An empty value is allowed: no header.
+func (l *Loader) HeaderName(key, def string) string {
+	v := l.String(key, def)
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			l.fail(key, v, "an HTTP header name")
+			return ""
+		}
+	}
+	return v
+}
+
 // Secret returns the variable as a Secret.
 func (l *Loader) Secret(key, def string) Secret { return Secret(l.String(key, def)) }
 

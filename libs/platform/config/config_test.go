@@ -73,3 +73,27 @@ func TestBaseLogAttrsMaskSecrets(t *testing.T) {
 		t.Fatalf("log line = %s, want masked secrets and the plain settings", sb.String())
 	}
 }
+
+func TestHeaderName(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    string
+		wantErr bool
+	}{
+		{"X-Client-Geo", "X-Client-Geo", false},
+		{"", "", false},
+		{"X Geo", "", true},
+		{"X-Geo:", "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.value, func(t *testing.T) {
+			l := config.NewLoaderFrom(map[string]string{"H": tc.value})
+			if got := l.HeaderName("H", ""); got != tc.want {
+				t.Errorf("HeaderName = %q, want %q", got, tc.want)
+			}
+			if err := l.Err(); (err != nil) != tc.wantErr || err != nil && !strings.Contains(err.Error(), "H=") {
+				t.Errorf("error = %v, want one naming H: %v", err, tc.wantErr)
+			}
+		})
+	}
+}

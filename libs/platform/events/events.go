@@ -135,15 +135,17 @@ type AccountSnapshot struct {
 	PhoneNumber      string    `json:"phoneNumber,omitempty"` // E.164
 	PhoneVerified    bool      `json:"phoneVerified"`
 	Username         string    `json:"username,omitempty"`
-	Status           string    `json:"status"` // AccountStatusActive or AccountStatusDeactivated
+	Status           string    `json:"status"` // AccountStatusActive, AccountStatusDeactivated or AccountStatusLocked
 	TwoFactorEnabled bool      `json:"twoFactorEnabled"`
 	UpdatedAt        time.Time `json:"updatedAt"`
 }
 
-// Account statuses carried by AccountSnapshot.
+// Account statuses carried by AccountSnapshot. Consumers treat every status other than
+// AccountStatusActive as "may not use the account" (statuses may be added).
 const (
 	AccountStatusActive      = "ACTIVE"
-	AccountStatusDeactivated = "DEACTIVATED"
+	AccountStatusDeactivated = "DEACTIVATED" // by the owner
+	AccountStatusLocked      = "LOCKED"      // by operators or security rules
 )
 
 // SecurityAlert asks the notification service to tell an account's owner about a security-relevant

@@ -39,11 +39,18 @@ type Options struct {
 	Metrics        *telemetry.Metrics
 	BodyLimit      int
 	TrustedProxies []string // CIDRs (or bare IPs) whose X-Forwarded-For is believed
+	// LocationHeader is the request header in which the ingress puts the client's approximate location
+	// (LOCATION_HEADER); believed only from TrustedProxies, read with ClientLocation. "" : none.
+	LocationHeader string
 }
+
+// MaxLocation is how many characters of a location header ClientLocation keeps.
+const MaxLocation = 128
 
 const (
 	localClientIP = "httpx.client_ip"
 	localViaProxy = "httpx.via_trusted_proxy"
+	localLocation = "httpx.location"
 	headerReqID   = "X-Request-Id"
 )
 
@@ -83,7 +90,11 @@ func NewApp(o Options) (*fiber.App, error) {
 		}
 		c.Set(headerReqID, id)
 		c.Locals(localClientIP, clientIP(c, proxies))
-		c.Locals(localViaProxy, contains(proxies, c.Context().RemoteIP()))
+		viaProxy := contains(proxies, c.Context().RemoteIP())
+		c.Locals(localViaProxy, viaProxy)
+		if o.LocationHeader != "" && viaProxy {
+			c.Locals(localLocation, truncateRunes(strings.TrimSpace(c.Get(o.LocationHeader)), MaxLocation))
+		}
 
 		carrier := headerCarrier{c}
 		ctx := otel.GetTextMapPropagator().Extract(context.Background(), carrier)
@@ -138,6 +149,26 @@ func ClientIP(c *fiber.Ctx) string {
 func FromTrustedProxy(c *fiber.Ctx) bool {
 	ok, _ := c.Locals(localViaProxy).(bool)
 	return ok
+}
+
+// ClientLocation is the client's approximate location from Options.LocationHeader (at most
+// MaxLocation characters), or "" when no header is configured or the request did not come straight
+// from a trusted proxy (a client could set the header itself).
+func ClientLocation(c *fiber.Ctx) string {
+	loc, _ := c.Locals(localLocation).(string)
+	return loc
+}
+
+// truncateRunes cuts s to at most n characters.
+func truncateRunes(s string, n int) string {
+	runes := 0
+	for i := range s {
+		if runes == n {
+			return s[:i]
+		}
+		runes++
+	}
+	return s
 }
 
 func clientIP(c *fiber.Ctx, trusted []*net.IPNet) string {

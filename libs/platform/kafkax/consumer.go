@@ -13,15 +13,13 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/events"
 )
 
-// DefaultMaxAttempts is ConsumerConfig.MaxAttempts when it is zero.
-const DefaultMaxAttempts = 5
-
-// Retry and commit timing of RunConsumer.
+// Backoff of RunConsumer between calls of a failing handler, when ConsumerConfig leaves it zero.
 const (
-	retryBase     = 200 * time.Millisecond
-	retryMax      = 5 * time.Second
-	commitTimeout = 10 * time.Second
+	DefaultRetryBase = 200 * time.Millisecond
+	DefaultRetryMax  = 5 * time.Second
 )
+
+const commitTimeout = 10 * time.Second
 
 // ConsumerConfig configures RunConsumer.
 type ConsumerConfig struct {
@@ -33,9 +31,16 @@ type ConsumerConfig struct {
 	Topic string
 	// Logger receives the consumer's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// MaxAttempts is how often a failing handler is called for one event before the event is logged
-	// and skipped; 0 means DefaultMaxAttempts.
+	// MaxAttempts, when positive, is how often a failing handler is called for one event before the
+	// event is logged and skipped. Zero (the default) never skips: a failing handler is called again
+	// until it succeeds or ctx is cancelled (then the event stays uncommitted and comes again after
+	// the restart). Handlers return errors only for failures that pass — MongoDB or Kafka out of
+	// reach — and skip (or dead-letter) what can never be processed themselves, so nothing accepted
+	// is lost however long an outage lasts.
 	MaxAttempts int
+	// RetryBase is the wait after the first failure, doubled per further failure up to RetryMax;
+	// zero means DefaultRetryBase and DefaultRetryMax.
+	RetryBase, RetryMax time.Duration
 }
 
 // Handler does the work for one event. An error means the event was not handled: RunConsumer retries
@@ -44,8 +49,9 @@ type Handler func(ctx context.Context, ev events.Envelope) error
 
 // RunConsumer reads the topic as a member of the consumer group and calls handle for each event,
 // committing its offset after handle returns (at-least-once: handlers de-duplicate by event id). A
-// failing handler is retried with backoff up to MaxAttempts, then the event is logged and skipped; a
-// message that is not an envelope is logged and skipped. Each call gets the trace context from the
+// failing handler is retried with capped backoff until it succeeds (or, with MaxAttempts set, up to
+// MaxAttempts, then the event is logged and skipped); a message that is not an envelope can never be
+// processed and is logged and skipped. Each call gets the trace context from the
 // message headers and a consumer span.
 //
 // When ctx is cancelled RunConsumer lets the handler call in progress finish (its context is not
@@ -60,9 +66,13 @@ func RunConsumer(ctx context.Context, cfg ConsumerConfig, handle Handler) error 
 		log = slog.Default()
 	}
 	log = log.With("topic", cfg.Topic, "group", cfg.GroupID)
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = DefaultRetryBase
 	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = DefaultRetryMax
+	}
+	cfg.RetryMax = max(cfg.RetryMax, cfg.RetryBase)
 
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
@@ -95,7 +105,7 @@ func RunConsumer(ctx context.Context, cfg ConsumerConfig, handle Handler) error 
 			}
 			return fmt.Errorf("kafka consumer %s on %s: fetch: %w", cfg.GroupID, cfg.Topic, err)
 		}
-		if !process(ctx, log, cfg.MaxAttempts, msg, handle) {
+		if !process(ctx, log, cfg, msg, handle) {
 			return nil // cancelled while retrying: leave the offset uncommitted
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
@@ -112,8 +122,9 @@ func RunConsumer(ctx context.Context, cfg ConsumerConfig, handle Handler) error 
 }
 
 // process handles one message and reports whether it is done with (and may be committed): handled,
-// given up on, or undecodable. It reports false only when ctx was cancelled between retries.
-func process(ctx context.Context, log *slog.Logger, maxAttempts int, msg kafka.Message, handle Handler) bool {
+// given up on (MaxAttempts set), or undecodable. It reports false only when ctx was cancelled between
+// retries.
+func process(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, msg kafka.Message, handle Handler) bool {
 	hctx, span, ev, err := decodeMessage(context.WithoutCancel(ctx), "process", msg)
 	defer span.End()
 	log = log.With("partition", msg.Partition, "offset", msg.Offset)
@@ -129,13 +140,13 @@ func process(ctx context.Context, log *slog.Logger, maxAttempts int, msg kafka.M
 			return true
 		}
 		span.RecordError(err)
-		if attempt >= maxAttempts {
+		if cfg.MaxAttempts > 0 && attempt >= cfg.MaxAttempts {
 			span.SetStatus(codes.Error, "handler failed; event skipped")
 			log.ErrorContext(hctx, "handler failed; skipping the event", "attempts", attempt, "err", err)
 			return true
 		}
 		log.WarnContext(hctx, "handler failed; retrying", "attempt", attempt, "err", err)
-		if !sleep(ctx, backoff(attempt, retryBase, retryMax)) {
+		if !sleep(ctx, backoff(attempt, cfg.RetryBase, cfg.RetryMax)) {
 			span.SetStatus(codes.Error, "shut down before the event was handled")
 			return false
 		}

@@ -170,6 +170,51 @@ func TestConsumerSkipsWhatItCannotHandle(t *testing.T) {
 	}
 }
 
+// TestConsumerNeverSkipsAFailingEvent: without MaxAttempts a handler that keeps failing (MongoDB or
+// Kafka out of reach) is called again, with capped backoff, for as long as it fails — far beyond the
+// old give-up limit — and the event is committed once it succeeds; the events behind it follow in
+// order, and a consumer of the same group started afterwards gets none of them again.
+func TestConsumerNeverSkipsAFailingEvent(t *testing.T) {
+	t.Parallel()
+	const failures = 150 // more than any former give-up limit (5 by default, 120 in notification)
+	w := newWorld(t, 1, events.TopicOTPDispatch)
+	stuck, next := newEvent(t, "a"), newEvent(t, "a")
+	w.publish(t, events.TopicOTPDispatch, stuck, next)
+
+	cfg := w.consumer("g", 0)
+	cfg.RetryBase, cfg.RetryMax = time.Millisecond, 2*time.Millisecond
+	var calls atomic.Int32
+	got := newReceived()
+	stop := runInBackground(t, "RunConsumer", func(ctx context.Context) error {
+		return kafkax.RunConsumer(ctx, cfg, func(ctx context.Context, ev events.Envelope) error {
+			if ev.EventID == stuck.EventID && calls.Add(1) <= failures {
+				return errors.New("mongodb: server selection timeout")
+			}
+			return got.handle(ctx, ev)
+		})
+	})
+	got.waitFor(t, 2, 30*time.Second)
+	stop()
+	if n := calls.Load(); n != failures+1 {
+		t.Errorf("handler called %d times for the failing event, want %d", n, failures+1)
+	}
+	if want := []string{stuck.EventID, next.EventID}; !equal(got.ids, want) {
+		t.Errorf("handled %v, want %v (in order, each once)", got.ids, want)
+	}
+
+	again := newReceived()
+	stop = runInBackground(t, "RunConsumer", func(ctx context.Context) error {
+		return kafkax.RunConsumer(ctx, cfg, again.handle)
+	})
+	later := newEvent(t, "a")
+	w.publish(t, events.TopicOTPDispatch, later)
+	again.waitFor(t, 1, 30*time.Second)
+	stop()
+	if want := []string{later.EventID}; !equal(again.ids, want) {
+		t.Errorf("after a restart handled %v, want only the new event %v", again.ids, want)
+	}
+}
+
 func TestRunConsumerRejectsIncompleteConfig(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -79,10 +79,19 @@ func Ping(ctx context.Context, client *mongo.Client) error {
 }
 
 // IsDuplicateKey reports whether err is a duplicate-key error (E11000) from an insert, an update or
-// an upsert.
+// an upsert. FerretDB v1 (the local server) answers a unique-index clash on an update of an existing
+// document (update, findAndModify) with an InternalError carrying SQLite's "UNIQUE constraint
+// failed" instead of E11000; that answer counts as a duplicate key too.
 func IsDuplicateKey(err error) bool {
-	return mongo.IsDuplicateKeyError(err)
+	if mongo.IsDuplicateKeyError(err) {
+		return true
+	}
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCodeWithMessage(codeInternalError, "UNIQUE constraint failed")
 }
+
+// codeInternalError is the server's InternalError code.
+const codeInternalError = 1
 
 // EnsureIndexes creates the indexes on coll one by one; creating an index that already exists with the
 // same definition is a no-op. When the server does not implement an index option, the index is created

@@ -74,7 +74,15 @@ func TestIsDuplicateKey(t *testing.T) {
 	}
 	_, dupID := coll.InsertOne(ctx, bson.M{"_id": "a", "email": "other@example.com"})
 	_, dupEmail := coll.InsertOne(ctx, bson.M{"_id": "b", "email": "a@example.com"})
-	_, dupUpdate := coll.UpdateOne(ctx, bson.M{"_id": "c"}, bson.M{"$set": bson.M{"email": "a@example.com"}}, options.Update().SetUpsert(true))
+	_, dupUpsert := coll.UpdateOne(ctx, bson.M{"_id": "c"}, bson.M{"$set": bson.M{"email": "a@example.com"}}, options.Update().SetUpsert(true))
+	if _, err := coll.InsertOne(ctx, bson.M{"_id": "d", "email": "d@example.com"}); err != nil {
+		t.Fatalf("InsertOne: %v", err)
+	}
+	// FerretDB answers a clash on an update of an existing document with an internal error (SQLite's
+	// "UNIQUE constraint failed"), not E11000.
+	_, dupUpdate := coll.UpdateOne(ctx, bson.M{"_id": "d"}, bson.M{"$set": bson.M{"email": "a@example.com"}})
+	dupFindAndModify := coll.FindOneAndUpdate(ctx, bson.M{"_id": "d"}, bson.M{"$set": bson.M{"email": "a@example.com"}}).Err()
+	_, otherCommand := coll.UpdateOne(ctx, bson.M{"_id": "d"}, bson.M{"$bogus": bson.M{"email": 1}})
 	tests := []struct {
 		name string
 		err  error
@@ -82,7 +90,11 @@ func TestIsDuplicateKey(t *testing.T) {
 	}{
 		{name: "duplicate _id", err: dupID, want: true},
 		{name: "duplicate unique field", err: dupEmail, want: true},
-		{name: "upsert into a unique field", err: dupUpdate, want: true},
+		{name: "upsert into a unique field", err: dupUpsert, want: true},
+		{name: "update of an existing document into a unique field", err: dupUpdate, want: true},
+		{name: "findAndModify into a unique field", err: dupFindAndModify, want: true},
+		{name: "other server error", err: otherCommand, want: false},
+		{name: "message alone is not enough", err: errors.New("UNIQUE constraint failed: x"), want: false},
 		{name: "wrapped", err: errors.Join(errors.New("insert"), dupID), want: true},
 		{name: "nil", err: nil, want: false},
 		{name: "other error", err: errors.New("boom"), want: false},

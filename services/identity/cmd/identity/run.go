@@ -135,13 +135,16 @@ func run(ctx context.Context, log *slog.Logger) error {
 	})
 	denyList := authn.NewDenyList()
 
-	opts := httpx.Options{Service: config.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
+	opts := httpx.Options{Service: config.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit,
+		TrustedProxies: cfg.TrustedProxies, LocationHeader: cfg.LocationHeader}
 	public, err := httpx.NewApp(opts)
 	if err != nil {
 		return err
 	}
 	httpapi.Register(public, authn.Middleware(verifier, denyList), svc, keys, log)
-	httpapi.RegisterUsernames(public, authn.Middleware(verifier, denyList), username.NewService(cfg.Usernames, usernames, svc, log))
+	httpapi.RegisterUsernames(public, authn.Middleware(verifier, denyList),
+		httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, cfg.UsernameLookupsPerIP),
+		username.NewService(cfg.Usernames, usernames, svc, log))
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},

@@ -176,6 +176,7 @@ type Outbox interface {
 type Client struct {
 	IP        string
 	UserAgent string
+	Location  string // approximate, from the trusted ingress (LOCATION_HEADER); may be empty
 }
 
 // SessionRequest asks for a session of an account on a device.

@@ -94,15 +94,13 @@ func (s *Service) CompleteEmailLink(ctx context.Context, ip, accountID, token, c
 	if err != nil {
 		return err
 	}
-	if err := s.notOthers(ctx, accountID, s.Accounts.ByEmail, c.Destination, ErrEmailTaken); err != nil {
-		return err
-	}
+	// The unique index on email guards against another account having the address.
 	ok, err := s.Accounts.UpdateProjected(ctx, accountID, nil,
 		bson.D{{Key: "email", Value: c.Destination}, {Key: "emailVerified", Value: true}})
-	if err != nil && (mongox.IsDuplicateKey(err) || s.notOthers(ctx, accountID, s.Accounts.ByEmail, c.Destination, ErrEmailTaken) != nil) {
+	switch {
+	case mongox.IsDuplicateKey(err):
 		return ErrEmailTaken
-	}
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("link email: %w", err)
 	}
 	if !ok {
@@ -150,19 +148,6 @@ func (s *Service) UnlinkEmail(ctx context.Context, accountID string) error {
 	}
 	s.publishSnapshotOrLog(ctx, accountID)
 	s.alertOrLog(ctx, a, events.AlertEmailUnlinked, map[string]string{"email": otp.MaskEmail(a.Email)})
-	return nil
-}
-
-// notOthers returns taken when find(value) names an account other than accountID. The unique index
-// is the real guard; this check gives the clear answer, also on servers (FerretDB) whose unique
-// violations on updates are not reported as duplicate-key errors.
-func (s *Service) notOthers(ctx context.Context, accountID string, find func(context.Context, string) (account.Account, error), value string, taken error) error {
-	switch other, err := find(ctx, value); {
-	case err == nil && other.ID != accountID:
-		return taken
-	case err != nil && !errors.Is(err, account.ErrNotFound):
-		return fmt.Errorf("look up %s: %w", value, err)
-	}
 	return nil
 }
 
@@ -254,15 +239,13 @@ func (s *Service) VerifyPhone(ctx context.Context, ip, accountID, phone, code st
 	if _, err := s.Codes.VerifyForAccount(ctx, events.PurposePhoneVerification, phone, accountID, code); err != nil {
 		return err
 	}
-	if err := s.notOthers(ctx, accountID, s.Accounts.ByPhone, phone, ErrPhoneTaken); err != nil {
-		return err
-	}
+	// The unique index on phone guards against another account having the number.
 	ok, err := s.Accounts.UpdateProjected(ctx, accountID, nil,
 		bson.D{{Key: "phone", Value: phone}, {Key: "phoneVerified", Value: true}})
-	if err != nil && (mongox.IsDuplicateKey(err) || s.notOthers(ctx, accountID, s.Accounts.ByPhone, phone, ErrPhoneTaken) != nil) {
+	switch {
+	case mongox.IsDuplicateKey(err):
 		return ErrPhoneTaken
-	}
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("verify phone: %w", err)
 	}
 	if !ok {

@@ -167,27 +167,52 @@ type DeviceVerification struct {
 }
 
 // VerifyDevice checks the code sent at login, trusts the device and starts a session. Every failure
-// is ErrInvalidCode.
+// is ErrInvalidCode; answers are limited per IP, and wrong ones per account, on top of the code's
+// own tries (as for the other codes).
 func (s *Service) VerifyDevice(ctx context.Context, in DeviceVerification) (SignedIn, error) {
-	c, err := s.Codes.VerifyToken(ctx, events.PurposeDeviceVerification, in.Token, in.Device.DeviceID, in.Code)
+	a, _, err := s.answerLoginCode(ctx, events.PurposeDeviceVerification, in.Token, in.Client.IP, func() (otp.Challenge, error) {
+		return s.Codes.VerifyToken(ctx, events.PurposeDeviceVerification, in.Token, in.Device.DeviceID, in.Code)
+	})
 	if err != nil {
 		return SignedIn{}, err
-	}
-	a, err := s.Accounts.ByID(ctx, c.AccountID)
-	if errors.Is(err, account.ErrNotFound) {
-		return SignedIn{}, ErrInvalidCode
-	}
-	if err != nil {
-		return SignedIn{}, fmt.Errorf("load account: %w", err)
-	}
-	if !a.CanSignIn() {
-		return SignedIn{}, ErrInvalidCode
 	}
 	if err := s.trust(ctx, a.ID, in.Device); err != nil {
 		return SignedIn{}, fmt.Errorf("trust device: %w", err)
 	}
 	s.alertNewDevice(ctx, a, in.Device, in.Client)
 	return s.startSession(ctx, a, in.Device, in.Client)
+}
+
+// answerLoginCode checks an answer to a sign-in code of purpose (verify runs the check) under the
+// code limits — every answer per IP, wrong ones per account — and returns the account it signs in,
+// which must still be allowed to. Every failure but throttling and store errors is ErrInvalidCode.
+func (s *Service) answerLoginCode(ctx context.Context, purpose, token, ip string, verify func() (otp.Challenge, error)) (account.Account, otp.Challenge, error) {
+	if err := s.Limiter.Hit(ctx, ScopeCodeVerifyIP, ip, s.cfg.CodeVerifyPerIP); err != nil {
+		return account.Account{}, otp.Challenge{}, err
+	}
+	holder, err := s.Codes.Holder(ctx, purpose, token)
+	if err != nil {
+		return account.Account{}, otp.Challenge{}, err
+	}
+	var c otp.Challenge
+	err = s.verifyAccountCode(ctx, account.Account{ID: holder}, "", func() error {
+		var err error
+		c, err = verify()
+		return err
+	})
+	if err != nil {
+		return account.Account{}, otp.Challenge{}, err
+	}
+	a, err := s.Accounts.ByID(ctx, c.AccountID)
+	switch {
+	case errors.Is(err, account.ErrNotFound):
+		return account.Account{}, otp.Challenge{}, ErrInvalidCode
+	case err != nil:
+		return account.Account{}, otp.Challenge{}, fmt.Errorf("load account: %w", err)
+	case !a.CanSignIn():
+		return account.Account{}, otp.Challenge{}, ErrInvalidCode
+	}
+	return a, c, nil
 }
 
 func (s *Service) alertNewDevice(ctx context.Context, a account.Account, d device.Info, cl Client) {
@@ -210,36 +235,19 @@ type TwoFactorVerification struct {
 // failure is ErrInvalidCode; answers are limited per IP, and wrong ones per account, on top of the
 // code's own tries.
 func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification) (SignedIn, error) {
-	if err := s.Limiter.Hit(ctx, ScopeCodeVerifyIP, in.Client.IP, s.cfg.CodeVerifyPerIP); err != nil {
-		return SignedIn{}, err
-	}
-	holder, err := s.Codes.Holder(ctx, events.PurposeTwoFactor, in.Token)
-	if err != nil {
-		return SignedIn{}, err
-	}
-	var c otp.Challenge
-	err = s.verifyAccountCode(ctx, account.Account{ID: holder}, "", func() error {
-		var err error
+	a, c, err := s.answerLoginCode(ctx, events.PurposeTwoFactor, in.Token, in.Client.IP, func() (otp.Challenge, error) {
 		if in.Device.DeviceID == "" {
-			c, err = s.Codes.VerifyTokenAnyDevice(ctx, events.PurposeTwoFactor, in.Token, in.Code)
-		} else {
-			c, err = s.Codes.VerifyToken(ctx, events.PurposeTwoFactor, in.Token, in.Device.DeviceID, in.Code)
+			return s.Codes.VerifyTokenAnyDevice(ctx, events.PurposeTwoFactor, in.Token, in.Code)
 		}
-		return err
+		return s.Codes.VerifyToken(ctx, events.PurposeTwoFactor, in.Token, in.Device.DeviceID, in.Code)
 	})
 	if err != nil {
 		return SignedIn{}, err
 	}
 	in.Device.DeviceID = c.DeviceID
-	a, err := s.Accounts.ByID(ctx, c.AccountID)
-	if errors.Is(err, account.ErrNotFound) {
-		return SignedIn{}, ErrInvalidCode
-	}
-	if err != nil {
-		return SignedIn{}, fmt.Errorf("load account: %w", err)
-	}
-	if !a.CanSignIn() {
-		return SignedIn{}, ErrInvalidCode
+	if in.Device.DeviceID == "" {
+		// A provider sign-in without a device id: no device to trust, as without 2FA.
+		return s.startSession(ctx, a, in.Device, in.Client)
 	}
 	switch _, err := s.Devices.Find(ctx, a.ID, in.Device.DeviceID); {
 	case err == nil:

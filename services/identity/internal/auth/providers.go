@@ -97,42 +97,63 @@ type ProviderSignIn struct {
 // against the login limit per IP.
 //
 // The provider authenticated the person, so the device is trusted (a new one is reported to the
-// owner with a new-device alert).
-func (s *Service) SignInWithProvider(ctx context.Context, in ProviderSignIn) (signed SignedIn, created bool, err error) {
+// owner with a new-device alert) — unless the account has two-factor sign-in on: then the answer is
+// a two-factor challenge, finished with VerifyTwoFactor like a password login's.
+func (s *Service) SignInWithProvider(ctx context.Context, in ProviderSignIn) (res ProviderResult, err error) {
 	if err := s.Limiter.Hit(ctx, ScopeLoginIP, in.Client.IP, s.cfg.LoginPerIP); err != nil {
-		return SignedIn{}, false, err
+		return ProviderResult{}, err
 	}
 	id, err := s.IDTokens.Verify(ctx, in.Provider, in.IDToken, in.Nonce)
 	if err != nil {
-		return SignedIn{}, false, err
+		return ProviderResult{}, err
 	}
 	var a account.Account
 	switch l, err := s.Providers.ByIdentity(ctx, id.Provider, id.Subject); {
 	case err == nil:
 		if a, err = s.Accounts.ByID(ctx, l.AccountID); err != nil && !errors.Is(err, account.ErrNotFound) {
-			return SignedIn{}, false, fmt.Errorf("load account: %w", err)
+			return ProviderResult{}, fmt.Errorf("load account: %w", err)
 		}
 		if err != nil || !a.CanSignIn() {
-			return SignedIn{}, false, ErrInvalidCredentials
+			return ProviderResult{}, ErrInvalidCredentials
 		}
 	case errors.Is(err, oauth.ErrNotLinked):
 		if a, err = s.createFromProvider(ctx, id); err != nil {
-			return SignedIn{}, false, err
+			return ProviderResult{}, err
 		}
-		created = true
+		res.Created = true
 	default:
-		return SignedIn{}, false, fmt.Errorf("find provider link: %w", err)
+		return ProviderResult{}, fmt.Errorf("find provider link: %w", err)
 	}
-	// Not yet here: an account with two-factor sign-in on should get the same two_factor challenge as
-	// a password login before any session starts; that flow belongs to the 2FA work (issue 3 part A),
-	// which hooks in at this point.
+	// The provider is one factor: an account with two-factor sign-in on answers the same challenge
+	// as a password login, before any device is trusted or session started. VerifyTwoFactor then
+	// trusts the device (alerting the owner of a new one), as after a password login.
+	if a.TwoFactorEnabled && a.HasVerifiedChannel() {
+		ch, err := s.sendLoginCode(ctx, a, events.PurposeTwoFactor, TwoFactorTokenPrefix, in.Device.DeviceID)
+		if err != nil {
+			return ProviderResult{}, err
+		}
+		res.TwoFactor = ch
+		return res, nil
+	}
 	if in.Device.DeviceID != "" {
-		if err := s.trustAfterProvider(ctx, a, in, created); err != nil {
-			return SignedIn{}, false, err
+		if err := s.trustAfterProvider(ctx, a, in, res.Created); err != nil {
+			return ProviderResult{}, err
 		}
 	}
-	signed, err = s.startSession(ctx, a, in.Device, in.Client)
-	return signed, created, err
+	signed, err := s.startSession(ctx, a, in.Device, in.Client)
+	if err != nil {
+		return ProviderResult{}, err
+	}
+	res.SignedIn = &signed
+	return res, nil
+}
+
+// ProviderResult is a provider sign-in's outcome: a session, or a two-factor challenge for an
+// account with 2FA on. Created tells that the sign-in made a new account.
+type ProviderResult struct {
+	SignedIn  *SignedIn
+	TwoFactor *DeviceChallenge
+	Created   bool
 }
 
 func (s *Service) createFromProvider(ctx context.Context, id oauth.Identity) (account.Account, error) {

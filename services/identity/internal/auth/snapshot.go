@@ -24,8 +24,11 @@ func SnapshotEventID(accountID string, version int64) string {
 // Snapshot is the account.updated payload of a: the identity-owned facts other services project.
 func Snapshot(a account.Account) events.AccountSnapshot {
 	status := events.AccountStatusActive
-	if a.Status == account.StatusDeactivated {
+	switch a.Status {
+	case account.StatusDeactivated:
 		status = events.AccountStatusDeactivated
+	case account.StatusLocked:
+		status = events.AccountStatusLocked
 	}
 	return events.AccountSnapshot{
 		Version: a.Version, Email: a.Email, EmailVerified: a.EmailVerified, PhoneNumber: a.Phone,

@@ -33,6 +33,12 @@
 //	                                               an OIDC bridge in front of it, or leave GitHub off
 //	USERNAME_CHANGE_INTERVAL [720h]                least time between two username changes of an account
 //	USERNAME_RESERVATION_PERIOD [2160h]            how long a given-up username stays reserved for its old owner
+//	LOCATION_HEADER []                             request header in which the ingress puts the client's
+//	                                               approximate location (as the session service reads it);
+//	                                               believed only from TRUSTED_PROXIES and passed on to the
+//	                                               sessions identity starts; off when empty
+//	USERNAME_LOOKUP_MAX_PER_IP [60]                public username requests (check, search, lookup) per client IP
+//	USERNAME_LOOKUP_IP_WINDOW [1m]                 per USERNAME_LOOKUP_IP_WINDOW
 //
 // OTP_PEPPER must be set (at least 32 characters) when more than one replica runs or codes must
 // survive a restart: without it each process draws its own, which only suits a single dev instance.
@@ -78,6 +84,8 @@ type Config struct {
 	CodeVerifyPerIP         throttle.Limit
 	CodeFailuresPerAccount  throttle.Limit
 	CodeSendPerIP           throttle.Limit
+	UsernameLookupsPerIP    throttle.Limit
+	LocationHeader          string
 	OTPPepper               config.Secret
 	PepperGenerated         bool // OTP_PEPPER was empty; a random one is in use
 	APIKeyPrefix            string
@@ -166,7 +174,12 @@ func Load(l *config.Loader) (Config, error) {
 			Max:    positive("OTP_SEND_MAX_PER_IP", 20),
 			Window: l.Duration("OTP_SEND_IP_WINDOW", time.Hour),
 		},
-		OTPPepper: l.Secret("OTP_PEPPER", ""),
+		UsernameLookupsPerIP: throttle.Limit{
+			Max:    positive("USERNAME_LOOKUP_MAX_PER_IP", 60),
+			Window: l.Duration("USERNAME_LOOKUP_IP_WINDOW", time.Minute),
+		},
+		LocationHeader: l.HeaderName("LOCATION_HEADER", ""),
+		OTPPepper:      l.Secret("OTP_PEPPER", ""),
 		Usernames: username.Config{
 			ChangeInterval: l.Duration("USERNAME_CHANGE_INTERVAL", 30*24*time.Hour),
 			Reservation:    l.Duration("USERNAME_RESERVATION_PERIOD", 90*24*time.Hour),
@@ -202,7 +215,7 @@ func Load(l *config.Loader) (Config, error) {
 	for name, d := range map[string]time.Duration{
 		"OTP_TTL": c.OTP.TTL, "LOGIN_FAILURE_WINDOW": c.LoginFailuresPerAccount.Window, "LOGIN_IP_WINDOW": c.LoginPerIP.Window,
 		"OTP_VERIFY_IP_WINDOW": c.CodeVerifyPerIP.Window, "OTP_VERIFY_FAILURE_WINDOW": c.CodeFailuresPerAccount.Window,
-		"OTP_SEND_IP_WINDOW": c.CodeSendPerIP.Window,
+		"OTP_SEND_IP_WINDOW": c.CodeSendPerIP.Window, "USERNAME_LOOKUP_IP_WINDOW": c.UsernameLookupsPerIP.Window,
 	} {
 		if d < time.Second {
 			errs = append(errs, fmt.Errorf("%s=%s: want at least 1s", name, d))
@@ -254,6 +267,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("otp_verify_ip_limit", fmt.Sprintf("%d per %s", c.CodeVerifyPerIP.Max, c.CodeVerifyPerIP.Window)),
 		slog.String("otp_verify_account_limit", fmt.Sprintf("%d per %s", c.CodeFailuresPerAccount.Max, c.CodeFailuresPerAccount.Window)),
 		slog.String("otp_send_ip_limit", fmt.Sprintf("%d per %s", c.CodeSendPerIP.Max, c.CodeSendPerIP.Window)),
+		slog.String("location_header", c.LocationHeader),
+		slog.String("username_lookup_ip_limit", fmt.Sprintf("%d per %s", c.UsernameLookupsPerIP.Max, c.UsernameLookupsPerIP.Window)),
 		slog.Any("otp_pepper", c.OTPPepper),
 		slog.String("identity_internal_url", c.IdentityInternalURL),
 		slog.Int("api_key_rate_per_minute", c.APIKeyRatePerMinute),

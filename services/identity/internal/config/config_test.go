@@ -45,6 +45,9 @@ func TestLoadDefaults(t *testing.T) {
 		{"OTP_VERIFY_FAILURE_WINDOW", c.CodeFailuresPerAccount.Window, 15 * time.Minute},
 		{"OTP_SEND_MAX_PER_IP", c.CodeSendPerIP.Max, 20},
 		{"OTP_SEND_IP_WINDOW", c.CodeSendPerIP.Window, time.Hour},
+		{"USERNAME_LOOKUP_MAX_PER_IP", c.UsernameLookupsPerIP.Max, 60},
+		{"USERNAME_LOOKUP_IP_WINDOW", c.UsernameLookupsPerIP.Window, time.Minute},
+		{"LOCATION_HEADER", c.LocationHeader, ""},
 		{"pepper generated", c.PepperGenerated, true},
 		{"generated pepper length", len(c.OTPPepper.Value()) >= 32, true},
 	}
@@ -79,11 +82,12 @@ func TestLoadReportsEveryError(t *testing.T) {
 	_, err := config.Load(platform.NewLoaderFrom(map[string]string{
 		"OTP_PEPPER": "short", "ARGON2_MEMORY_KIB": "1024", "ARGON2_ITERATIONS": "1", "OTP_MAX_ATTEMPTS": "0",
 		"SESSION_INTERNAL_URL": "session:9082", "OTP_TTL": "soon", "OTP_SEND_MAX_PER_IP": "0", "OTP_VERIFY_IP_WINDOW": "10ms",
+		"LOCATION_HEADER": "X Geo", "USERNAME_LOOKUP_IP_WINDOW": "10ms",
 	}))
 	if err == nil {
 		t.Fatal("Load() error = nil, want errors")
 	}
-	for _, want := range []string{"INTERNAL_API_TOKEN", "OTP_PEPPER", "ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS", "OTP_MAX_ATTEMPTS", "SESSION_INTERNAL_URL", "OTP_TTL", "OTP_SEND_MAX_PER_IP", "OTP_VERIFY_IP_WINDOW"} {
+	for _, want := range []string{"INTERNAL_API_TOKEN", "OTP_PEPPER", "ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS", "OTP_MAX_ATTEMPTS", "SESSION_INTERNAL_URL", "OTP_TTL", "OTP_SEND_MAX_PER_IP", "OTP_VERIFY_IP_WINDOW", "LOCATION_HEADER", "USERNAME_LOOKUP_IP_WINDOW"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

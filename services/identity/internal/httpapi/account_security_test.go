@@ -50,31 +50,10 @@ func (h *harness) authed(t *testing.T, method, path, token string, body any) res
 	return h.do(t, request{method: method, path: path, body: raw, token: token})
 }
 
-// alerts returns the security.alert payloads queued for the account.
-func (h *harness) alerts(t *testing.T, accountID string) []events.SecurityAlert {
-	t.Helper()
-	var out []events.SecurityAlert
-	for _, ev := range h.queued(t, events.TopicAccountEvents) {
-		if ev.Type != events.TypeSecurityAlert || ev.AccountID != accountID {
-			continue
-		}
-		var a events.SecurityAlert
-		if err := ev.Decode(&a); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
+// hasAlert reports whether a security.alert of kind is queued for the account.
 func (h *harness) hasAlert(t *testing.T, accountID, kind string) bool {
 	t.Helper()
-	for _, a := range h.alerts(t, accountID) {
-		if a.Kind == kind {
-			return true
-		}
-	}
-	return false
+	return countAlerts(h.securityAlerts(t, accountID), kind) > 0
 }
 
 // wantEnvelopeError checks an envelope error answer.

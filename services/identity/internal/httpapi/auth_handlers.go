@@ -155,6 +155,14 @@ type twoFactorChallengeBody struct {
 	ExpiresIn      int    `json:"expires_in"`
 }
 
+// twoFactorChallenge is the answer of a sign-in (password or provider) that needs the second factor.
+func twoFactorChallenge(ch *auth.DeviceChallenge) twoFactorChallengeBody {
+	return twoFactorChallengeBody{
+		Challenge: "two_factor", TwoFactorToken: ch.Token,
+		MaskedValue: ch.MaskedValue, ExpiresIn: int(ch.ExpiresIn.Seconds()),
+	}
+}
+
 // POST /api/v1/auth/login — 200 with tokens, or 200 with a device-verification or two-factor
 // challenge (2FA on: the two-factor code also verifies a new device).
 func (h *Handler) login(c *fiber.Ctx) error {
@@ -180,10 +188,7 @@ func (h *Handler) login(c *fiber.Ctx) error {
 		return failure(err, "password", plainInvalidCode())
 	}
 	if res.TwoFactor != nil {
-		return wire.OK(c, http.StatusOK, "", twoFactorChallengeBody{
-			Challenge: "two_factor", TwoFactorToken: res.TwoFactor.Token,
-			MaskedValue: res.TwoFactor.MaskedValue, ExpiresIn: int(res.TwoFactor.ExpiresIn.Seconds()),
-		})
+		return wire.OK(c, http.StatusOK, "", twoFactorChallenge(res.TwoFactor))
 	}
 	if res.Challenge != nil {
 		return wire.OK(c, http.StatusOK, "", deviceChallengeBody{

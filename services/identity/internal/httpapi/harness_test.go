@@ -36,6 +36,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -112,7 +113,7 @@ func (s *sessionService) liveSessions(accountID string) map[string]bool {
 	return out
 }
 
-func newSessionService(t *testing.T) *sessionService {
+func newSessionService(t testing.TB) *sessionService {
 	s := &sessionService{keys: authntest.New(t), live: map[string]string{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+internalToken.Value() {
@@ -181,6 +182,8 @@ type setup struct {
 	argon2 password.Params
 	db     *mongo.Database // use this database (e.g. on a client the test disconnects)
 	oauth  []oauth.ProviderConfig
+	// usernameLookups limits the public username endpoints per IP (zero: no limit).
+	usernameLookups throttle.Limit
 }
 
 // cheap argon2id parameters keep handler tests fast; the password package tests the real ones.
@@ -198,7 +201,7 @@ func defaults() setup {
 	}
 }
 
-func newHarness(t *testing.T, mods ...func(*setup)) *harness {
+func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	t.Helper()
 	o := defaults()
 	for _, m := range mods {
@@ -232,7 +235,7 @@ func newHarness(t *testing.T, mods ...func(*setup)) *harness {
 		Sessions: sessionclient.New(sessions.srv.URL, internalToken, nil), Outbox: outbox, Logger: log,
 		Providers: store.NewProviders(db), IDTokens: oauth.NewVerifier(o.oauth, nil),
 	})
-	app, err := httpx.NewApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10, TrustedProxies: []string{"0.0.0.0/32"}})
+	app, err := httpx.NewApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10, TrustedProxies: []string{"0.0.0.0/32"}, LocationHeader: geoHeader})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +243,8 @@ func newHarness(t *testing.T, mods ...func(*setup)) *harness {
 	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: sessions.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, APIKeys: keys.Verify})
 	deny := authn.NewDenyList()
 	httpapi.Register(app, authn.Middleware(verifier, deny), svc, keys, log)
+	httpapi.RegisterUsernames(app, authn.Middleware(verifier, deny), httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, o.usernameLookups),
+		username.NewService(username.Config{}, store.NewUsernames(db), svc, log))
 	internal, err := httpx.NewInternalApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10})
 	if err != nil {
 		t.Fatal(err)

@@ -94,7 +94,7 @@ func client(c *fiber.Ctx) auth.Client {
 	if utf8.RuneCountInString(ua) > maxUserAgent {
 		ua = string([]rune(ua)[:maxUserAgent])
 	}
-	return auth.Client{IP: httpx.ClientIP(c), UserAgent: ua}
+	return auth.Client{IP: httpx.ClientIP(c), UserAgent: ua, Location: httpx.ClientLocation(c)}
 }
 
 // checkDevice validates the optional device fields shared by the sign-in endpoints and returns them

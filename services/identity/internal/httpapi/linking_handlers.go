@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/libs/platform/e164"
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
@@ -380,11 +381,11 @@ func checkPhone(v *wire.Checker, number, country string) (string, error) {
 	if err := v.Err(); err != nil {
 		return "", err
 	}
-	e164, err := account.NormalizePhone(number, country)
+	n, err := e164.Normalize(number, country)
 	if err != nil {
 		return "", wire.BadRequest(msgInvalidPhone)
 	}
-	return e164, nil
+	return n, nil
 }
 
 // POST /api/v1/auth/send-phone-verification {phone_number, country_code}.
@@ -572,7 +573,8 @@ type oauthSignInRequest struct {
 }
 
 // POST /api/v1/auth/oauth/{provider} — 200 with tokens for a linked provider account, 201 with tokens
-// for a new passwordless account.
+// for a new passwordless account, 200 with a two_factor challenge (as login's) when the account has
+// 2FA on.
 func (h *Handler) oauthSignIn(c *fiber.Ctx) error {
 	var req oauthSignInRequest
 	pv := wire.NewChecker()
@@ -593,7 +595,7 @@ func (h *Handler) oauthSignIn(c *fiber.Ctx) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
-	signed, created, err := h.auth.SignInWithProvider(c.UserContext(), auth.ProviderSignIn{
+	res, err := h.auth.SignInWithProvider(c.UserContext(), auth.ProviderSignIn{
 		Provider: provider, IDToken: strings.TrimSpace(req.IDToken), Nonce: req.Nonce, Device: dev, Client: client(c),
 	})
 	if errors.Is(err, oauth.ErrInvalidToken) {
@@ -602,9 +604,12 @@ func (h *Handler) oauthSignIn(c *fiber.Ctx) error {
 	if err != nil {
 		return linkFailure(err, false)
 	}
+	if res.TwoFactor != nil {
+		return wire.OK(c, http.StatusOK, "", twoFactorChallenge(res.TwoFactor))
+	}
 	status := http.StatusOK
-	if created {
+	if res.Created {
 		status = http.StatusCreated
 	}
-	return wire.OK(c, status, "", tokensOf(signed))
+	return wire.OK(c, status, "", tokensOf(*res.SignedIn))
 }

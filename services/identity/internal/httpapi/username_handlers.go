@@ -13,6 +13,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
+	"github.com/latchkey/latchkey/services/identity/internal/throttle"
 	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
@@ -29,14 +30,30 @@ const (
 
 // RegisterUsernames mounts the username endpoints of the account API (items 10–14, envelope style).
 // The fixed paths come before /username/{username}, which would otherwise swallow them. requireAuth
-// guards can-change and change; check, search and lookup are public.
-func RegisterUsernames(app *fiber.App, requireAuth fiber.Handler, svc *username.Service) {
+// guards can-change and change; check, search and lookup are public, each request counted by
+// publicLimit (see LimitPerIP) so that nobody scrapes the directory of usernames.
+func RegisterUsernames(app *fiber.App, requireAuth, publicLimit fiber.Handler, svc *username.Service) {
 	h := &usernameHandler{svc: svc}
-	app.Get("/api/v1/account/username/check", h.check)                       // item 10
+	app.Get("/api/v1/account/username/check", publicLimit, h.check)          // item 10
 	app.Get("/api/v1/account/username/can-change", requireAuth, h.canChange) // item 11
 	app.Post("/api/v1/account/username/change", requireAuth, h.change)       // item 12
-	app.Get("/api/v1/account/username/search", h.search)                     // item 13
-	app.Get("/api/v1/account/username/:username", h.lookup)                  // item 14
+	app.Get("/api/v1/account/username/search", publicLimit, h.search)        // item 13
+	app.Get("/api/v1/account/username/:username", publicLimit, h.lookup)     // item 14
+}
+
+// ScopeUsernameLookupIP counts the public username requests (check, search, lookup) per client IP.
+const ScopeUsernameLookupIP = "username_lookup_ip"
+
+// LimitPerIP returns a handler that counts every request against lim per client IP, in limiter's
+// shared store (so the limit holds across replicas), and answers 429 with Retry-After in the path's
+// wire style once it is reached.
+func LimitPerIP(limiter *throttle.Limiter, scope string, lim throttle.Limit) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := limiter.Hit(c.UserContext(), scope, client(c).IP, lim); err != nil {
+			return failure(err, "", nil)
+		}
+		return c.Next()
+	}
 }
 
 type usernameHandler struct{ svc *username.Service }

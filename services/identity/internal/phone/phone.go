@@ -9,8 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 
+	"github.com/latchkey/latchkey/libs/platform/e164"
+	"github.com/latchkey/latchkey/libs/platform/mongox"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 )
 
@@ -24,17 +25,12 @@ var (
 	ErrNotFound = errors.New("account not found")
 )
 
-// maxTakeoverAttempts bounds the rounds of taking a number from an account that never verified it.
-const maxTakeoverAttempts = 3
-
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
 // Store is what recording a phone number needs of the accounts.
 type Store interface {
 	ByID(ctx context.Context, id string) (account.Account, error)
 	// SetUnverifiedPhone sets the account's phone, unverified, unless it is already phone (see
-	// store.Accounts.SetUnverifiedPhone); a clash with another account's number is reported by
-	// a write error (a duplicate-key error on MongoDB).
+	// store.Accounts.SetUnverifiedPhone); a clash with another account's number is a duplicate-key
+	// error (mongox.IsDuplicateKey).
 	SetUnverifiedPhone(ctx context.Context, id, phone string) (bool, error)
 	// PhoneHolder returns the account that has phone and whether it verified it.
 	PhoneHolder(ctx context.Context, phone string) (id string, verified bool, found bool, err error)
@@ -63,7 +59,7 @@ func NewService(store Store, snapshots Snapshots) *Service {
 // taken from it: an unproven claim must not let anyone block a number; one verified elsewhere is
 // ErrTaken. It returns the account after the change, with the version of its account.updated.
 func (s *Service) SetUnverified(ctx context.Context, accountID, phone string) (account.Account, error) {
-	if !e164.MatchString(phone) {
+	if !e164.Valid(phone) {
 		return account.Account{}, ErrInvalid
 	}
 	a, err := s.store.ByID(ctx, accountID)
@@ -76,34 +72,17 @@ func (s *Service) SetUnverified(ctx context.Context, accountID, phone string) (a
 	if a.Phone == phone {
 		return a, nil
 	}
-	for attempt := 0; ; attempt++ {
-		_, err := s.store.SetUnverifiedPhone(ctx, accountID, phone)
-		if err == nil {
-			break
+	_, err = s.store.SetUnverifiedPhone(ctx, accountID, phone)
+	if mongox.IsDuplicateKey(err) {
+		// Another account has the number: take it over unless that account verified it, then try
+		// once more (a second clash means yet another account claimed it meanwhile).
+		if err := s.releaseUnverified(ctx, phone); err != nil {
+			return account.Account{}, err
 		}
-		// A clash with another account's number is a duplicate-key error on MongoDB, but FerretDB v1
-		// reports a unique-index violation of an update as an internal error: ask who has the number.
-		holder, verified, found, herr := s.store.PhoneHolder(ctx, phone)
-		if herr != nil {
-			return account.Account{}, fmt.Errorf("set phone: %w (find phone holder: %w)", err, herr)
-		}
-		// A few rounds: on FerretDB v1 a concurrent write of the holder's document (a projection
-		// update) can put a released number back, since it runs every update as read + write.
-		if !found || holder == accountID || attempt == maxTakeoverAttempts-1 {
-			return account.Account{}, fmt.Errorf("set phone: %w", err)
-		}
-		if found && verified {
-			return account.Account{}, ErrTaken
-		}
-		{
-			released, rerr := s.store.ReleaseUnverifiedPhone(ctx, holder, phone)
-			if rerr != nil {
-				return account.Account{}, fmt.Errorf("release unverified phone: %w", rerr)
-			}
-			if released {
-				_ = s.snapshots.PublishSnapshot(ctx, holder) // pending in the store; the republisher retries
-			}
-		}
+		_, err = s.store.SetUnverifiedPhone(ctx, accountID, phone)
+	}
+	if err != nil {
+		return account.Account{}, fmt.Errorf("set phone: %w", err)
 	}
 	// The change is stored with its snapshot marked pending: if queueing fails, the republisher does it.
 	_ = s.snapshots.PublishSnapshot(ctx, accountID)
@@ -112,4 +91,26 @@ func (s *Service) SetUnverified(ctx context.Context, accountID, phone string) (a
 		return account.Account{}, fmt.Errorf("reload account: %w", err)
 	}
 	return a, nil
+}
+
+// releaseUnverified takes phone from the account that holds it unverified; ErrTaken when the holder
+// verified it.
+func (s *Service) releaseUnverified(ctx context.Context, phone string) error {
+	holder, verified, found, err := s.store.PhoneHolder(ctx, phone)
+	switch {
+	case err != nil:
+		return fmt.Errorf("find phone holder: %w", err)
+	case !found:
+		return nil // released meanwhile
+	case verified:
+		return ErrTaken
+	}
+	released, err := s.store.ReleaseUnverifiedPhone(ctx, holder, phone)
+	if err != nil {
+		return fmt.Errorf("release unverified phone: %w", err)
+	}
+	if released {
+		_ = s.snapshots.PublishSnapshot(ctx, holder) // pending in the store; the republisher retries
+	}
+	return nil
 }

@@ -5,20 +5,15 @@
 package sessionclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
-
 	"github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 )
 
@@ -26,12 +21,7 @@ import (
 const DefaultTimeout = 5 * time.Second
 
 // Client calls the session service.
-type Client struct {
-	base  string
-	url   string
-	token config.Secret
-	http  *http.Client
-}
+type Client struct{ api *httpx.InternalClient }
 
 // New returns a client of the session service's internal API at baseURL (e.g. http://127.0.0.1:9082),
 // authenticated with the shared internal token. A nil httpClient gets one with DefaultTimeout.
@@ -39,9 +29,11 @@ func New(baseURL string, token config.Secret, httpClient *http.Client) *Client {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: DefaultTimeout}
 	}
-	base := strings.TrimSuffix(baseURL, "/")
-	return &Client{base: base, url: base + "/internal/v1/sessions", token: token, http: httpClient}
+	return &Client{api: httpx.NewInternalClient(baseURL, token, httpClient)}
 }
+
+// sessionsPath is where sessions are started.
+const sessionsPath = "/internal/v1/sessions"
 
 type startRequest struct {
 	AccountID  string `json:"accountId"`
@@ -50,6 +42,7 @@ type startRequest struct {
 	Platform   string `json:"platform"`
 	IPAddress  string `json:"ipAddress"`
 	UserAgent  string `json:"userAgent"`
+	Location   string `json:"location,omitempty"`
 }
 
 type startResponse struct {
@@ -63,22 +56,18 @@ type startResponse struct {
 // Start creates a session. Every failure wraps auth.ErrSessionUnavailable: from the caller's point
 // of view the session service is down, whatever the cause.
 func (c *Client) Start(ctx context.Context, r auth.SessionRequest) (auth.Tokens, error) {
-	body, err := json.Marshal(startRequest{
+	a, err := c.api.Call(ctx, http.MethodPost, sessionsPath, startRequest{
 		AccountID: r.AccountID, DeviceID: r.Device.DeviceID, DeviceName: r.Device.DeviceName,
-		Platform: r.Device.Platform, IPAddress: r.Client.IP, UserAgent: r.Client.UserAgent,
+		Platform: r.Device.Platform, IPAddress: r.Client.IP, UserAgent: r.Client.UserAgent, Location: r.Client.Location,
 	})
 	if err != nil {
-		return auth.Tokens{}, fmt.Errorf("encode session request: %w", err)
+		return auth.Tokens{}, fmt.Errorf("%w: %w", auth.ErrSessionUnavailable, err)
 	}
-	status, raw, err := c.post(ctx, c.url, body)
-	if err != nil {
-		return auth.Tokens{}, err
-	}
-	if status != http.StatusCreated {
-		return auth.Tokens{}, fmt.Errorf("%w: POST %s answered %d: %.200s", auth.ErrSessionUnavailable, c.url, status, raw)
+	if a.Status != http.StatusCreated {
+		return auth.Tokens{}, fmt.Errorf("%w: %s", auth.ErrSessionUnavailable, a.Unexpected(http.MethodPost, sessionsPath))
 	}
 	var out startResponse
-	if err := json.Unmarshal(raw, &out); err != nil {
+	if err := json.Unmarshal(a.Body, &out); err != nil {
 		return auth.Tokens{}, fmt.Errorf("%w: decode response: %w", auth.ErrSessionUnavailable, err)
 	}
 	if out.SessionID == "" || out.AccessToken == "" || out.RefreshToken == "" {
@@ -105,48 +94,20 @@ type revokeResponse struct {
 // auth.ErrRevocationRejected; every other failure (including 404: a session service without the
 // endpoint yet, 401: a token being rotated) wraps auth.ErrSessionUnavailable.
 func (c *Client) Revoke(ctx context.Context, accountID, exceptSessionID, reason string) (int, error) {
-	body, err := json.Marshal(revokeRequest{ExceptSessionID: exceptSessionID, Reason: reason})
+	path := "/internal/v1/accounts/" + url.PathEscape(accountID) + "/sessions/revoke"
+	a, err := c.api.Call(ctx, http.MethodPost, path, revokeRequest{ExceptSessionID: exceptSessionID, Reason: reason})
 	if err != nil {
-		return 0, fmt.Errorf("encode revoke request: %w", err)
+		return 0, fmt.Errorf("%w: %w", auth.ErrSessionUnavailable, err)
 	}
-	u := c.base + "/internal/v1/accounts/" + url.PathEscape(accountID) + "/sessions/revoke"
-	status, raw, err := c.post(ctx, u, body)
-	if err != nil {
-		return 0, err
+	if a.Status >= 400 && a.Status < 500 && a.Status != http.StatusUnauthorized && a.Status != http.StatusTooManyRequests && a.Status != http.StatusNotFound {
+		return 0, fmt.Errorf("%w: %s", auth.ErrRevocationRejected, a.Unexpected(http.MethodPost, path))
 	}
-	if status >= 400 && status < 500 && status != http.StatusUnauthorized && status != http.StatusTooManyRequests && status != http.StatusNotFound {
-		return 0, fmt.Errorf("%w: POST %s answered %d: %.200s", auth.ErrRevocationRejected, u, status, raw)
-	}
-	if status != http.StatusOK {
-		return 0, fmt.Errorf("%w: POST %s answered %d: %.200s", auth.ErrSessionUnavailable, u, status, raw)
+	if a.Status != http.StatusOK {
+		return 0, fmt.Errorf("%w: %s", auth.ErrSessionUnavailable, a.Unexpected(http.MethodPost, path))
 	}
 	var out revokeResponse
-	if err := json.Unmarshal(raw, &out); err != nil || out.Revoked == nil {
-		return 0, fmt.Errorf("%w: revoke response lacks revoked: %.200s", auth.ErrSessionUnavailable, raw)
+	if err := json.Unmarshal(a.Body, &out); err != nil || out.Revoked == nil {
+		return 0, fmt.Errorf("%w: revoke response lacks revoked: %.200s", auth.ErrSessionUnavailable, a.Body)
 	}
 	return *out.Revoked, nil
-}
-
-// post sends a JSON body to the internal API and returns the status and (bounded) body. Transport
-// failures wrap auth.ErrSessionUnavailable.
-func (c *Client) post(ctx context.Context, u string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, fmt.Errorf("%w: build request: %w", auth.ErrSessionUnavailable, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token.Value())
-	// Carry the trace across the hop, so a request and the session call it makes are one trace.
-	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", auth.ErrSessionUnavailable, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return 0, nil, fmt.Errorf("%w: read response: %w", auth.ErrSessionUnavailable, err)
-	}
-	return resp.StatusCode, raw, nil
 }

@@ -180,21 +180,8 @@ func (s *Accounts) MarkCreatedPublished(ctx context.Context, id string) error {
 // CreatedUnpublished lists up to limit accounts created before the given time whose account.created
 // event is still pending.
 func (s *Accounts) CreatedUnpublished(ctx context.Context, before time.Time, limit int) ([]account.Account, error) {
-	cur, err := s.coll.Find(ctx,
-		bson.D{{Key: "createdEventPending", Value: true}, {Key: "createdAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
-		options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, wrap("find pending accounts", err)
-	}
-	var docs []accountDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, wrap("read pending accounts", err)
-	}
-	out := make([]account.Account, len(docs))
-	for i, d := range docs {
-		out[i] = d.account()
-	}
-	return out, nil
+	return findAll(ctx, s.coll, bson.D{{Key: "createdEventPending", Value: true}, {Key: "createdAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
+		options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}}).SetLimit(int64(limit)), "pending accounts", accountDoc.account)
 }
 
 // UpdateProjected applies set (and unset, field names) to the account with id when it also matches
@@ -237,21 +224,8 @@ func (s *Accounts) MarkSnapshotPublished(ctx context.Context, id string, version
 // SnapshotUnpublished lists up to limit accounts changed before the given time whose account.updated
 // snapshot is still pending.
 func (s *Accounts) SnapshotUnpublished(ctx context.Context, before time.Time, limit int) ([]account.Account, error) {
-	cur, err := s.coll.Find(ctx,
-		bson.D{{Key: "snapshotPending", Value: true}, {Key: "updatedAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
-		options.Find().SetSort(bson.D{{Key: "updatedAt", Value: 1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, wrap("find pending snapshots", err)
-	}
-	var docs []accountDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, wrap("read pending snapshots", err)
-	}
-	out := make([]account.Account, len(docs))
-	for i, d := range docs {
-		out[i] = d.account()
-	}
-	return out, nil
+	return findAll(ctx, s.coll, bson.D{{Key: "snapshotPending", Value: true}, {Key: "updatedAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
+		options.Find().SetSort(bson.D{{Key: "updatedAt", Value: 1}}).SetLimit(int64(limit)), "pending snapshots", accountDoc.account)
 }
 
 // ChangePassword stores newHash as the account's password, changed at `at`, only while the stored hash
@@ -311,21 +285,8 @@ func (s *Accounts) ClearRevocation(ctx context.Context, id, revocationID string)
 // RevocationsPending lists up to limit accounts with a revocation ordered before the given time and
 // still unconfirmed.
 func (s *Accounts) RevocationsPending(ctx context.Context, before time.Time, limit int) ([]account.Account, error) {
-	cur, err := s.coll.Find(ctx,
-		bson.D{{Key: RevocationField + ".orderedAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
-		options.Find().SetSort(bson.D{{Key: RevocationField + ".orderedAt", Value: 1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, wrap("find pending revocations", err)
-	}
-	var docs []accountDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, wrap("read pending revocations", err)
-	}
-	out := make([]account.Account, len(docs))
-	for i, d := range docs {
-		out[i] = d.account()
-	}
-	return out, nil
+	return findAll(ctx, s.coll, bson.D{{Key: RevocationField + ".orderedAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
+		options.Find().SetSort(bson.D{{Key: RevocationField + ".orderedAt", Value: 1}}).SetLimit(int64(limit)), "pending revocations", accountDoc.account)
 }
 
 // SetTwoFactor turns 2FA on or off (a projected fact: through UpdateProjected) while the account is

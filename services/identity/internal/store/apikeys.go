@@ -95,20 +95,8 @@ func (s *APIKeys) CountLive(ctx context.Context, accountID string, now time.Time
 
 // List returns the account's unrevoked keys, newest first.
 func (s *APIKeys) List(ctx context.Context, accountID string) ([]apikey.Key, error) {
-	cur, err := s.coll.Find(ctx, bson.D{{Key: "accountId", Value: accountID}, {Key: "revokedAt", Value: nil}},
-		options.Find().SetSort(bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, wrap("list api keys", err)
-	}
-	var docs []apiKeyDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, wrap("read api keys", err)
-	}
-	out := make([]apikey.Key, len(docs))
-	for i, d := range docs {
-		out[i] = d.key()
-	}
-	return out, nil
+	return findAll(ctx, s.coll, bson.D{{Key: "accountId", Value: accountID}, {Key: "revokedAt", Value: nil}},
+		options.Find().SetSort(bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: 1}}), "api keys", apiKeyDoc.key)
 }
 
 func (s *APIKeys) findOne(ctx context.Context, filter bson.D) (apikey.Key, error) {

@@ -103,20 +103,8 @@ func (s *Devices) Touch(ctx context.Context, accountID, deviceID string, at time
 
 // List returns the account's trusted devices, most recently used first.
 func (s *Devices) List(ctx context.Context, accountID string) ([]device.TrustedDevice, error) {
-	cur, err := s.coll.Find(ctx, bson.D{{Key: "accountId", Value: accountID}},
-		options.Find().SetSort(bson.D{{Key: "lastUsedAt", Value: -1}, {Key: "_id", Value: 1}}).SetLimit(500))
-	if err != nil {
-		return nil, wrap("find trusted devices", err)
-	}
-	var docs []deviceDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, wrap("read trusted devices", err)
-	}
-	out := make([]device.TrustedDevice, len(docs))
-	for i, d := range docs {
-		out[i] = d.device()
-	}
-	return out, nil
+	return findAll(ctx, s.coll, bson.D{{Key: "accountId", Value: accountID}},
+		options.Find().SetSort(bson.D{{Key: "lastUsedAt", Value: -1}, {Key: "_id", Value: 1}}).SetLimit(500), "trusted devices", deviceDoc.device)
 }
 
 // Revoke removes the account's trusted device whose key id is id; device.ErrNotFound when the

@@ -88,7 +88,7 @@ func SearchTerms(firstName, lastName, displayName string) []string {
 
 // SetUnverifiedPhone sets the account's phone number, unverified, unless the account has that number
 // already; it marks account.updated pending (UpdateProjected). A number held by another account
-// comes back as a write error (duplicate key on MongoDB; FerretDB v1 reports an internal error).
+// comes back as a duplicate-key error (mongox.IsDuplicateKey).
 func (s *Accounts) SetUnverifiedPhone(ctx context.Context, id, phone string) (bool, error) {
 	return s.UpdateProjected(ctx, id,
 		bson.D{{Key: "phone", Value: bson.D{{Key: "$ne", Value: phone}}}},

@@ -68,20 +68,8 @@ func (s *Providers) ByIdentity(ctx context.Context, provider, subject string) (o
 
 // ListByAccount returns the account's links, oldest first.
 func (s *Providers) ListByAccount(ctx context.Context, accountID string) ([]oauth.Link, error) {
-	cur, err := s.coll.Find(ctx, bson.D{{Key: "accountId", Value: accountID}},
-		options.Find().SetSort(bson.D{{Key: "linkedAt", Value: 1}, {Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, wrap("find provider links", err)
-	}
-	var docs []providerDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, wrap("read provider links", err)
-	}
-	out := make([]oauth.Link, len(docs))
-	for i, d := range docs {
-		out[i] = d.link()
-	}
-	return out, nil
+	return findAll(ctx, s.coll, bson.D{{Key: "accountId", Value: accountID}},
+		options.Find().SetSort(bson.D{{Key: "linkedAt", Value: 1}, {Key: "_id", Value: 1}}), "provider links", providerDoc.link)
 }
 
 // CountByAccount returns how many providers are linked to the account (security-info counts them).

@@ -53,6 +53,24 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// findAll runs a find on coll and converts every document it returns with conv; what names the
+// documents in errors ("trusted devices").
+func findAll[D, T any](ctx context.Context, coll *mongo.Collection, filter bson.D, opts *options.FindOptions, what string, conv func(D) T) ([]T, error) {
+	cur, err := coll.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, wrap("find "+what, err)
+	}
+	var docs []D
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, wrap("read "+what, err)
+	}
+	out := make([]T, len(docs))
+	for i, d := range docs {
+		out[i] = conv(d)
+	}
+	return out, nil
+}
+
 // EnsureIndexes creates the indexes of every collection of this package.
 func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 	sets := []struct {

@@ -163,12 +163,8 @@ func (s *Usernames) SetUsername(ctx context.Context, id, old, new string, now, n
 		set = append(set, bson.E{Key: fieldUsernameChangedAt, Value: now.UTC()})
 	}
 	matched, err := s.UpdateProjected(ctx, id, filter, set)
-	if err != nil {
-		// MongoDB reports the clash as a duplicate key; FerretDB v1 reports a unique-index violation
-		// of an update as an internal error, so look at who has the name.
-		if holder, ferr := s.ByUsername(ctx, new); mongox.IsDuplicateKey(err) || ferr == nil && holder.ID != id {
-			return false, account.ErrUsernameTaken
-		}
+	if mongox.IsDuplicateKey(err) {
+		return false, account.ErrUsernameTaken
 	}
 	return matched, err
 }
@@ -228,18 +224,11 @@ func (s *Usernames) Search(ctx context.Context, prefix string, skip, limit int) 
 	if total == 0 || int64(skip) >= total {
 		return []username.Card{}, int(total), nil
 	}
-	cur, err := s.coll.Find(ctx, filter, options.Find().
-		SetSort(bson.D{{Key: "username", Value: 1}}).SetSkip(int64(skip)).SetLimit(int64(limit)).SetProjection(publicProjection))
+	out, err := findAll(ctx, s.coll, filter, options.Find().
+		SetSort(bson.D{{Key: "username", Value: 1}}).SetSkip(int64(skip)).SetLimit(int64(limit)).SetProjection(publicProjection),
+		"search results", publicDoc.card)
 	if err != nil {
-		return nil, 0, wrap("search accounts", err)
-	}
-	var docs []publicDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, 0, wrap("read search results", err)
-	}
-	out := make([]username.Card, len(docs))
-	for i, d := range docs {
-		out[i] = d.card()
+		return nil, 0, err
 	}
 	return out, int(total), nil
 }

@@ -36,10 +36,6 @@ import (
 // topicPartitions is how many partitions EnsureTopics gives a topic it creates.
 const topicPartitions = 3
 
-// consumerMaxAttempts bounds how often the consumer retries an event whose delivery returned an error
-// (MongoDB or Kafka unreachable) before skipping it: about ten minutes at the consumer's 5s backoff.
-const consumerMaxAttempts = 120
-
 func main() {
 	log := telemetry.NewLogger(os.Stdout, notificationconfig.Service, config.NewLoader().Level("LOG_LEVEL", slog.LevelInfo))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -191,10 +187,10 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 				GroupID: group,
 				Topic:   kafkax.Topic(cfg.TopicPrefix, topic),
 				Logger:  log,
-				// The delivery service retries sends itself and records what it gives up on; an error
-				// it returns is a store or Kafka failure, worth retrying for a long while rather than
-				// skipping the event.
-				MaxAttempts: consumerMaxAttempts,
+				// The delivery service retries sends itself and records (and dead-letters) what can never
+				// be delivered; an error it returns is a MongoDB or Kafka failure, retried with capped
+				// backoff until it passes or the service stops: the event is never skipped.
+				RetryBase: cfg.ConsumerRetry, RetryMax: cfg.ConsumerRetryMax,
 			}, handle)
 			if err != nil && workCtx.Err() == nil {
 				// A consumer that gives up leaves messages undelivered: stop the service so it gets restarted.

@@ -13,6 +13,9 @@
 //	DELIVERY_RETRY_BASE [1s]          wait after the first failed attempt, doubled per attempt (jittered)
 //	DELIVERY_RETRY_MAX [30s]          longest wait between attempts
 //	DELIVERY_RETRY_AFTER_MAX [10m]    a provider's Retry-After longer than this gives up instead
+//	CONSUMER_RETRY_BASE [200ms]       wait after an event's delivery failed on MongoDB or Kafka, doubled
+//	CONSUMER_RETRY_MAX [5s]           per failure up to this; such an event is retried until it is
+//	                                  delivered or the service stops (it is never skipped)
 //	SEND_LIMIT_PER_DESTINATION [10/1h]  OTP messages one destination may receive per window ("off")
 //	SEND_LIMIT_PER_COUNTRY [1000/1h]    SMS/WhatsApp OTP messages per country calling code per window
 //	SEND_LIMIT_COUNTRIES []           per-country overrides, e.g. "+234=20/1h,+44=5000/1h" (0/1h blocks)
@@ -69,6 +72,8 @@ type Config struct {
 	RetryBase        time.Duration
 	RetryMax         time.Duration
 	RetryAfterMax    time.Duration
+	ConsumerRetry    time.Duration // CONSUMER_RETRY_BASE
+	ConsumerRetryMax time.Duration // CONSUMER_RETRY_MAX
 	Limits           sendlimit.Config
 
 	Twilio          messaging.Config // on when AccountSID is set
@@ -95,6 +100,8 @@ func Load(l *config.Loader) (Config, error) {
 		RetryBase:        l.Duration("DELIVERY_RETRY_BASE", time.Second),
 		RetryMax:         l.Duration("DELIVERY_RETRY_MAX", 30*time.Second),
 		RetryAfterMax:    l.Duration("DELIVERY_RETRY_AFTER_MAX", 10*time.Minute),
+		ConsumerRetry:    l.Duration("CONSUMER_RETRY_BASE", 200*time.Millisecond),
+		ConsumerRetryMax: l.Duration("CONSUMER_RETRY_MAX", 5*time.Second),
 		Twilio: messaging.Config{
 			AccountSID:          l.String("TWILIO_ACCOUNT_SID", ""),
 			SMSFrom:             l.String("TWILIO_SMS_FROM", ""),
@@ -153,6 +160,9 @@ func Load(l *config.Loader) (Config, error) {
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
 		err = errors.Join(err, fmt.Errorf("DELIVERY_RETRY_BASE=%s, DELIVERY_RETRY_MAX=%s: want 0 < base <= max", c.RetryBase, c.RetryMax))
 	}
+	if c.ConsumerRetry <= 0 || c.ConsumerRetryMax < c.ConsumerRetry {
+		err = errors.Join(err, fmt.Errorf("CONSUMER_RETRY_BASE=%s, CONSUMER_RETRY_MAX=%s: want 0 < base <= max", c.ConsumerRetry, c.ConsumerRetryMax))
+	}
 	if err != nil {
 		return Config{}, err
 	}
@@ -176,6 +186,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("delivery_retry_base", c.RetryBase),
 		slog.Duration("delivery_retry_max", c.RetryMax),
 		slog.Duration("delivery_retry_after_max", c.RetryAfterMax),
+		slog.Duration("consumer_retry_base", c.ConsumerRetry),
+		slog.Duration("consumer_retry_max", c.ConsumerRetryMax),
 		slog.String("send_limit_per_destination", c.Limits.PerDestination.String()),
 		slog.String("send_limit_per_country", c.Limits.PerCountry.String()),
 		slog.Int("send_limit_countries", len(c.Limits.Countries)),

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/config"
 	notificationconfig "github.com/latchkey/latchkey/services/notification/internal/config"
@@ -46,6 +47,9 @@ func TestLoad(t *testing.T) {
 			}
 			if cfg.DeliveryDriver != notificationconfig.DriverOutbox || cfg.DevOutboxEnabled != tc.wantDevOutbox {
 				t.Errorf("driver %q, dev outbox %v; want outbox, %v", cfg.DeliveryDriver, cfg.DevOutboxEnabled, tc.wantDevOutbox)
+			}
+			if cfg.ConsumerRetry != 200*time.Millisecond || cfg.ConsumerRetryMax != 5*time.Second {
+				t.Errorf("consumer retry %s..%s, want 200ms..5s", cfg.ConsumerRetry, cfg.ConsumerRetryMax)
 			}
 			if cfg.HTTPAddr != ":8084" || cfg.InternalAddr != ":9084" || cfg.MongoDatabase != "latchkey_notification" {
 				t.Errorf("defaults: http %q internal %q database %q", cfg.HTTPAddr, cfg.InternalAddr, cfg.MongoDatabase)
@@ -98,6 +102,7 @@ func TestLoadLive(t *testing.T) {
 		{name: "smtp without sender", env: liveEnv("SMTP_FROM", ""), wantErrs: []string{"SMTP_"}},
 		{name: "bad limits", env: liveEnv("SEND_LIMIT_PER_DESTINATION", "lots", "SEND_LIMIT_COUNTRIES", "+1"), wantErrs: []string{"SEND_LIMIT_PER_DESTINATION", "SEND_LIMIT_COUNTRIES"}},
 		{name: "bad retry timing", env: liveEnv("DELIVERY_RETRY_BASE", "10s", "DELIVERY_RETRY_MAX", "1s"), wantErrs: []string{"DELIVERY_RETRY_BASE"}},
+		{name: "bad consumer retry timing", env: liveEnv("CONSUMER_RETRY_BASE", "10s", "CONSUMER_RETRY_MAX", "1s"), wantErrs: []string{"CONSUMER_RETRY_BASE"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := notificationconfig.Load(config.NewLoaderFrom(tc.env))

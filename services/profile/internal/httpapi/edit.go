@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/e164"
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/profile/internal/profile"
 )
@@ -89,7 +90,7 @@ func (h *Handler) patchMe(c *fiber.Ctx) error {
 	if req.Phone != nil {
 		phone, ok := "", len(*req.Phone) <= profile.MaxPhone
 		if ok {
-			phone, ok = profile.NormalizePhone(*req.Phone, "")
+			phone, ok = normalizePhone(*req.Phone, "")
 		}
 		v.Check(ok, "phone", "Value error, phone must be an international number in E.164 format such as +14155550123", "value_error")
 		ch.Phone = &phone
@@ -190,7 +191,7 @@ func (h *Handler) patchAuthMe(c *fiber.Ctx) error {
 		country = cc
 	}
 	if req.PhoneNumber != nil {
-		phone, ok := profile.NormalizePhone(*req.PhoneNumber, country)
+		phone, ok := normalizePhone(*req.PhoneNumber, country)
 		if !ok {
 			return wire.BadRequest(msgInvalidPhone)
 		}
@@ -204,4 +205,10 @@ func (h *Handler) patchAuthMe(c *fiber.Ctx) error {
 		return h.fail(c, err)
 	}
 	return wire.OK(c, fiber.StatusOK, "", toAccountMe(p))
+}
+
+// normalizePhone is e164.Normalize reporting success as a bool, as the validators here want it.
+func normalizePhone(number, countryCode string) (string, bool) {
+	n, err := e164.Normalize(number, countryCode)
+	return n, err == nil
 }

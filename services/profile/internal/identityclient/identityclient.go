@@ -3,21 +3,16 @@
 package identityclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
-
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/services/profile/internal/profile"
 )
 
@@ -25,11 +20,7 @@ import (
 const DefaultTimeout = 5 * time.Second
 
 // Client calls identity's internal API. It implements profile.Phones.
-type Client struct {
-	base  string
-	token config.Secret
-	http  *http.Client
-}
+type Client struct{ api *httpx.InternalClient }
 
 // New returns a client of identity's internal API at baseURL (e.g. http://127.0.0.1:9081),
 // authenticated with the shared internal token. A nil httpClient gets one with DefaultTimeout.
@@ -37,7 +28,7 @@ func New(baseURL string, token config.Secret, httpClient *http.Client) *Client {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: DefaultTimeout}
 	}
-	return &Client{base: strings.TrimSuffix(baseURL, "/"), token: token, http: httpClient}
+	return &Client{api: httpx.NewInternalClient(baseURL, token, httpClient)}
 }
 
 type setPhoneRequest struct {
@@ -48,40 +39,23 @@ type setPhoneRequest struct {
 // account's snapshot after the change. Errors wrap profile.ErrPhoneTaken (409), profile.ErrNotFound
 // (404) or profile.ErrUnavailable (anything else: from the caller's view identity is down).
 func (c *Client) SetPhone(ctx context.Context, accountID, phone string) (events.AccountSnapshot, error) {
-	body, err := json.Marshal(setPhoneRequest{PhoneNumber: phone})
-	if err != nil {
-		return events.AccountSnapshot{}, fmt.Errorf("encode phone request: %w", err)
-	}
-	target := c.base + "/internal/v1/accounts/" + url.PathEscape(accountID) + "/phone"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, target, bytes.NewReader(body))
-	if err != nil {
-		return events.AccountSnapshot{}, fmt.Errorf("%w: build request: %w", profile.ErrUnavailable, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token.Value())
-	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
-	resp, err := c.http.Do(req)
+	path := "/internal/v1/accounts/" + url.PathEscape(accountID) + "/phone"
+	a, err := c.api.Call(ctx, http.MethodPut, path, setPhoneRequest{PhoneNumber: phone})
 	if err != nil {
 		return events.AccountSnapshot{}, fmt.Errorf("%w: %w", profile.ErrUnavailable, err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return events.AccountSnapshot{}, fmt.Errorf("%w: read response: %w", profile.ErrUnavailable, err)
-	}
-	switch resp.StatusCode {
+	switch a.Status {
 	case http.StatusOK:
 	case http.StatusConflict:
 		return events.AccountSnapshot{}, profile.ErrPhoneTaken
 	case http.StatusNotFound:
 		return events.AccountSnapshot{}, fmt.Errorf("identity has no account %s: %w", accountID, profile.ErrNotFound)
 	default:
-		return events.AccountSnapshot{}, fmt.Errorf("%w: PUT %s answered %d: %.200s", profile.ErrUnavailable, target, resp.StatusCode, raw)
+		return events.AccountSnapshot{}, fmt.Errorf("%w: %s", profile.ErrUnavailable, a.Unexpected(http.MethodPut, path))
 	}
 	var snap events.AccountSnapshot
-	if err := json.Unmarshal(raw, &snap); err != nil || snap.Version < 1 {
-		return events.AccountSnapshot{}, fmt.Errorf("%w: decode response (%v): %.200s", profile.ErrUnavailable, err, raw)
+	if err := json.Unmarshal(a.Body, &snap); err != nil || snap.Version < 1 {
+		return events.AccountSnapshot{}, fmt.Errorf("%w: decode response (%v): %.200s", profile.ErrUnavailable, err, a.Body)
 	}
 	return snap, nil
 }

@@ -103,7 +103,11 @@ func (p Profile) PrimaryComplete() bool { return p.Username != "" && p.FirstName
 func (p Profile) FullName() string { return strings.TrimSpace(p.FirstName + " " + p.LastName) }
 
 // Active reports whether the account may be used (true until identity says otherwise).
-func (p Profile) Active() bool { return p.AccountStatus != events.AccountStatusDeactivated }
+func (p Profile) Active() bool {
+	// Empty until the first account.updated: a new account is active. Any other status (deactivated,
+	// locked, or one added later) is not.
+	return p.AccountStatus == events.AccountStatusActive || p.AccountStatus == ""
+}
 
 // shown is the published part of a profile, without version and time: two profiles with equal shown
 // values need no new profile.updated.

@@ -67,12 +67,6 @@ func ValidTimezone(s string) bool {
 	return err == nil
 }
 
-// e164 is an international number: "+", a country code that does not start with 0, 7 to 15 digits.
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
-// ValidE164 reports whether s is an E.164 phone number.
-func ValidE164(s string) bool { return e164.MatchString(s) }
-
 // callingCode is a country calling code with or without its "+".
 var callingCode = regexp.MustCompile(`^\+?[1-9][0-9]{0,2}$`)
 
@@ -83,31 +77,6 @@ func NormalizeCountryCode(s string) (string, bool) {
 		return "", false
 	}
 	return "+" + strings.TrimPrefix(s, "+"), true
-}
-
-// phoneFiller are the characters people type inside phone numbers.
-var phoneFiller = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", ".", "")
-
-// NormalizePhone turns what a user typed into an E.164 number: an international number as is, or a
-// national number (leading 0 dropped) behind countryCode ("+254"). It reports false for anything
-// that is not a valid international number, or one that does not start with countryCode.
-func NormalizePhone(number, countryCode string) (string, bool) {
-	n := phoneFiller.Replace(strings.TrimSpace(number))
-	if strings.HasPrefix(n, "00") {
-		n = "+" + n[2:]
-	}
-	if !strings.HasPrefix(n, "+") {
-		if countryCode == "" {
-			return "", false
-		}
-		n = countryCode + strings.TrimPrefix(n, "0")
-	} else if countryCode != "" && !strings.HasPrefix(n, countryCode) {
-		return "", false
-	}
-	if !ValidE164(n) {
-		return "", false
-	}
-	return n, true
 }
 
 // ValidAvatarURL reports whether s is an absolute https URL (http only for localhost), without

@@ -198,26 +198,7 @@ func TestRules(t *testing.T) {
 			}
 		}
 	})
-	t.Run("phone", func(t *testing.T) {
-		for _, tc := range []struct{ number, cc, want string }{
-			{"+14155550123", "", "+14155550123"},
-			{"+1 (415) 555-0123", "", "+14155550123"},
-			{"0712 345 678", "+254", "+254712345678"},
-			{"00254712345678", "", "+254712345678"},
-			{"+254712345678", "+254", "+254712345678"},
-			{"712345678", "", ""},         // national without a country code
-			{"+254712345678", "+1", ""},   // does not match the country code
-			{"+0123456789", "", ""},       // country codes do not start with 0
-			{"+12", "", ""},               // too short
-			{"+1234567890123456", "", ""}, // too long
-			{"+1415555O123", "", ""},      // a letter
-		} {
-			got, ok := profile.NormalizePhone(tc.number, tc.cc)
-			if got != tc.want || ok != (tc.want != "") {
-				t.Errorf("NormalizePhone(%q, %q) = %q, %v; want %q", tc.number, tc.cc, got, ok, tc.want)
-			}
-		}
-	})
+
 	t.Run("avatar URL", func(t *testing.T) {
 		for url, want := range map[string]bool{
 			"https://cdn.example.com/a.jpg": true, "http://localhost:8080/a.png": true,

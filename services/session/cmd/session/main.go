@@ -126,7 +126,8 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		APIKeys:             authn.NewAPIKeyClient(cfg.IdentityInternalURL, cfg.InternalToken.Value(), nil),
 		APIKeyRatePerMinute: cfg.APIKeyRatePerMinute,
 	})
-	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
+	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit,
+		TrustedProxies: cfg.TrustedProxies, LocationHeader: cfg.LocationHeader}
 	public, err := httpx.NewApp(opts)
 	if err != nil {
 		return fmt.Errorf("public app: %w", err)
@@ -138,7 +139,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	if err != nil {
 		return fmt.Errorf("internal app: %w", err)
 	}
-	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, httpapi.Config{LocationHeader: cfg.LocationHeader, Accounts: accounts}),
+	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, httpapi.Config{Accounts: accounts}),
 		authn.Middleware(verifier, denyList), httpx.RequireToken(cfg.InternalToken))
 
 	// Background workers. They get their own context, cancelled only after HTTP has shut down, so a

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
@@ -55,7 +54,7 @@ func Load(l *config.Loader) (Config, error) {
 		SigningKeyFile:     l.String("JWT_SIGNING_KEY_FILE", ""),
 		TouchInterval:      l.Duration("SESSION_TOUCH_INTERVAL", 5*time.Minute),
 		RefreshWindow:      l.Duration("TOKEN_REFRESH_WINDOW", 5*time.Minute),
-		LocationHeader:     l.String("LOCATION_HEADER", ""),
+		LocationHeader:     l.HeaderName("LOCATION_HEADER", ""),
 	}
 	errs := []error{l.Err()}
 	if maxTTL := authn.DefaultLookback - authn.Leeway; c.AccessTokenTTL <= 0 || c.AccessTokenTTL > maxTTL {
@@ -74,9 +73,6 @@ func Load(l *config.Loader) (Config, error) {
 	}
 	if c.RefreshWindow < 0 {
 		errs = append(errs, fmt.Errorf("TOKEN_REFRESH_WINDOW=%s: want a duration of at least 0", c.RefreshWindow))
-	}
-	if c.LocationHeader != "" && !validHeaderName(c.LocationHeader) {
-		errs = append(errs, fmt.Errorf("LOCATION_HEADER=%q: want an HTTP header name", c.LocationHeader))
 	}
 	if c.SessionIdleTTL > c.SessionAbsoluteTTL {
 		errs = append(errs, fmt.Errorf("SESSION_IDLE_TTL=%s: want at most SESSION_ABSOLUTE_TTL (%s)", c.SessionIdleTTL, c.SessionAbsoluteTTL))
@@ -99,14 +95,4 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("token_refresh_window", c.RefreshWindow),
 		slog.String("location_header", c.LocationHeader),
 	)...)
-}
-
-// validHeaderName reports whether s is an HTTP header name (RFC 9110 token characters).
-func validHeaderName(s string) bool {
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
-			return false
-		}
-	}
-	return s != ""
 }

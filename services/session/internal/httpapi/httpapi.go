@@ -44,9 +44,6 @@ type Accounts interface {
 
 // Config is the handlers' configuration.
 type Config struct {
-	// LocationHeader is the request header carrying the client's approximate location, set by the
-	// ingress (LOCATION_HEADER); "" ignores location.
-	LocationHeader string
 	// Accounts, when set, fills validate's user fields; without it they are null.
 	Accounts Accounts
 }
@@ -134,7 +131,7 @@ func (h *Handler) CreateSession(c *fiber.Ctx) error {
 	chk.MaxLen("deviceId", req.DeviceID, 128)
 	chk.MaxLen("deviceName", req.DeviceName, 200)
 	chk.MaxLen("platform", req.Platform, 64)
-	chk.MaxLen("location", req.Location, maxLocation)
+	chk.MaxLen("location", req.Location, httpx.MaxLocation)
 	chk.Check(req.IPAddress == "" || net.ParseIP(req.IPAddress) != nil, "ipAddress", "value is not a valid IP address", "ip_any_address")
 	if err := chk.Err(); err != nil {
 		return err
@@ -184,7 +181,7 @@ func (h *Handler) Refresh(c *fiber.Ctx) error {
 	if err := chk.Err(); err != nil {
 		return err
 	}
-	issued, err := h.sessions.RefreshFrom(c.UserContext(), req.RefreshToken, httpx.ClientIP(c), h.location(c))
+	issued, err := h.sessions.RefreshFrom(c.UserContext(), req.RefreshToken, httpx.ClientIP(c), httpx.ClientLocation(c))
 	if err != nil {
 		return h.fail(c, err)
 	}

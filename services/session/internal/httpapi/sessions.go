@@ -34,7 +34,6 @@ const (
 	maxDeviceName = 200
 	maxPlatform   = 64
 	maxPassword   = 128
-	maxLocation   = 128
 )
 
 // validSessionID reports whether s is a session id: a UUID in its canonical 36-character form.
@@ -47,15 +46,6 @@ func validSessionID(s string) bool {
 func (h *Handler) Touch(c *fiber.Ctx) error {
 	h.sessions.Touch(c.UserContext(), authn.MustPrincipal(c))
 	return c.Next()
-}
-
-// location is the client's approximate location from the configured header, believed only when the
-// request came straight from a trusted proxy (a client could set the header itself otherwise).
-func (h *Handler) location(c *fiber.Ctx) string {
-	if h.cfg.LocationHeader == "" || !httpx.FromTrustedProxy(c) {
-		return ""
-	}
-	return truncate(strings.TrimSpace(c.Get(h.cfg.LocationHeader)), maxLocation)
 }
 
 // ---- account API (envelope): items 15–19 ----
@@ -362,7 +352,7 @@ func (h *Handler) UpdateDeviceInfo(c *fiber.Ctx) error {
 	}
 	updated, err := h.sessions.UpdateDevice(c.UserContext(), p, session.Device{
 		DeviceID: strings.TrimSpace(req.DeviceID), DeviceName: strings.TrimSpace(req.DeviceName), Platform: req.Platform,
-		IPAddress: httpx.ClientIP(c), UserAgent: truncate(c.Get(fiber.HeaderUserAgent), maxUserAgent), Location: h.location(c),
+		IPAddress: httpx.ClientIP(c), UserAgent: truncate(c.Get(fiber.HeaderUserAgent), maxUserAgent), Location: httpx.ClientLocation(c),
 	})
 	if errors.Is(err, session.ErrNotFound) {
 		return wire.Unauthorized("Invalid session")

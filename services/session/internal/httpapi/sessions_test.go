@@ -523,7 +523,7 @@ func TestUpdateDeviceInfo(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := newStackWith(t, session.Options{}, httpapi.Config{LocationHeader: "X-Client-Geo"}, tc.trusted)
+			s := newStackWith(t, session.Options{}, httpapi.Config{}, tc.trusted)
 			created := s.createSessionAs(t, "acc-1", "laptop", "WEB", firefoxLinux)
 			r := doH(t, s.public, http.MethodPost, "/api/v1/auth/sessions/update-device-info", "Bearer "+created.AccessToken, tc.body,
 				map[string]string{"User-Agent": safariIPhone, "X-Client-Geo": "Nairobi, KE"})
@@ -606,7 +606,7 @@ func TestInternalRevokeAccountSessions(t *testing.T) {
 func TestRefreshRecordsAddressAndLocation(t *testing.T) {
 	t.Parallel()
 	// app.Test's requests come from 0.0.0.0: that address plays the trusted ingress.
-	s := newStackWith(t, session.Options{}, httpapi.Config{LocationHeader: "X-Client-Geo"}, []string{"0.0.0.0/32"})
+	s := newStackWith(t, session.Options{}, httpapi.Config{}, []string{"0.0.0.0/32"})
 	created := s.createSessionAs(t, "acc-1", "laptop", "WEB", firefoxLinux)
 	body, _ := json.Marshal(map[string]string{"refresh_token": created.RefreshToken})
 	r := doH(t, s.public, http.MethodPost, "/api/v1/auth/refresh", "", string(body),

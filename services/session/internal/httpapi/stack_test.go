@@ -89,7 +89,8 @@ func newStackWith(t *testing.T, opts session.Options, cfg httpapi.Config, truste
 	service := session.NewService(sessions, issuer, outbox, deny, opts)
 	verifier := authn.NewVerifier(authn.VerifierConfig{Issuer: "latchkey", Audience: "latchkey", Logger: log, Source: keys.Source})
 
-	appOpts := httpx.Options{Service: "session", Logger: log, BodyLimit: 64 << 10, TrustedProxies: trustedProxies}
+	// The ingress's location header, believed from trustedProxies only.
+	appOpts := httpx.Options{Service: "session", Logger: log, BodyLimit: 64 << 10, TrustedProxies: trustedProxies, LocationHeader: "X-Client-Geo"}
 	public, err := httpx.NewApp(appOpts)
 	if err != nil {
 		t.Fatal(err)

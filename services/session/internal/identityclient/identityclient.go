@@ -5,21 +5,17 @@
 package identityclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
-
 	"github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/services/session/internal/session"
 )
 
@@ -31,11 +27,7 @@ const DefaultTimeout = 5 * time.Second
 const defaultRetryAfter = 60 * time.Second
 
 // Client calls identity's internal API.
-type Client struct {
-	base  string
-	token config.Secret
-	http  *http.Client
-}
+type Client struct{ api *httpx.InternalClient }
 
 // New returns a client of identity's internal API at baseURL (IDENTITY_INTERNAL_URL, e.g.
 // http://127.0.0.1:9081), authenticated with the shared internal token. A nil httpClient gets one
@@ -44,7 +36,7 @@ func New(baseURL string, token config.Secret, httpClient *http.Client) *Client {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: DefaultTimeout}
 	}
-	return &Client{base: strings.TrimSuffix(baseURL, "/"), token: token, http: httpClient}
+	return &Client{api: httpx.NewInternalClient(baseURL, token, httpClient)}
 }
 
 type reauthRequest struct {
@@ -60,29 +52,12 @@ type throttled struct {
 // 204 is nil; 403 session.ErrInvalidCredentials; 429 a *session.ThrottledError; 404
 // session.ErrAccountUnavailable; anything else, or no answer, session.ErrReauthUnavailable.
 func (c *Client) Reauthenticate(ctx context.Context, accountID string, proof session.Proof) error {
-	body, err := json.Marshal(reauthRequest{Password: proof.Password, OTP: proof.OTP})
-	if err != nil {
-		return fmt.Errorf("encode re-authentication request: %w", err)
-	}
-	endpoint := c.base + "/internal/v1/accounts/" + url.PathEscape(accountID) + "/reauthenticate"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("%w: build request: %w", session.ErrReauthUnavailable, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token.Value())
-	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
-	resp, err := c.http.Do(req)
+	path := "/internal/v1/accounts/" + url.PathEscape(accountID) + "/reauthenticate"
+	a, err := c.api.Call(ctx, http.MethodPost, path, reauthRequest{Password: proof.Password, OTP: proof.OTP})
 	if err != nil {
 		return fmt.Errorf("%w: %w", session.ErrReauthUnavailable, err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
-	if err != nil {
-		return fmt.Errorf("%w: read response: %w", session.ErrReauthUnavailable, err)
-	}
-	switch resp.StatusCode {
+	switch a.Status {
 	case http.StatusNoContent, http.StatusOK:
 		return nil
 	case http.StatusForbidden:
@@ -90,9 +65,9 @@ func (c *Client) Reauthenticate(ctx context.Context, accountID string, proof ses
 	case http.StatusNotFound:
 		return session.ErrAccountUnavailable
 	case http.StatusTooManyRequests:
-		return &session.ThrottledError{RetryAfter: retryAfter(resp.Header.Get("Retry-After"), raw)}
+		return &session.ThrottledError{RetryAfter: retryAfter(a.Header.Get("Retry-After"), a.Body)}
 	}
-	return fmt.Errorf("%w: POST %s answered %d: %.200s", session.ErrReauthUnavailable, endpoint, resp.StatusCode, raw)
+	return fmt.Errorf("%w: %s", session.ErrReauthUnavailable, a.Unexpected(http.MethodPost, path))
 }
 
 // retryAfter reads the wait from the Retry-After header (seconds), else the body's retryAfter.

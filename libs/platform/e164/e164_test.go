@@ -1,0 +1,70 @@
+package e164_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/latchkey/latchkey/libs/platform/e164"
+)
+
+func TestNormalize(t *testing.T) {
+	tests := []struct {
+		number, country, want string
+	}{
+		{"+254712345678", "", "+254712345678"},
+		{"+254 712-345 (678)", "", "+254712345678"},
+		{"+1 (415) 555.0123", "", "+14155550123"},
+		{"00254712345678", "", "+254712345678"},
+		{"0712345678", "+254", "+254712345678"},
+		{"0712 345 678", "+254", "+254712345678"},
+		{"712345678", "254", "+254712345678"},
+		{"+254712345678", "KE", "+254712345678"},
+		{"+254712345678", "+254", "+254712345678"},
+		{"+6834001", "", "+6834001"},   // 7 digits (Niue) is the shortest E.164 number
+		{"0712345678", "", ""},         // national form without a calling code
+		{"0712345678", "KE", ""},       // an ISO code is only a label
+		{"+254712345678", "+44", ""},   // calling code does not match
+		{"00254712345678", "+44", ""},  // nor in the 00 form
+		{"+0712345678", "", ""},        // no calling code starts with 0
+		{"+2547", "", ""},              // too short
+		{"+2547123456789012", "", ""},  // too long
+		{"+25471234567a", "", ""},      // letters
+		{"+254712345678", "Kenya", ""}, // neither ISO code nor calling code
+		{"+254712345678", "+2544", ""}, // calling codes have at most 3 digits
+		{"", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.number+" "+tc.country, func(t *testing.T) {
+			got, err := e164.Normalize(tc.number, tc.country)
+			if tc.want == "" {
+				if !errors.Is(err, e164.ErrInvalid) {
+					t.Errorf("Normalize = %q, %v, want ErrInvalid", got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("Normalize = %q, %v, want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValid(t *testing.T) {
+	tests := []struct {
+		s    string
+		want bool
+	}{
+		{"+254712345678", true},
+		{"+6834001", true},
+		{"254712345678", false},
+		{"+0712345678", false},
+		{"+123456", false},
+		{"+1234567890123456", false},
+		{"+25471234567 ", false},
+	}
+	for _, tc := range tests {
+		if got := e164.Valid(tc.s); got != tc.want {
+			t.Errorf("Valid(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+}

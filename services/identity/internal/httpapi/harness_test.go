@@ -227,7 +227,10 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limiter := throttle.New(store.NewCounters(db))
+	// The limits count in fixed windows aligned to the clock; a test that fills one must not see it roll
+	// over midway, so the limiter's clock stands still for the test (codes and tokens keep real time).
+	frozen := time.Now()
+	limiter := throttle.New(store.NewCounters(db)).WithClock(func() time.Time { return frozen })
 	codes := otp.NewService(o.otp, otp.Pepper("pepper-for-tests-0123456789abcdef"), store.NewChallenges(db), limiter, outbox)
 	sessions := newSessionService(t)
 	svc := auth.NewService(o.login, auth.Deps{

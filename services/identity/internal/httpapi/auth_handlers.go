@@ -6,7 +6,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/latchkey/latchkey/libs/platform/wire"
-	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/device"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
@@ -19,23 +18,14 @@ type initiateRegistrationRequest struct {
 	Email string `json:"email"`
 }
 
-type initiateRegistrationResponse struct {
-	Message   string `json:"message"`
-	ExpiresIn int    `json:"expires_in"`
-}
-
 // POST /api/v1/auth/initiate-registration — 202 whether or not the address is taken.
 func (h *Handler) initiateRegistration(c *fiber.Ctx) error {
 	var req initiateRegistrationRequest
 	if err := wire.Decode(c, &req); err != nil {
 		return err
 	}
-	email := account.NormalizeEmail(req.Email)
 	v := wire.NewChecker()
-	if v.Required("email", email) {
-		v.MaxLen("email", email, maxEmail)
-		v.Email("email", email)
-	}
+	email := checkEmail(v, "email", req.Email)
 	if err := v.Err(); err != nil {
 		return err
 	}
@@ -43,7 +33,7 @@ func (h *Handler) initiateRegistration(c *fiber.Ctx) error {
 	if err != nil {
 		return failure(err, "password", plainInvalidCode())
 	}
-	return wire.OK(c, http.StatusAccepted, "", initiateRegistrationResponse{
+	return wire.OK(c, http.StatusAccepted, "", codeOnItsWayBody{
 		Message:   "If this address can be registered, a verification code is on its way. Check your email.",
 		ExpiresIn: int(ttl.Seconds()),
 	})
@@ -106,12 +96,8 @@ func (h *Handler) verifyRegistration(c *fiber.Ctx) error {
 	if err := wire.Decode(c, &req); err != nil {
 		return err
 	}
-	email := account.NormalizeEmail(req.Email)
 	v := wire.NewChecker()
-	if v.Required("email", email) {
-		v.MaxLen("email", email, maxEmail)
-		v.Email("email", email)
-	}
+	email := checkEmail(v, "email", req.Email)
 	if v.Required("otp_code", req.OTPCode) {
 		v.Check(otp.ValidCodeFormat(req.OTPCode), "otp_code", "String should match pattern '^[0-9]{6}$'", "string_pattern_mismatch")
 	}

@@ -113,6 +113,16 @@ func checkDevice(v *wire.Checker, idField, nameField, platformField string, d de
 	}
 }
 
+// checkEmail validates a required e-mail field and returns it normalized (trimmed, lower-cased).
+func checkEmail(v *wire.Checker, field, raw string) string {
+	email := account.NormalizeEmail(raw)
+	if v.Required(field, email) {
+		v.MaxLen(field, email, maxEmail)
+		v.Email(field, email)
+	}
+	return email
+}
+
 // failure maps a domain error to the wire. passwordField names the body field a password-policy
 // failure is reported on. Errors it does not know pass through and become a logged 500.
 func failure(err error, passwordField string, invalidCode *wire.Error) error {

@@ -190,12 +190,8 @@ func (h *Handler) initiateEmailLink(c *fiber.Ctx) error {
 	if err := wire.Decode(c, &req); err != nil {
 		return err
 	}
-	email := account.NormalizeEmail(req.Email)
 	v := wire.NewChecker()
-	if v.Required("email", email) {
-		v.MaxLen("email", email, maxEmail)
-		v.Email("email", email)
-	}
+	email := checkEmail(v, "email", req.Email)
 	if err := v.Err(); err != nil {
 		return err
 	}

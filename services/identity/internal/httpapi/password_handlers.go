@@ -6,7 +6,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/latchkey/latchkey/libs/platform/wire"
-	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/device"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
@@ -65,12 +64,8 @@ func (h *Handler) forgotPassword(c *fiber.Ctx) error {
 	if err := wire.Decode(c, &req); err != nil {
 		return err
 	}
-	email := account.NormalizeEmail(req.Email)
 	v := wire.NewChecker()
-	if v.Required("email", email) {
-		v.MaxLen("email", email, maxEmail)
-		v.Email("email", email)
-	}
+	email := checkEmail(v, "email", req.Email)
 	if err := v.Err(); err != nil {
 		return err
 	}
@@ -97,12 +92,8 @@ func (h *Handler) resetPassword(c *fiber.Ctx) error {
 	if err := wire.Decode(c, &req); err != nil {
 		return err
 	}
-	email := account.NormalizeEmail(req.Email)
 	v := wire.NewChecker()
-	if v.Required("email", email) {
-		v.MaxLen("email", email, maxEmail)
-		v.Email("email", email)
-	}
+	email := checkEmail(v, "email", req.Email)
 	if v.Required("otp_code", req.OTPCode) {
 		v.Check(otp.ValidCodeFormat(req.OTPCode), "otp_code", "String should match pattern '^[0-9]{6}$'", "string_pattern_mismatch")
 	}

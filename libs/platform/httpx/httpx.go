@@ -20,6 +20,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -39,6 +40,8 @@ type Options struct {
 	Metrics        *telemetry.Metrics
 	BodyLimit      int
 	TrustedProxies []string // CIDRs (or bare IPs) whose X-Forwarded-For is believed
+	// Pprof mounts Go's profiler at /debug/pprof/ on the internal app (config.Base.Pprof).
+	Pprof bool
 }
 
 const (
@@ -223,7 +226,7 @@ type Check struct {
 }
 
 // NewInternalApp returns the internal-port app: /healthz (the process is alive), /readyz (every check
-// passes within two seconds) and /metrics. Services add /internal/v1 routes guarded by RequireToken.
+// passes within two seconds), /metrics and, with Options.Pprof, /debug/pprof/. Services add /internal/v1 routes guarded by RequireToken.
 func NewInternalApp(o Options, checks ...Check) (*fiber.App, error) {
 	app, err := NewApp(Options{Service: o.Service, Logger: o.Logger, BodyLimit: o.BodyLimit, TrustedProxies: o.TrustedProxies})
 	if err != nil {
@@ -249,6 +252,9 @@ func NewInternalApp(o Options, checks ...Check) (*fiber.App, error) {
 		}
 		return c.JSON(fiber.Map{"status": "ok", "checks": results})
 	})
+	if o.Pprof {
+		app.Use(pprof.New())
+	}
 	if o.Metrics != nil {
 		app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{})))
 	}

@@ -135,7 +135,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	})
 	denyList := authn.NewDenyList()
 
-	opts := httpx.Options{Service: config.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
+	opts := httpx.Options{Service: config.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies, Pprof: cfg.Pprof}
 	public, err := httpx.NewApp(opts)
 	if err != nil {
 		return err

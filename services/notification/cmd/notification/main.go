@@ -156,7 +156,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		Limiter: limiter, DeadLetters: deadletter.New(producer), Stopping: workCtx.Done(),
 		Observe: func(channel, outcome string) { messagesTotal.WithLabelValues(channel, outcome).Inc() },
 	})
-	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
+	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies, Pprof: cfg.Pprof}
 	public, err := httpx.NewApp(opts)
 	if err != nil {
 		return fmt.Errorf("public app: %w", err)

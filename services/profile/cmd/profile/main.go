@@ -116,7 +116,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		APIKeyRatePerMinute: cfg.APIKeyRatePerMinute,
 	})
 	denyList := authn.NewDenyList()
-	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
+	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies, Pprof: cfg.Pprof}
 	public, err := httpx.NewApp(opts)
 	if err != nil {
 		return fmt.Errorf("public app: %w", err)

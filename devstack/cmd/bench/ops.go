@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/latchkey/latchkey/devstack/stack"
+)
+
+// enumResult compares the answers for an existing and an unknown account on one endpoint.
+type enumResult struct {
+	name                   string
+	known, unknown         []time.Duration
+	sameStatus, sameBody   bool
+	knownStatus, unknownSt int
+	errors                 int
+}
+
+// runAll sets up accounts and runs every operation in turn.
+func (b *benchRun) runAll(ctx context.Context) error {
+	workers := b.o.concurrency
+	fmt.Fprintln(os.Stderr, "bench: registering accounts ...")
+	readers, err := b.registerMany(ctx, "reader", workers)
+	if err != nil {
+		return err
+	}
+	loginers, err := b.registerMany(ctx, "loginer", workers)
+	if err != nil {
+		return err
+	}
+	refreshers, err := b.registerMany(ctx, "refresher", workers)
+	if err != nil {
+		return err
+	}
+	revokers, err := b.registerMany(ctx, "revoker", 2)
+	if err != nil {
+		return err
+	}
+	// Each reader gets a few more sessions, so listing them returns a realistic handful.
+	for _, a := range readers {
+		for range 3 {
+			if _, err := b.c.login(ctx, a); err != nil {
+				return err
+			}
+		}
+	}
+
+	add := func(r opResult, err error) error {
+		if err != nil {
+			return err
+		}
+		b.results = append(b.results, r)
+		return nil
+	}
+	const many = 1 << 30 // throughput operations are bounded by -duration
+
+	if err := add(b.measure(ctx, opResult{
+		name: "access-token validation + GET /api/v1/me", command: "GET /api/v1/me (profile)",
+		cpuTarget: 250 * time.Microsecond, profiled: stack.Profile,
+	}, workers, many, func(ctx context.Context, w, _ int) (time.Duration, error) {
+		_, err := b.c.expect(ctx, 200, "GET", "/api/v1/me", nil, readers[w].access)
+		return 0, err
+	})); err != nil {
+		return err
+	}
+
+	if err := add(b.measure(ctx, opResult{
+		name: "session list", command: "GET /api/v1/account/sessions (session)",
+		cpuTarget: 300 * time.Microsecond, profiled: stack.Session,
+	}, workers, many, func(ctx context.Context, w, _ int) (time.Duration, error) {
+		_, err := b.c.expect(ctx, 200, "GET", "/api/v1/account/sessions", nil, readers[w].access)
+		return 0, err
+	})); err != nil {
+		return err
+	}
+
+	refresh := make([]string, workers)
+	for w := range workers {
+		refresh[w] = refreshers[w].refresh
+	}
+	if err := add(b.measure(ctx, opResult{
+		name: "token refresh", command: "POST /api/v1/auth/refresh (session; rotates the refresh token)",
+		cpuTarget: 500 * time.Microsecond, profiled: stack.Session,
+	}, workers, many, func(ctx context.Context, w, _ int) (time.Duration, error) {
+		r, err := b.c.expect(ctx, 200, "POST", "/api/v1/auth/refresh", map[string]any{"refresh_token": refresh[w]}, "")
+		if err == nil {
+			refresh[w] = field(r.body, "refresh_token")
+		}
+		return 0, err
+	})); err != nil {
+		return err
+	}
+
+	// argon2id takes one core for ~25 ms: two clients keep both cores busy.
+	if err := add(b.measure(ctx, opResult{
+		name: "password login", command: "POST /api/v1/auth/login (identity → session; argon2id m=19 MiB t=2 p=1)",
+		cpuTarget: 25 * time.Millisecond, profiled: stack.Identity,
+	}, 2, b.o.logins, func(ctx context.Context, w, _ int) (time.Duration, error) {
+		_, err := b.c.login(ctx, loginers[w])
+		return 0, err
+	})); err != nil {
+		return err
+	}
+
+	var otpSeq atomic.Int64
+	if err := add(b.measure(ctx, opResult{
+		name: "OTP request → message in the outbox", command: "POST /api/v1/auth/initiate-registration, then poll GET /api/v1/dev/outbox every 5 ms",
+		latTarget: 250 * time.Millisecond, profiled: stack.Notification,
+		note: "latency from the request to the code readable in the dev outbox (identity → outbox → Kafka → notification); the CPU figures include the outbox polling",
+	}, 4, b.o.otps, func(ctx context.Context, _, _ int) (time.Duration, error) {
+		email := fmt.Sprintf("otp-%06d@bench.example.com", otpSeq.Add(1))
+		t0 := time.Now()
+		if _, err := b.c.expect(ctx, 202, "POST", "/api/v1/auth/initiate-registration", map[string]any{"email": email}, ""); err != nil {
+			return 0, err
+		}
+		if _, err := b.c.latestCode(ctx, email); err != nil {
+			return 0, err
+		}
+		return time.Since(t0), nil
+	})); err != nil {
+		return err
+	}
+
+	if err := add(b.measure(ctx, opResult{
+		name: "revocation → refused by every service", command: "POST /api/v1/auth/logout, then poll identity, session and profile every 5 ms until each answers 401",
+		latTarget: time.Second,
+		note:      "latency from the logout request to the last service refusing the token; each iteration also signs in first, so the CPU figures are not per revocation",
+	}, 2, b.o.revocations, func(ctx context.Context, w, _ int) (time.Duration, error) {
+		a, err := b.c.login(ctx, revokers[w])
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range revocationProbes {
+			if _, err := b.c.expect(ctx, 200, "GET", p, nil, a.access); err != nil {
+				return 0, err
+			}
+		}
+		t0 := time.Now()
+		if _, err := b.c.expect(ctx, 200, "POST", "/api/v1/auth/logout", nil, a.access); err != nil {
+			return 0, err
+		}
+		return b.untilRefused(ctx, a.access, t0)
+	})); err != nil {
+		return err
+	}
+
+	return b.enumeration(ctx, loginers[0])
+}
+
+// revocationProbes are authenticated GETs answered by identity, session and profile (notification
+// serves no user-authenticated route).
+var revocationProbes = []string{"/api/v1/auth/whoami", "/api/v1/account/sessions", "/api/v1/me"}
+
+// untilRefused polls every probe until each answers 401 and returns the time since t0 of the last.
+func (b *benchRun) untilRefused(ctx context.Context, token string, t0 time.Time) (time.Duration, error) {
+	var wg sync.WaitGroup
+	times := make([]time.Duration, len(revocationProbes))
+	errs := make([]error, len(revocationProbes))
+	for i, p := range revocationProbes {
+		wg.Go(func() {
+			deadline := t0.Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				r, err := b.c.do(ctx, "GET", p, nil, token)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				if r.status == 401 {
+					times[i] = time.Since(t0)
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			errs[i] = fmt.Errorf("%s still accepts a revoked token after 30s", p)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	return max(times[0], times[1], times[2]), nil
+}
+
+// enumeration times the answers for an existing and an unknown account, interleaved, on the three
+// endpoints that take an account identifier from an anonymous caller.
+func (b *benchRun) enumeration(ctx context.Context, known account) error {
+	fmt.Fprintln(os.Stderr, "bench: user enumeration timing ...")
+	n := b.o.enumSamples
+	cases := []struct {
+		name string
+		path string
+		body func(email string, i int) map[string]any
+	}{
+		{"login (wrong password)", "/api/v1/auth/login", func(email string, _ int) map[string]any {
+			return map[string]any{"identifier": email, "password": "wrong-Password-9", "device_id": known.device}
+		}},
+		{"forgot-password", "/api/v1/auth/forgot-password", func(email string, _ int) map[string]any {
+			return map[string]any{"email": email}
+		}},
+		{"initiate-registration", "/api/v1/auth/initiate-registration", func(email string, _ int) map[string]any {
+			return map[string]any{"email": email}
+		}},
+	}
+	for _, tc := range cases {
+		res := enumResult{name: tc.name + " " + tc.path, sameStatus: true, sameBody: true}
+		var firstKnown, firstUnknown reply
+		for i := range n {
+			for _, side := range []bool{true, false} {
+				email := fmt.Sprintf("nobody-%s-%d@bench.example.com", url.PathEscape(tc.name[:5]), i)
+				if side {
+					email = known.email
+				}
+				// The bench runs identity with a 1 ms resend cooldown, so repeated codes to the
+				// known address are not throttled while fresh unknown addresses never are.
+				t0 := time.Now()
+				r, err := b.c.do(ctx, "POST", tc.path, tc.body(email, i), "")
+				d := time.Since(t0)
+				if err != nil {
+					res.errors++
+					continue
+				}
+				if side {
+					res.known = append(res.known, d)
+					if firstKnown.raw == nil {
+						firstKnown = r
+					}
+					res.sameStatus = res.sameStatus && r.status == firstKnown.status
+				} else {
+					res.unknown = append(res.unknown, d)
+					if firstUnknown.raw == nil {
+						firstUnknown = r
+					}
+					res.sameStatus = res.sameStatus && r.status == firstUnknown.status
+				}
+			}
+		}
+		res.knownStatus, res.unknownSt = firstKnown.status, firstUnknown.status
+		res.sameStatus = res.sameStatus && firstKnown.status == firstUnknown.status
+		res.sameBody = string(firstKnown.raw) == string(firstUnknown.raw)
+		b.enum = append(b.enum, res)
+	}
+	return nil
+}

@@ -3,6 +3,8 @@
 #   make build   build the four services and the local stack runner into bin/
 #   make run     build, then run the whole stack locally (gateway on $(ADDR), data in $(DATA))
 #   make test    run every test of every module in go.work, with the race detector
+#   make bench   load-test the local stack and write docs/benchmarks.md (not part of make test)
+#   make fuzz    run every fuzz target for $(FUZZTIME) each (make test runs their seed corpora only)
 #   make vet     go vet every module
 #   make fmt     gofmt every module; make fmt-check fails instead when a file is not formatted
 #   make tidy    go mod tidy in every module
@@ -17,10 +19,14 @@ SERVICES := identity session profile notification
 TESTFLAGS ?=
 # Extra flags for the stack runner, e.g. make run RUNFLAGS=-oidc (a local OIDC issuer for Google/Apple sign-in).
 RUNFLAGS ?=
+# Extra flags for the benchmark, e.g. make bench BENCHFLAGS='-duration 10s -c 8'.
+BENCHFLAGS ?=
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 10s
 # The modules of go.work (in workspace mode `go list -m` lists exactly those).
 MODULES   = $(shell $(GO) list -m -f '{{.Dir}}')
 
-.PHONY: all build run test vet fmt fmt-check tidy clean clean-data check help
+.PHONY: all build run test bench fuzz vet fmt fmt-check tidy clean clean-data check help
 
 all: build
 
@@ -35,6 +41,9 @@ run: build
 
 test:
 	$(GO) test -race -count=1 $(TESTFLAGS) work
+
+bench:
+	$(GO) run ./devstack/cmd/bench $(BENCHFLAGS)
 
 vet:
 	$(GO) vet work

@@ -47,6 +47,7 @@ type options struct {
 	revocations int
 	enumSamples int
 	profile     bool
+	benchtime   string
 	// role arguments
 	dir, mongoURI, brokers, prefix string
 }
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.revocations, "revocations", 40, "revocations to follow to every service")
 	fs.IntVar(&o.enumSamples, "enum-samples", 60, "samples per side of each user-enumeration timing comparison")
 	fs.BoolVar(&o.profile, "pprof", true, "profile the services during operations that miss their target")
+	fs.StringVar(&o.benchtime, "benchtime", "1s", "-benchtime of the Go micro-benchmarks; empty skips them")
 	fs.StringVar(&o.dir, "dir", "", "internal: data directory of a role")
 	fs.StringVar(&o.mongoURI, "mongo", "", "internal: MongoDB URI for the stack role")
 	fs.StringVar(&o.brokers, "brokers", "", "internal: Kafka brokers for the stack role")

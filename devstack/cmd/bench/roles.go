@@ -115,7 +115,7 @@ func serveStack(ctx context.Context, o options) error {
 		TrustForwardedFor: true,
 		ExtraEnv:          benchEnv,
 		LogLevel:          "warn",
-		Stdout:            os.Stderr,
+		Stdout:            io.Discard, // the gateway's access log: a line per request would skew its CPU
 		Stderr:            os.Stderr,
 	})
 	if err != nil {

@@ -45,6 +45,17 @@ test:
 bench:
 	$(GO) run ./devstack/cmd/bench $(BENCHFLAGS)
 
+# Every fuzz target (func FuzzX in a _test.go file) in turn, FUZZTIME each; a failure stops the run
+# and leaves the failing input under the package's testdata/fuzz/ to check in as a regression seed.
+fuzz:
+	@set -e; for file in $$(grep -rl --include='*_test.go' '^func Fuzz' libs services devstack | sort); do \
+		dir=$$(dirname $$file); \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "fuzz $$dir $$target ($(FUZZTIME))"; \
+			(cd $$dir && $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) .); \
+		done; \
+	done
+
 vet:
 	$(GO) vet work
 

@@ -283,7 +283,7 @@ func (b *benchRun) cpuProfile(ctx context.Context, service string, seconds int) 
 	if err != nil {
 		return err.Error()
 	}
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=18", filepath.Join(b.binDir, service), path).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=30", filepath.Join(b.binDir, service), path).CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("go tool pprof: %v\n%s", err, out)
 	}

@@ -111,20 +111,31 @@ type account struct {
 
 // latestCode polls the dev outbox until a message to `to` arrives and returns its code.
 func (c *client) latestCode(ctx context.Context, to string) (string, error) {
+	code, _, err := c.delivered(ctx, to, 5*time.Millisecond)
+	return code, err
+}
+
+// delivered polls the dev outbox every `every` until a message to `to` arrives and returns its
+// code and the time the notification service stored it (created_at).
+func (c *client) delivered(ctx context.Context, to string, every time.Duration) (string, time.Time, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		r, err := c.expect(ctx, 200, "GET", "/api/v1/dev/outbox?to="+url.QueryEscape(to), nil, "")
 		if err != nil {
-			return "", err
+			return "", time.Time{}, err
 		}
 		if msgs, _ := r.body["messages"].([]any); len(msgs) > 0 {
 			m, _ := msgs[0].(map[string]any)
 			code, _ := m["code"].(string)
-			return code, nil
+			at, err := time.Parse(time.RFC3339Nano, field(m, "created_at"))
+			if err != nil {
+				return "", time.Time{}, fmt.Errorf("dev outbox created_at: %w", err)
+			}
+			return code, at, nil
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(every)
 	}
-	return "", fmt.Errorf("no code for %s in the dev outbox after 30s", to)
+	return "", time.Time{}, fmt.Errorf("no code for %s in the dev outbox after 30s", to)
 }
 
 // register signs a new account up through the OTP flow.

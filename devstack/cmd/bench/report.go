@@ -79,7 +79,7 @@ func (b *benchRun) report(args []string, took time.Duration) string {
 	}
 	if missed {
 		p("\n## Where the time goes (missed targets)\n\n")
-		p("CPU profile of the service that serves the operation, taken over the operation with `/debug/pprof/profile` (PPROF_ENABLED=true), top functions by cumulative and flat time:\n\n")
+		p("CPU profile of the service that serves the operation, taken over the operation with `/debug/pprof/profile` (PPROF_ENABLED=true), the top functions by cumulative time (flat: in the function itself; cum: with what it calls):\n\n")
 		for _, r := range b.results {
 			if !r.missed() || r.profile == "" {
 				continue

@@ -162,7 +162,11 @@ func bench(ctx context.Context, o options, args []string) error {
 		return err
 	}
 	defer kafka.stop()
-	st, err := startRole(ctx, "stack", "-bin", b.binDir, "-mongo", mongo.ready.MongoURI, "-brokers", strings.Join(kafka.ready.Brokers, ","))
+	stackArgs := []string{"-bin", b.binDir, "-mongo", mongo.ready.MongoURI, "-brokers", strings.Join(kafka.ready.Brokers, ",")}
+	for _, e := range o.env {
+		stackArgs = append(stackArgs, "-env", e)
+	}
+	st, err := startRole(ctx, "stack", stackArgs...)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -48,8 +49,35 @@ type options struct {
 	enumSamples int
 	profile     bool
 	benchtime   string
+	env         envFlags
 	// role arguments
 	dir, mongoURI, brokers, prefix string
+}
+
+// envFlags are -env values: SERVICE:KEY=VALUE.
+type envFlags []string
+
+func (e *envFlags) String() string { return strings.Join(*e, " ") }
+
+func (e *envFlags) Set(v string) error {
+	service, kv, ok := strings.Cut(v, ":")
+	if k, _, hasEq := strings.Cut(kv, "="); !ok || !hasEq || service == "" || k == "" {
+		return fmt.Errorf("want SERVICE:KEY=VALUE, got %q", v)
+	}
+	*e = append(*e, v)
+	return nil
+}
+
+// apply adds the values to a stack's ExtraEnv.
+func (e envFlags) apply(env map[string]map[string]string) {
+	for _, v := range e {
+		service, kv, _ := strings.Cut(v, ":")
+		k, value, _ := strings.Cut(kv, "=")
+		if env[service] == nil {
+			env[service] = map[string]string{}
+		}
+		env[service][k] = value
+	}
 }
 
 func run(ctx context.Context, args []string) error {
@@ -66,6 +94,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.enumSamples, "enum-samples", 60, "samples per side of each user-enumeration timing comparison")
 	fs.BoolVar(&o.profile, "pprof", true, "profile the services during operations that miss their target")
 	fs.StringVar(&o.benchtime, "benchtime", "1s", "-benchtime of the Go micro-benchmarks; empty skips them")
+	fs.Var(&o.env, "env", "extra service environment as SERVICE:KEY=VALUE (SERVICE may be *), repeatable; e.g. -env identity:GOMEMLIMIT=48MiB")
 	fs.StringVar(&o.dir, "dir", "", "internal: data directory of a role")
 	fs.StringVar(&o.mongoURI, "mongo", "", "internal: MongoDB URI for the stack role")
 	fs.StringVar(&o.brokers, "brokers", "", "internal: Kafka brokers for the stack role")

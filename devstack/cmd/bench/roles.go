@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,6 +106,11 @@ func serveStack(ctx context.Context, o options) error {
 	ctx = untilParentGone(ctx)
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	env := map[string]map[string]string{}
+	for name, vars := range benchEnv {
+		env[name] = maps.Clone(vars)
+	}
+	o.env.apply(env)
 	st, err := stack.Start(startCtx, stack.Config{
 		BinDir:            o.bin,
 		GatewayAddr:       "127.0.0.1:0",
@@ -113,7 +119,7 @@ func serveStack(ctx context.Context, o options) error {
 		TopicPrefix:       o.prefix,
 		DevOutbox:         true,
 		TrustForwardedFor: true,
-		ExtraEnv:          benchEnv,
+		ExtraEnv:          env,
 		LogLevel:          "warn",
 		Stdout:            io.Discard, // the gateway's access log: a line per request would skew its CPU
 		Stderr:            os.Stderr,

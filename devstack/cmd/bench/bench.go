@@ -40,6 +40,7 @@ type opResult struct {
 	profiled  string // the service profiled during the operation
 	profile   string // pprof -top output, kept when the target is missed
 	note      string
+	analysis  string // where the time goes and what would fix it, shown when the target is missed
 }
 
 func (r opResult) cpuPerRequest(names ...string) time.Duration {

@@ -166,7 +166,13 @@ func (b *benchRun) runAll(ctx context.Context) error {
 		return err
 	}
 
-	return b.enumeration(ctx, loginers[0])
+	// Every side cycles through as many addresses: known accounts on one, never-registered ones on
+	// the other, so per-address bookkeeping (throttle counters, cooldowns) is alike on both.
+	var known []account
+	for _, group := range [][]account{readers, loginers, refreshers, revokers} {
+		known = append(known, group...)
+	}
+	return b.enumeration(ctx, known)
 }
 
 // revocationProbes are authenticated GETs answered by identity, session and profile (notification
@@ -205,7 +211,7 @@ func (b *benchRun) untilRefused(ctx context.Context, token string, t0 time.Time)
 
 // enumeration times the answers for an existing and an unknown account, interleaved, on the three
 // endpoints that take an account identifier from an anonymous caller.
-func (b *benchRun) enumeration(ctx context.Context, known account) error {
+func (b *benchRun) enumeration(ctx context.Context, known []account) error {
 	fmt.Fprintln(os.Stderr, "bench: user enumeration timing ...")
 	n := b.o.enumSamples
 	cases := []struct {
@@ -214,7 +220,7 @@ func (b *benchRun) enumeration(ctx context.Context, known account) error {
 		body func(email string, i int) map[string]any
 	}{
 		{"login (wrong password)", "/api/v1/auth/login", func(email string, _ int) map[string]any {
-			return map[string]any{"identifier": email, "password": "wrong-Password-9", "device_id": known.device}
+			return map[string]any{"identifier": email, "password": "wrong-Password-9", "device_id": "bench-device"}
 		}},
 		{"forgot-password", "/api/v1/auth/forgot-password", func(email string, _ int) map[string]any {
 			return map[string]any{"email": email}
@@ -228,9 +234,9 @@ func (b *benchRun) enumeration(ctx context.Context, known account) error {
 		var firstKnown, firstUnknown reply
 		for i := range n {
 			for _, side := range []bool{true, false} {
-				email := fmt.Sprintf("nobody-%s-%d@bench.example.com", url.PathEscape(tc.name[:5]), i)
+				email := fmt.Sprintf("nobody-%s-%d@bench.example.com", url.PathEscape(tc.name[:5]), i%len(known))
 				if side {
-					email = known.email
+					email = known[i%len(known)].email
 				}
 				// The bench runs identity with a 1 ms resend cooldown, so repeated codes to the
 				// known address are not throttled while fresh unknown addresses never are.

@@ -30,7 +30,7 @@ func (b *benchRun) runAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	loginers, err := b.registerMany(ctx, "loginer", workers)
+	loginers, err := b.registerMany(ctx, "loginer", max(workers, 2)) // the login operation runs 2 clients
 	if err != nil {
 		return err
 	}

@@ -400,19 +400,8 @@ func TestNewErrors(t *testing.T) {
 		}
 		return m
 	}
-	// A table where one service has dev-only routes (the real table's notification service also
-	// serves Twilio's status callback, so it is always needed there).
-	devTable, err := routes.Parse([]byte(`services:
-  app: {port: 8081}
-  devtools: {port: 8084}
-routes:
-  - {path: /api/v1/me, pathType: Prefix, service: app}
-  - {path: /api/v1/dev/outbox, pathType: Exact, service: devtools, devOnly: true}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	withoutDevtools := map[string]string{"app": "http://127.0.0.1:1"}
+	withoutNotification := all("http://127.0.0.1:1")
+	delete(withoutNotification, "notification")
 	tests := []struct {
 		name string
 		opts Options
@@ -422,8 +411,8 @@ routes:
 		{name: "missing upstream", opts: Options{Table: table, Upstreams: map[string]string{}}, want: "no upstream for service"},
 		{name: "not http", opts: Options{Table: table, Upstreams: all("ftp://127.0.0.1:8081")}, want: "not an absolute http(s) URL"},
 		{name: "bad upstream", opts: Options{Table: table, Upstreams: all("http://[::1")}, want: "upstream of"},
-		{name: "dev upstream only needed with dev routes", opts: Options{Table: devTable, Upstreams: withoutDevtools}},
-		{name: "dev upstream missing", opts: Options{Table: devTable, Upstreams: withoutDevtools, IncludeDev: true}, want: `no upstream for service "devtools"`},
+		{name: "dev upstream only needed with dev routes", opts: Options{Table: table, Upstreams: withoutNotification}},
+		{name: "dev upstream missing", opts: Options{Table: table, Upstreams: withoutNotification, IncludeDev: true}, want: `no upstream for service "notification"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

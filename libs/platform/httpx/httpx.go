@@ -35,13 +35,13 @@ import (
 
 // Options configure a Fiber app.
 type Options struct {
+	// Pprof mounts Go's profiler at /debug/pprof/ on the internal app (config.Base.Pprof).
+	Pprof          bool
 	Service        string
 	Logger         *slog.Logger
 	Metrics        *telemetry.Metrics
 	BodyLimit      int
 	TrustedProxies []string // CIDRs (or bare IPs) whose X-Forwarded-For is believed
-	// Pprof mounts Go's profiler at /debug/pprof/ on the internal app (config.Base.Pprof).
-	Pprof bool
 }
 
 const (

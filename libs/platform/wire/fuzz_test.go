@@ -48,7 +48,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		return wire.OK(c, http.StatusOK, "ok", nil)
 	}
-	app.Post("/api/v1/auth/login", handler)             // plain style
+	app.Post("/api/v1/auth/login", handler)              // plain style
 	app.Post("/api/v1/account/password/change", handler) // envelope style
 	serve := app.Handler()
 	for _, seed := range []string{

@@ -135,13 +135,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 	})
 	denyList := authn.NewDenyList()
 
-	opts := httpx.Options{Service: config.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies, Pprof: cfg.Pprof}
+	opts := httpx.Options{Service: config.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
 	public, err := httpx.NewApp(opts)
 	if err != nil {
 		return err
 	}
 	httpapi.Register(public, authn.Middleware(verifier, denyList), svc, keys, log)
 	httpapi.RegisterUsernames(public, authn.Middleware(verifier, denyList), username.NewService(cfg.Usernames, usernames, svc, log))
+	opts.Pprof = cfg.Pprof // the profiler, on the internal port only
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},

@@ -156,7 +156,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		Limiter: limiter, DeadLetters: deadletter.New(producer), Stopping: workCtx.Done(),
 		Observe: func(channel, outcome string) { messagesTotal.WithLabelValues(channel, outcome).Inc() },
 	})
-	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies, Pprof: cfg.Pprof}
+	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
 	public, err := httpx.NewApp(opts)
 	if err != nil {
 		return fmt.Errorf("public app: %w", err)
@@ -169,6 +169,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		handler.WithStatusCallback(httpapi.NewStatusCallback(cfg.TwilioAuthToken.Value(), cfg.Twilio.StatusCallbackURL, deliveries))
 	}
 	httpapi.Routes(public, handler, cfg.DevOutboxEnabled)
+	opts.Pprof = cfg.Pprof // the profiler, on the internal port only
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},

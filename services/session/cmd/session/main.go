@@ -126,11 +126,12 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		APIKeys:             authn.NewAPIKeyClient(cfg.IdentityInternalURL, cfg.InternalToken.Value(), nil),
 		APIKeyRatePerMinute: cfg.APIKeyRatePerMinute,
 	})
-	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies, Pprof: cfg.Pprof}
+	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
 	public, err := httpx.NewApp(opts)
 	if err != nil {
 		return fmt.Errorf("public app: %w", err)
 	}
+	opts.Pprof = cfg.Pprof // the profiler, on the internal port only
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},

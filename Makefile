@@ -3,11 +3,11 @@
 #   make build   build the four services and the local stack runner into bin/
 #   make run     build, then run the whole stack locally (gateway on $(ADDR), data in $(DATA))
 #   make test    run every test of every module in go.work, with the race detector
-#   make bench   load-test the local stack and write docs/benchmarks.md (not part of make test)
-#   make fuzz    run every fuzz target for $(FUZZTIME) each (make test runs their seed corpora only)
 #   make vet     go vet every module
 #   make fmt     gofmt every module; make fmt-check fails instead when a file is not formatted
 #   make tidy    go mod tidy in every module
+#   make bench   load-test the local stack and write docs/benchmarks.md (not part of make test)
+#   make fuzz    run every fuzz target for $(FUZZTIME) each (make test runs their seed corpora only)
 #   make clean   remove bin/ (make clean-data removes the local stack's data in $(DATA))
 
 GO       ?= go
@@ -19,14 +19,10 @@ SERVICES := identity session profile notification
 TESTFLAGS ?=
 # Extra flags for the stack runner, e.g. make run RUNFLAGS=-oidc (a local OIDC issuer for Google/Apple sign-in).
 RUNFLAGS ?=
-# Extra flags for the benchmark, e.g. make bench BENCHFLAGS='-duration 10s -c 8'.
-BENCHFLAGS ?=
-# How long `make fuzz` runs each fuzz target.
-FUZZTIME ?= 10s
 # The modules of go.work (in workspace mode `go list -m` lists exactly those).
 MODULES   = $(shell $(GO) list -m -f '{{.Dir}}')
 
-.PHONY: all build run test bench fuzz vet fmt fmt-check tidy clean clean-data check help
+.PHONY: all build run test vet fmt fmt-check tidy clean clean-data check help
 
 all: build
 
@@ -41,20 +37,6 @@ run: build
 
 test:
 	$(GO) test -race -count=1 $(TESTFLAGS) work
-
-bench:
-	$(GO) run ./devstack/cmd/bench $(BENCHFLAGS)
-
-# Every fuzz target (func FuzzX in a _test.go file) in turn, FUZZTIME each; a failure stops the run
-# and leaves the failing input under the package's testdata/fuzz/ to check in as a regression seed.
-fuzz:
-	@set -e; for file in $$(grep -rl --include='*_test.go' '^func Fuzz' libs services devstack | sort); do \
-		dir=$$(dirname $$file); \
-		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
-			echo "fuzz $$dir $$target ($(FUZZTIME))"; \
-			(cd $$dir && $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) .); \
-		done; \
-	done
 
 vet:
 	$(GO) vet work
@@ -75,3 +57,24 @@ clean:
 
 clean-data:
 	rm -rf $(DATA)
+
+# Extra flags for the benchmark, e.g. make bench BENCHFLAGS='-duration 10s -c 8'.
+BENCHFLAGS ?=
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 10s
+
+.PHONY: bench fuzz
+
+bench:
+	$(GO) run ./devstack/cmd/bench $(BENCHFLAGS)
+
+# Every fuzz target (func FuzzX in a _test.go file) in turn, FUZZTIME each; a failure stops the run
+# and leaves the failing input under the package's testdata/fuzz/ to check in as a regression seed.
+fuzz:
+	@set -e; for file in $$(grep -rl --include='*_test.go' '^func Fuzz' libs services devstack | sort); do \
+		dir=$$(dirname $$file); \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "fuzz $$dir $$target ($(FUZZTIME))"; \
+			(cd $$dir && $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) .); \
+		done; \
+	done

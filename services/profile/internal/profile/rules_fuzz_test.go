@@ -38,22 +38,6 @@ func FuzzValidTimezone(f *testing.F) {
 	})
 }
 
-// FuzzNormalizePhone: an accepted number is E.164 and starts with the given calling code.
-func FuzzNormalizePhone(f *testing.F) {
-	for _, s := range [][2]string{{"0712 345 678", "+254"}, {"+254712345678", ""}, {"00254712345678", ""}, {"712345678", ""}, {"+1-555-010-9999", "+44"}} {
-		f.Add(s[0], s[1])
-	}
-	f.Fuzz(func(t *testing.T, number, country string) {
-		n, ok := profile.NormalizePhone(number, country)
-		if !ok {
-			return
-		}
-		if !profile.ValidE164(n) || (country != "" && !strings.HasPrefix(n, country)) {
-			t.Fatalf("NormalizePhone(%q, %q) = %q", number, country, n)
-		}
-	})
-}
-
 // FuzzValidAvatarURL: an accepted avatar URL is absolute, https (http only for localhost) and
 // carries no credentials.
 func FuzzValidAvatarURL(f *testing.F) {

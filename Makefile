@@ -9,6 +9,8 @@
 #   make vet     go vet every module
 #   make fmt     gofmt every module; make fmt-check fails instead when a file is not formatted
 #   make tidy    go mod tidy in every module
+#   make bench   load-test the local stack and write docs/benchmarks.md (not part of make test)
+#   make fuzz    run every fuzz target for $(FUZZTIME) each (make test ends with a $(TEST_FUZZTIME) pass)
 #   make clean   remove bin/ (make clean-data removes the local stack's data in $(DATA))
 
 GO       ?= go
@@ -43,6 +45,7 @@ run: build
 
 test: tools
 	LATCHKEY_TILT=$(abspath $(TILT)) LATCHKEY_HELM=$(abspath $(HELM)) $(GO) test -race -count=1 $(TESTFLAGS) work
+	@if [ -n "$(TEST_FUZZTIME)" ]; then $(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME); fi
 
 tools: $(TILT) $(HELM)
 
@@ -74,3 +77,26 @@ clean:
 
 clean-data:
 	rm -rf $(DATA)
+
+# Extra flags for the benchmark, e.g. make bench BENCHFLAGS='-duration 10s -c 8'.
+BENCHFLAGS ?=
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 10s
+# make test ends with a short run of every fuzz target (TEST_FUZZTIME= skips it).
+TEST_FUZZTIME ?= 5s
+
+.PHONY: bench fuzz
+
+bench:
+	$(GO) run ./devstack/cmd/bench $(BENCHFLAGS)
+
+# Every fuzz target (func FuzzX in a _test.go file) in turn, FUZZTIME each; a failure stops the run
+# and leaves the failing input under the package's testdata/fuzz/ to check in as a regression seed.
+fuzz:
+	@set -e; for file in $$(grep -rl --include='*_test.go' '^func Fuzz' libs services devstack | sort); do \
+		dir=$$(dirname $$file); \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "fuzz $$dir $$target ($(FUZZTIME))"; \
+			(cd $$dir && $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) .); \
+		done; \
+	done

@@ -6,8 +6,9 @@
 // libs/platform/wire, like the services' errors); X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host are set (the
 // client's own X-Forwarded-For is believed only from TrustedProxies); the Host header is passed
 // through; an X-Request-Id is generated when the request has none (or an unusable one) and is passed
-// upstream and returned to the client; hop-by-hop headers are dropped; an unreachable upstream gets
-// 502 {"detail":"Upstream unavailable"}. Request paths with dot segments or repeated slashes are
+// upstream and returned to the client; hop-by-hop headers are dropped; an upstream that is not listening (stopped, or
+// restarting) gets 503 {"detail":"Upstream unavailable"} with Retry-After: 1, as an Ingress with no
+// ready endpoint answers, and one that fails otherwise 502 {"detail":"Bad gateway"}. Request paths with dot segments or repeated slashes are
 // cleaned before they are matched and forwarded, so a path cannot be routed by one spelling and
 // served by another.
 package gateway
@@ -28,6 +29,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/latchkey/latchkey/devstack/routes"
@@ -260,9 +262,15 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		g.log.Warn("upstream timed out", "service", service, "path", path, "error", err)
 		writeError(w, path, http.StatusGatewayTimeout, "Upstream timed out")
-	default:
+	case errors.Is(err, syscall.ECONNREFUSED):
+		// Nothing listens: the service is stopped or restarting. The request never reached it, so
+		// the client may safely try again.
 		g.log.Warn("upstream unavailable", "service", service, "path", path, "error", err)
-		writeError(w, path, http.StatusBadGateway, "Upstream unavailable")
+		w.Header().Set("Retry-After", "1")
+		writeError(w, path, http.StatusServiceUnavailable, "Upstream unavailable")
+	default:
+		g.log.Warn("upstream failed", "service", service, "path", path, "error", err)
+		writeError(w, path, http.StatusBadGateway, "Bad gateway")
 	}
 }
 

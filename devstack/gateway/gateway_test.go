@@ -352,9 +352,9 @@ func TestUpstreamFailures(t *testing.T) {
 		wantBody   string // plain style; "" = check the envelope instead
 		wantMsg    string // envelope message
 	}{
-		{name: "down", upstream: deadURL, path: "/api/v1/me", wantStatus: http.StatusBadGateway, wantBody: `{"detail":"Upstream unavailable"}`},
+		{name: "down", upstream: deadURL, path: "/api/v1/me", wantStatus: http.StatusServiceUnavailable, wantBody: `{"detail":"Upstream unavailable"}`},
 		{name: "too slow", upstream: slow.URL, path: "/api/v1/me", wantStatus: http.StatusGatewayTimeout, wantBody: `{"detail":"Upstream timed out"}`},
-		{name: "down, account API", upstream: deadURL, path: "/api/v1/account/security-info", wantStatus: http.StatusBadGateway, wantMsg: "Upstream unavailable"},
+		{name: "down, account API", upstream: deadURL, path: "/api/v1/account/security-info", wantStatus: http.StatusServiceUnavailable, wantMsg: "Upstream unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

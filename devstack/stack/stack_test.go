@@ -401,8 +401,8 @@ func TestServiceLifecycle(t *testing.T) {
 				switch {
 				case tt.wantUp && (status != http.StatusOK || r.Pid != pid):
 					t.Fatalf("gateway: status %d pid %d, want 200 from pid %d", status, r.Pid, pid)
-				case !tt.wantUp && status != http.StatusBadGateway:
-					t.Fatalf("gateway: status %d, want 502 while %s is down", status, tt.service)
+				case !tt.wantUp && status != http.StatusServiceUnavailable:
+					t.Fatalf("gateway: status %d, want 503 while %s is down", status, tt.service)
 				}
 			}
 		})

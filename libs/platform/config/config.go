@@ -191,6 +191,9 @@ type Base struct {
 	IdentityInternalURL string
 	// APIKeyRatePerMinute is each API key's request budget per replica of a service.
 	APIKeyRatePerMinute int
+	// Pprof serves Go's profiler under /debug/pprof/ on the internal port (PPROF_ENABLED, off by
+	// default): for benchmarks and diagnosis, never on a port reachable from outside.
+	Pprof bool
 }
 
 // LoadBase reads the shared configuration. httpAddr and internalAddr are the service's default ports.
@@ -216,6 +219,7 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 
 		IdentityInternalURL: l.String("IDENTITY_INTERNAL_URL", "http://127.0.0.1:9081"),
 		APIKeyRatePerMinute: l.Int("API_KEY_RATE_PER_MINUTE", 600),
+		Pprof:               l.Bool("PPROF_ENABLED", false),
 	}
 	if b.APIKeyRatePerMinute <= 0 {
 		l.errs = append(l.errs, errors.New("API_KEY_RATE_PER_MINUTE must be positive"))

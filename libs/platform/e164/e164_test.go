@@ -68,3 +68,27 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNormalize checks that whatever Normalize accepts is a valid E.164 number that normalizes to
+// itself, and that it never panics.
+func FuzzNormalize(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"+254712345678", ""}, {"0712 345 678", "+254"}, {"0712345678", "KE"}, {"00447700900123", "+44"},
+		{"", ""}, {"+", "+1"}, {"12345", "US"}, {"+1 (415) 555-0123", ""}, {"٠١٢٣", "+20"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, number, country string) {
+		got, err := e164.Normalize(number, country)
+		if err != nil {
+			return
+		}
+		if !e164.Valid(got) {
+			t.Fatalf("Normalize(%q, %q) = %q, not valid E.164", number, country, got)
+		}
+		again, err := e164.Normalize(got, "")
+		if err != nil || again != got {
+			t.Fatalf("Normalize(%q) = %q, %v; want it unchanged", got, again, err)
+		}
+	})
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -34,6 +35,8 @@ import (
 
 // Options configure a Fiber app.
 type Options struct {
+	// Pprof mounts Go's profiler at /debug/pprof/ on the internal app (config.Base.Pprof).
+	Pprof          bool
 	Service        string
 	Logger         *slog.Logger
 	Metrics        *telemetry.Metrics
@@ -254,7 +257,7 @@ type Check struct {
 }
 
 // NewInternalApp returns the internal-port app: /healthz (the process is alive), /readyz (every check
-// passes within two seconds) and /metrics. Services add /internal/v1 routes guarded by RequireToken.
+// passes within two seconds), /metrics and, with Options.Pprof, /debug/pprof/. Services add /internal/v1 routes guarded by RequireToken.
 func NewInternalApp(o Options, checks ...Check) (*fiber.App, error) {
 	app, err := NewApp(Options{Service: o.Service, Logger: o.Logger, BodyLimit: o.BodyLimit, TrustedProxies: o.TrustedProxies})
 	if err != nil {
@@ -280,6 +283,9 @@ func NewInternalApp(o Options, checks ...Check) (*fiber.App, error) {
 		}
 		return c.JSON(fiber.Map{"status": "ok", "checks": results})
 	})
+	if o.Pprof {
+		app.Use(pprof.New())
+	}
 	if o.Metrics != nil {
 		app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{})))
 	}

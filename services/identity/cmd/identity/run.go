@@ -145,6 +145,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	httpapi.RegisterUsernames(public, authn.Middleware(verifier, denyList),
 		httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, cfg.UsernameLookupsPerIP),
 		username.NewService(cfg.Usernames, usernames, svc, log))
+	opts.Pprof = cfg.Pprof // the profiler, on the internal port only
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},

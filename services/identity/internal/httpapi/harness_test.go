@@ -291,7 +291,7 @@ type request struct {
 	token        string // access token, sent as a Bearer
 }
 
-func (h *harness) do(t *testing.T, r request) response {
+func (h *harness) do(t testing.TB, r request) response {
 	t.Helper()
 	if r.method == "" {
 		r.method = http.MethodPost
@@ -323,7 +323,7 @@ func (h *harness) do(t *testing.T, r request) response {
 	return out
 }
 
-func (h *harness) post(t *testing.T, path string, body any) response {
+func (h *harness) post(t testing.TB, path string, body any) response {
 	t.Helper()
 	raw, err := json.Marshal(body)
 	if err != nil {
@@ -332,7 +332,7 @@ func (h *harness) post(t *testing.T, path string, body any) response {
 	return h.do(t, request{path: path, body: string(raw)})
 }
 
-func jsonBody(t *testing.T, v any) string {
+func jsonBody(t testing.TB, v any) string {
 	t.Helper()
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -342,13 +342,13 @@ func jsonBody(t *testing.T, v any) string {
 }
 
 // queued returns the envelopes queued in the outbox for topic, oldest first.
-func (h *harness) queued(t *testing.T, topic string) []events.Envelope {
+func (h *harness) queued(t testing.TB, topic string) []events.Envelope {
 	t.Helper()
 	return outboxEvents(t, h.db, topic)
 }
 
 // dispatches returns the otp.dispatch payloads queued for destination, oldest first.
-func (h *harness) dispatches(t *testing.T, destination string) []events.OTPDispatch {
+func (h *harness) dispatches(t testing.TB, destination string) []events.OTPDispatch {
 	t.Helper()
 	var out []events.OTPDispatch
 	for _, ev := range h.queued(t, events.TopicOTPDispatch) {
@@ -367,7 +367,7 @@ func (h *harness) dispatches(t *testing.T, destination string) []events.OTPDispa
 }
 
 // lastCode returns the code of the last dispatch to destination.
-func (h *harness) lastCode(t *testing.T, destination string) string {
+func (h *harness) lastCode(t testing.TB, destination string) string {
 	t.Helper()
 	d := h.dispatches(t, destination)
 	if len(d) == 0 || d[len(d)-1].Code == "" {
@@ -379,7 +379,7 @@ func (h *harness) lastCode(t *testing.T, destination string) string {
 const goodPassword = "Tr4vel-Lamp-Orbit"
 
 // register runs initiate + verify registration and returns the 201 answer.
-func (h *harness) register(t *testing.T, email string, extra map[string]any) response {
+func (h *harness) register(t testing.TB, email string, extra map[string]any) response {
 	t.Helper()
 	if r := h.post(t, "/api/v1/auth/initiate-registration", map[string]any{"email": email}); r.status != http.StatusAccepted {
 		t.Fatalf("initiate-registration = %d %s", r.status, r.raw)
@@ -421,7 +421,7 @@ func otherCode(code string) string {
 }
 
 // outboxEvents reads the envelopes queued in db's outbox for topic, oldest first.
-func outboxEvents(t *testing.T, db *mongo.Database, topic string) []events.Envelope {
+func outboxEvents(t testing.TB, db *mongo.Database, topic string) []events.Envelope {
 	t.Helper()
 	ctx := context.Background()
 	cur, err := db.Collection(kafkax.OutboxCollection).Find(ctx, bson.D{{Key: "topic", Value: topic}},

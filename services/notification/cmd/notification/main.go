@@ -165,6 +165,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		handler.WithStatusCallback(httpapi.NewStatusCallback(cfg.TwilioAuthToken.Value(), cfg.Twilio.StatusCallbackURL, deliveries))
 	}
 	httpapi.Routes(public, handler, cfg.DevOutboxEnabled)
+	opts.Pprof = cfg.Pprof // the profiler, on the internal port only
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
 		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},

@@ -27,7 +27,7 @@ import (
 const callbackURL = "https://api.latchkey.test/api/v1/notifications/twilio/status"
 
 // newCallbackApp serves the status callback over a store holding one sent SMS with provider id SM1.
-func newCallbackApp(t *testing.T) (*fiber.App, *mongo.Database) {
+func newCallbackApp(t testing.TB) (*fiber.App, *mongo.Database) {
 	t.Helper()
 	env := testenv.New(t)
 	db := env.Database("notification")

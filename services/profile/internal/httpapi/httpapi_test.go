@@ -34,7 +34,7 @@ type fixture struct {
 	deny     *authn.DenyList
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	env := testenv.New(t)
 	log := slog.New(slog.DiscardHandler)

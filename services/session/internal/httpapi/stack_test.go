@@ -42,13 +42,13 @@ type stack struct {
 	topic       string // prefixed session.events.v1
 }
 
-func newStack(t *testing.T, opts session.Options) *stack {
+func newStack(t testing.TB, opts session.Options) *stack {
 	t.Helper()
 	return newStackWith(t, opts, httpapi.Config{}, nil)
 }
 
 // newStackWith is newStack with the handlers' configuration and the public app's trusted proxies.
-func newStackWith(t *testing.T, opts session.Options, cfg httpapi.Config, trustedProxies []string) *stack {
+func newStackWith(t testing.TB, opts session.Options, cfg httpapi.Config, trustedProxies []string) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	env := testenv.New(t)
@@ -128,7 +128,7 @@ type response struct {
 	raw    string
 }
 
-func do(t *testing.T, app *fiber.App, method, path, auth, body string) response {
+func do(t testing.TB, app *fiber.App, method, path, auth, body string) response {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -168,7 +168,7 @@ type createdSession struct {
 	ExpiresIn    int    `json:"expiresIn"`
 }
 
-func (s *stack) createSession(t *testing.T, accountID string) createdSession {
+func (s *stack) createSession(t testing.TB, accountID string) createdSession {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{
 		"accountId": accountID, "deviceId": "dev-1", "deviceName": "Firefox on Linux", "platform": "web",

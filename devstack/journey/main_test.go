@@ -78,10 +78,19 @@ func startFullStack(t *testing.T, opts ...func(*stack.Config)) *fullStack {
 		DBPrefix:    env.DBPrefix,
 		TopicPrefix: env.TopicPrefix,
 		DevOutbox:   true,
-		// A short resend cooldown lets one journey send several codes to one address.
-		ExtraEnv: map[string]map[string]string{"identity": {"OTP_RESEND_COOLDOWN": "1s"}},
-		Stdout:   logs,
-		Stderr:   logs,
+		// A short resend cooldown lets one journey send several codes to one address. The throttles
+		// count in fixed windows aligned to the clock: day-long windows keep a journey that fills one
+		// from seeing it roll over midway (the hourly code limits are not configurable).
+		ExtraEnv: map[string]map[string]string{"identity": {
+			"OTP_RESEND_COOLDOWN":       "1s",
+			"LOGIN_FAILURE_WINDOW":      "24h",
+			"LOGIN_IP_WINDOW":           "24h",
+			"OTP_VERIFY_IP_WINDOW":      "24h",
+			"OTP_VERIFY_FAILURE_WINDOW": "24h",
+			"OTP_SEND_IP_WINDOW":        "24h",
+		}},
+		Stdout: logs,
+		Stderr: logs,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -61,7 +61,7 @@ func doH(t *testing.T, app *fiber.App, method, path, auth, body string, headers 
 }
 
 // createSessionAs starts a session of the account from a device with the User-Agent.
-func (s *stack) createSessionAs(t *testing.T, accountID, deviceName, platform, ua string) createdSession {
+func (s *stack) createSessionAs(t testing.TB, accountID, deviceName, platform, ua string) createdSession {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{
 		"accountId": accountID, "deviceId": "dev-" + deviceName, "deviceName": deviceName, "platform": platform,

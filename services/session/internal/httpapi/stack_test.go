@@ -170,19 +170,7 @@ type createdSession struct {
 
 func (s *stack) createSession(t testing.TB, accountID string) createdSession {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{
-		"accountId": accountID, "deviceId": "dev-1", "deviceName": "Firefox on Linux", "platform": "web",
-		"ipAddress": "203.0.113.9", "userAgent": "Mozilla/5.0",
-	})
-	r := do(t, s.internal, http.MethodPost, "/internal/v1/sessions", "Bearer "+internalToken, string(body))
-	if r.status != http.StatusCreated {
-		t.Fatalf("create session: status %d, body %s", r.status, r.raw)
-	}
-	var out createdSession
-	if err := json.Unmarshal([]byte(r.raw), &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return s.createSessionAs(t, accountID, "Firefox on Linux", "web", "Mozilla/5.0")
 }
 
 func (s *stack) refresh(t *testing.T, refreshToken string) response {

@@ -112,6 +112,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	svc := auth.NewService(auth.Config{
 		LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
 		CodeVerifyPerIP: cfg.CodeVerifyPerIP, CodeFailuresPerAccount: cfg.CodeFailuresPerAccount, CodeSendPerIP: cfg.CodeSendPerIP,
+		StepUpTTL: cfg.ReauthTokenTTL, EmailRevertPeriod: cfg.EmailRevertPeriod, EmailRevertURL: cfg.EmailRevertURL,
 	}, auth.Deps{
 		Accounts: store.NewAccounts(db),
 		Devices:  store.NewDevices(db),
@@ -124,10 +125,13 @@ func run(ctx context.Context, log *slog.Logger) error {
 		// Provider linking and sign-in; ID tokens are checked against each provider's JWKS.
 		Providers: store.NewProviders(db),
 		IDTokens:  oauth.NewVerifier(cfg.OAuth, &http.Client{Timeout: 5 * time.Second}),
+		// Step-up tokens (X-Reauth-Token) and the links undoing an e-mail change.
+		StepUps: store.NewStepUps(db),
 	})
 	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
 
 	keys := apikey.NewService(apikey.Config{Prefix: cfg.APIKeyPrefix}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
+	svc.APIKeyRevoker = keys // an undone e-mail change ends every API key
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,

@@ -175,6 +175,7 @@ func (s *Service) Create(ctx context.Context, accountID string, req NewKey) (Cre
 		return Created{}, fmt.Errorf("store api key: %w", err)
 	}
 	s.log.InfoContext(ctx, "api key created", "account_id", accountID, "key_id", k.ID, "scopes", k.Scopes.Names())
+	s.alertCreated(ctx, k)
 	return Created{Key: k, Secret: secret}, nil
 }
 

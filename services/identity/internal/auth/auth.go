@@ -208,6 +208,10 @@ type Config struct {
 	CodeVerifyPerIP         throttle.Limit // every code answered from one IP (any flow)
 	CodeFailuresPerAccount  throttle.Limit // wrong codes of one account in account-bound flows
 	CodeSendPerIP           throttle.Limit // codes requested from one IP by signed-in and reset flows
+	// Step-up (stepup.go, emailchange.go); zero values take the defaults there.
+	StepUpTTL         time.Duration // how long a step-up token is valid
+	EmailRevertPeriod time.Duration // how long the link undoing an e-mail change works
+	EmailRevertURL    string        // the page the link opens; the token is appended as #token=
 }
 
 // Deps are the collaborators of a Service.
@@ -225,6 +229,10 @@ type Deps struct {
 	IDTokens  IDTokens
 	// Reservations, when set, keeps registration off usernames reserved for their previous owner.
 	Reservations Reservations
+	// StepUps keeps step-up tokens and e-mail change reverts; without it no step-up token is accepted.
+	StepUps StepUps
+	// APIKeyRevoker, when set, ends every API key of an account whose e-mail change is undone.
+	APIKeyRevoker APIKeyRevoker
 }
 
 // Service runs the flows.

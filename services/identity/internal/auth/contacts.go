@@ -107,11 +107,7 @@ func (s *Service) CompleteEmailLink(ctx context.Context, ip, accountID, token, c
 		return account.ErrNotFound
 	}
 	s.publishSnapshotOrLog(ctx, accountID)
-	to := before
-	if _, _, has := AlertDestination(before); !has {
-		to.Email, to.EmailVerified = c.Destination, true
-	}
-	s.alertOrLog(ctx, to, events.AlertEmailLinked, map[string]string{"email": otp.MaskEmail(c.Destination)})
+	s.alertEmailChange(ctx, before, c.Destination)
 	return nil
 }
 
@@ -233,7 +229,8 @@ func (s *Service) VerifyPhone(ctx context.Context, ip, accountID, phone, code st
 	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
 		return err
 	}
-	if _, err := s.activeAccount(ctx, accountID); err != nil {
+	before, err := s.activeAccount(ctx, accountID)
+	if err != nil {
 		return err
 	}
 	if _, err := s.Codes.VerifyForAccount(ctx, events.PurposePhoneVerification, phone, accountID, code); err != nil {
@@ -252,5 +249,6 @@ func (s *Service) VerifyPhone(ctx context.Context, ip, accountID, phone, code st
 		return account.ErrNotFound
 	}
 	s.publishSnapshotOrLog(ctx, accountID)
+	s.alertPhoneChange(ctx, before, phone)
 	return nil
 }

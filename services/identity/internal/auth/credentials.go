@@ -16,6 +16,8 @@ type Caller struct {
 	AccountID string
 	SessionID string
 	IP        string
+	// StepUpToken is the request's step-up token (X-Reauth-Token), if any: see RequireFreshAuth.
+	StepUpToken string
 }
 
 // PasswordChange changes the password of the caller's account after re-authentication.
@@ -194,7 +196,8 @@ func (s *Service) SetTwoFactor(ctx context.Context, in TwoFactorChange) error {
 	case in.Enable && !a.HasVerifiedChannel():
 		return ErrTwoFactorNeedsChannel
 	}
-	if err := s.reauthenticate(ctx, a, in.Proof, in.Caller.IP); err != nil {
+	// Step-up: the body's password or code, or a step-up token; turning 2FA off needs a code.
+	if err := s.requireFresh(ctx, a, in.Caller, StepUpProof{Token: in.Caller.StepUpToken, Proof: in.Proof}, !in.Enable); err != nil {
 		return err
 	}
 	var revoke *account.Revocation

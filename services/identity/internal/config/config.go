@@ -39,6 +39,14 @@
 //	                                               sessions identity starts; off when empty
 //	USERNAME_LOOKUP_MAX_PER_IP [60]                public username requests (check, search, lookup) per client IP
 //	USERNAME_LOOKUP_IP_WINDOW [1m]                 per USERNAME_LOOKUP_IP_WINDOW
+//	REAUTH_TOKEN_TTL [5m]                          how long a step-up token (POST /api/v1/auth/reauth,
+//	                                               sent as X-Reauth-Token) is valid; 30s to 15m
+//	EMAIL_CHANGE_REVERT_PERIOD [168h]              how long the link sent to the previous address after
+//	                                               an e-mail change can undo it; 1h to 30 days
+//	EMAIL_CHANGE_REVERT_URL [http://localhost:8080/account/email-change/revert]
+//	                                               the page that link opens (the token is appended as
+//	                                               #token=...; the page posts it to
+//	                                               POST /api/v1/auth/email-change/revert)
 //
 // OTP_PEPPER must be set (at least 32 characters) when more than one replica runs or codes must
 // survive a restart: without it each process draws its own, which only suits a single dev instance.
@@ -93,6 +101,10 @@ type Config struct {
 	// without client ids is disabled.
 	OAuth     []oauth.ProviderConfig
 	Usernames username.Config
+	// Step-up: the lifetime of step-up tokens, and the link undoing an e-mail change.
+	ReauthTokenTTL    time.Duration
+	EmailRevertPeriod time.Duration
+	EmailRevertURL    string
 }
 
 // providerDefaults are the public issuers and key URLs of the providers that have them.
@@ -185,6 +197,18 @@ func Load(l *config.Loader) (Config, error) {
 			Reservation:    l.Duration("USERNAME_RESERVATION_PERIOD", 90*24*time.Hour),
 		},
 	}
+	c.ReauthTokenTTL = l.Duration("REAUTH_TOKEN_TTL", 5*time.Minute)
+	c.EmailRevertPeriod = l.Duration("EMAIL_CHANGE_REVERT_PERIOD", 7*24*time.Hour)
+	c.EmailRevertURL = l.String("EMAIL_CHANGE_REVERT_URL", "http://localhost:8080/account/email-change/revert")
+	if c.ReauthTokenTTL < 30*time.Second || c.ReauthTokenTTL > 15*time.Minute {
+		errs = append(errs, fmt.Errorf("REAUTH_TOKEN_TTL=%s: want 30s to 15m", c.ReauthTokenTTL))
+	}
+	if c.EmailRevertPeriod < time.Hour || c.EmailRevertPeriod > 30*24*time.Hour {
+		errs = append(errs, fmt.Errorf("EMAIL_CHANGE_REVERT_PERIOD=%s: want 1h to 720h", c.EmailRevertPeriod))
+	}
+	if u, err := url.Parse(c.EmailRevertURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("EMAIL_CHANGE_REVERT_URL=%q: want an http(s) URL", c.EmailRevertURL))
+	}
 	if c.Usernames.ChangeInterval < 0 || c.Usernames.Reservation < 0 {
 		errs = append(errs, fmt.Errorf("USERNAME_CHANGE_INTERVAL and USERNAME_RESERVATION_PERIOD must not be negative"))
 	}
@@ -276,6 +300,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("oauth_enabled", enabledProviders(c.OAuth)),
 		slog.Duration("username_change_interval", c.Usernames.ChangeInterval),
 		slog.Duration("username_reservation_period", c.Usernames.Reservation),
+		slog.Duration("reauth_token_ttl", c.ReauthTokenTTL),
+		slog.Duration("email_change_revert_period", c.EmailRevertPeriod),
+		slog.String("email_change_revert_url", c.EmailRevertURL),
 	)
 }
 

@@ -86,7 +86,7 @@ func credentialFailure(c *fiber.Ctx, err error, passwordField string) error {
 // caller is the signed-in owner of the request (the route is behind authn.Middleware).
 func caller(c *fiber.Ctx) auth.Caller {
 	p := authn.MustPrincipal(c)
-	return auth.Caller{AccountID: p.AccountID, SessionID: p.SessionID, IP: client(c).IP}
+	return auth.Caller{AccountID: p.AccountID, SessionID: p.SessionID, IP: client(c).IP, StepUpToken: c.Get(HeaderReauthToken)}
 }
 
 // revokeOthers reads the optional revoke-other-sessions flag: true unless the body says false.
@@ -218,13 +218,19 @@ func (h *Handler) twoFactor(enable bool) fiber.Handler {
 			return err
 		}
 		v := wire.NewChecker()
-		proof := checkProof(v, "password", req.Password, req.OTP)
+		proof, err := checkProofOrStepUp(c, v, "password", req.Password, req.OTP)
+		if err != nil {
+			return err
+		}
 		if err := v.Err(); err != nil {
 			return err
 		}
-		err := h.auth.SetTwoFactor(c.UserContext(), auth.TwoFactorChange{
+		err = h.auth.SetTwoFactor(c.UserContext(), auth.TwoFactorChange{
 			Caller: caller(c), Enable: enable, Proof: proof, RevokeOthers: revokeOthers(req.RevokeOtherSessions),
 		})
+		if werr, ok := stepUpFailure(c, err); ok {
+			return werr
+		}
 		if err != nil {
 			return credentialFailure(c, err, passwordFieldEnvelope)
 		}

@@ -29,9 +29,10 @@ type apiKeyHandler struct{ keys APIKeys }
 
 // registerAPIKeys mounts the public API-key routes (plain style). authn.Middleware already refuses API
 // keys on /api/v1/auth/api-keys*; the handlers check again, since managing keys needs a sign-in.
-func registerAPIKeys(app *fiber.App, requireAuth fiber.Handler, keys APIKeys) {
+// Creating a key needs a step-up (stepUp: X-Reauth-Token).
+func registerAPIKeys(app *fiber.App, requireAuth, stepUp fiber.Handler, keys APIKeys) {
 	h := &apiKeyHandler{keys: keys}
-	app.Post("/api/v1/auth/api-keys", requireAuth, h.create)
+	app.Post("/api/v1/auth/api-keys", requireAuth, stepUp, h.create)
 	app.Get("/api/v1/auth/api-keys", requireAuth, h.list)
 	app.Delete("/api/v1/auth/api-keys/:id", requireAuth, h.revoke)
 	app.Get("/api/v1/auth/whoami", requireAuth, whoAmI)

@@ -66,11 +66,13 @@ func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, keys
 	app.Post("/api/v1/auth/initiate-registration", h.initiateRegistration)
 	app.Post("/api/v1/auth/verify-registration", h.verifyRegistration)
 	app.Post("/api/v1/auth/login", h.login)
-	registerAPIKeys(app, requireAuth, keys)
+	registerAPIKeys(app, requireAuth, h.requireStepUp, keys)
 	app.Post("/api/v1/auth/verify-2fa", h.verifyTwoFactor)
 	app.Post("/api/v1/auth/forgot-password", h.forgotPassword)
 	app.Post("/api/v1/auth/reset-password", h.resetPassword)
 	app.Post("/api/v1/auth/reauth/send-otp", requireAuth, h.sendReauthCode)
+	app.Post("/api/v1/auth/reauth", requireAuth, h.issueStepUp)                  // step-up token for X-Reauth-Token
+	app.Post("/api/v1/auth/email-change/revert", h.revertEmailChange)            // the link sent to the previous address
 	app.Post("/api/v1/auth/change-password", requireAuth, h.plainChangePassword) // AudioPod
 	app.Post("/api/v1/me/password", requireAuth, h.plainChangePassword)          // profile-api.txt
 

@@ -25,6 +25,10 @@ func RegisterReauthentication(app *fiber.App, requireService fiber.Handler, svc 
 type reauthenticateRequest struct {
 	Password *string `json:"password"`
 	OTP      *string `json:"otp"`
+	// ReauthToken is a step-up token (X-Reauth-Token) the caller's client presented; SessionID the
+	// session of its access token (a token issued to another session is refused).
+	ReauthToken *string `json:"reauthToken"`
+	SessionID   string  `json:"sessionId"`
 }
 
 func internalError(c *fiber.Ctx, status int, code string) error {
@@ -32,12 +36,22 @@ func internalError(c *fiber.Ctx, status int, code string) error {
 }
 
 // POST /internal/v1/accounts/{accountId}/reauthenticate — the re-authentication gate for paths
-// another service serves: 204 verified; 403 invalid_credentials; 429 too_many_attempts (with
+// another service serves, with {password}, {otp} or {reauthToken, sessionId} (a step-up token of the
+// account, issued to that session): 204 verified; 403 invalid_credentials; 429 too_many_attempts (with
 // retryAfter and Retry-After); 404 unknown or deactivated account; 400 invalid_request when the
-// body is not exactly one of password and otp.
+// body is not exactly one of password, otp and reauthToken.
 func (h *Handler) reauthenticate(c *fiber.Ctx) error {
 	var req reauthenticateRequest
-	if err := json.Unmarshal(c.Body(), &req); err != nil || (req.Password == nil) == (req.OTP == nil) {
+	if err := json.Unmarshal(c.Body(), &req); err != nil {
+		return internalError(c, http.StatusBadRequest, "invalid_request")
+	}
+	if req.ReauthToken != nil {
+		if req.Password != nil || req.OTP != nil {
+			return internalError(c, http.StatusBadRequest, "invalid_request")
+		}
+		return h.checkStepUpInternal(c, *req.ReauthToken, req.SessionID)
+	}
+	if (req.Password == nil) == (req.OTP == nil) {
 		return internalError(c, http.StatusBadRequest, "invalid_request")
 	}
 	var proof auth.Proof

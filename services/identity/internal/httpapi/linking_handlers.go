@@ -35,25 +35,26 @@ const (
 	msgProviderEmailInUse  = "An account with this email address already exists. Sign in to it and link the provider from your account settings."
 )
 
-// registerLinking mounts the device, contact and provider routes (part B of issue 3).
+// registerLinking mounts the device, contact and provider routes (part B of issue 3). Changing an
+// e-mail, a phone or a provider needs a step-up (requireStepUp: X-Reauth-Token).
 func registerLinking(app *fiber.App, requireAuth fiber.Handler, h *Handler) {
 	// Envelope style (account-api.txt items 21–27).
-	app.Get("/api/v1/account/devices", requireAuth, h.trustedDevices)                 // 21
-	app.Delete("/api/v1/account/devices/:deviceKeyId", requireAuth, h.revokeDevice)   // 22
-	app.Post("/api/v1/account/link/email/initiate", requireAuth, h.initiateEmailLink) // 23
-	app.Post("/api/v1/account/link/email/verify", requireAuth, h.verifyEmailLink)     // 24
-	app.Delete("/api/v1/account/link/email", requireAuth, h.unlinkEmail)              // 25
-	app.Post("/api/v1/account/link/oauth", requireAuth, h.linkOAuth)                  // 26
-	app.Delete("/api/v1/account/link/oauth/:provider", requireAuth, h.unlinkOAuth)    // 27
+	app.Get("/api/v1/account/devices", requireAuth, h.trustedDevices)                                  // 21
+	app.Delete("/api/v1/account/devices/:deviceKeyId", requireAuth, h.revokeDevice)                    // 22
+	app.Post("/api/v1/account/link/email/initiate", requireAuth, h.requireStepUp, h.initiateEmailLink) // 23
+	app.Post("/api/v1/account/link/email/verify", requireAuth, h.requireStepUp, h.verifyEmailLink)     // 24
+	app.Delete("/api/v1/account/link/email", requireAuth, h.requireStepUp, h.unlinkEmail)              // 25
+	app.Post("/api/v1/account/link/oauth", requireAuth, h.requireStepUp, h.linkOAuth)                  // 26
+	app.Delete("/api/v1/account/link/oauth/:provider", requireAuth, h.requireStepUp, h.unlinkOAuth)    // 27
 
 	// Plain style: profile-api.txt, the AudioPod paths of DESIGN.md, and provider sign-in.
 	app.Post("/api/v1/me/verify-email", requireAuth, h.requestEmailVerification)
 	app.Post("/api/v1/me/verify-email/confirm", requireAuth, h.confirmEmailVerification)
-	app.Post("/api/v1/auth/send-phone-verification", requireAuth, h.sendPhoneVerification)
-	app.Post("/api/v1/auth/verify-phone", requireAuth, h.verifyPhone)
+	app.Post("/api/v1/auth/send-phone-verification", requireAuth, h.requireStepUp, h.sendPhoneVerification)
+	app.Post("/api/v1/auth/verify-phone", requireAuth, h.requireStepUp, h.verifyPhone)
 	app.Get("/api/v1/auth/account-providers", requireAuth, h.listProviders)
-	app.Post("/api/v1/auth/account-providers", requireAuth, h.linkProvider)
-	app.Delete("/api/v1/auth/account-providers/:provider", requireAuth, h.unlinkProvider)
+	app.Post("/api/v1/auth/account-providers", requireAuth, h.requireStepUp, h.linkProvider)
+	app.Delete("/api/v1/auth/account-providers/:provider", requireAuth, h.requireStepUp, h.unlinkProvider)
 	app.Get("/api/v1/auth/devices", requireAuth, h.devices)
 	app.Post("/api/v1/auth/oauth/:provider", h.oauthSignIn)
 }

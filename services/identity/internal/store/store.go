@@ -115,5 +115,5 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 			return fmt.Errorf("indexes of %s: %w", s.coll, err)
 		}
 	}
-	return nil
+	return ensureStepUpIndexes(ctx, db)
 }

@@ -3,6 +3,7 @@ package delivery
 import (
 	"fmt"
 	"html/template"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -174,7 +175,38 @@ func cleanDetails(details map[string]string) alertDetails {
 		Device: cleanDetail(details["device"]), Platform: cleanDetail(details["platform"]),
 		IPAddress: cleanDetail(details["ipAddress"]), Provider: cleanDetail(details["provider"]),
 		Email: cleanDetail(details["email"]),
+		Phone: cleanDetail(details["phone"]), PreviousPhone: cleanDetail(details["previousPhone"]),
+		KeyName: cleanDetail(details["name"]), KeyPrefix: cleanDetail(details["prefix"]),
+		RevertURL: revertLink(details["revertUrl"]), RevertDays: digitsOnly(details["revertDays"]),
+		PasswordReset: details["passwordReset"] == "true",
 	}
+}
+
+// maxRevertURL bounds the revert link of an e-mail change alert.
+const maxRevertURL = 512
+
+// revertLink returns the revert link of an e-mail change alert when it is a plain http(s) URL, else
+// "". Unlike other details it is written by identity (from its configured page and a random token),
+// never by a client, so it keeps its scheme; anything odd in it drops the link, not the alert.
+func revertLink(raw string) string {
+	if raw == "" || len(raw) > maxRevertURL || strings.ContainsFunc(raw, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.IsSpace(r) || r == '<' || r == '>' || r == '"' || r == '\''
+	}) {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return ""
+	}
+	return raw
+}
+
+// digitsOnly returns s when it is a short number, else "".
+func digitsOnly(s string) string {
+	if s == "" || len(s) > 3 || strings.Trim(s, "0123456789") != "" {
+		return ""
+	}
+	return s
 }
 
 func cleanDetail(s string) string {

@@ -271,7 +271,39 @@ func TestComposeEmailHasHTMLAlternative(t *testing.T) {
 var alertKinds = []string{
 	events.AlertNewDeviceSignIn, events.AlertPasswordChanged, events.AlertPasswordReset, events.AlertTwoFactorEnabled,
 	events.AlertTwoFactorDisabled, events.AlertEmailLinked, events.AlertEmailUnlinked, events.AlertProviderLinked,
-	events.AlertProviderUnlinked, events.AlertAccountDeactivated,
+	events.AlertProviderUnlinked, events.AlertAccountDeactivated, events.AlertEmailChanged, events.AlertEmailChangeReverted,
+	events.AlertPhoneChanged, events.AlertAPIKeyCreated,
+}
+
+// TestComposeEmailChangedAlert: the previous address is told the address was changed (not "added"),
+// to which (masked) address, and gets the revert link; a link that is not a plain http(s) URL is
+// dropped, never shown.
+func TestComposeEmailChangedAlert(t *testing.T) {
+	now := time.Now()
+	link := "https://accounts.example.com/email-change/revert#token=ert_AbC-123_xyz"
+	for _, tc := range []struct {
+		locale, revert, want, wantNot string
+	}{
+		{"en", link, "changed to at***@evil.example", "added"},
+		{"de", link, "in at***@evil.example geändert", "hinzugefügt"},
+		{"en", "javascript:alert(1)", "changed to", "javascript"},
+		{"en", "https://x.example/<script>", "changed to", "<script>"},
+	} {
+		msgs, err := delivery.Compose(delivery.Dispatch{
+			EventID: "e", Alert: true, Purpose: events.AlertEmailChanged, Channel: events.ChannelEmail, Destination: "jane@example.com", Locale: tc.locale,
+			Details: map[string]string{"email": "at***@evil.example", "revertUrl": tc.revert, "revertDays": "7"},
+		}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := msgs[0]
+		if !strings.Contains(m.Body, tc.want) || strings.Contains(m.Body, tc.wantNot) || strings.Contains(m.HTML, tc.wantNot) {
+			t.Errorf("%s/%s: body = %q", tc.locale, tc.revert, m.Body)
+		}
+		if tc.revert == link && (!strings.Contains(m.Body, link) || !strings.Contains(m.Body, "7")) {
+			t.Errorf("%s: the revert link is missing: %q", tc.locale, m.Body)
+		}
+	}
 }
 
 func TestComposeSecurityAlerts(t *testing.T) {

@@ -45,6 +45,11 @@ type alertText struct {
 // alertDetails are the SecurityAlert details a message may show, already cleaned (see cleanDetail).
 type alertDetails struct {
 	Device, Platform, IPAddress, Provider, Email string
+	// Step-up alerts: the new and replaced phone (masked), the API key's name and prefix, and the
+	// e-mail change's revert link (checked by revertLink) and how many days it works.
+	Phone, PreviousPhone, KeyName, KeyPrefix string
+	RevertURL, RevertDays                    string
+	PasswordReset                            bool
 }
 
 func (d alertDetails) from(sep string) string {
@@ -148,6 +153,29 @@ var english = catalog{
 		events.AlertAccountDeactivated: {"Your Latchkey account was deactivated", func(alertDetails) string {
 			return "Your Latchkey account was deactivated and all its sessions were ended."
 		}},
+		events.AlertEmailChanged: {"Your Latchkey email address was changed", func(d alertDetails) string {
+			s := fmt.Sprintf("The email address of your Latchkey account was changed to %s; this address no longer receives its codes and alerts.", orDefault(d.Email, "(unknown)"))
+			if d.RevertURL != "" {
+				return s + fmt.Sprintf(" If this wasn't you, undo the change within %s days with this link, which also signs everyone out: %s", orDefault(d.RevertDays, "7"), d.RevertURL)
+			}
+			return s
+		}},
+		events.AlertEmailChangeReverted: {"Your Latchkey email address was restored", func(d alertDetails) string {
+			s := fmt.Sprintf("%s is your Latchkey account's email address again, and every session and API key was ended.", orDefault(d.Email, "This address"))
+			if d.PasswordReset {
+				s += " Your password was reset too: choose a new one with \"Forgot password\"."
+			}
+			return s
+		}},
+		events.AlertPhoneChanged: {"Your Latchkey phone number was changed", func(d alertDetails) string {
+			if d.PreviousPhone != "" {
+				return fmt.Sprintf("The phone number %s replaced %s on your Latchkey account.", orDefault(d.Phone, "(unknown)"), d.PreviousPhone)
+			}
+			return fmt.Sprintf("The phone number %s was added to your Latchkey account.", orDefault(d.Phone, "(unknown)"))
+		}},
+		events.AlertAPIKeyCreated: {"A new API key was created for your account", func(d alertDetails) string {
+			return fmt.Sprintf("An API key named \"%s\" (%s…) was created for your Latchkey account. It can act as you until it is revoked.", orDefault(d.KeyName, "unnamed"), orDefault(d.KeyPrefix, "lk_"))
+		}},
 	},
 	alertSMS: func(sentence string) string {
 		return "Latchkey: " + sentence + " If this wasn't you, reset your password now."
@@ -219,6 +247,29 @@ var german = catalog{
 		}},
 		events.AlertAccountDeactivated: {"Dein Latchkey-Konto wurde deaktiviert", func(alertDetails) string {
 			return "Dein Latchkey-Konto wurde deaktiviert, alle Sitzungen wurden beendet."
+		}},
+		events.AlertEmailChanged: {"Deine Latchkey-E-Mail-Adresse wurde geändert", func(d alertDetails) string {
+			s := fmt.Sprintf("Die E-Mail-Adresse deines Latchkey-Kontos wurde in %s geändert; diese Adresse erhält keine Codes und Hinweise mehr.", orDefault(d.Email, "(unbekannt)"))
+			if d.RevertURL != "" {
+				return s + fmt.Sprintf(" Warst du das nicht, mache die Änderung innerhalb von %s Tagen mit diesem Link rückgängig (er meldet auch alle Sitzungen ab): %s", orDefault(d.RevertDays, "7"), d.RevertURL)
+			}
+			return s
+		}},
+		events.AlertEmailChangeReverted: {"Deine Latchkey-E-Mail-Adresse wurde wiederhergestellt", func(d alertDetails) string {
+			s := fmt.Sprintf("%s ist wieder die E-Mail-Adresse deines Latchkey-Kontos; alle Sitzungen und API-Schlüssel wurden beendet.", orDefault(d.Email, "Diese Adresse"))
+			if d.PasswordReset {
+				s += " Auch dein Passwort wurde zurückgesetzt: wähle mit „Passwort vergessen“ ein neues."
+			}
+			return s
+		}},
+		events.AlertPhoneChanged: {"Deine Latchkey-Telefonnummer wurde geändert", func(d alertDetails) string {
+			if d.PreviousPhone != "" {
+				return fmt.Sprintf("Die Telefonnummer %s hat %s in deinem Latchkey-Konto ersetzt.", orDefault(d.Phone, "(unbekannt)"), d.PreviousPhone)
+			}
+			return fmt.Sprintf("Die Telefonnummer %s wurde deinem Latchkey-Konto hinzugefügt.", orDefault(d.Phone, "(unbekannt)"))
+		}},
+		events.AlertAPIKeyCreated: {"Ein neuer API-Schlüssel wurde erstellt", func(d alertDetails) string {
+			return fmt.Sprintf("Für dein Latchkey-Konto wurde ein API-Schlüssel namens „%s“ (%s…) erstellt. Er kann in deinem Namen handeln, bis er widerrufen wird.", orDefault(d.KeyName, "ohne Namen"), orDefault(d.KeyPrefix, "lk_"))
 		}},
 	},
 	alertSMS: func(sentence string) string {

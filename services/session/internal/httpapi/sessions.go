@@ -142,9 +142,16 @@ type reauthRequest struct {
 }
 
 func decodeProof(c *fiber.Ctx) (session.Proof, error) {
+	step := stepUpToken(c)
+	if step != "" && len(strings.TrimSpace(string(c.Body()))) == 0 {
+		return session.Proof{ReauthToken: step}, nil
+	}
 	var req reauthRequest
 	if err := wire.Decode(c, &req); err != nil {
 		return session.Proof{}, err
+	}
+	if step != "" && req.Password == "" && req.OTP == "" {
+		return session.Proof{ReauthToken: step}, nil
 	}
 	chk := wire.NewChecker()
 	switch {
@@ -215,6 +222,10 @@ func (h *Handler) RevokeAccountSession(c *fiber.Ctx) error {
 func (h *Handler) failReauth(c *fiber.Ctx, err error, proof session.Proof) error {
 	var throttled *session.ThrottledError
 	switch {
+	case errors.Is(err, session.ErrInvalidCredentials) && proof.Password == "" && proof.OTP == "":
+		// A step-up token identity did not accept (unknown, expired, another account's or session's).
+		c.Set(fiber.HeaderWWWAuthenticate, "ReauthToken")
+		return wire.Unauthorized("Re-authentication required")
 	case errors.Is(err, session.ErrInvalidCredentials) && proof.OTP != "":
 		return wire.Forbidden("Invalid or expired code")
 	case errors.Is(err, session.ErrInvalidCredentials):
@@ -285,6 +296,9 @@ func (h *Handler) ListAuthSessions(c *fiber.Ctx) error {
 type revokeRequest struct {
 	SessionID       string `json:"session_id"`
 	RevokeAllOthers bool   `json:"revoke_all_others"`
+	// Proof for revoke_all_others when X-Reauth-Token is not sent: one of password and otp.
+	Password string `json:"password"`
+	OTP      string `json:"otp"`
 }
 
 type revokeResponse struct {
@@ -294,7 +308,7 @@ type revokeResponse struct {
 
 // RevokeAuthSessions is POST /api/v1/auth/sessions/revoke: {session_id} ends one of the caller's
 // sessions ("current" names the caller's own); {revoke_all_others: true} ends every other session
-// (session_id is then ignored).
+// (session_id is then ignored) and needs a proof: X-Reauth-Token, or password or otp in the body.
 func (h *Handler) RevokeAuthSessions(c *fiber.Ctx) error {
 	p := authn.MustPrincipal(c)
 	var req revokeRequest
@@ -302,9 +316,15 @@ func (h *Handler) RevokeAuthSessions(c *fiber.Ctx) error {
 		return err
 	}
 	if req.RevokeAllOthers {
-		n, err := h.sessions.RevokeAll(c.UserContext(), p.AccountID, p.SessionID, session.ReasonSignOutOthers)
+		// Like the account API's sign-out-others: ending every other session needs a fresh proof, or a
+		// stolen access token could lock the owner out of all their devices.
+		proof, err := revokeAllProof(c, req)
 		if err != nil {
-			return h.fail(c, err)
+			return err
+		}
+		n, err := h.sessions.SignOutOthers(c.UserContext(), p, proof)
+		if err != nil {
+			return h.failReauth(c, err, proof)
 		}
 		return c.JSON(revokeResponse{Message: "Other sessions revoked", RevokedCount: n})
 	}

@@ -40,20 +40,28 @@ func New(baseURL string, token config.Secret, httpClient *http.Client) *Client {
 }
 
 type reauthRequest struct {
-	Password string `json:"password,omitempty"`
-	OTP      string `json:"otp,omitempty"`
+	Password    string `json:"password,omitempty"`
+	OTP         string `json:"otp,omitempty"`
+	ReauthToken string `json:"reauthToken,omitempty"`
+	SessionID   string `json:"sessionId,omitempty"`
 }
 
 type throttled struct {
 	RetryAfter int `json:"retryAfter"`
 }
 
-// Reauthenticate asks identity whether proof (exactly one of password and otp) is the account's.
+// Reauthenticate asks identity whether proof (a password, an otp, or a step-up token of the session)
+// is the account's.
 // 204 is nil; 403 session.ErrInvalidCredentials; 429 a *session.ThrottledError; 404
 // session.ErrAccountUnavailable; anything else, or no answer, session.ErrReauthUnavailable.
 func (c *Client) Reauthenticate(ctx context.Context, accountID string, proof session.Proof) error {
 	path := "/internal/v1/accounts/" + url.PathEscape(accountID) + "/reauthenticate"
-	a, err := c.api.Call(ctx, http.MethodPost, path, reauthRequest{Password: proof.Password, OTP: proof.OTP})
+	req := reauthRequest{Password: proof.Password, OTP: proof.OTP}
+	if proof.Password == "" && proof.OTP == "" {
+		// A step-up token instead (exactly one proof goes to identity).
+		req.ReauthToken, req.SessionID = proof.ReauthToken, proof.SessionID
+	}
+	a, err := c.api.Call(ctx, http.MethodPost, path, req)
 	if err != nil {
 		return fmt.Errorf("%w: %w", session.ErrReauthUnavailable, err)
 	}

@@ -97,6 +97,7 @@ func (s *Service) Revoke(ctx context.Context, accountID, sessionID, reason strin
 // SignOutOthers ends every session of the caller's account except the caller's own, once identity
 // has accepted the proof. It returns how many sessions it ended.
 func (s *Service) SignOutOthers(ctx context.Context, p authn.Principal, proof Proof) (int, error) {
+	proof.SessionID = p.SessionID
 	if err := s.reauthenticate(ctx, p.AccountID, proof); err != nil {
 		return 0, err
 	}
@@ -106,6 +107,7 @@ func (s *Service) SignOutOthers(ctx context.Context, p authn.Principal, proof Pr
 // SignOutAll ends every session of the caller's account, the caller's own included, once identity has
 // accepted the proof. It returns how many sessions it ended.
 func (s *Service) SignOutAll(ctx context.Context, p authn.Principal, proof Proof) (int, error) {
+	proof.SessionID = p.SessionID
 	if err := s.reauthenticate(ctx, p.AccountID, proof); err != nil {
 		return 0, err
 	}

@@ -102,6 +102,11 @@ type Device struct {
 type Proof struct {
 	Password string
 	OTP      string
+	// ReauthToken is a step-up token (X-Reauth-Token, from identity's POST /api/v1/auth/reauth) instead
+	// of a password or code; identity accepts it only for the account and the session it was issued to
+	// (SessionID, filled in by the flows from the caller's access token).
+	ReauthToken string
+	SessionID   string
 }
 
 // Issued is what a client receives when a session starts or is refreshed.

@@ -30,6 +30,7 @@ const (
 	safariIPhone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
 	goodPassword = "correct-Horse-42"
 	goodCode     = "654321"
+	goodStepUp   = "rat_good-step-up-token"
 )
 
 // doH is do with extra request headers.
@@ -109,6 +110,9 @@ func fakeIdentity(t *testing.T, throttle bool) string {
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = w.Write([]byte(`{"error":"too_many_attempts","retryAfter":30}`))
 		case body["password"] == goodPassword || body["otp"] == goodCode:
+			w.WriteHeader(http.StatusNoContent)
+		case body["reauthToken"] == goodStepUp && body["sessionId"] != "" && body["password"] == "" && body["otp"] == "":
+			// identity checks that the step-up token is the account's and was issued to this session
 			w.WriteHeader(http.StatusNoContent)
 		default:
 			w.WriteHeader(http.StatusForbidden)
@@ -408,13 +412,84 @@ func TestSignOutOthersAndAll(t *testing.T) {
 	})
 
 	t.Run("AudioPod revoke_all_others", func(t *testing.T) {
-		s, ss := setup(t, session.Options{})
-		r := do(t, s.public, http.MethodPost, "/api/v1/auth/sessions/revoke", "Bearer "+ss.mine.AccessToken, `{"revoke_all_others":true}`)
+		s, ss := setup(t, reauthVia(identity))
+		r := do(t, s.public, http.MethodPost, "/api/v1/auth/sessions/revoke", "Bearer "+ss.mine.AccessToken, `{"revoke_all_others":true,"password":"`+goodPassword+`"}`)
 		if r.status != http.StatusOK || r.body["revoked_count"] != float64(2) {
 			t.Fatalf("status %d body %s, want 200 revoked_count 2", r.status, r.raw)
 		}
 		if !s.usable(t, ss.mine.AccessToken) || s.usable(t, ss.other1.AccessToken) || s.usable(t, ss.other2.AccessToken) {
 			t.Error("want only the current session left")
+		}
+	})
+
+	// Issue 13 item 8: with only a stolen access token, revoke_all_others signed the owner out of every
+	// other device. Now it needs the proof the account API's sign-out-others needs.
+	t.Run("revoke_all_others needs a proof", func(t *testing.T) {
+		tests := []struct {
+			name       string
+			body       string
+			headers    map[string]string
+			wantStatus int
+			wantDetail string
+		}{
+			{"access token only", `{"revoke_all_others":true}`, nil, 401, "Re-authentication required"},
+			{"wrong password", `{"revoke_all_others":true,"password":"wrong-Horse-1"}`, nil, 403, "Password is incorrect"},
+			{"wrong code", `{"revoke_all_others":true,"otp":"000000"}`, nil, 403, "Invalid or expired code"},
+			{"step-up token identity refuses", `{"revoke_all_others":true}`, map[string]string{"X-Reauth-Token": "rat_stolen-or-expired"}, 401, "Re-authentication required"},
+			{"malformed code", `{"revoke_all_others":true,"otp":"12ab"}`, nil, 422, ""},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				s, ss := setup(t, reauthVia(identity))
+				r := doH(t, s.public, http.MethodPost, "/api/v1/auth/sessions/revoke", "Bearer "+ss.mine.AccessToken, tc.body, tc.headers)
+				if r.status != tc.wantStatus || (tc.wantDetail != "" && r.body["detail"] != tc.wantDetail) {
+					t.Fatalf("status %d body %s, want %d %q", r.status, r.raw, tc.wantStatus, tc.wantDetail)
+				}
+				if tc.wantStatus == 401 && r.header.Get("WWW-Authenticate") != "ReauthToken" {
+					t.Errorf("WWW-Authenticate = %q, want ReauthToken", r.header.Get("WWW-Authenticate"))
+				}
+				for _, tok := range []createdSession{ss.mine, ss.other1, ss.other2} {
+					if !s.usable(t, tok.AccessToken) {
+						t.Fatal("a session ended although the request was refused")
+					}
+				}
+			})
+		}
+		for _, proof := range []struct {
+			name    string
+			body    string
+			headers map[string]string
+		}{
+			{"X-Reauth-Token", `{"revoke_all_others":true}`, map[string]string{"X-Reauth-Token": goodStepUp}},
+			{"code", `{"revoke_all_others":true,"otp":"` + goodCode + `"}`, nil},
+		} {
+			t.Run("with "+proof.name, func(t *testing.T) {
+				s, ss := setup(t, reauthVia(identity))
+				r := doH(t, s.public, http.MethodPost, "/api/v1/auth/sessions/revoke", "Bearer "+ss.mine.AccessToken, proof.body, proof.headers)
+				if r.status != http.StatusOK || r.body["revoked_count"] != float64(2) {
+					t.Fatalf("status %d body %s", r.status, r.raw)
+				}
+				if !s.usable(t, ss.mine.AccessToken) || s.usable(t, ss.other1.AccessToken) || !s.usable(t, ss.stranger.AccessToken) {
+					t.Error("want the other sessions of the account ended, the caller's and the stranger's kept")
+				}
+			})
+		}
+	})
+
+	t.Run("sign-out-others with X-Reauth-Token and no body", func(t *testing.T) {
+		s, ss := setup(t, reauthVia(identity))
+		r := doH(t, s.public, http.MethodPost, "/api/v1/account/sessions/sign-out-others", "Bearer "+ss.mine.AccessToken, "",
+			map[string]string{"X-Session-Id": ss.mine.SessionID, "X-Reauth-Token": goodStepUp})
+		if r.status != http.StatusOK || r.body["message"] != "Signed out of other devices" {
+			t.Fatalf("status %d body %s", r.status, r.raw)
+		}
+		if !s.usable(t, ss.mine.AccessToken) || s.usable(t, ss.other1.AccessToken) {
+			t.Error("want only the current session left")
+		}
+		r = doH(t, s.public, http.MethodPost, "/api/v1/account/sessions/sign-out-others", "Bearer "+ss.mine.AccessToken, "",
+			map[string]string{"X-Session-Id": ss.mine.SessionID, "X-Reauth-Token": "rat_not-this-one"})
+		if r.status != http.StatusUnauthorized || r.body["message"] != "Re-authentication required" {
+			t.Fatalf("refused token: status %d body %s", r.status, r.raw)
 		}
 	})
 }

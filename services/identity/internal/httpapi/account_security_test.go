@@ -193,7 +193,8 @@ func TestTwoFactor(t *testing.T) {
 	_, otherSID := h.signIn(t, ada.email, goodPassword)
 
 	t.Run("validation and gate", func(t *testing.T) {
-		wantFieldError(t, h.authed(t, "POST", "/api/v1/account/2fa/enable", ada.token, map[string]any{}), "password")
+		// No proof at all (no body proof, no X-Reauth-Token): the step-up 401, not a 422.
+		wantEnvelopeError(t, h.authed(t, "POST", "/api/v1/account/2fa/enable", ada.token, map[string]any{}), http.StatusUnauthorized, "Re-authentication required")
 		wantFieldError(t, h.authed(t, "POST", "/api/v1/account/2fa/enable", ada.token, map[string]any{"otp": "12ab"}), "otp")
 		wantEnvelopeError(t, h.do(t, request{path: "/api/v1/account/2fa/enable", body: `{"password":`, token: ada.token}), http.StatusBadRequest, "")
 		wantEnvelopeError(t, h.authed(t, "POST", "/api/v1/account/2fa/enable", ada.token, map[string]any{"password": "Wr0ng-password"}), http.StatusForbidden, "Password is incorrect")
@@ -261,7 +262,9 @@ func TestTwoFactor(t *testing.T) {
 
 	t.Run("disable keeping the other sessions", func(t *testing.T) {
 		before := len(h.sessions.revokeCalls())
-		r := h.authed(t, "POST", "/api/v1/account/2fa/disable", ada.token, map[string]any{"password": goodPassword, "revokeOtherSessions": false})
+		// Turning 2FA off needs a code (issue 13 item 3), not the password alone.
+		code := h.reauthCode(t, ada.token, ada.email)
+		r := h.authed(t, "POST", "/api/v1/account/2fa/disable", ada.token, map[string]any{"otp": code, "revokeOtherSessions": false})
 		if r.status != http.StatusOK || r.str("message") != "Two-factor authentication disabled successfully" {
 			t.Fatalf("disable = %d %s", r.status, r.raw)
 		}

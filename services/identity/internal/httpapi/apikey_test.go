@@ -50,6 +50,7 @@ func keyCall(t *testing.T, app *fiber.App, method, path, body string, headers ..
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	withStepUp(t, app, req)
 	resp, err := app.Test(req, 10_000)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

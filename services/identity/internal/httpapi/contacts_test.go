@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/libs/platform/events"
@@ -84,8 +85,10 @@ func TestEmailLink(t *testing.T) {
 	if s := h.lastSnapshot(t, adaID); s.Email != "ada.new@example.com" || !s.EmailVerified {
 		t.Errorf("snapshot = %+v, want the new address", s)
 	}
-	if al := h.alertOf(t, adaID, events.AlertEmailLinked); al.Destination != "ada@example.com" || al.Details["email"] != "ad***@example.com" {
-		t.Errorf("alert = %+v, want it at the previous address", al)
+	// The previous address is told its replacement (issue 13: "changed", not "added"), with a revert link.
+	if al := h.alertOf(t, adaID, events.AlertEmailChanged); al.Destination != "ada@example.com" || al.Details["email"] != "ad***@example.com" ||
+		!strings.Contains(al.Details["revertUrl"], "#token=ert_") {
+		t.Errorf("alert = %+v, want an email_changed alert with a revert link at the previous address", al)
 	}
 	if r := h.post(t, "/api/v1/auth/login", login("ada.new@example.com", goodPassword, "laptop")); r.status != http.StatusOK || r.str("access_token") == "" {
 		t.Errorf("login with the new address = %d %s", r.status, r.raw)

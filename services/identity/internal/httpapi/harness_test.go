@@ -237,12 +237,14 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 		Accounts: store.NewAccounts(db), Devices: store.NewDevices(db), Codes: codes, Hasher: hasher, Limiter: limiter,
 		Sessions: sessionclient.New(sessions.srv.URL, internalToken, nil), Outbox: outbox, Logger: log,
 		Providers: store.NewProviders(db), IDTokens: oauth.NewVerifier(o.oauth, nil),
+		StepUps: store.NewStepUps(db),
 	})
 	app, err := httpx.NewApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10, TrustedProxies: []string{"0.0.0.0/32"}, LocationHeader: geoHeader})
 	if err != nil {
 		t.Fatal(err)
 	}
 	keys := apikey.NewService(apikey.Config{}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
+	svc.APIKeyRevoker = keys
 	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: sessions.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, APIKeys: keys.Verify})
 	deny := authn.NewDenyList()
 	httpapi.Register(app, authn.Middleware(verifier, deny), svc, keys, log)
@@ -254,7 +256,9 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	}
 	httpapi.RegisterInternal(internal, httpx.RequireToken(internalToken), keys)
 	httpapi.RegisterReauthentication(internal, httpx.RequireToken(internalToken), svc)
-	return &harness{app: app, internal: internal, internalAPI: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox, deny: deny}
+	h := &harness{app: app, internal: internal, internalAPI: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox, deny: deny}
+	harnessOf.Store(app, h) // for helpers that only have the app (see withStepUp)
+	return h
 }
 
 // response is a decoded answer.

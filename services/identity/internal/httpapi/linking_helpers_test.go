@@ -51,6 +51,7 @@ func (h *harness) callAs(t *testing.T, method, path, token string, body any, hea
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	withStepUp(t, h.app, req)
 	resp, err := h.app.Test(req, 10_000)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

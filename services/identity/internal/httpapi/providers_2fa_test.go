@@ -78,7 +78,8 @@ func TestOAuthSignInWithTwoFactor(t *testing.T) {
 	}
 
 	t.Run("without 2FA the provider signs in directly", func(t *testing.T) {
-		h.authed(t, "POST", "/api/v1/account/2fa/disable", ada.token, map[string]any{"password": goodPassword, "revokeOtherSessions": false}).wantStatus(t, http.StatusOK, "disable 2FA")
+		code := h.reauthCode(t, ada.token, ada.email)
+		h.authed(t, "POST", "/api/v1/account/2fa/disable", ada.token, map[string]any{"otp": code, "revokeOtherSessions": false}).wantStatus(t, http.StatusOK, "disable 2FA")
 		r := h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": idToken(t, iss, "g-ada", ""), "device_id": "laptop"})
 		if r.status != http.StatusOK || r.str("access_token") == "" || r.at("challenge") != nil {
 			t.Errorf("oauth sign-in = %d %s, want tokens", r.status, r.raw)

@@ -195,7 +195,7 @@ func TestBOLAEveryIDTakingEndpoint(t *testing.T) {
 		t.Fatal("owner has no trusted device")
 	}
 	deviceKey, _ := devices[0]["id"].(string)
-	key := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "owner-ci", "scopes": []string{"read"}}, bearer(owner.access)...)
+	key := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "owner-ci", "scopes": []string{"read"}}, c.stepUp(t, owner.access, password)...)
 	if key.Status != 200 && key.Status != 201 {
 		t.Fatalf("create API key: status %d: %s", key.Status, key.Raw)
 	}

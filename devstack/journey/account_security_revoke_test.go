@@ -54,7 +54,7 @@ func TestAccountSecurityRevokesSessions(t *testing.T) {
 		other := newSession(t)
 		envelopeOK(t, c.do("POST", "/api/v1/account/2fa/enable", map[string]any{"password": pw}, bearer(a.access)...), "Two-factor authentication enabled successfully")
 		// Off again at once (keeping the sessions), so the later logins need no second factor.
-		envelopeOK(t, c.do("POST", "/api/v1/account/2fa/disable", map[string]any{"password": pw, "revokeOtherSessions": false}, bearer(a.access)...), "Two-factor authentication disabled successfully")
+		envelopeOK(t, c.do("POST", "/api/v1/account/2fa/disable", map[string]any{"revokeOtherSessions": false}, c.stepUpByCode(t, a.access, a.email)...), "Two-factor authentication disabled successfully")
 		refused(t, other, "2FA enable")
 		accepted(t, a.access, "2FA enable")
 	})

@@ -157,7 +157,9 @@ func TestAccountSecurityJourney(t *testing.T) {
 			t.Fatalf("new-device alert = %+v, want it by EMAIL to %s", alert, a.email)
 		}
 		envelopeError(t, c.do("POST", "/api/v1/account/2fa/enable", map[string]any{"password": pw}, bearer(a.access)...), 400, "Two-factor authentication is already enabled")
-		envelopeOK(t, c.do("POST", "/api/v1/account/2fa/disable", map[string]any{"password": pw, "revokeOtherSessions": false}, bearer(a.access)...), "Two-factor authentication disabled successfully")
+		// Turning 2FA off needs a code (a step-up obtained with one), not the password alone.
+		envelopeError(t, c.do("POST", "/api/v1/account/2fa/disable", map[string]any{"password": pw}, bearer(a.access)...), 401, "Re-authentication with a one-time code required")
+		envelopeOK(t, c.do("POST", "/api/v1/account/2fa/disable", map[string]any{"revokeOtherSessions": false}, c.stepUpByCode(t, a.access, a.email)...), "Two-factor authentication disabled successfully")
 		s.alerted(t, a.id, events.AlertTwoFactorDisabled)
 		envelopeError(t, c.do("POST", "/api/v1/account/2fa/disable", map[string]any{"password": pw}, bearer(a.access)...), 400, "Two-factor authentication is not enabled")
 		c.login(t, a.email, pw, "tablet-1").want(t, 200, "login from the now trusted tablet")

@@ -38,7 +38,7 @@ func TestAPIKeys(t *testing.T) {
 	bob := register(t, c, "keybob")
 
 	// Create: the key is shown once.
-	r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "ci", "scopes": []string{"read", "write"}}, bearer(ada.access)...).
+	r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "ci", "scopes": []string{"read", "write"}}, c.stepUp(t, ada.access, password)...).
 		want(t, http.StatusCreated, "create api key")
 	key, keyID := str(r.Body, "key"), str(r.Body, "id")
 	if !strings.HasPrefix(key, "lk_live_") || len(key) != 54 || keyID == "" || !strings.HasPrefix(key, str(r.Body, "prefix")) {
@@ -73,7 +73,7 @@ func TestAPIKeys(t *testing.T) {
 	})
 
 	t.Run("refusals", func(t *testing.T) {
-		writeOnly := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "writer", "scopes": []string{"write"}}, bearer(ada.access)...).
+		writeOnly := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "writer", "scopes": []string{"write"}}, c.stepUp(t, ada.access, password)...).
 			want(t, http.StatusCreated, "create write-only key")
 		got := c.do("GET", "/api/v1/me", nil, "X-API-Key", str(writeOnly.Body, "key")).want(t, http.StatusForbidden, "read with a write-only key")
 		if !strings.Contains(str(got.Body, "detail"), "read scope") {
@@ -121,7 +121,7 @@ func TestAPIKeys(t *testing.T) {
 
 	t.Run("deactivating the account ends its keys everywhere", func(t *testing.T) {
 		cat := register(t, c, "keycat")
-		r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "cat", "scopes": []string{"read"}}, bearer(cat.access)...).
+		r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "cat", "scopes": []string{"read"}}, c.stepUp(t, cat.access, password)...).
 			want(t, http.StatusCreated, "create cat's key")
 		catKey := str(r.Body, "key")
 		for _, use := range keyUses {
@@ -138,7 +138,7 @@ func TestAPIKeys(t *testing.T) {
 	})
 
 	t.Run("an expired key is refused everywhere", func(t *testing.T) {
-		r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "short", "scopes": []string{"read", "write"}, "expires_in_days": 1}, bearer(ada.access)...).
+		r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "short", "scopes": []string{"read", "write"}, "expires_in_days": 1}, c.stepUp(t, ada.access, password)...).
 			want(t, http.StatusCreated, "create expiring key")
 		expiring := str(r.Body, "key")
 		if str(r.Body, "expires_at") == "" {
@@ -166,7 +166,7 @@ func flipKeyChar(b byte) string {
 // newReadKey creates a fresh read-scoped key for a.
 func newReadKey(t *testing.T, c *client, a account) string {
 	t.Helper()
-	r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "another", "scopes": []string{"read"}}, bearer(a.access)...).
+	r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "another", "scopes": []string{"read"}}, c.stepUp(t, a.access, password)...).
 		want(t, http.StatusCreated, "create another key")
 	return str(r.Body, "key")
 }

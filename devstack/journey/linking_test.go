@@ -96,14 +96,15 @@ func TestDevicesAndContactsJourney(t *testing.T) {
 
 	const phone = "+447700900123"
 	t.Run("phone verification by SMS code", func(t *testing.T) {
-		c.do("POST", "/api/v1/auth/send-phone-verification", map[string]any{"phone_number": "07700 900123"}, bearer(a.access)...).want(t, 400, "national number")
-		r := c.do("POST", "/api/v1/auth/send-phone-verification", map[string]any{"phone_number": "07700 900123", "country_code": "+44"}, bearer(a.access)...).want(t, 200, "send")
+		ha, hb := c.stepUp(t, a.access, password), c.stepUp(t, b.access, password)
+		c.do("POST", "/api/v1/auth/send-phone-verification", map[string]any{"phone_number": "07700 900123"}, ha...).want(t, 400, "national number")
+		r := c.do("POST", "/api/v1/auth/send-phone-verification", map[string]any{"phone_number": "07700 900123", "country_code": "+44"}, ha...).want(t, 200, "send")
 		if r.Body["expires_in_minutes"] != float64(10) {
 			t.Errorf("send = %s", r.Raw)
 		}
 		code := c.latestCode(t, phone, "phone_verification", 0)
-		c.do("POST", "/api/v1/auth/verify-phone", map[string]any{"phone_number": phone, "otp_code": "000000"}, bearer(b.access)...).want(t, 400, "bob answers")
-		r = c.do("POST", "/api/v1/auth/verify-phone", map[string]any{"phone_number": phone, "otp_code": code}, bearer(a.access)...).want(t, 200, "verify")
+		c.do("POST", "/api/v1/auth/verify-phone", map[string]any{"phone_number": phone, "otp_code": "000000"}, hb...).want(t, 400, "bob answers")
+		r = c.do("POST", "/api/v1/auth/verify-phone", map[string]any{"phone_number": phone, "otp_code": code}, ha...).want(t, 200, "verify")
 		if r.Body["verified"] != true {
 			t.Errorf("verify = %s", r.Raw)
 		}
@@ -111,11 +112,12 @@ func TestDevicesAndContactsJourney(t *testing.T) {
 
 	newEmail := "ada.lovelace@example.com"
 	t.Run("email link: code to the new address, then unlink", func(t *testing.T) {
-		r := c.do("POST", "/api/v1/account/link/email/initiate", map[string]any{"email": newEmail}, bearer(a.access)...).want(t, 200, "initiate")
+		ha, hb := c.stepUp(t, a.access, password), c.stepUp(t, b.access, password)
+		r := c.do("POST", "/api/v1/account/link/email/initiate", map[string]any{"email": newEmail}, ha...).want(t, 200, "initiate")
 		data, _ := r.Body["data"].(map[string]any)
 		code := c.latestCode(t, newEmail, "email_verification", 0)
-		c.do("POST", "/api/v1/account/link/email/verify", map[string]any{"tempToken": data["tempToken"], "otp": code}, bearer(b.access)...).want(t, 403, "bob uses ada's token")
-		c.do("POST", "/api/v1/account/link/email/verify", map[string]any{"tempToken": data["tempToken"], "otp": code}, bearer(a.access)...).want(t, 200, "verify")
+		c.do("POST", "/api/v1/account/link/email/verify", map[string]any{"tempToken": data["tempToken"], "otp": code}, hb...).want(t, 403, "bob uses ada's token")
+		c.do("POST", "/api/v1/account/link/email/verify", map[string]any{"tempToken": data["tempToken"], "otp": code}, ha...).want(t, 200, "verify")
 		c.do("POST", "/api/v1/auth/login", map[string]any{"identifier": newEmail, "password": password, "device_id": a.device}).want(t, 200, "login with the new address")
 		c.do("POST", "/api/v1/me/verify-email", nil, bearer(a.access)...).want(t, 400, "already verified")
 		// The confirm path reaches identity too (the gateway's longest-prefix rule), not the profile service.
@@ -125,23 +127,24 @@ func TestDevicesAndContactsJourney(t *testing.T) {
 		}
 
 		// Ada has a username, a password and the verified phone: the e-mail may go.
-		r = c.do("DELETE", "/api/v1/account/link/email", nil, bearer(a.access)...).want(t, 200, "unlink")
+		r = c.do("DELETE", "/api/v1/account/link/email", nil, ha...).want(t, 200, "unlink")
 		if d, _ := r.Body["data"].(map[string]any); d["unlinked"] != true {
 			t.Errorf("unlink = %s", r.Raw)
 		}
 		// Bob has no phone: his only contact stays.
-		r = c.do("DELETE", "/api/v1/account/link/email", nil, bearer(b.access)...).want(t, 400, "bob unlinks his only contact")
+		r = c.do("DELETE", "/api/v1/account/link/email", nil, hb...).want(t, 400, "bob unlinks his only contact")
 		if r.Body["success"] != false {
 			t.Errorf("unlink = %s", r.Raw)
 		}
 	})
 
 	t.Run("codes per account are limited", func(t *testing.T) {
+		hb := c.stepUp(t, b.access, password)
 		// 10 codes per account per hour (OTP_MAX_PER_ACCOUNT_PER_HOUR), whatever the number.
 		for i := range 10 {
-			c.do("POST", "/api/v1/auth/send-phone-verification", map[string]any{"phone_number": fmt.Sprintf("+4477009002%02d", i)}, bearer(b.access)...).want(t, 200, "send")
+			c.do("POST", "/api/v1/auth/send-phone-verification", map[string]any{"phone_number": fmt.Sprintf("+4477009002%02d", i)}, hb...).want(t, 200, "send")
 		}
-		r := c.do("POST", "/api/v1/auth/send-phone-verification", map[string]any{"phone_number": "+447700900299"}, bearer(b.access)...).want(t, 429, "11th code within the hour")
+		r := c.do("POST", "/api/v1/auth/send-phone-verification", map[string]any{"phone_number": "+447700900299"}, hb...).want(t, 429, "11th code within the hour")
 		if r.Header.Get("Retry-After") == "" {
 			t.Error("429 without Retry-After")
 		}
@@ -168,7 +171,7 @@ func TestOAuthJourney(t *testing.T) {
 		if len(providers) != 1 || providers[0]["provider"] != "google" {
 			t.Errorf("providers = %v", providers)
 		}
-		r = c.do("DELETE", "/api/v1/account/link/oauth/GOOGLE", nil, bearer(zoe)...).want(t, 400, "unlink the only way in")
+		r = c.do("DELETE", "/api/v1/account/link/oauth/GOOGLE", nil, c.stepUpByCode(t, zoe, "zoe@gmail.com")...).want(t, 400, "unlink the only way in")
 		if str(r.Body, "message") != "Cannot unlink last auth provider" {
 			t.Errorf("unlink = %s", r.Raw)
 		}
@@ -182,19 +185,20 @@ func TestOAuthJourney(t *testing.T) {
 	})
 
 	t.Run("link, sign in with, and unlink Google", func(t *testing.T) {
-		c.do("POST", "/api/v1/account/link/oauth", map[string]any{"provider": "GOOGLE", "idToken": googleToken(t, iss, "g-zoe", "zoe@gmail.com")}, bearer(a.access)...).want(t, 409, "zoe's Google account")
-		c.do("POST", "/api/v1/account/link/oauth", map[string]any{"provider": "GOOGLE", "idToken": "not-a-token"}, bearer(a.access)...).want(t, 400, "garbage token")
-		r := c.do("POST", "/api/v1/account/link/oauth", map[string]any{"provider": "GOOGLE", "idToken": googleToken(t, iss, "g-ada", "ada@gmail.com")}, bearer(a.access)...).want(t, 200, "link")
+		ha := c.stepUp(t, a.access, password)
+		c.do("POST", "/api/v1/account/link/oauth", map[string]any{"provider": "GOOGLE", "idToken": googleToken(t, iss, "g-zoe", "zoe@gmail.com")}, ha...).want(t, 409, "zoe's Google account")
+		c.do("POST", "/api/v1/account/link/oauth", map[string]any{"provider": "GOOGLE", "idToken": "not-a-token"}, ha...).want(t, 400, "garbage token")
+		r := c.do("POST", "/api/v1/account/link/oauth", map[string]any{"provider": "GOOGLE", "idToken": googleToken(t, iss, "g-ada", "ada@gmail.com")}, ha...).want(t, 200, "link")
 		if str(r.Body, "message") != "GOOGLE linked successfully" {
 			t.Errorf("link = %s", r.Raw)
 		}
-		c.do("POST", "/api/v1/auth/account-providers", map[string]any{"provider": "google", "id_token": googleToken(t, iss, "g-ada", "ada@gmail.com")}, bearer(a.access)...).want(t, 409, "link again")
+		c.do("POST", "/api/v1/auth/account-providers", map[string]any{"provider": "google", "id_token": googleToken(t, iss, "g-ada", "ada@gmail.com")}, ha...).want(t, 409, "link again")
 		r = c.do("POST", "/api/v1/auth/oauth/google", map[string]any{"id_token": googleToken(t, iss, "g-ada", "ada@gmail.com"), "device_id": a.device}).want(t, 200, "sign in with Google")
 		if str(r.Body, "user", "id") != a.id {
 			t.Errorf("user = %v, want ada", r.Body["user"])
 		}
-		c.do("DELETE", "/api/v1/auth/account-providers/google", nil, bearer(a.access)...).want(t, 200, "unlink")
-		c.do("DELETE", "/api/v1/account/link/oauth/google", nil, bearer(a.access)...).want(t, 404, "unlink again")
+		c.do("DELETE", "/api/v1/auth/account-providers/google", nil, ha...).want(t, 200, "unlink")
+		c.do("DELETE", "/api/v1/account/link/oauth/google", nil, ha...).want(t, 404, "unlink again")
 	})
 
 	t.Run("a disabled provider and a bad token", func(t *testing.T) {

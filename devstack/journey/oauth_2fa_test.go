@@ -13,7 +13,7 @@ func TestOAuthSignInTwoFactorJourney(t *testing.T) {
 	iss := oidctest.New(t)
 	c := startStack(t, withOIDC(iss))
 	a := register(t, c, "ada")
-	c.do("POST", "/api/v1/account/link/oauth", map[string]any{"provider": "GOOGLE", "idToken": googleToken(t, iss, "g-ada", "ada@gmail.com")}, bearer(a.access)...).want(t, 200, "link Google")
+	c.do("POST", "/api/v1/account/link/oauth", map[string]any{"provider": "GOOGLE", "idToken": googleToken(t, iss, "g-ada", "ada@gmail.com")}, c.stepUp(t, a.access, password)...).want(t, 200, "link Google")
 	c.do("POST", "/api/v1/account/2fa/enable", map[string]any{"password": password}, bearer(a.access)...).want(t, 200, "enable 2FA")
 
 	before := c.outboxCount(t, a.email)

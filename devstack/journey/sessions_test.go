@@ -217,7 +217,7 @@ func TestSessions(t *testing.T) {
 			c.do("POST", "/api/v1/auth/sessions/revoke", map[string]any{"session_id": "current"}, bearer(victim.access)...).want(t, 200, "revoke current")
 		}},
 		{"AudioPod revoke_all_others", func(t *testing.T, _, keeper signedIn) {
-			c.do("POST", "/api/v1/auth/sessions/revoke", map[string]any{"revoke_all_others": true}, bearer(keeper.access)...).want(t, 200, "revoke others")
+			c.do("POST", "/api/v1/auth/sessions/revoke", map[string]any{"revoke_all_others": true, "password": password}, bearer(keeper.access)...).want(t, 200, "revoke others")
 		}},
 		{"internal revoke API (password reset, deactivation)", func(t *testing.T, _, keeper signedIn) {
 			req, _ := http.NewRequest("POST", st.InternalURL(stack.Session)+"/internal/v1/accounts/"+a.id+"/sessions/revoke",

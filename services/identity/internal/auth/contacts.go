@@ -143,7 +143,7 @@ func (s *Service) UnlinkEmail(ctx context.Context, accountID string) error {
 		return ErrNoEmail
 	}
 	s.publishSnapshotOrLog(ctx, accountID)
-	s.alertOrLog(ctx, a, events.AlertEmailUnlinked, map[string]string{"email": otp.MaskEmail(a.Email)})
+	s.alertEmailRemoval(ctx, a)
 	return nil
 }
 

@@ -92,24 +92,43 @@ func (s *Service) alertEmailChange(ctx context.Context, before account.Account, 
 		s.alertOrLog(ctx, to, events.AlertEmailLinked, map[string]string{"email": masked})
 		return
 	}
+	details := map[string]string{"email": masked}
+	s.addRevertLink(ctx, before, newEmail, details)
+	// The alert goes to the previous address (before's verified e-mail), never to the new one.
+	s.alertOrLog(ctx, before, events.AlertEmailChanged, details)
+}
+
+// alertEmailRemoval tells the address being removed from a, with a link that undoes the removal
+// when it was verified.
+func (s *Service) alertEmailRemoval(ctx context.Context, a account.Account) {
+	details := map[string]string{"email": otp.MaskEmail(a.Email)}
+	if a.IsEmailVerified() {
+		s.addRevertLink(ctx, a, "", details)
+	}
+	s.alertOrLog(ctx, a, events.AlertEmailUnlinked, details)
+}
+
+// addRevertLink stores a revert of before's verified e-mail becoming newEmail ("" : removed) and puts
+// its link (revertUrl, revertDays) into details. A failure is logged: the alert goes without it.
+func (s *Service) addRevertLink(ctx context.Context, before account.Account, newEmail string, details map[string]string) {
+	if s.StepUps == nil {
+		return
+	}
 	period := s.emailRevertPeriod()
-	details := map[string]string{"email": masked, "revertDays": strconv.Itoa(max(int(period/(24*time.Hour)), 1))}
 	raw, err := newStepUpSecret(EmailRevertTokenPrefix)
-	if err == nil && s.StepUps != nil {
+	if err == nil {
 		now := s.now().UTC()
 		err = s.StepUps.InsertEmailRevert(ctx, EmailRevert{
 			Hash: hashSecret(raw), AccountID: before.ID, OldEmail: before.Email, NewEmail: newEmail,
 			ChangedAt: now, ExpiresAt: now.Add(period),
 		})
-		if err == nil {
-			details["revertUrl"] = s.revertLink(raw)
-		}
 	}
 	if err != nil {
-		s.Logger.ErrorContext(ctx, "email change revert link not stored; alert goes without it", "account_id", before.ID, "err", err)
+		s.Logger.ErrorContext(ctx, "email revert link not stored; alert goes without it", "account_id", before.ID, "err", err)
+		return
 	}
-	// The alert goes to the previous address (before's verified e-mail), never to the new one.
-	s.alertOrLog(ctx, before, events.AlertEmailChanged, details)
+	details["revertUrl"] = s.revertLink(raw)
+	details["revertDays"] = strconv.Itoa(max(int(period/(24*time.Hour)), 1))
 }
 
 // RevertEmailChange undoes the e-mail change the token was issued for (see the top of this file).

@@ -342,3 +342,30 @@ func TestInternalReauthenticateWithStepUp(t *testing.T) {
 		})
 	}
 }
+
+// TestEmailRemovalRevert: removing a verified e-mail also sends the removed address a link that undoes
+// it.
+func TestEmailRemovalRevert(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, noCooldown)
+	reg := h.register(t, "ada@example.com", map[string]any{"username": "ada_l", "device_id": "laptop"})
+	ada := owner{id: reg.str("user.id"), email: "ada@example.com", token: reg.str("access_token"), sid: reg.str("session_id")}
+	h.callAs(t, "POST", "/api/v1/auth/send-phone-verification", ada.token, map[string]any{"phone_number": "+447700900123"}).wantStatus(t, http.StatusOK, "send")
+	h.callAs(t, "POST", "/api/v1/auth/verify-phone", ada.token, map[string]any{"phone_number": "+447700900123", "otp_code": h.lastCode(t, "+447700900123")}).wantStatus(t, http.StatusOK, "verify")
+	h.callAs(t, "DELETE", "/api/v1/account/link/email", ada.token, nil).wantStatus(t, http.StatusOK, "unlink")
+	al := h.alertOf(t, ada.id, events.AlertEmailUnlinked)
+	_, revert, ok := strings.Cut(al.Details["revertUrl"], "#token=")
+	if al.Destination != "ada@example.com" || !ok {
+		t.Fatalf("alert = %+v, want it at the removed address with a revert link", al)
+	}
+	r := h.post(t, "/api/v1/auth/email-change/revert", map[string]any{"token": revert}).wantStatus(t, http.StatusOK, "revert")
+	if r.at("password_reset") != false {
+		t.Errorf("revert = %s, want the unchanged password kept", r.raw)
+	}
+	if a, _ := store.NewAccounts(h.db).ByID(context.Background(), ada.id); a.Email != "ada@example.com" || !a.EmailVerified {
+		t.Errorf("account = %+v, want the address back", a)
+	}
+	if r := h.post(t, "/api/v1/auth/login", login("ada@example.com", goodPassword, "laptop")); r.status != http.StatusOK {
+		t.Errorf("login after the revert = %d %s", r.status, r.raw)
+	}
+}

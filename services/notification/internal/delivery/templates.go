@@ -142,7 +142,11 @@ var english = catalog{
 			return fmt.Sprintf("The email address %s was added to your Latchkey account.", orDefault(d.Email, "(unknown)"))
 		}},
 		events.AlertEmailUnlinked: {"An email address was removed from your account", func(d alertDetails) string {
-			return fmt.Sprintf("The email address %s was removed from your Latchkey account.", orDefault(d.Email, "(unknown)"))
+			s := fmt.Sprintf("The email address %s was removed from your Latchkey account.", orDefault(d.Email, "(unknown)"))
+			if d.RevertURL != "" {
+				s += fmt.Sprintf(" If this wasn't you, undo it within %s days with this link, which also signs everyone out: %s", orDefault(d.RevertDays, "7"), d.RevertURL)
+			}
+			return s
 		}},
 		events.AlertProviderLinked: {"A sign-in provider was linked to your account", func(d alertDetails) string {
 			return fmt.Sprintf("%s sign-in was linked to your Latchkey account.", orDefault(d.Provider, "A provider's"))
@@ -252,6 +256,13 @@ var german = catalog{
 			s := fmt.Sprintf("Die E-Mail-Adresse deines Latchkey-Kontos wurde in %s geändert; diese Adresse erhält keine Codes und Hinweise mehr.", orDefault(d.Email, "(unbekannt)"))
 			if d.RevertURL != "" {
 				return s + fmt.Sprintf(" Warst du das nicht, mache die Änderung innerhalb von %s Tagen mit diesem Link rückgängig (er meldet auch alle Sitzungen ab): %s", orDefault(d.RevertDays, "7"), d.RevertURL)
+			}
+			return s
+		}},
+		events.AlertEmailUnlinked: {"Eine E-Mail-Adresse wurde von deinem Konto entfernt", func(d alertDetails) string {
+			s := fmt.Sprintf("Die E-Mail-Adresse %s wurde aus deinem Latchkey-Konto entfernt.", orDefault(d.Email, "(unbekannt)"))
+			if d.RevertURL != "" {
+				s += fmt.Sprintf(" Warst du das nicht, mache es innerhalb von %s Tagen mit diesem Link rückgängig (er meldet auch alle Sitzungen ab): %s", orDefault(d.RevertDays, "7"), d.RevertURL)
 			}
 			return s
 		}},

@@ -90,6 +90,21 @@ func TestStepUpTakeoverJourney(t *testing.T) {
 	h := c.stepUp(t, a.access, password)
 	c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "ci", "scopes": []string{"read"}}, h...).want(t, 201, "key creation with step-up")
 	c.latestAlert(t, a.email, "api_key_created")
+	// The session service checks the same step-up token with identity (bound to this session).
+	other := c.login(t, a.email, password, a.device).want(t, 200, "a second session")
+	r = c.do("POST", "/api/v1/auth/sessions/revoke", map[string]any{"revoke_all_others": true}, h...).want(t, 200, "revoke_all_others with step-up")
+	if r.Body["revoked_count"] != float64(1) {
+		t.Errorf("revoke_all_others = %s, want the second session ended", r.Raw)
+	}
+	eventually(t, 10*time.Second, "the second session ended", func() bool {
+		return c.do("GET", "/api/v1/auth/token-health", nil, bearer(str(other.Body, "access_token"))...).Status == 401
+	})
+	third := c.login(t, a.email, password, a.device).want(t, 200, "a third session")
+	r = c.do("POST", "/api/v1/auth/sessions/revoke", map[string]any{"revoke_all_others": true},
+		append(bearer(str(third.Body, "access_token")), "X-Reauth-Token", h[len(h)-1])...).want(t, 401, "the step-up token of another session")
+	if str(r.Body, "detail") != "Re-authentication required" {
+		t.Errorf("revoke with another session's step-up = %s", r.Raw)
+	}
 	newEmail := "stepada.new@example.com"
 	r = c.do("POST", "/api/v1/account/link/email/initiate", map[string]any{"email": newEmail}, h...).want(t, 200, "initiate with step-up")
 	code := c.latestCode(t, newEmail, "email_verification", 0)

@@ -474,19 +474,19 @@ func TestFollowAPIKeyEvents(t *testing.T) {
 	checks := []struct{ key, account string }{{"key-1", "acc-1"}, {"key-9", "acc-2"}, {"key-8", "acc-3"}}
 	for _, c := range checks {
 		deadline := time.Now().Add(10 * time.Second)
-		for !d.APIKeyDenied(c.key, c.account) {
+		for !d.APIKeyDenied(c.key, c.account, time.Time{}) {
 			if time.Now().After(deadline) {
 				t.Fatalf("key %s of %s not denied within 10s", c.key, c.account)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if d.APIKeyDenied("key-2", "acc-1") {
+	if d.APIKeyDenied("key-2", "acc-1", time.Time{}) {
 		t.Error("another key of acc-1 was denied")
 	}
 	publish(events.TypeAccountUpdated, "acc-2", events.AccountSnapshot{Version: 4, Status: events.AccountStatusActive})
 	deadline := time.Now().Add(10 * time.Second)
-	for d.APIKeyDenied("key-9", "acc-2") {
+	for d.APIKeyDenied("key-9", "acc-2", time.Time{}) {
 		if time.Now().After(deadline) {
 			t.Fatal("reactivated account's keys still denied after 10s")
 		}

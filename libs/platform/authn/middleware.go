@@ -43,7 +43,7 @@ func Middleware(v *Verifier, d *DenyList) fiber.Handler {
 		)
 		if keyHeader || IsAPIKeyShaped(raw) {
 			p, err = v.VerifyAPIKey(c.UserContext(), raw)
-			if err == nil && d != nil && d.APIKeyDenied(p.APIKeyID, p.AccountID) {
+			if err == nil && d != nil && d.APIKeyDenied(p.APIKeyID, p.AccountID, p.APIKeyCreatedAt) {
 				v.ForgetAPIKey(raw)
 				err = ErrInvalidToken
 			}

@@ -127,7 +127,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	})
 	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
 
-	keys := apikey.NewService(apikey.Config{Prefix: cfg.APIKeyPrefix}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
+	keys := apikey.NewService(apikey.Config{
+		Prefix: cfg.APIKeyPrefix, DefaultLifetime: cfg.APIKeyDefaultTTL, MaxLifetime: cfg.APIKeyMaxTTL,
+	}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
+	svc.APIKeys = keys // password reset, deactivation and sign-out-all revoke every key
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,

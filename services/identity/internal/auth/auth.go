@@ -225,6 +225,9 @@ type Deps struct {
 	IDTokens  IDTokens
 	// Reservations, when set, keeps registration off usernames reserved for their previous owner.
 	Reservations Reservations
+	// APIKeys ends every API key of an account on a password reset, a deactivation and, when asked,
+	// a password change. Required once any of those can happen.
+	APIKeys APIKeyRevoker
 }
 
 // Service runs the flows.

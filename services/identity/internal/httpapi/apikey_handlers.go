@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -123,7 +124,7 @@ func (h *apiKeyHandler) create(c *fiber.Ctx) error {
 	days := 0
 	if req.ExpiresInDays != nil {
 		days = *req.ExpiresInDays
-		v.Check(days >= 1 && days <= apikey.MaxExpiresInDays, "expires_in_days", "Input should be between 1 and 365", "range")
+		v.Check(days >= 1, "expires_in_days", "Input should be greater than or equal to 1", "greater_than_equal")
 	}
 	if err := v.Err(); err != nil {
 		return err
@@ -214,11 +215,18 @@ func (h *apiKeyHandler) verify(c *fiber.Ctx) error {
 		t := info.ExpiresAt.UTC()
 		out.ExpiresAt = &t
 	}
+	if !info.CreatedAt.IsZero() {
+		t := info.CreatedAt.UTC()
+		out.CreatedAt = &t
+	}
 	return c.JSON(out)
 }
 
 func apiKeyFailure(err error) error {
+	var lifetime *apikey.LifetimeError
 	switch {
+	case errors.As(err, &lifetime):
+		return wire.Invalid(wire.Body("expires_in_days", fmt.Sprintf("Input should be less than or equal to %d", lifetime.MaxDays), "less_than_equal"))
 	case errors.Is(err, apikey.ErrNotFound):
 		return wire.NotFound(msgAPIKeyNotFound)
 	case errors.Is(err, apikey.ErrTooMany):

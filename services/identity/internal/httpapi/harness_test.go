@@ -243,6 +243,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 		t.Fatal(err)
 	}
 	keys := apikey.NewService(apikey.Config{}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
+	svc.APIKeys = keys
 	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: sessions.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, APIKeys: keys.Verify})
 	deny := authn.NewDenyList()
 	httpapi.Register(app, authn.Middleware(verifier, deny), svc, keys, log)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,6 +23,7 @@ type APIKeys interface {
 	Create(ctx context.Context, accountID string, req apikey.NewKey) (apikey.Created, error)
 	List(ctx context.Context, accountID string) ([]apikey.Key, error)
 	Revoke(ctx context.Context, accountID, id string) error
+	RevokeAll(ctx context.Context, accountID, reason string) (int, error)
 	Verify(ctx context.Context, raw string) (authn.APIKeyInfo, error)
 }
 
@@ -43,6 +45,42 @@ func registerAPIKeys(app *fiber.App, requireAuth fiber.Handler, keys APIKeys) {
 func RegisterInternal(internal *fiber.App, requireService fiber.Handler, keys APIKeys) {
 	h := &apiKeyHandler{keys: keys}
 	internal.Post("/internal/v1/api-keys/verify", requireService, h.verify)
+	internal.Post("/internal/v1/accounts/:accountId/api-keys/revoke", requireService, h.revokeAll)
+}
+
+type revokeAllAPIKeysRequest struct {
+	Reason string `json:"reason"`
+}
+
+// POST /internal/v1/accounts/{accountId}/api-keys/revoke {reason} — ends every API key of the
+// account (the session service calls it on a sign-out of every session): 204, also when the account
+// has no key; 400 invalid_request for a reason that is not 1–64 of a-z, 0-9 and '_'.
+func (h *apiKeyHandler) revokeAll(c *fiber.Ctx) error {
+	var req revokeAllAPIKeysRequest
+	if err := json.Unmarshal(c.Body(), &req); err != nil || !validReason(req.Reason) {
+		return c.Status(http.StatusBadRequest).JSON(fiber.Map{"error": "invalid_request"})
+	}
+	id := c.Params("accountId")
+	if id == "" || len(id) > 64 {
+		return c.Status(http.StatusBadRequest).JSON(fiber.Map{"error": "invalid_request"})
+	}
+	if _, err := h.keys.RevokeAll(c.UserContext(), id, req.Reason); err != nil {
+		return apiKeyFailure(err)
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+func validReason(r string) bool {
+	if r == "" || len(r) > 64 {
+		return false
+	}
+	for i := 0; i < len(r); i++ {
+		ch := r[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 const msgAPIKeyNotFound = "API key not found"

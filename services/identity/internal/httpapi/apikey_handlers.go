@@ -30,12 +30,13 @@ type APIKeys interface {
 // apiKeyHandler serves the API-key endpoints.
 type apiKeyHandler struct{ keys APIKeys }
 
-// registerAPIKeys mounts the public API-key routes (plain style). authn.Middleware already refuses API
-// keys on /api/v1/auth/api-keys*; the handlers check again, since managing keys needs a sign-in.
+// registerAPIKeys mounts the public API-key routes (plain style). Keys cannot use them (the writes
+// are closed to keys by default, the list by authn.SignedInOnly); the handlers check again, since
+// managing keys needs a sign-in.
 func registerAPIKeys(app *fiber.App, requireAuth fiber.Handler, keys APIKeys) {
 	h := &apiKeyHandler{keys: keys}
 	app.Post("/api/v1/auth/api-keys", requireAuth, h.create)
-	app.Get("/api/v1/auth/api-keys", requireAuth, h.list)
+	app.Get("/api/v1/auth/api-keys", authn.SignedInOnly(requireAuth), h.list)
 	app.Delete("/api/v1/auth/api-keys/:id", requireAuth, h.revoke)
 	app.Get("/api/v1/auth/whoami", requireAuth, whoAmI)
 }

@@ -137,6 +137,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		APIKeys: keys.Verify, APIKeyRatePerMinute: cfg.APIKeyRatePerMinute, // identity checks keys in process
 	})
 	denyList := authn.NewDenyList()
+	keys.DenyLocally(denyList)
 
 	opts := httpx.Options{Service: config.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit,
 		TrustedProxies: cfg.TrustedProxies, LocationHeader: cfg.LocationHeader}

@@ -110,6 +110,14 @@ type Outbox interface {
 	Add(ctx context.Context, topic string, ev events.Envelope) error
 }
 
+// LocalRevocations is this process's deny-list (authn.DenyList): a revocation applies to it at once,
+// without waiting for its own event to come back from Kafka, so identity refuses a revoked key that
+// its verifier still has cached from the very next request.
+type LocalRevocations interface {
+	DenyAPIKey(keyID string, until time.Time)
+	RevokeAccountAPIKeys(accountID string, at, until time.Time)
+}
+
 // Config configures the Service.
 type Config struct {
 	// Prefix starts every new key: authn.APIKeyPrefixLive (default) or authn.APIKeyPrefixTest.
@@ -130,7 +138,12 @@ type Service struct {
 	outbox   Outbox
 	log      *slog.Logger
 	now      func() time.Time
+	deny     LocalRevocations
 }
+
+// DenyLocally makes revocations apply to d at once (d is the deny-list of this process's
+// authn.Middleware).
+func (s *Service) DenyLocally(d LocalRevocations) { s.deny = d }
 
 // NewService returns the API-key service.
 func NewService(cfg Config, keys Store, accounts Accounts, outbox Outbox, log *slog.Logger) *Service {
@@ -252,6 +265,9 @@ func (s *Service) Revoke(ctx context.Context, accountID, id string) error {
 	if err := s.keys.Revoke(ctx, accountID, id, now); err != nil {
 		return err
 	}
+	if s.deny != nil {
+		s.deny.DenyAPIKey(id, now.Add(authn.APIKeyDenyWindow))
+	}
 	s.log.InfoContext(ctx, "api key revoked", "account_id", accountID, "key_id", id)
 	return nil
 }
@@ -282,6 +298,9 @@ func (s *Service) RevokeAll(ctx context.Context, accountID, reason string) (int,
 	n, err := s.keys.RevokeAll(ctx, accountID, now)
 	if err != nil {
 		return 0, err
+	}
+	if s.deny != nil {
+		s.deny.RevokeAccountAPIKeys(accountID, now, now.Add(authn.APIKeyDenyWindow))
 	}
 	s.log.InfoContext(ctx, "api keys revoked", "account_id", accountID, "reason", reason, "count", n)
 	return n, nil

@@ -246,6 +246,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	svc.APIKeys = keys
 	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: sessions.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, APIKeys: keys.Verify})
 	deny := authn.NewDenyList()
+	keys.DenyLocally(deny)
 	httpapi.Register(app, authn.Middleware(verifier, deny), svc, keys, log)
 	httpapi.RegisterUsernames(app, authn.Middleware(verifier, deny), httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, o.usernameLookups),
 		username.NewService(username.Config{}, store.NewUsernames(db), svc, log))

@@ -24,10 +24,11 @@ type APIKeyRevoker interface {
 // through the session service — and clears it once done. Both steps are idempotent, so an order
 // retried after a failure in between is safe.
 func (s *Service) revoke(ctx context.Context, accountID string, r account.Revocation) error {
-	if r.APIKeys {
-		if s.APIKeys == nil {
-			return errors.New("revoke api keys: no api key service")
-		}
+	switch {
+	case r.APIKeys && s.APIKeys == nil:
+		// A wiring bug: the sessions must still end.
+		s.Logger.ErrorContext(ctx, "no API-key service to revoke the account's keys", "account_id", accountID, "reason", r.Reason)
+	case r.APIKeys:
 		if _, err := s.APIKeys.RevokeAll(ctx, accountID, r.Reason); err != nil {
 			return fmt.Errorf("revoke api keys: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/apikey"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 )
@@ -82,5 +83,31 @@ func TestAPIKeySlots(t *testing.T) {
 	}
 	if err := s.InsertCapped(ctx, slotTestKey("acc-3", now), max, now); !errors.Is(err, apikey.ErrTooMany) {
 		t.Errorf("fourth key beside two old ones = %v, want ErrTooMany", err)
+	}
+}
+
+// TestRevocationOrderKeepsAPIKeyFlags: a pending revocation that also ends the API keys (a password
+// reset, a deactivation, a change that asked for it) survives in the account document, so a retry
+// after a failure still revokes the keys.
+func TestRevocationOrderKeepsAPIKeyFlags(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	accounts := store.NewAccounts(db)
+	ctx := context.Background()
+	a := newAccount(events.NewID(), "flags@example.com", "flags")
+	if err := accounts.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	order := account.Revocation{ID: "r1", Reason: account.ReasonPasswordChanged, OrderedAt: time.Now().UTC(), APIKeys: true, SessionsKept: true}
+	ok, err := accounts.ChangePassword(ctx, a.ID, a.PasswordHash, "$argon2id$y", time.Now().UTC(), &order)
+	if err != nil || !ok {
+		t.Fatalf("ChangePassword = %v, %v", ok, err)
+	}
+	got, err := accounts.ByID(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := got.PendingRevocation; p == nil || !p.APIKeys || !p.SessionsKept || p.ID != "r1" {
+		t.Errorf("pending revocation = %+v, want the order with both flags", p)
 	}
 }

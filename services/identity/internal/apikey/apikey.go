@@ -1,5 +1,7 @@
-// Package apikey manages personal API keys: long-lived credentials an account owner creates to call
-// the API from scripts and servers, acting as the owner within the key's scopes.
+// Package apikey manages personal API keys: credentials an account owner creates to call the API from
+// scripts and servers, acting as the owner within the key's scopes. Every key expires (90 days by
+// default, at most a year), an account holds at most 25, and account recovery (a password reset, a
+// deactivation, a sign-out everywhere) revokes all of them (RevokeAll).
 //
 // A key is lk_live_ (or lk_test_) + 40 random base62 characters + a 6-character CRC32 checksum
 // (authn.WellFormedAPIKey). It is shown once, when created; only its SHA-256 is stored. A fast hash is

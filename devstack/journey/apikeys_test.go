@@ -154,6 +154,62 @@ func TestAPIKeys(t *testing.T) {
 			c.do(use.method, use.path, nil, "X-API-Key", expiring).want(t, http.StatusUnauthorized, use.service+" with an expired key")
 		}
 	})
+
+	// Issue 13 item 2: a key created with a stolen token kept working after the owner reset the
+	// password, and changed the verified phone through the profile service.
+	t.Run("a password reset ends the account's keys everywhere; a key never changes the phone", func(t *testing.T) {
+		dan := register(t, c, "keydan")
+		stolen := newKey(t, c, dan, "read", "write")
+		for _, use := range keyUses {
+			c.do(use.method, use.path, nil, "X-API-Key", stolen).want(t, use.want, use.service+" with the key before the reset")
+		}
+		c.do("PATCH", "/api/v1/me", map[string]any{"phone": "+14155550123"}, "X-API-Key", stolen).want(t, http.StatusForbidden, "PATCH /api/v1/me phone with a key")
+		c.do("PATCH", "/api/v1/auth/me", map[string]any{"phone_number": "4155550123", "country_code": "+1"}, "X-API-Key", stolen).want(t, http.StatusForbidden, "PATCH /api/v1/auth/me phone with a key")
+		c.do("POST", "/api/v1/account/username/change", map[string]any{"newUsername": "keydan_evil"}, "X-API-Key", stolen).want(t, http.StatusForbidden, "username change with a key")
+		if me := c.do("GET", "/api/v1/me", nil, bearer(dan.access)...).want(t, http.StatusOK, "dan's profile"); me.Body["phone"] != nil || str(me.Body, "username") != dan.username {
+			t.Errorf("profile after the key's attempts = %s, want no phone and the same username", me.Raw)
+		}
+		c.do("PATCH", "/api/v1/me", map[string]any{"bio": "written by a script"}, "X-API-Key", stolen).want(t, http.StatusOK, "other profile fields with a key")
+
+		before := c.outboxCount(t, dan.email)
+		c.do("POST", "/api/v1/auth/forgot-password", map[string]any{"email": dan.email}).want(t, 202, "forgot-password")
+		code := c.latestCode(t, dan.email, "password_reset", before)
+		c.do("POST", "/api/v1/auth/reset-password", map[string]any{"email": dan.email, "otp_code": code, "new_password": "Reset-Pass-99"}).want(t, 200, "reset")
+		for _, use := range keyUses {
+			eventually(t, 10*time.Second, use.service+" refuses the key after the password reset", func() bool {
+				return c.do(use.method, use.path, nil, "X-API-Key", stolen).Status == http.StatusUnauthorized
+			})
+		}
+		// The owner's new key works everywhere at once.
+		r := c.do("POST", "/api/v1/auth/login", map[string]any{"identifier": dan.email, "password": "Reset-Pass-99", "device_id": dan.device}).want(t, 200, "login after the reset")
+		dan.access = str(r.Body, "access_token")
+		fresh := newKey(t, c, dan, "read")
+		for _, use := range keyUses {
+			c.do(use.method, use.path, nil, "X-API-Key", fresh).want(t, use.want, use.service+" with a key created after the reset")
+		}
+	})
+
+	t.Run("signing out everywhere ends the account's keys everywhere", func(t *testing.T) {
+		eve := register(t, c, "keyeve")
+		stolen := newKey(t, c, eve, "read")
+		for _, use := range keyUses {
+			c.do(use.method, use.path, nil, "X-API-Key", stolen).want(t, use.want, use.service+" with the key before sign-out-all")
+		}
+		envelopeOK(t, c.do("POST", "/api/v1/account/sessions/sign-out-all", map[string]any{"password": password}, bearer(eve.access)...), "Signed out of all devices")
+		for _, use := range keyUses {
+			eventually(t, 10*time.Second, use.service+" refuses the key after sign-out-all", func() bool {
+				return c.do(use.method, use.path, nil, "X-API-Key", stolen).Status == http.StatusUnauthorized
+			})
+		}
+	})
+}
+
+// newKey creates a key of a with the scopes.
+func newKey(t *testing.T, c *client, a account, scopes ...string) string {
+	t.Helper()
+	r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "script", "scopes": scopes}, bearer(a.access)...).
+		want(t, http.StatusCreated, "create a key")
+	return str(r.Body, "key")
 }
 
 func flipKeyChar(b byte) string {

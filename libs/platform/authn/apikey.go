@@ -136,7 +136,10 @@ type APIKeyInfo struct {
 	KeyID     string
 	AccountID string
 	Scopes    Scope
-	ExpiresAt time.Time // zero: never expires
+	ExpiresAt time.Time // zero: never expires (identity gives every key an expiry)
+	// CreatedAt lets the deny-list refuse the keys an account had when all of them were revoked
+	// while accepting the ones created after; zero (an older identity) counts as before.
+	CreatedAt time.Time
 }
 
 // APIKeyLookup asks identity about a well-formed key: the key's details, an error wrapping
@@ -157,6 +160,7 @@ type VerifyAPIKeyResponse struct {
 	AccountID string     `json:"accountId"`
 	Scopes    []string   `json:"scopes"`
 	ExpiresAt *time.Time `json:"expiresAt"`
+	CreatedAt *time.Time `json:"createdAt,omitempty"`
 }
 
 // NewAPIKeyClient returns an APIKeyLookup calling identity's internal API at baseURL (e.g.
@@ -204,6 +208,9 @@ func NewAPIKeyClient(baseURL, internalToken string, hc *http.Client) APIKeyLooku
 		info := APIKeyInfo{KeyID: out.KeyID, AccountID: out.AccountID, Scopes: scopes}
 		if out.ExpiresAt != nil {
 			info.ExpiresAt = *out.ExpiresAt
+		}
+		if out.CreatedAt != nil {
+			info.CreatedAt = *out.CreatedAt
 		}
 		return info, nil
 	}
@@ -313,10 +320,11 @@ func (v *Verifier) VerifyAPIKey(ctx context.Context, raw string) (Principal, err
 		return Principal{}, fmt.Errorf("%w: api key expired", ErrInvalidToken)
 	}
 	return Principal{
-		AccountID: e.info.AccountID,
-		APIKeyID:  e.info.KeyID,
-		Scopes:    e.info.Scopes,
-		ExpiresAt: e.info.ExpiresAt,
+		AccountID:       e.info.AccountID,
+		APIKeyID:        e.info.KeyID,
+		Scopes:          e.info.Scopes,
+		ExpiresAt:       e.info.ExpiresAt,
+		APIKeyCreatedAt: e.info.CreatedAt,
 	}, nil
 }
 

@@ -72,110 +72,85 @@ func TestWellFormedAPIKey(t *testing.T) {
 	}
 }
 
-// TestAPIKeyRefusal checks the central list against the paths as the API documents spell them.
-func TestAPIKeyRefusal(t *testing.T) {
-	rw := authn.ScopeRead | authn.ScopeWrite
-	forbidden := [][2]string{
-		// account-api.txt
-		{"POST", "/api/v1/account/2fa/enable"},
-		{"POST", "/api/v1/account/2fa/disable"},
-		{"DELETE", "/api/v1/account/deactivate"},
-		{"POST", "/api/v1/account/password/change"},
-		{"POST", "/api/v1/account/password/change-with-otp/send-otp"},
-		{"POST", "/api/v1/account/password/change-with-otp/verify"},
-		{"GET", "/api/v1/account/password/can-set"},
-		{"POST", "/api/v1/account/password/set"},
-		{"POST", "/api/v1/account/sessions/sign-out"},
-		{"POST", "/api/v1/account/sessions/sign-out-others"},
-		{"POST", "/api/v1/account/sessions/sign-out-all"},
-		{"DELETE", "/api/v1/account/sessions/123e4567-e89b-12d3-a456-426614174000"},
-		{"POST", "/api/v1/account/link/email/initiate"},
-		{"POST", "/api/v1/account/link/email/verify"},
-		{"DELETE", "/api/v1/account/link/email"},
-		{"POST", "/api/v1/account/link/oauth"},
-		{"DELETE", "/api/v1/account/link/oauth/GOOGLE"},
-		// profile-api.txt
-		{"POST", "/api/v1/me/password"},
-		{"PUT", "/api/v1/me/password"},
-		{"POST", "/api/v1/me/verify-email"},
-		{"POST", "/api/v1/me/verify-email/confirm"},
-		// audiopod-account-management.txt and DESIGN.md's auth endpoints
-		{"POST", "/api/v1/auth/send-phone-verification"},
-		{"POST", "/api/v1/auth/verify-phone"},
-		{"POST", "/api/v1/auth/change-password"},
-		{"POST", "/api/v1/auth/reset-password"},
-		{"POST", "/api/v1/auth/verify-2fa"},
-		{"GET", "/api/v1/auth/account-providers"},
-		{"POST", "/api/v1/auth/account-providers"},
-		{"DELETE", "/api/v1/auth/account-providers/github"},
-		{"POST", "/api/v1/auth/sessions/revoke"},
-		{"POST", "/api/v1/auth/logout"},
-		{"POST", "/api/v1/auth/api-keys"},
-		{"GET", "/api/v1/auth/api-keys"},
-		{"DELETE", "/api/v1/auth/api-keys/9b2f"},
-		{"POST", "/api/v1/auth/reauth/send-otp"},
-		// other spellings of the same routes (routing ignores case and trailing slashes)
+// TestAPIKeyRoutePolicy checks the per-route decisions: the default (safe methods only), SignedInOnly,
+// KeysMayWrite and its refused fields, the scopes, and that no spelling of a path escapes its route's
+// decision.
+func TestAPIKeyRoutePolicy(t *testing.T) {
+	key := newKey(t, "k1")
+	srv := newJWKSServer(t, key)
+	rwKey, readKey := newAPIKey(authn.APIKeyPrefixLive), newAPIKey(authn.APIKeyPrefixLive)
+	writeKey := newAPIKey(authn.APIKeyPrefixLive)
+	ident := &fakeIdentity{keys: map[string]authn.APIKeyInfo{
+		rwKey:    {KeyID: "key-rw", AccountID: "acc-1", Scopes: authn.ScopeRead | authn.ScopeWrite},
+		readKey:  {KeyID: "key-r", AccountID: "acc-1", Scopes: authn.ScopeRead},
+		writeKey: {KeyID: "key-w", AccountID: "acc-1", Scopes: authn.ScopeWrite},
+	}}
+	v := newVerifier(srv, func(c *authn.VerifierConfig) { c.APIKeys = ident.lookup })
+	app, err := httpx.NewApp(httpx.Options{Service: "test", Logger: quietLogger(), BodyLimit: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"ok": true}) }
+	mw := authn.Middleware(v, authn.NewDenyList())
+	app.Get("/api/v1/me", mw, ok)
+	app.Patch("/api/v1/me", authn.KeysMayWrite(mw, "phone", "phone_number"), ok)
+	app.Post("/api/v1/account/2fa/enable", mw, ok)                       // no decision: closed to keys
+	app.Delete("/api/v1/account/deactivate", authn.SignedInOnly(mw), ok) // closed to keys
+	app.Get("/api/v1/auth/api-keys", authn.SignedInOnly(mw), ok)         // closed to keys, reads too
+	app.Delete("/api/v1/account/sessions/:sessionId", mw, ok)            // no decision: closed to keys
+	a := apiKeyApp{app: app}
+	jwt := sign(t, key, validClaims())
+
+	tests := []struct {
+		name, method, path, body, cred string
+		want                           int
+		wantDetail                     string
+	}{
+		{"read with a read key", "GET", "/api/v1/me", "", readKey, 200, ""},
+		{"HEAD with a read key", "HEAD", "/api/v1/me", "", readKey, 200, ""},
+		{"read without the read scope", "GET", "/api/v1/me", "", writeKey, 403, "This API key lacks the read scope"},
+		{"opened write with a write key", "PATCH", "/api/v1/me", `{"first_name":"Ada"}`, writeKey, 200, ""},
+		{"opened write without the write scope", "PATCH", "/api/v1/me", `{"first_name":"Ada"}`, readKey, 403, "This API key lacks the write scope"},
+		{"refused field", "PATCH", "/api/v1/me", `{"first_name":"Ada","phone":"+14155550100"}`, rwKey, 403, "API keys cannot change this field; sign in instead: phone"},
+		{"refused field in capitals", "PATCH", "/api/v1/me", `{"PHONE_NUMBER":"4155550100"}`, rwKey, 403, "API keys cannot change this field; sign in instead: phone_number"},
+		{"refused field escaped", "PATCH", "/api/v1/me", `{"ph\u006fne":"+14155550100"}`, rwKey, 403, ""},
+		{"refused field null", "PATCH", "/api/v1/me", `{"phone":null}`, rwKey, 403, ""},
+		{"refused field with an access token", "PATCH", "/api/v1/me", `{"phone":"+14155550100"}`, jwt, 200, ""},
+		{"write without a decision", "POST", "/api/v1/account/2fa/enable", `{}`, rwKey, 403, "API keys cannot be used for this operation; sign in instead"},
+		{"DELETE without a decision", "DELETE", "/api/v1/account/sessions/123e4567-e89b-12d3-a456-426614174000", "", rwKey, 403, ""},
+		{"signed-in only", "DELETE", "/api/v1/account/deactivate", "", rwKey, 403, ""},
+		{"signed-in only read", "GET", "/api/v1/auth/api-keys", "", rwKey, 403, ""},
+		{"signed-in only with an access token", "DELETE", "/api/v1/account/deactivate", "", jwt, 200, ""},
+		{"write without a decision, access token", "POST", "/api/v1/account/2fa/enable", `{}`, jwt, 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := a.callBody(t, tc.method, tc.path, tc.body, "Authorization", "Bearer "+tc.cred)
+			if got.status != tc.want {
+				t.Fatalf("status = %d %v, want %d", got.status, got.body, tc.want)
+			}
+			if tc.wantDetail != "" && got.body["detail"] != tc.wantDetail && got.body["message"] != tc.wantDetail {
+				t.Errorf("answer = %v, want %q", got.body, tc.wantDetail)
+			}
+		})
+	}
+
+	// Another spelling of a closed route either reaches that route (and its decision) or no route.
+	spellings := [][2]string{
 		{"DELETE", "/API/V1/Account/Deactivate"},
 		{"DELETE", "/api/v1/account/deactivate/"},
-		{"POST", "/api/v1//account/2fa/enable"},
+		{"DELETE", "/api/v1//account/deactivate"},
+		{"DELETE", "/api/v1/account/%64eactivate"},
 		{"POST", "/api/v1/account/%32fa/enable"},
+		{"POST", "/API/v1/account/2FA/enable/"},
+		{"GET", "/api/v1/auth/API-KEYS"},
+		{"GET", "/api/v1/auth/api-keys/"},
 	}
-	for _, tc := range forbidden {
-		t.Run("refused "+tc[0]+" "+tc[1], func(t *testing.T) {
-			if got := authn.APIKeyRefusal(tc[0], "", tc[1], rw); got == "" {
-				t.Errorf("APIKeyRefusal(%s %s) allowed a key", tc[0], tc[1])
-			}
-		})
-	}
-	allowed := []struct {
-		method, path string
-		scopes       authn.Scope
-	}{
-		{"GET", "/api/v1/me", authn.ScopeRead},
-		{"HEAD", "/api/v1/me", authn.ScopeRead},
-		{"PATCH", "/api/v1/me", authn.ScopeWrite},
-		{"GET", "/api/v1/auth/me", authn.ScopeRead},
-		{"GET", "/api/v1/auth/sessions", authn.ScopeRead},
-		{"GET", "/api/v1/account/sessions", authn.ScopeRead},
-		{"GET", "/api/v1/account/devices", authn.ScopeRead},
-		{"GET", "/api/v1/auth/devices", authn.ScopeRead},
-		{"GET", "/api/v1/account/security-info", authn.ScopeRead},
-		{"POST", "/api/v1/account/username/change", authn.ScopeWrite},
-		{"GET", "/api/v1/auth/whoami", authn.ScopeRead},
-		{"GET", "/api/v1/me/passwordless-hint", 0}, // not a password path, but no read scope
-	}
-	for _, tc := range allowed {
-		t.Run("allowed "+tc.method+" "+tc.path, func(t *testing.T) {
-			got := authn.APIKeyRefusal(tc.method, "", tc.path, tc.scopes)
-			if tc.scopes == 0 {
-				if got == "" || strings.Contains(got, "sign in") {
-					t.Errorf("APIKeyRefusal = %q, want a scope refusal", got)
-				}
-				return
-			}
-			if got != "" {
-				t.Errorf("APIKeyRefusal(%s %s, %v) = %q, want allowed", tc.method, tc.path, tc.scopes.Names(), got)
-			}
-		})
-	}
-	// The route pattern counts too: a route registered under a group is refused by its pattern.
-	if got := authn.APIKeyRefusal("POST", "/api/v1/account/2fa/enable", "/somewhere/else", rw); got == "" {
-		t.Error("a forbidden route pattern was allowed")
-	}
-	scopes := []struct {
-		method string
-		scopes authn.Scope
-		want   string
-	}{
-		{"GET", authn.ScopeWrite, "read scope"},
-		{"POST", authn.ScopeRead, "write scope"},
-		{"DELETE", authn.ScopeRead, "write scope"},
-		{"PATCH", authn.ScopeRead, "write scope"},
-	}
-	for _, tc := range scopes {
-		t.Run("scope "+tc.method, func(t *testing.T) {
-			if got := authn.APIKeyRefusal(tc.method, "", "/api/v1/me", tc.scopes); !strings.Contains(got, tc.want) {
-				t.Errorf("APIKeyRefusal = %q, want one naming the %s", got, tc.want)
+	for _, sp := range spellings {
+		t.Run("spelling "+sp[0]+" "+sp[1], func(t *testing.T) {
+			got := a.callBody(t, sp[0], sp[1], "", "X-API-Key", rwKey)
+			if got.status != 403 && got.status != 404 {
+				t.Errorf("status = %d %v, want 403 or 404", got.status, got.body)
 			}
 		})
 	}
@@ -225,8 +200,8 @@ func newAPIKeyApp(t *testing.T, v *authn.Verifier, d *authn.DenyList) apiKeyApp 
 	}
 	mw := authn.Middleware(v, d)
 	app.Get("/api/v1/me", mw, whoami)
-	app.Patch("/api/v1/me", mw, whoami)
-	app.Delete("/api/v1/account/deactivate", mw, whoami)
+	app.Patch("/api/v1/me", authn.KeysMayWrite(mw), whoami)
+	app.Delete("/api/v1/account/deactivate", authn.SignedInOnly(mw), whoami)
 	app.Get("/api/v1/account/devices", mw, whoami)
 	return apiKeyApp{app: app}
 }
@@ -239,7 +214,15 @@ type answer struct {
 
 func (a apiKeyApp) call(t *testing.T, method, path string, headers ...string) answer {
 	t.Helper()
-	req := httptest.NewRequest(method, path, nil)
+	return a.callBody(t, method, path, "", headers...)
+}
+
+func (a apiKeyApp) callBody(t *testing.T, method, path, body string, headers ...string) answer {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -250,6 +233,9 @@ func (a apiKeyApp) call(t *testing.T, method, path string, headers ...string) an
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	out := answer{status: resp.StatusCode, header: resp.Header}
+	if method == http.MethodHead {
+		return out
+	}
 	if err := json.Unmarshal(raw, &out.body); err != nil {
 		t.Fatalf("%s %s: body %q: %v", method, path, raw, err)
 	}
@@ -474,19 +460,19 @@ func TestFollowAPIKeyEvents(t *testing.T) {
 	checks := []struct{ key, account string }{{"key-1", "acc-1"}, {"key-9", "acc-2"}, {"key-8", "acc-3"}}
 	for _, c := range checks {
 		deadline := time.Now().Add(10 * time.Second)
-		for !d.APIKeyDenied(c.key, c.account) {
+		for !d.APIKeyDenied(c.key, c.account, time.Time{}) {
 			if time.Now().After(deadline) {
 				t.Fatalf("key %s of %s not denied within 10s", c.key, c.account)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if d.APIKeyDenied("key-2", "acc-1") {
+	if d.APIKeyDenied("key-2", "acc-1", time.Time{}) {
 		t.Error("another key of acc-1 was denied")
 	}
 	publish(events.TypeAccountUpdated, "acc-2", events.AccountSnapshot{Version: 4, Status: events.AccountStatusActive})
 	deadline := time.Now().Add(10 * time.Second)
-	for d.APIKeyDenied("key-9", "acc-2") {
+	for d.APIKeyDenied("key-9", "acc-2", time.Time{}) {
 		if time.Now().After(deadline) {
 			t.Fatal("reactivated account's keys still denied after 10s")
 		}

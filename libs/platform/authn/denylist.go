@@ -35,13 +35,16 @@ type DenyList struct {
 	accounts map[string]accountDeny // account id → its keys refused until
 }
 
-// accountDeny refuses every API key of an account: revoked until an api_key.revoked for all keys,
+// accountDeny refuses every API key of an account: revoked until an api_key.revoked for all keys
+// (only the keys created at or before revokedAt, the event's time, so that a key created after a
+// recovery works at once),
 // inactive until a snapshot with a status other than ACTIVE (version is that snapshot's, so that an
 // older ACTIVE snapshot read later does not lift it).
 type accountDeny struct {
-	revoked  time.Time
-	inactive time.Time
-	version  int64
+	revoked   time.Time
+	revokedAt time.Time
+	inactive  time.Time
+	version   int64
 }
 
 func (a accountDeny) until() time.Time {
@@ -115,11 +118,15 @@ func (d *DenyList) DenyAPIKey(keyID string, until time.Time) {
 	d.sweepLocked(now)
 }
 
-// RevokeAccountAPIKeys refuses every API key of the account until the given time.
-func (d *DenyList) RevokeAccountAPIKeys(accountID string, until time.Time) {
+// RevokeAccountAPIKeys refuses every API key of the account created at or before at, until the
+// given time.
+func (d *DenyList) RevokeAccountAPIKeys(accountID string, at, until time.Time) {
 	d.updateAccount(accountID, func(a *accountDeny) {
 		if until.After(a.revoked) {
 			a.revoked = until
+		}
+		if at.After(a.revokedAt) {
+			a.revokedAt = at
 		}
 	})
 }
@@ -166,8 +173,9 @@ func (d *DenyList) updateAccount(accountID string, change func(*accountDeny)) {
 	d.sweepLocked(now)
 }
 
-// APIKeyDenied reports whether the key, or every key of its account, must be refused now.
-func (d *DenyList) APIKeyDenied(keyID, accountID string) bool {
+// APIKeyDenied reports whether the key, created at createdAt (zero: unknown), must be refused now:
+// revoked itself, its account inactive, or all of the account's keys revoked after it was created.
+func (d *DenyList) APIKeyDenied(keyID, accountID string, createdAt time.Time) bool {
 	now := time.Now()
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -175,7 +183,13 @@ func (d *DenyList) APIKeyDenied(keyID, accountID string) bool {
 		return true
 	}
 	a, ok := d.accounts[accountID]
-	return ok && now.Before(a.until())
+	if !ok {
+		return false
+	}
+	if now.Before(a.inactive) {
+		return true
+	}
+	return now.Before(a.revoked) && !createdAt.After(a.revokedAt)
 }
 
 // Denied reports whether the session's tokens must be refused now.
@@ -250,7 +264,7 @@ func (d *DenyList) Apply(ctx context.Context, ev events.Envelope, log *slog.Logg
 		}
 		until := ev.OccurredAt.Add(APIKeyDenyWindow)
 		if p.AllKeys {
-			d.RevokeAccountAPIKeys(ev.AccountID, until)
+			d.RevokeAccountAPIKeys(ev.AccountID, ev.OccurredAt, until)
 		} else {
 			d.DenyAPIKey(p.KeyID, until)
 		}

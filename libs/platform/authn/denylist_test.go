@@ -166,11 +166,11 @@ func TestDenyListAccountStatus(t *testing.T) {
 		t.Run(tc.status, func(t *testing.T) {
 			d := authn.NewDenyList()
 			d.Apply(context.Background(), snapshot(2, tc.status), quietLogger())
-			if got := d.APIKeyDenied("key-1", "acc-1"); got != tc.denied {
+			if got := d.APIKeyDenied("key-1", "acc-1", time.Time{}); got != tc.denied {
 				t.Errorf("APIKeyDenied after a %s snapshot = %v, want %v", tc.status, got, tc.denied)
 			}
 			d.Apply(context.Background(), snapshot(3, events.AccountStatusActive), quietLogger())
-			if d.APIKeyDenied("key-1", "acc-1") {
+			if d.APIKeyDenied("key-1", "acc-1", time.Time{}) {
 				t.Error("still denied after a newer ACTIVE snapshot")
 			}
 		})

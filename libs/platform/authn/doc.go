@@ -14,7 +14,7 @@
 // Middleware also accepts API keys (Authorization: Bearer lk_... or X-API-Key), when the Verifier is
 // given an APIKeyLookup: the key's format and checksum are checked locally, identity's answer is
 // cached briefly, and the DenyList, which also follows account.events.v1, refuses revoked keys and the
-// keys of deactivated accounts at once. APIKeyRefusal is the one list of operations no API key may
-// perform, plus the read/write scopes; Middleware applies it to every route it guards, with a per-key
-// rate limit.
+// keys of deactivated accounts at once. What a key may do is declared per route where the service
+// registers it (SignedInOnly, KeysMayWrite; by default safe methods only), within the key's read and
+// write scopes, with a per-key rate limit.
 package authn

@@ -20,10 +20,11 @@ type principalKey struct{}
 // A missing credential is a 401 "Not authenticated" with `WWW-Authenticate: Bearer`; an invalid,
 // expired or revoked one (d may be nil), API keys included, the same 401 "Invalid or expired token";
 // when no signing keys can be fetched or identity cannot check a key, a 503. An API key is then held
-// to the central list of operations no key may perform and to its scopes (403, see APIKeyRefusal) and
-// to its rate limit (429 with Retry-After). Errors are *wire.Error values, so the app's error handler
-// renders them in the path's wire style. On success the Principal is available through PrincipalFrom
-// and, in the user context, FromContext.
+// to its rate limit (429 with Retry-After), to its scopes and to its route's decision (403): alone,
+// Middleware lets keys make safe requests only; SignedInOnly and KeysMayWrite, wrapped around it
+// where a route is registered, close or open the route. Errors are *wire.Error values, so the app's
+// error handler renders them in the path's wire style. On success the Principal is available through
+// PrincipalFrom and, in the user context, FromContext.
 func Middleware(v *Verifier, d *DenyList) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		raw, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
@@ -43,7 +44,7 @@ func Middleware(v *Verifier, d *DenyList) fiber.Handler {
 		)
 		if keyHeader || IsAPIKeyShaped(raw) {
 			p, err = v.VerifyAPIKey(c.UserContext(), raw)
-			if err == nil && d != nil && d.APIKeyDenied(p.APIKeyID, p.AccountID) {
+			if err == nil && d != nil && d.APIKeyDenied(p.APIKeyID, p.AccountID, p.APIKeyCreatedAt) {
 				v.ForgetAPIKey(raw)
 				err = ErrInvalidToken
 			}
@@ -64,7 +65,7 @@ func Middleware(v *Verifier, d *DenyList) fiber.Handler {
 			if ok, wait := v.limiter.allow(p.APIKeyID, time.Now()); !ok {
 				return wire.TooManyRequests("Too many requests for this API key", wait)
 			}
-			if reason := APIKeyRefusal(c.Method(), c.Route().Path, c.Path(), p.Scopes); reason != "" {
+			if reason := apiKeyRefusal(c, p.Scopes); reason != "" {
 				return wire.Forbidden(reason)
 			}
 		}

@@ -57,6 +57,8 @@ type Principal struct {
 	ExpiresAt time.Time // zero for an API key that never expires
 	// APIKeyID is the id of the API key the request came with; empty for an access token.
 	APIKeyID string
+	// APIKeyCreatedAt is when that key was created (zero when unknown).
+	APIKeyCreatedAt time.Time
 	// Scopes are the API key's scopes (zero for an access token, which is not scoped).
 	Scopes Scope
 }

@@ -98,7 +98,7 @@ func (k *APIKeys) Issue(t testing.TB, accountID string, scopes authn.Scope) stri
 	key := body + authn.APIKeyChecksum(body)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.keys[key] = authn.APIKeyInfo{KeyID: "key-" + rand.Text()[:10], AccountID: accountID, Scopes: scopes}
+	k.keys[key] = authn.APIKeyInfo{KeyID: "key-" + rand.Text()[:10], AccountID: accountID, Scopes: scopes, CreatedAt: time.Now()}
 	return key
 }
 

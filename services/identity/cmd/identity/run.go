@@ -130,14 +130,17 @@ func run(ctx context.Context, log *slog.Logger) error {
 	})
 	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
 
-	keys := apikey.NewService(apikey.Config{Prefix: cfg.APIKeyPrefix}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
-	svc.APIKeyRevoker = keys // an undone e-mail change ends every API key
+	keys := apikey.NewService(apikey.Config{
+		Prefix: cfg.APIKeyPrefix, DefaultLifetime: cfg.APIKeyDefaultTTL, MaxLifetime: cfg.APIKeyMaxTTL,
+	}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
+	svc.APIKeys = keys // password reset, deactivation and sign-out-all revoke every key
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,
 		APIKeys: keys.Verify, APIKeyRatePerMinute: cfg.APIKeyRatePerMinute, // identity checks keys in process
 	})
 	denyList := authn.NewDenyList()
+	keys.DenyLocally(denyList)
 
 	opts := httpx.Options{Service: config.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit,
 		TrustedProxies: cfg.TrustedProxies, LocationHeader: cfg.LocationHeader}

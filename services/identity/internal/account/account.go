@@ -56,6 +56,10 @@ type Revocation struct {
 	ExceptSessionID string // the caller's own session, kept; empty: end every session
 	Reason          string // Reason* of the session service's revoke API
 	OrderedAt       time.Time
+	// APIKeys also revokes every API key of the account (password reset, deactivation, or a
+	// password change that asked for it); SessionsKept, with it, ends no session.
+	APIKeys      bool
+	SessionsKept bool
 }
 
 // Reasons sent to the session service's revoke API.

@@ -1,5 +1,7 @@
-// Package apikey manages personal API keys: long-lived credentials an account owner creates to call
-// the API from scripts and servers, acting as the owner within the key's scopes.
+// Package apikey manages personal API keys: credentials an account owner creates to call the API from
+// scripts and servers, acting as the owner within the key's scopes. Every key expires (90 days by
+// default, at most a year), an account holds at most 25, and account recovery (a password reset, a
+// deactivation, a sign-out everywhere) revokes all of them (RevokeAll).
 //
 // A key is lk_live_ (or lk_test_) + 40 random base62 characters + a 6-character CRC32 checksum
 // (authn.WellFormedAPIKey). It is shown once, when created; only its SHA-256 is stored. A fast hash is
@@ -34,8 +36,11 @@ import (
 const (
 	// MaxNameLen is the longest key name (characters).
 	MaxNameLen = 100
-	// MaxExpiresInDays is the longest lifetime a key may be given.
-	MaxExpiresInDays = 365
+	// DefaultLifetime is the lifetime of a key created without expires_in_days (API_KEY_DEFAULT_TTL).
+	DefaultLifetime = 90 * 24 * time.Hour
+	// DefaultMaxLifetime is the longest lifetime a key may be given (API_KEY_MAX_TTL). A key stored
+	// without an expiry (created before keys had to have one) expires at its creation plus this.
+	DefaultMaxLifetime = 365 * 24 * time.Hour
 	// DefaultMaxPerAccount is how many live keys an account may hold.
 	DefaultMaxPerAccount = 25
 	// DefaultLastUsedEvery is how stale last_used_at may get: it is written at most this often per key.
@@ -52,6 +57,13 @@ var (
 	// ErrTooMany: the account already holds the most live keys it may.
 	ErrTooMany = errors.New("too many api keys")
 )
+
+// LifetimeError is a requested lifetime longer than the longest allowed (MaxDays).
+type LifetimeError struct{ MaxDays int }
+
+func (e *LifetimeError) Error() string {
+	return fmt.Sprintf("api key lifetime exceeds %d days", e.MaxDays)
+}
 
 // Key is a stored API key (never its secret).
 type Key struct {
@@ -72,9 +84,10 @@ func (k Key) Expired(now time.Time) bool { return !k.ExpiresAt.IsZero() && !now.
 
 // Store keeps API keys.
 type Store interface {
-	Insert(ctx context.Context, k Key) error
-	// CountLive counts the account's keys that are neither revoked nor expired at now.
-	CountLive(ctx context.Context, accountID string, now time.Time) (int, error)
+	// InsertCapped stores k unless its account already holds max live keys at now, which it answers
+	// with ErrTooMany. The check and the insert are one atomic step: concurrent creations never
+	// exceed max.
+	InsertCapped(ctx context.Context, k Key, max int, now time.Time) error
 	// List returns the account's unrevoked keys, newest first.
 	List(ctx context.Context, accountID string) ([]Key, error)
 	// Find returns the account's unrevoked key, or ErrNotFound.
@@ -83,6 +96,8 @@ type Store interface {
 	ByHash(ctx context.Context, hash string) (Key, error)
 	// Revoke marks the account's unrevoked key revoked, or answers ErrNotFound.
 	Revoke(ctx context.Context, accountID, id string, at time.Time) error
+	// RevokeAll marks every unrevoked key of the account revoked and returns how many it marked.
+	RevokeAll(ctx context.Context, accountID string, at time.Time) (int, error)
 	// TouchLastUsed sets lastUsedAt to at unless it is already after notBefore.
 	TouchLastUsed(ctx context.Context, id string, at, notBefore time.Time) error
 }
@@ -97,12 +112,24 @@ type Outbox interface {
 	Add(ctx context.Context, topic string, ev events.Envelope) error
 }
 
+// LocalRevocations is this process's deny-list (authn.DenyList): a revocation applies to it at once,
+// without waiting for its own event to come back from Kafka, so identity refuses a revoked key that
+// its verifier still has cached from the very next request.
+type LocalRevocations interface {
+	DenyAPIKey(keyID string, until time.Time)
+	RevokeAccountAPIKeys(accountID string, at, until time.Time)
+}
+
 // Config configures the Service.
 type Config struct {
 	// Prefix starts every new key: authn.APIKeyPrefixLive (default) or authn.APIKeyPrefixTest.
 	Prefix        string
 	MaxPerAccount int
 	LastUsedEvery time.Duration
+	// DefaultLifetime is the lifetime of a key created without one (default DefaultLifetime);
+	// MaxLifetime the longest a key may ask for (default DefaultMaxLifetime). Every key expires.
+	DefaultLifetime time.Duration
+	MaxLifetime     time.Duration
 }
 
 // Service creates, lists, revokes and verifies API keys.
@@ -113,7 +140,12 @@ type Service struct {
 	outbox   Outbox
 	log      *slog.Logger
 	now      func() time.Time
+	deny     LocalRevocations
 }
+
+// DenyLocally makes revocations apply to d at once (d is the deny-list of this process's
+// authn.Middleware).
+func (s *Service) DenyLocally(d LocalRevocations) { s.deny = d }
 
 // NewService returns the API-key service.
 func NewService(cfg Config, keys Store, accounts Accounts, outbox Outbox, log *slog.Logger) *Service {
@@ -126,13 +158,20 @@ func NewService(cfg Config, keys Store, accounts Accounts, outbox Outbox, log *s
 	if cfg.LastUsedEvery <= 0 {
 		cfg.LastUsedEvery = DefaultLastUsedEvery
 	}
+	if cfg.MaxLifetime <= 0 {
+		cfg.MaxLifetime = DefaultMaxLifetime
+	}
+	if cfg.DefaultLifetime <= 0 || cfg.DefaultLifetime > cfg.MaxLifetime {
+		cfg.DefaultLifetime = min(DefaultLifetime, cfg.MaxLifetime)
+	}
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Service{cfg: cfg, keys: keys, accounts: accounts, outbox: outbox, log: log, now: time.Now}
 }
 
-// NewKey is what Create asks for. ExpiresInDays 0 means the key never expires.
+// NewKey is what Create asks for. ExpiresInDays 0 means the default lifetime; more days than the
+// longest lifetime is a *LifetimeError.
 type NewKey struct {
 	Name          string
 	Scopes        authn.Scope
@@ -145,15 +184,20 @@ type Created struct {
 	Secret string
 }
 
-// Create makes a key for the account. The caller has validated req (name, scopes, expiry bounds).
+// MaxLifetimeDays is the longest lifetime, in whole days, a key may ask for.
+func (s *Service) MaxLifetimeDays() int { return int(s.cfg.MaxLifetime / (24 * time.Hour)) }
+
+// Create makes a key for the account, unless it already holds MaxPerAccount live keys (ErrTooMany,
+// also under concurrent creations). The caller has validated req's name, scopes and that
+// ExpiresInDays is not negative.
 func (s *Service) Create(ctx context.Context, accountID string, req NewKey) (Created, error) {
 	now := s.now().UTC().Truncate(time.Millisecond)
-	n, err := s.keys.CountLive(ctx, accountID, now)
-	if err != nil {
-		return Created{}, fmt.Errorf("count api keys of %s: %w", accountID, err)
-	}
-	if n >= s.cfg.MaxPerAccount {
-		return Created{}, ErrTooMany
+	lifetime := s.cfg.DefaultLifetime
+	if req.ExpiresInDays > 0 {
+		if req.ExpiresInDays > s.MaxLifetimeDays() {
+			return Created{}, &LifetimeError{MaxDays: s.MaxLifetimeDays()}
+		}
+		lifetime = time.Duration(req.ExpiresInDays) * 24 * time.Hour
 	}
 	secret, err := generate(s.cfg.Prefix)
 	if err != nil {
@@ -167,11 +211,12 @@ func (s *Service) Create(ctx context.Context, accountID string, req NewKey) (Cre
 		Hash:      Hash(secret),
 		Scopes:    req.Scopes,
 		CreatedAt: now,
+		ExpiresAt: now.Add(lifetime),
 	}
-	if req.ExpiresInDays > 0 {
-		k.ExpiresAt = now.Add(time.Duration(req.ExpiresInDays) * 24 * time.Hour)
-	}
-	if err := s.keys.Insert(ctx, k); err != nil {
+	if err := s.keys.InsertCapped(ctx, k, s.cfg.MaxPerAccount, now); err != nil {
+		if errors.Is(err, ErrTooMany) {
+			return Created{}, ErrTooMany
+		}
 		return Created{}, fmt.Errorf("store api key: %w", err)
 	}
 	s.log.InfoContext(ctx, "api key created", "account_id", accountID, "key_id", k.ID, "scopes", k.Scopes.Names())
@@ -185,7 +230,19 @@ func (s *Service) List(ctx context.Context, accountID string) ([]Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list api keys of %s: %w", accountID, err)
 	}
+	for i := range keys {
+		keys[i] = s.withExpiry(keys[i])
+	}
 	return keys, nil
+}
+
+// withExpiry gives a key stored without an expiry (created before every key had one) the expiry it
+// has now: its creation plus the longest lifetime.
+func (s *Service) withExpiry(k Key) Key {
+	if k.ExpiresAt.IsZero() {
+		k.ExpiresAt = k.CreatedAt.Add(s.cfg.MaxLifetime)
+	}
+	return k
 }
 
 // revokedEventNamespace derives the api_key.revoked event id from the key id, so a revocation queued
@@ -211,8 +268,45 @@ func (s *Service) Revoke(ctx context.Context, accountID, id string) error {
 	if err := s.keys.Revoke(ctx, accountID, id, now); err != nil {
 		return err
 	}
+	if s.deny != nil {
+		s.deny.DenyAPIKey(id, now.Add(authn.APIKeyDenyWindow))
+	}
 	s.log.InfoContext(ctx, "api key revoked", "account_id", accountID, "key_id", id)
 	return nil
+}
+
+// Reasons of RevokeAll, carried by its api_key.revoked event.
+const (
+	ReasonPasswordReset      = "password_reset"
+	ReasonPasswordChanged    = "password_changed"
+	ReasonAccountDeactivated = "account_deactivated"
+	ReasonSignOutAll         = "sign_out_all"
+)
+
+// RevokeAll ends every key of the account, for account recovery: a password reset, a deactivation,
+// a sign-out of every session, or a password change whose owner asked for it. One api_key.revoked
+// event with AllKeys is queued first (every service then refuses the account's keys created before
+// it), then the keys are marked revoked. It is idempotent, so a revocation order can be retried. It
+// returns how many keys it marked.
+func (s *Service) RevokeAll(ctx context.Context, accountID, reason string) (int, error) {
+	now := s.now().UTC()
+	ev, err := events.New(events.TypeAPIKeyRevoked, accountID, events.APIKeyRevoked{AllKeys: true, Reason: reason})
+	if err != nil {
+		return 0, err
+	}
+	ev.OccurredAt = now
+	if err := s.outbox.Add(ctx, events.TopicAccountEvents, ev); err != nil {
+		return 0, fmt.Errorf("queue api_key.revoked for every key: %w", err)
+	}
+	n, err := s.keys.RevokeAll(ctx, accountID, now)
+	if err != nil {
+		return 0, err
+	}
+	if s.deny != nil {
+		s.deny.RevokeAccountAPIKeys(accountID, now, now.Add(authn.APIKeyDenyWindow))
+	}
+	s.log.InfoContext(ctx, "api keys revoked", "account_id", accountID, "reason", reason, "count", n)
+	return n, nil
 }
 
 // Verify answers whether a key is valid now, for authn (as an authn.APIKeyLookup): an error wrapping
@@ -230,6 +324,7 @@ func (s *Service) Verify(ctx context.Context, raw string) (authn.APIKeyInfo, err
 		return authn.APIKeyInfo{}, fmt.Errorf("find api key: %w", err)
 	}
 	now := s.now().UTC()
+	k = s.withExpiry(k)
 	if !k.RevokedAt.IsZero() || k.Expired(now) {
 		return authn.APIKeyInfo{}, authn.ErrUnknownAPIKey
 	}
@@ -249,7 +344,7 @@ func (s *Service) Verify(ctx context.Context, raw string) (authn.APIKeyInfo, err
 			s.log.WarnContext(ctx, "could not record api key use", "key_id", k.ID, "err", err)
 		}
 	}
-	return authn.APIKeyInfo{KeyID: k.ID, AccountID: k.AccountID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt}, nil
+	return authn.APIKeyInfo{KeyID: k.ID, AccountID: k.AccountID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, CreatedAt: k.CreatedAt}, nil
 }
 
 // Hash is the stored form of a key: its SHA-256 in hex.

@@ -231,8 +231,9 @@ type Deps struct {
 	Reservations Reservations
 	// StepUps keeps step-up tokens and e-mail change reverts; without it no step-up token is accepted.
 	StepUps StepUps
-	// APIKeyRevoker, when set, ends every API key of an account whose e-mail change is undone.
-	APIKeyRevoker APIKeyRevoker
+	// APIKeys ends every API key of an account on a password reset, a deactivation and, when asked,
+	// a password change. Required once any of those can happen.
+	APIKeys APIKeyRevoker
 }
 
 // Service runs the flows.

@@ -27,6 +27,8 @@ type PasswordChange struct {
 	New    string
 	// RevokeOthers ends every other session of the account (the caller's own survives).
 	RevokeOthers bool
+	// RevokeAPIKeys ends every API key of the account.
+	RevokeAPIKeys bool
 }
 
 // ChangePassword re-authenticates the caller with the current password or a re-authentication code
@@ -51,7 +53,7 @@ func (s *Service) ChangePassword(ctx context.Context, in PasswordChange) (hadPas
 	if in.Proof.Password == "" {
 		method = "otp"
 	}
-	return a.HasPassword(), s.storePassword(ctx, a, in.New, in.Caller, in.RevokeOthers, events.AlertPasswordChanged, method)
+	return a.HasPassword(), s.storePassword(ctx, a, in.New, in.Caller, in.RevokeOthers, in.RevokeAPIKeys, events.AlertPasswordChanged, method)
 }
 
 // CodePasswordChange is the second step of a password change by code (the account API's
@@ -62,6 +64,8 @@ type CodePasswordChange struct {
 	Code         string
 	New          string
 	RevokeOthers bool
+	// RevokeAPIKeys ends every API key of the account.
+	RevokeAPIKeys bool
 }
 
 // SendPasswordChangeCode sends a password-change code to the caller's verified destination for
@@ -97,7 +101,7 @@ func (s *Service) ChangePasswordWithCode(ctx context.Context, in CodePasswordCha
 	if err != nil {
 		return false, err
 	}
-	return a.HasPassword(), s.storePassword(ctx, a, in.New, in.Caller, in.RevokeOthers, events.AlertPasswordChanged, "otp")
+	return a.HasPassword(), s.storePassword(ctx, a, in.New, in.Caller, in.RevokeOthers, in.RevokeAPIKeys, events.AlertPasswordChanged, "otp")
 }
 
 // CanSetPassword reports whether the caller's account may set a first password, and its primary
@@ -132,7 +136,7 @@ func (s *Service) SetPassword(ctx context.Context, c Caller, plain string) error
 	if err := password.Check(plain, owner(a)); err != nil {
 		return err
 	}
-	err = s.storePassword(ctx, a, plain, c, false, events.AlertPasswordChanged, "set")
+	err = s.storePassword(ctx, a, plain, c, false, false, events.AlertPasswordChanged, "set")
 	if errors.Is(err, ErrWrongPassword) { // set concurrently
 		return ErrPasswordAlreadySet
 	}
@@ -140,20 +144,22 @@ func (s *Service) SetPassword(ctx context.Context, c Caller, plain string) error
 }
 
 // storePassword hashes and stores plain for a, conditional on a's current hash, with the ordered
-// revocation in the same write; then ends the sessions and alerts the owner.
-func (s *Service) storePassword(ctx context.Context, a account.Account, plain string, c Caller, revokeOthers bool, alert, method string) error {
+// revocation in the same write; then ends the sessions (revokeOthers) and API keys (revokeKeys) and
+// alerts the owner.
+func (s *Service) storePassword(ctx context.Context, a account.Account, plain string, c Caller, revokeOthers, revokeKeys bool, alert, method string) error {
 	hash, err := s.Hasher.Hash(plain)
 	if err != nil {
 		return err
 	}
 	now := s.now().UTC()
 	var revoke *account.Revocation
-	if revokeOthers {
+	if revokeOthers || revokeKeys {
 		reason := account.ReasonPasswordChanged
 		if alert == events.AlertPasswordReset {
 			reason = account.ReasonPasswordReset
 		}
 		revoke = s.revocation(c.SessionID, reason)
+		revoke.APIKeys, revoke.SessionsKept = revokeKeys, !revokeOthers
 	}
 	ok, err := s.Accounts.ChangePassword(ctx, a.ID, a.PasswordHash, hash, now, revoke)
 	if err != nil {
@@ -236,6 +242,7 @@ func (s *Service) Deactivate(ctx context.Context, c Caller, p Proof, reason stri
 		return err
 	}
 	revoke := s.revocation("", account.ReasonAccountDeactivated)
+	revoke.APIKeys = true
 	ok, err := s.Accounts.Deactivate(ctx, a.ID, reason, s.now().UTC(), *revoke)
 	if err != nil {
 		return fmt.Errorf("deactivate account: %w", err)

@@ -192,8 +192,8 @@ func (s *Service) RevertEmailChange(ctx context.Context, raw, ip string) (Revert
 	s.Logger.InfoContext(ctx, "email change reverted", "account_id", a.ID, "password_locked", lockedHash != "")
 	s.publishSnapshotOrLog(ctx, a.ID)
 	s.revokeOrLog(ctx, a.ID, revoke)
-	if s.APIKeyRevoker != nil {
-		if _, err := s.APIKeyRevoker.RevokeAllForRecovery(ctx, a.ID, ReasonEmailChangeReverted); err != nil {
+	if s.APIKeys != nil {
+		if _, err := s.APIKeys.RevokeAll(ctx, a.ID, ReasonEmailChangeReverted); err != nil {
 			s.Logger.ErrorContext(ctx, "revoke api keys after email revert", "account_id", a.ID, "err", err)
 		}
 	}
@@ -227,11 +227,6 @@ func (s *Service) dropLinksSince(ctx context.Context, accountID string, since ti
 			s.Logger.ErrorContext(ctx, "drop provider link after email revert", "account_id", accountID, "provider", l.Provider, "err", err)
 		}
 	}
-}
-
-// APIKeyRevoker ends every API key of an account (apikey.Service).
-type APIKeyRevoker interface {
-	RevokeAllForRecovery(ctx context.Context, accountID, reason string) (int, error)
 }
 
 // alertPhoneChange tells the owner that phone became the account's verified number (before is the

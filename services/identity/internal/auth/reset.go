@@ -74,7 +74,7 @@ func (s *Service) CompletePasswordReset(ctx context.Context, in PasswordReset) e
 	if err != nil {
 		return err
 	}
-	if err := s.storePassword(ctx, a, in.New, Caller{AccountID: a.ID, IP: in.IP}, true, events.AlertPasswordReset, "reset"); err != nil {
+	if err := s.storePassword(ctx, a, in.New, Caller{AccountID: a.ID, IP: in.IP}, true, true, events.AlertPasswordReset, "reset"); err != nil {
 		if errors.Is(err, ErrWrongPassword) { // changed concurrently: this code was for the old one
 			return ErrInvalidCode
 		}

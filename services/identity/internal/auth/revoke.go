@@ -15,8 +15,27 @@ func (s *Service) revocation(exceptSessionID, reason string) *account.Revocation
 	return &account.Revocation{ID: events.NewID(), ExceptSessionID: exceptSessionID, Reason: reason, OrderedAt: s.now().UTC()}
 }
 
-// revoke asks the session service to carry out r and clears it once done.
+// APIKeyRevoker ends every API key of an account (apikey.Service).
+type APIKeyRevoker interface {
+	RevokeAll(ctx context.Context, accountID, reason string) (int, error)
+}
+
+// revoke carries out r — the account's API keys first when r asks for it, then the sessions
+// through the session service — and clears it once done. Both steps are idempotent, so an order
+// retried after a failure in between is safe.
 func (s *Service) revoke(ctx context.Context, accountID string, r account.Revocation) error {
+	switch {
+	case r.APIKeys && s.APIKeys == nil:
+		// A wiring bug: the sessions must still end.
+		s.Logger.ErrorContext(ctx, "no API-key service to revoke the account's keys", "account_id", accountID, "reason", r.Reason)
+	case r.APIKeys:
+		if _, err := s.APIKeys.RevokeAll(ctx, accountID, r.Reason); err != nil {
+			return fmt.Errorf("revoke api keys: %w", err)
+		}
+	}
+	if r.SessionsKept {
+		return s.Accounts.ClearRevocation(ctx, accountID, r.ID)
+	}
 	n, err := s.Sessions.Revoke(ctx, accountID, r.ExceptSessionID, r.Reason)
 	if errors.Is(err, ErrRevocationRejected) {
 		// A bug, not an outage: retrying for ever would not help. Drop the order loudly.

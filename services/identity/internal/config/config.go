@@ -97,6 +97,10 @@ type Config struct {
 	OTPPepper               config.Secret
 	PepperGenerated         bool // OTP_PEPPER was empty; a random one is in use
 	APIKeyPrefix            string
+	// APIKeyDefaultTTL is the lifetime of a key created without one (API_KEY_DEFAULT_TTL, 90 days);
+	// APIKeyMaxTTL the longest a key may have (API_KEY_MAX_TTL, 365 days).
+	APIKeyDefaultTTL time.Duration
+	APIKeyMaxTTL     time.Duration
 	// OAuth are the sign-in providers' ID-token settings, one per oauth.Providers entry; a provider
 	// without client ids is disabled.
 	OAuth     []oauth.ProviderConfig
@@ -212,6 +216,11 @@ func Load(l *config.Loader) (Config, error) {
 	if c.Usernames.ChangeInterval < 0 || c.Usernames.Reservation < 0 {
 		errs = append(errs, fmt.Errorf("USERNAME_CHANGE_INTERVAL and USERNAME_RESERVATION_PERIOD must not be negative"))
 	}
+	c.APIKeyDefaultTTL = l.Duration("API_KEY_DEFAULT_TTL", 90*24*time.Hour)
+	c.APIKeyMaxTTL = l.Duration("API_KEY_MAX_TTL", 365*24*time.Hour)
+	if c.APIKeyMaxTTL < 24*time.Hour || c.APIKeyDefaultTTL < time.Hour || c.APIKeyDefaultTTL > c.APIKeyMaxTTL {
+		errs = append(errs, fmt.Errorf("API_KEY_MAX_TTL must be at least 24h and API_KEY_DEFAULT_TTL between 1h and it"))
+	}
 	switch env := l.String("API_KEY_ENVIRONMENT", "live"); env {
 	case "live":
 		c.APIKeyPrefix = authn.APIKeyPrefixLive
@@ -297,6 +306,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("identity_internal_url", c.IdentityInternalURL),
 		slog.Int("api_key_rate_per_minute", c.APIKeyRatePerMinute),
 		slog.String("api_key_prefix", c.APIKeyPrefix),
+		slog.Duration("api_key_default_ttl", c.APIKeyDefaultTTL),
+		slog.Duration("api_key_max_ttl", c.APIKeyMaxTTL),
 		slog.Any("oauth_enabled", enabledProviders(c.OAuth)),
 		slog.Duration("username_change_interval", c.Usernames.ChangeInterval),
 		slog.Duration("username_reservation_period", c.Usernames.Reservation),

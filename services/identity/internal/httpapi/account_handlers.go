@@ -286,6 +286,8 @@ type changePasswordRequest struct {
 	NewPassword         string `json:"newPassword"`
 	ConfirmPassword     string `json:"confirmPassword"`
 	RevokeOtherSessions *bool  `json:"revokeOtherSessions"`
+	// RevokeAPIKeys (not in account-api.txt; default false) also ends every API key of the account.
+	RevokeAPIKeys bool `json:"revokeApiKeys"`
 }
 
 // POST /api/v1/account/password/change — account-api.txt item 5: currentPassword, or otp (a
@@ -308,7 +310,7 @@ func (h *Handler) changePassword(c *fiber.Ctx) error {
 	}
 	had, err := h.auth.ChangePassword(c.UserContext(), auth.PasswordChange{
 		Caller: caller(c), Proof: auth.Proof{Password: req.CurrentPassword, OTP: req.OTP}, New: req.NewPassword,
-		RevokeOthers: revokeOthers(req.RevokeOtherSessions),
+		RevokeOthers: revokeOthers(req.RevokeOtherSessions), RevokeAPIKeys: req.RevokeAPIKeys,
 	})
 	if err != nil {
 		return credentialFailure(c, err, passwordFieldEnvelope)
@@ -352,6 +354,8 @@ type changeWithCodeRequest struct {
 	NewPassword         string `json:"newPassword"`
 	ConfirmPassword     string `json:"confirmPassword"`
 	RevokeOtherSessions *bool  `json:"revokeOtherSessions"`
+	// RevokeAPIKeys (not in account-api.txt; default false) also ends every API key of the account.
+	RevokeAPIKeys bool `json:"revokeApiKeys"`
 }
 
 // POST /api/v1/account/password/change-with-otp/verify — account-api.txt item 7.
@@ -373,7 +377,7 @@ func (h *Handler) changePasswordWithCode(c *fiber.Ctx) error {
 	}
 	had, err := h.auth.ChangePasswordWithCode(c.UserContext(), auth.CodePasswordChange{
 		Caller: caller(c), Token: trim(req.TempToken), Code: req.OTP, New: req.NewPassword,
-		RevokeOthers: revokeOthers(req.RevokeOtherSessions),
+		RevokeOthers: revokeOthers(req.RevokeOtherSessions), RevokeAPIKeys: req.RevokeAPIKeys,
 	})
 	if err != nil {
 		return credentialFailure(c, err, passwordFieldEnvelope)

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -21,19 +23,20 @@ type APIKeys interface {
 	Create(ctx context.Context, accountID string, req apikey.NewKey) (apikey.Created, error)
 	List(ctx context.Context, accountID string) ([]apikey.Key, error)
 	Revoke(ctx context.Context, accountID, id string) error
+	RevokeAll(ctx context.Context, accountID, reason string) (int, error)
 	Verify(ctx context.Context, raw string) (authn.APIKeyInfo, error)
 }
 
 // apiKeyHandler serves the API-key endpoints.
 type apiKeyHandler struct{ keys APIKeys }
 
-// registerAPIKeys mounts the public API-key routes (plain style). authn.Middleware already refuses API
-// keys on /api/v1/auth/api-keys*; the handlers check again, since managing keys needs a sign-in.
-// Creating a key needs a step-up (stepUp: X-Reauth-Token).
+// registerAPIKeys mounts the public API-key routes (plain style). Keys cannot use them (the writes
+// are closed to keys by default, the list by authn.SignedInOnly); the handlers check again, since
+// managing keys needs a sign-in. Creating a key needs a step-up (stepUp: X-Reauth-Token).
 func registerAPIKeys(app *fiber.App, requireAuth, stepUp fiber.Handler, keys APIKeys) {
 	h := &apiKeyHandler{keys: keys}
 	app.Post("/api/v1/auth/api-keys", requireAuth, stepUp, h.create)
-	app.Get("/api/v1/auth/api-keys", requireAuth, h.list)
+	app.Get("/api/v1/auth/api-keys", authn.SignedInOnly(requireAuth), h.list)
 	app.Delete("/api/v1/auth/api-keys/:id", requireAuth, h.revoke)
 	app.Get("/api/v1/auth/whoami", requireAuth, whoAmI)
 }
@@ -43,6 +46,42 @@ func registerAPIKeys(app *fiber.App, requireAuth, stepUp fiber.Handler, keys API
 func RegisterInternal(internal *fiber.App, requireService fiber.Handler, keys APIKeys) {
 	h := &apiKeyHandler{keys: keys}
 	internal.Post("/internal/v1/api-keys/verify", requireService, h.verify)
+	internal.Post("/internal/v1/accounts/:accountId/api-keys/revoke", requireService, h.revokeAll)
+}
+
+type revokeAllAPIKeysRequest struct {
+	Reason string `json:"reason"`
+}
+
+// POST /internal/v1/accounts/{accountId}/api-keys/revoke {reason} — ends every API key of the
+// account (the session service calls it on a sign-out of every session): 204, also when the account
+// has no key; 400 invalid_request for a reason that is not 1–64 of a-z, 0-9 and '_'.
+func (h *apiKeyHandler) revokeAll(c *fiber.Ctx) error {
+	var req revokeAllAPIKeysRequest
+	if err := json.Unmarshal(c.Body(), &req); err != nil || !validReason(req.Reason) {
+		return c.Status(http.StatusBadRequest).JSON(fiber.Map{"error": "invalid_request"})
+	}
+	id := c.Params("accountId")
+	if id == "" || len(id) > 64 {
+		return c.Status(http.StatusBadRequest).JSON(fiber.Map{"error": "invalid_request"})
+	}
+	if _, err := h.keys.RevokeAll(c.UserContext(), id, req.Reason); err != nil {
+		return apiKeyFailure(err)
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+func validReason(r string) bool {
+	if r == "" || len(r) > 64 {
+		return false
+	}
+	for i := 0; i < len(r); i++ {
+		ch := r[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 const msgAPIKeyNotFound = "API key not found"
@@ -124,7 +163,7 @@ func (h *apiKeyHandler) create(c *fiber.Ctx) error {
 	days := 0
 	if req.ExpiresInDays != nil {
 		days = *req.ExpiresInDays
-		v.Check(days >= 1 && days <= apikey.MaxExpiresInDays, "expires_in_days", "Input should be between 1 and 365", "range")
+		v.Check(days >= 1, "expires_in_days", "Input should be greater than or equal to 1", "greater_than_equal")
 	}
 	if err := v.Err(); err != nil {
 		return err
@@ -215,11 +254,18 @@ func (h *apiKeyHandler) verify(c *fiber.Ctx) error {
 		t := info.ExpiresAt.UTC()
 		out.ExpiresAt = &t
 	}
+	if !info.CreatedAt.IsZero() {
+		t := info.CreatedAt.UTC()
+		out.CreatedAt = &t
+	}
 	return c.JSON(out)
 }
 
 func apiKeyFailure(err error) error {
+	var lifetime *apikey.LifetimeError
 	switch {
+	case errors.As(err, &lifetime):
+		return wire.Invalid(wire.Body("expires_in_days", fmt.Sprintf("Input should be less than or equal to %d", lifetime.MaxDays), "less_than_equal"))
 	case errors.Is(err, apikey.ErrNotFound):
 		return wire.NotFound(msgAPIKeyNotFound)
 	case errors.Is(err, apikey.ErrTooMany):

@@ -217,8 +217,9 @@ func TestAPIKeyCreateValidation(t *testing.T) {
 	}
 	t.Run("defaults", func(t *testing.T) {
 		k := h.createKey(t, u, `{"name":"reader"}`)
-		if fmt.Sprint(k["scopes"]) != "[read]" || k["expires_at"] != nil {
-			t.Errorf("defaults = %v, want read scope and no expiry", k)
+		exp, err := time.Parse(time.RFC3339, fmt.Sprint(k["expires_at"]))
+		if fmt.Sprint(k["scopes"]) != "[read]" || err != nil || time.Until(exp) < 89*24*time.Hour || time.Until(exp) > 90*24*time.Hour+time.Minute {
+			t.Errorf("defaults = %v, want read scope and an expiry 90 days ahead", k)
 		}
 	})
 	t.Run("no credential", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
@@ -57,8 +58,12 @@ type Handler struct {
 // Register mounts every public route of the identity service on app, with the paths spelled as in
 // the API documents. requireAuth (authn.Middleware) guards the protected routes: it answers 401 in the
 // path's wire style for a missing, invalid, expired or revoked access token (503 while no signing keys
-// can be fetched) before their handler runs, and leaves the caller for authn.PrincipalFrom. It accepts
-// API keys too, except on the operations authn's central list keeps for signed-in users.
+// can be fetched) before their handler runs, and leaves the caller for authn.PrincipalFrom.
+//
+// API keys: requireAuth alone lets a key read with its read scope and refuses it every write, so
+// none of identity's writes (credentials, contacts, factors, devices, usernames, providers, keys,
+// deactivation, re-authentication) is open to keys; reads that are sensitive too are closed with
+// authn.SignedInOnly. TestAPIKeyRoutePolicy holds the decision for every route.
 func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, keys APIKeys, log *slog.Logger) {
 	h := &Handler{auth: svc, log: log}
 
@@ -84,7 +89,7 @@ func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, keys
 	app.Post("/api/v1/account/password/change", requireAuth, h.changePassword)                           // item 5
 	app.Post("/api/v1/account/password/change-with-otp/send-otp", requireAuth, h.sendPasswordChangeCode) // item 6
 	app.Post("/api/v1/account/password/change-with-otp/verify", requireAuth, h.changePasswordWithCode)   // item 7
-	app.Get("/api/v1/account/password/can-set", requireAuth, h.canSetPassword)                           // item 8
+	app.Get("/api/v1/account/password/can-set", authn.SignedInOnly(requireAuth), h.canSetPassword)       // item 8
 	app.Post("/api/v1/account/password/set", requireAuth, h.setPassword)                                 // item 9
 	app.Post("/api/v1/account/device/verify", h.verifyDevice)                                            // item 20
 

@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/e164"
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
@@ -52,7 +53,7 @@ func registerLinking(app *fiber.App, requireAuth fiber.Handler, h *Handler) {
 	app.Post("/api/v1/me/verify-email/confirm", requireAuth, h.confirmEmailVerification)
 	app.Post("/api/v1/auth/send-phone-verification", requireAuth, h.requireStepUp, h.sendPhoneVerification)
 	app.Post("/api/v1/auth/verify-phone", requireAuth, h.requireStepUp, h.verifyPhone)
-	app.Get("/api/v1/auth/account-providers", requireAuth, h.listProviders)
+	app.Get("/api/v1/auth/account-providers", authn.SignedInOnly(requireAuth), h.listProviders)
 	app.Post("/api/v1/auth/account-providers", requireAuth, h.requireStepUp, h.linkProvider)
 	app.Delete("/api/v1/auth/account-providers/:provider", requireAuth, h.requireStepUp, h.unlinkProvider)
 	app.Get("/api/v1/auth/devices", requireAuth, h.devices)

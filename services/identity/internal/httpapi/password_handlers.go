@@ -15,12 +15,14 @@ type plainChangePasswordRequest struct {
 	CurrentPassword     string `json:"current_password"`
 	NewPassword         string `json:"new_password"`
 	RevokeOtherSessions *bool  `json:"revoke_other_sessions"`
+	// RevokeAPIKeys (not in the documents; default false) also ends every API key of the account.
+	RevokeAPIKeys bool `json:"revoke_api_keys"`
 }
 
 // POST /api/v1/me/password (profile-api.txt) and POST /api/v1/auth/change-password (AudioPod):
 // {current_password, new_password} → 200 {"message"}. A wrong current password is a 400 (plain
 // style); policy failures are 422 on new_password; other sessions end unless
-// revoke_other_sessions is false.
+// revoke_other_sessions is false; every API key ends too when revoke_api_keys is true.
 func (h *Handler) plainChangePassword(c *fiber.Ctx) error {
 	var req plainChangePasswordRequest
 	if err := wire.Decode(c, &req); err != nil {
@@ -40,7 +42,7 @@ func (h *Handler) plainChangePassword(c *fiber.Ctx) error {
 	}
 	_, err := h.auth.ChangePassword(c.UserContext(), auth.PasswordChange{
 		Caller: caller(c), Proof: auth.Proof{Password: req.CurrentPassword}, New: req.NewPassword,
-		RevokeOthers: revokeOthers(req.RevokeOtherSessions),
+		RevokeOthers: revokeOthers(req.RevokeOtherSessions), RevokeAPIKeys: req.RevokeAPIKeys,
 	})
 	if err != nil {
 		return credentialFailure(c, err, passwordFieldPlain)

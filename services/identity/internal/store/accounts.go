@@ -53,6 +53,8 @@ type revocationDoc struct {
 	ExceptSessionID string    `bson:"exceptSessionId,omitempty"`
 	Reason          string    `bson:"reason"`
 	OrderedAt       time.Time `bson:"orderedAt"`
+	APIKeys         bool      `bson:"apiKeys,omitempty"`
+	SessionsKept    bool      `bson:"sessionsKept,omitempty"`
 }
 
 // RevocationField is the account field holding a pending account.Revocation; RevocationValue is
@@ -61,7 +63,8 @@ const RevocationField = "revokePending"
 
 // RevocationValue returns the stored form of r.
 func RevocationValue(r account.Revocation) any {
-	return revocationDoc{ID: r.ID, ExceptSessionID: r.ExceptSessionID, Reason: r.Reason, OrderedAt: r.OrderedAt.UTC()}
+	return revocationDoc{ID: r.ID, ExceptSessionID: r.ExceptSessionID, Reason: r.Reason, OrderedAt: r.OrderedAt.UTC(),
+		APIKeys: r.APIKeys, SessionsKept: r.SessionsKept}
 }
 
 func toAccountDoc(a account.Account) accountDoc {
@@ -83,7 +86,8 @@ func (d accountDoc) account() account.Account {
 		Roles: d.Roles, DeactivatedAt: d.DeactivatedAt, DeactivationReason: d.DeactivationReason,
 	}
 	if r := d.RevokePending; r != nil {
-		a.PendingRevocation = &account.Revocation{ID: r.ID, ExceptSessionID: r.ExceptSessionID, Reason: r.Reason, OrderedAt: r.OrderedAt}
+		a.PendingRevocation = &account.Revocation{ID: r.ID, ExceptSessionID: r.ExceptSessionID, Reason: r.Reason, OrderedAt: r.OrderedAt,
+			APIKeys: r.APIKeys, SessionsKept: r.SessionsKept}
 	}
 	return a
 }

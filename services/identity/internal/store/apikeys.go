@@ -39,6 +39,9 @@ type apiKeyDoc struct {
 	ExpiresAt  *time.Time `bson:"expiresAt"`
 	LastUsedAt *time.Time `bson:"lastUsedAt"`
 	RevokedAt  *time.Time `bson:"revokedAt"`
+	// Slot is the number of the CollAPIKeySlots document the key holds (0: a key stored before
+	// slots, counted by CountLive instead).
+	Slot int `bson:"slot,omitempty"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -65,11 +68,15 @@ func (d apiKeyDoc) key() apikey.Key {
 	}
 }
 
-// Insert stores a new key.
+// Insert stores a new key without any limit (tests use it to store keys as older versions did).
 func (s *APIKeys) Insert(ctx context.Context, k apikey.Key) error {
+	return s.insert(ctx, k, 0)
+}
+
+func (s *APIKeys) insert(ctx context.Context, k apikey.Key, slot int) error {
 	_, err := s.coll.InsertOne(ctx, apiKeyDoc{
 		ID: k.ID, AccountID: k.AccountID, Name: k.Name, Prefix: k.Prefix, Hash: k.Hash, Scopes: k.Scopes.Names(),
-		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: optTime(k.ExpiresAt), LastUsedAt: optTime(k.LastUsedAt),
+		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: optTime(k.ExpiresAt), LastUsedAt: optTime(k.LastUsedAt), Slot: slot,
 	})
 	if err != nil {
 		return wrap("insert api key", err)
@@ -121,17 +128,20 @@ func (s *APIKeys) ByHash(ctx context.Context, hash string) (apikey.Key, error) {
 	return s.findOne(ctx, bson.D{{Key: "hash", Value: hash}})
 }
 
-// Revoke marks the account's unrevoked key revoked at at, or answers apikey.ErrNotFound.
+// Revoke marks the account's unrevoked key revoked at at and frees its slot, or answers
+// apikey.ErrNotFound.
 func (s *APIKeys) Revoke(ctx context.Context, accountID, id string, at time.Time) error {
-	res, err := s.coll.UpdateOne(ctx,
+	var d apiKeyDoc
+	err := s.coll.FindOneAndUpdate(ctx,
 		bson.D{{Key: "_id", Value: id}, {Key: "accountId", Value: accountID}, {Key: "revokedAt", Value: nil}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "revokedAt", Value: at.UTC()}}}})
+		bson.D{{Key: "$set", Value: bson.D{{Key: "revokedAt", Value: at.UTC()}}}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return apikey.ErrNotFound
+	}
 	if err != nil {
 		return wrap("revoke api key", err)
 	}
-	if res.MatchedCount == 0 {
-		return apikey.ErrNotFound
-	}
+	s.releaseSlot(ctx, accountID, d.Slot, d.ID)
 	return nil
 }
 

@@ -37,12 +37,21 @@ func NewHandler(profiles Profiles, log *slog.Logger) *Handler {
 // Routes registers every public route of the profile service, with paths as the API documents
 // spell them. requireAuth is authn.Middleware: it answers 401 for a missing, invalid or revoked token.
 // Paths under /api/v1/me that are not listed here answer 404 (plain) from the app's error handler.
+//
+// API keys: requireAuth alone lets a key read (read scope) and nothing else; the profile edits are
+// opened to keys with the write scope by authn.KeysMayWrite, except the phone: a key never changes
+// a contact (DESIGN.md), so a body naming a phone field is refused whole with 403.
 func Routes(app *fiber.App, requireAuth fiber.Handler, h *Handler) {
+	keysEditProfile := authn.KeysMayWrite(requireAuth, keyRefusedFields...)
 	app.Get("/api/v1/me", requireAuth, h.getMe)
-	app.Patch("/api/v1/me", requireAuth, h.patchMe)
+	app.Patch("/api/v1/me", keysEditProfile, h.patchMe)
 	app.Get("/api/v1/auth/me", requireAuth, h.getAuthMe)
-	app.Patch("/api/v1/auth/me", requireAuth, h.patchAuthMe)
+	app.Patch("/api/v1/auth/me", keysEditProfile, h.patchAuthMe)
 }
+
+// keyRefusedFields are the profile fields an API key may never send: the phone of both PATCH
+// bodies (every spelling, on both paths).
+var keyRefusedFields = []string{"phone", "phone_number", "country_code"}
 
 // Me is the body of GET and PATCH /api/v1/me. Pointers render unset values as null. Email, username,
 // phone and phone_verified are identity's facts as last projected.

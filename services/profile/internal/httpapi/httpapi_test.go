@@ -32,19 +32,20 @@ type fixture struct {
 	service  *profile.Service
 	profiles *store.Profiles
 	deny     *authn.DenyList
+	apiKeys  *authntest.APIKeys
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	env := testenv.New(t)
 	log := slog.New(slog.DiscardHandler)
-	f := &fixture{keys: authntest.New(t), profiles: store.NewProfiles(env.Database("profile")), deny: authn.NewDenyList()}
+	f := &fixture{keys: authntest.New(t), profiles: store.NewProfiles(env.Database("profile")), deny: authn.NewDenyList(), apiKeys: authntest.NewAPIKeys()}
 	f.service = profile.NewService(f.profiles, profile.Options{Wait: 300 * time.Millisecond})
 	app, err := httpx.NewApp(httpx.Options{Service: "profile", Logger: log, BodyLimit: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: f.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, Logger: log})
+	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: f.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, Logger: log, APIKeys: f.apiKeys.Lookup})
 	httpapi.Routes(app, authn.Middleware(verifier, f.deny), httpapi.NewHandler(f.service, log))
 	f.app = app
 	return f

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,10 +95,41 @@ func (s *stack) usable(t *testing.T, access string) bool {
 }
 
 // fakeIdentity follows identity's internal re-authenticate contract (docs/architecture.md): 204 for
-// the right password or code, 403 otherwise, 429 when told to throttle.
+// the right password or code, 403 otherwise, 429 when told to throttle; and its API-key revocation
+// (204, recorded).
 func fakeIdentity(t *testing.T, throttle bool) string {
 	t.Helper()
+	return newFakeIdentity(t, throttle, http.StatusNoContent).url
+}
+
+// identityFake is a fake identity and the accounts whose API keys it was asked to revoke.
+type identityFake struct {
+	url     string
+	mu      sync.Mutex
+	revoked []string
+}
+
+func (f *identityFake) keysRevoked() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.revoked...)
+}
+
+// newFakeIdentity is fakeIdentity answering keysStatus to API-key revocations.
+func newFakeIdentity(t *testing.T, throttle bool, keysStatus int) *identityFake {
+	t.Helper()
+	f := &identityFake{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api-keys/revoke") && r.Header.Get("Authorization") == "Bearer "+internalToken {
+			parts := strings.Split(r.URL.Path, "/")
+			if keysStatus == http.StatusNoContent {
+				f.mu.Lock()
+				f.revoked = append(f.revoked, parts[len(parts)-3])
+				f.mu.Unlock()
+			}
+			w.WriteHeader(keysStatus)
+			return
+		}
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/reauthenticate") || r.Header.Get("Authorization") != "Bearer "+internalToken {
 			w.WriteHeader(http.StatusNotFound)
 			return
@@ -120,11 +152,13 @@ func fakeIdentity(t *testing.T, throttle bool) string {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL
+	f.url = srv.URL
+	return f
 }
 
 func reauthVia(url string) session.Options {
-	return session.Options{Reauth: identityclient.New(url, config.Secret(internalToken), nil)}
+	c := identityclient.New(url, config.Secret(internalToken), nil)
+	return session.Options{Reauth: c, APIKeys: c}
 }
 
 func TestListSessions(t *testing.T) {
@@ -408,6 +442,30 @@ func TestSignOutOthersAndAll(t *testing.T) {
 		}
 		if !s.usable(t, ss.stranger.AccessToken) {
 			t.Error("another account's session was ended")
+		}
+	})
+
+	// A sign-out everywhere also ends every API key of the account (identity revokes them and
+	// publishes api_key.revoked); when identity cannot, nothing ends and the owner is told to retry.
+	t.Run("sign-out-all revokes the account's API keys", func(t *testing.T) {
+		fake := newFakeIdentity(t, false, http.StatusNoContent)
+		s, ss := setup(t, reauthVia(fake.url))
+		r := do(t, s.public, http.MethodPost, "/api/v1/account/sessions/sign-out-all", "Bearer "+ss.mine.AccessToken, `{"password":"`+goodPassword+`"}`)
+		if r.status != http.StatusOK {
+			t.Fatalf("status %d body %s", r.status, r.raw)
+		}
+		if got := fake.keysRevoked(); len(got) != 1 || got[0] != "acc-1" {
+			t.Errorf("API keys revoked for %v, want [acc-1]", got)
+		}
+
+		down := newFakeIdentity(t, false, http.StatusInternalServerError)
+		s, ss = setup(t, reauthVia(down.url))
+		r = do(t, s.public, http.MethodPost, "/api/v1/account/sessions/sign-out-all", "Bearer "+ss.mine.AccessToken, `{"password":"`+goodPassword+`"}`)
+		if r.status != http.StatusServiceUnavailable {
+			t.Errorf("sign-out-all while identity cannot revoke keys: status %d body %s, want 503", r.status, r.raw)
+		}
+		if !s.usable(t, ss.other1.AccessToken) {
+			t.Error("sessions ended although the API keys could not be revoked")
 		}
 	})
 

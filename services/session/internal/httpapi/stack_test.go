@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
@@ -40,6 +41,7 @@ type stack struct {
 	internalURL string // the internal app, listening, for fetching the JWKS over HTTP
 	deny        *authn.DenyList
 	topic       string // prefixed session.events.v1
+	apiKeys     *authntest.APIKeys
 }
 
 func newStack(t testing.TB, opts session.Options) *stack {
@@ -87,7 +89,8 @@ func newStackWith(t testing.TB, opts session.Options, cfg httpapi.Config, truste
 	deny := authn.NewDenyList()
 	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: "latchkey", Audience: "latchkey", TTL: opts.AccessTokenTTL})
 	service := session.NewService(sessions, issuer, outbox, deny, opts)
-	verifier := authn.NewVerifier(authn.VerifierConfig{Issuer: "latchkey", Audience: "latchkey", Logger: log, Source: keys.Source})
+	apiKeys := authntest.NewAPIKeys()
+	verifier := authn.NewVerifier(authn.VerifierConfig{Issuer: "latchkey", Audience: "latchkey", Logger: log, Source: keys.Source, APIKeys: apiKeys.Lookup})
 
 	// The ingress's location header, believed from trustedProxies only.
 	appOpts := httpx.Options{Service: "session", Logger: log, BodyLimit: 64 << 10, TrustedProxies: trustedProxies, LocationHeader: "X-Client-Geo"}
@@ -115,7 +118,7 @@ func newStackWith(t testing.TB, opts session.Options, cfg httpapi.Config, truste
 		_ = producer.Close()
 	})
 	return &stack{
-		env: env, public: public, internal: internal, internalURL: "http://" + ln.Addr().String(), deny: deny,
+		env: env, public: public, internal: internal, internalURL: "http://" + ln.Addr().String(), deny: deny, apiKeys: apiKeys,
 		topic: kafkax.Topic(env.TopicPrefix, events.TopicSessionEvents),
 	}
 }

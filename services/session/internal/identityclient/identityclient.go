@@ -1,12 +1,14 @@
 // Package identityclient calls identity's internal re-authentication API
 // (POST /internal/v1/accounts/{accountId}/reauthenticate, see docs/architecture.md): the session
 // service owns no credentials, so before it ends other sessions on the owner's word it asks identity
-// to check the password or one-time code.
+// to check the password or one-time code. A sign-out of every session also ends every API key of the
+// account, through POST /internal/v1/accounts/{accountId}/api-keys/revoke.
 package identityclient
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -76,6 +78,25 @@ func (c *Client) Reauthenticate(ctx context.Context, accountID string, proof ses
 		return &session.ThrottledError{RetryAfter: retryAfter(a.Header.Get("Retry-After"), a.Body)}
 	}
 	return fmt.Errorf("%w: %s", session.ErrReauthUnavailable, a.Unexpected(http.MethodPost, path))
+}
+
+type revokeAPIKeysRequest struct {
+	Reason string `json:"reason"`
+}
+
+// RevokeAPIKeys asks identity to end every API key of the account (POST
+// /internal/v1/accounts/{accountId}/api-keys/revoke {reason}). 200 and 204 are nil; anything
+// else, or no answer, is an error.
+func (c *Client) RevokeAPIKeys(ctx context.Context, accountID, reason string) error {
+	path := "/internal/v1/accounts/" + url.PathEscape(accountID) + "/api-keys/revoke"
+	a, err := c.api.Call(ctx, http.MethodPost, path, revokeAPIKeysRequest{Reason: reason})
+	if err != nil {
+		return err
+	}
+	if a.Status == http.StatusNoContent || a.Status == http.StatusOK {
+		return nil
+	}
+	return errors.New(a.Unexpected(http.MethodPost, path))
 }
 
 // retryAfter reads the wait from the Retry-After header (seconds), else the body's retryAfter.

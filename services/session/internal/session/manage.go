@@ -104,12 +104,27 @@ func (s *Service) SignOutOthers(ctx context.Context, p authn.Principal, proof Pr
 	return s.RevokeAll(ctx, p.AccountID, p.SessionID, ReasonSignOutOthers)
 }
 
-// SignOutAll ends every session of the caller's account, the caller's own included, once identity has
-// accepted the proof. It returns how many sessions it ended.
+// APIKeyRevoker ends every API key of an account: identity's internal
+// POST /internal/v1/accounts/{accountId}/api-keys/revoke. An error means nothing can be promised.
+type APIKeyRevoker interface {
+	RevokeAPIKeys(ctx context.Context, accountID, reason string) error
+}
+
+// SignOutAll ends every session of the caller's account, the caller's own included, and every API
+// key of the account (a sign-out everywhere is how an owner recovers from a leak), once identity has
+// accepted the proof. The keys go first: when identity cannot revoke them the request fails with
+// ErrReauthUnavailable and nothing has ended, so the owner's retry does all of it. It returns how
+// many sessions it ended.
 func (s *Service) SignOutAll(ctx context.Context, p authn.Principal, proof Proof) (int, error) {
 	proof.SessionID = p.SessionID
 	if err := s.reauthenticate(ctx, p.AccountID, proof); err != nil {
 		return 0, err
+	}
+	if s.opts.APIKeys == nil {
+		return 0, fmt.Errorf("%w: no api key revoker", ErrReauthUnavailable)
+	}
+	if err := s.opts.APIKeys.RevokeAPIKeys(ctx, p.AccountID, ReasonSignOutAll); err != nil {
+		return 0, fmt.Errorf("%w: revoke api keys of %s: %w", ErrReauthUnavailable, p.AccountID, err)
 	}
 	return s.RevokeAll(ctx, p.AccountID, "", ReasonSignOutAll)
 }

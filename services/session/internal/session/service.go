@@ -72,7 +72,10 @@ type Options struct {
 	// Reauth is identity's re-authentication gate, needed by SignOutOthers and SignOutAll (without it
 	// they answer ErrReauthUnavailable).
 	Reauth Reauthenticator
-	Logger *slog.Logger
+	// APIKeys is identity's API-key revocation, needed by SignOutAll (without it SignOutAll answers
+	// ErrReauthUnavailable).
+	APIKeys APIKeyRevoker
+	Logger  *slog.Logger
 }
 
 // Service starts, refreshes and ends sessions.

@@ -45,7 +45,7 @@ func userNames(data map[string]any) []string {
 // TestProfilesAndUsernames walks issue 5 through the gateway: profile edits in both wire styles and
 // their validation, the username endpoints of the account API (items 10–14), and the projections
 // between the services (a display name reaches identity's search, a username change reaches the
-// profile, a phone set through a profile path is identity's unverified phone).
+// profile, a phone set through a profile path is identity's pending phone).
 func TestProfilesAndUsernames(t *testing.T) {
 	c := startStack(t)
 	ada := register(t, c, "ada")

@@ -359,3 +359,27 @@ func TestPhoneChangeDoesNotEnumerate(t *testing.T) {
 		t.Errorf("9th change from one address = %d %s, want 429", r.status, r.raw)
 	}
 }
+
+// An unverified number stored before profile paths kept numbers pending blocks nobody: the account
+// that answers the number's code gets it, and the old claim is dropped.
+func TestVerifyPhoneTakesALegacyUnverifiedClaim(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, noCooldown)
+	const number = "+447700900321"
+	old := accountFor("old@example.com", "old")
+	old.Phone = number // unverified
+	old = h.createAccount(t, old)
+	id, token := h.signedUp(t, "ada@example.com", "ada", "laptop")
+
+	h.callAs(t, "POST", "/api/v1/auth/send-phone-verification", token, map[string]any{"phone_number": number}).wantStatus(t, http.StatusOK, "send")
+	h.callAs(t, "POST", "/api/v1/auth/verify-phone", token, map[string]any{"phone_number": number, "otp_code": h.lastCode(t, number)}).wantStatus(t, http.StatusOK, "verify")
+	if a := h.account(t, id); a.Phone != number || !a.PhoneVerified {
+		t.Errorf("ada = %+v, want the verified number", a)
+	}
+	if a := h.account(t, old.ID); a.Phone != "" {
+		t.Errorf("old claim = %+v, want it dropped", a)
+	}
+	if s := h.lastSnapshot(t, old.ID); s.PhoneNumber != "" {
+		t.Errorf("old account's snapshot = %+v, want no phone", s)
+	}
+}

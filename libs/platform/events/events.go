@@ -138,6 +138,10 @@ type AccountSnapshot struct {
 	Status           string    `json:"status"` // AccountStatusActive, AccountStatusDeactivated or AccountStatusLocked
 	TwoFactorEnabled bool      `json:"twoFactorEnabled"`
 	UpdatedAt        time.Time `json:"updatedAt"`
+	// PendingPhoneNumber is a number the owner set but has not verified yet (E.164). While the
+	// account has a verified phone, PhoneNumber stays that one; without, PhoneNumber shows this one,
+	// unverified.
+	PendingPhoneNumber string `json:"pendingPhoneNumber,omitempty"`
 }
 
 // Account statuses carried by AccountSnapshot. Consumers treat every status other than

@@ -162,7 +162,11 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	httpapi.RegisterInternal(internal, httpx.RequireToken(cfg.InternalToken), keys)
 	httpapi.RegisterReauthentication(internal, httpx.RequireToken(cfg.InternalToken), svc)
-	httpapi.RegisterPhoneInternal(internal, httpx.RequireToken(cfg.InternalToken), phone.NewService(usernames.Accounts, svc))
+	// Phone changes through the profile paths share the code-sending budgets: each one is a step
+	// towards a code to a new number.
+	phones := phone.NewService(usernames.Accounts, svc).WithLimits(phone.Limits{Limiter: limiter,
+		PerAccount: throttle.Limit{Max: cfg.OTP.MaxPerAccountPerHour, Window: time.Hour}, PerIP: cfg.CodeSendPerIP})
+	httpapi.RegisterPhoneInternal(internal, httpx.RequireToken(cfg.InternalToken), phones)
 
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()

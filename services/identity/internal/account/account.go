@@ -46,6 +46,9 @@ type Account struct {
 	// Version counts the changes of the facts other services project (events.AccountSnapshot); the
 	// store increments it with every such change, in the same write.
 	Version int64
+	// PendingPhone is a number the owner set through a profile path (E.164; empty when none). It is
+	// only a wish: it never replaces or un-verifies Phone until the code sent to it is answered.
+	PendingPhone string
 }
 
 // Revocation asks the session service to end the account's sessions, all of them or all but one.

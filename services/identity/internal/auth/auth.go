@@ -110,6 +110,15 @@ type Accounts interface {
 	ClearRevocation(ctx context.Context, id, revocationID string) error
 	// RevocationsPending lists accounts whose pending revocation was ordered before the given time.
 	RevocationsPending(ctx context.Context, before time.Time, limit int) ([]account.Account, error)
+	// SetVerifiedPhone makes phone the active account's verified phone and forgets a pending one; a
+	// clash with another account's number is the driver's duplicate-key error. False: no match.
+	SetVerifiedPhone(ctx context.Context, id, phone string) (bool, error)
+	// ReleaseUnverifiedPhoneElsewhere takes phone from another account holding it unverified and
+	// returns that account.
+	ReleaseUnverifiedPhoneElsewhere(ctx context.Context, id, phone string) (string, bool, error)
+	// RemoveEmailKeepingVerifiedPhone removes the account's e-mail while it is still email and a
+	// verified phone stays (one conditional write); false when that no longer holds.
+	RemoveEmailKeepingVerifiedPhone(ctx context.Context, id, email string) (bool, error)
 }
 
 // Devices is the trusted-device store the flows need.

@@ -134,13 +134,21 @@ func (s *Service) UnlinkEmail(ctx context.Context, accountID string) error {
 	if !after.HasVerifiedChannel() {
 		return ErrLastVerifiedContact
 	}
-	ok, err := s.Accounts.UpdateProjected(ctx, accountID, bson.D{{Key: "email", Value: a.Email}},
-		bson.D{{Key: "emailVerified", Value: false}}, "email")
+	// The check above is repeated by the write itself: a concurrent change of the phone (or of the
+	// e-mail) makes it match nothing, so the account is never left without a verified contact.
+	ok, err := s.Accounts.RemoveEmailKeepingVerifiedPhone(ctx, accountID, a.Email)
 	if err != nil {
 		return fmt.Errorf("unlink email: %w", err)
 	}
-	if !ok { // changed meanwhile
-		return ErrNoEmail
+	if !ok { // changed meanwhile: tell which
+		now, err := s.activeAccount(ctx, accountID)
+		switch {
+		case err != nil:
+			return err
+		case now.Email != a.Email:
+			return ErrNoEmail
+		}
+		return ErrLastVerifiedContact
 	}
 	s.publishSnapshotOrLog(ctx, accountID)
 	s.alertEmailRemoval(ctx, a)
@@ -236,9 +244,19 @@ func (s *Service) VerifyPhone(ctx context.Context, ip, accountID, phone, code st
 	if _, err := s.Codes.VerifyForAccount(ctx, events.PurposePhoneVerification, phone, accountID, code); err != nil {
 		return err
 	}
-	// The unique index on phone guards against another account having the number.
-	ok, err := s.Accounts.UpdateProjected(ctx, accountID, nil,
-		bson.D{{Key: "phone", Value: phone}, {Key: "phoneVerified", Value: true}})
+	// The unique index on phone guards against another account having the number. An unverified
+	// claim of another account (stored before profile paths kept numbers pending) gives way once.
+	ok, err := s.Accounts.SetVerifiedPhone(ctx, accountID, phone)
+	if mongox.IsDuplicateKey(err) {
+		holder, released, rerr := s.Accounts.ReleaseUnverifiedPhoneElsewhere(ctx, accountID, phone)
+		if rerr != nil {
+			return fmt.Errorf("release unverified phone: %w", rerr)
+		}
+		if released {
+			s.publishSnapshotOrLog(ctx, holder)
+			ok, err = s.Accounts.SetVerifiedPhone(ctx, accountID, phone)
+		}
+	}
 	switch {
 	case mongox.IsDuplicateKey(err):
 		return ErrPhoneTaken

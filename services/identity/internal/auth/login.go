@@ -83,7 +83,12 @@ func (s *Service) Login(ctx context.Context, in Login) (LoginResult, error) {
 		s.upgradeHash(ctx, a, in.Password)
 	}
 
-	if a.TwoFactorEnabled && a.HasVerifiedChannel() {
+	if a.TwoFactorEnabled {
+		// Fail closed: without a verified destination the second factor cannot be asked, and
+		// sign-in is refused rather than let through on the password alone.
+		if err := secondFactorAvailable(a); err != nil {
+			return LoginResult{}, err
+		}
 		ch, err := s.sendLoginCode(ctx, a, events.PurposeTwoFactor, TwoFactorTokenPrefix, in.Device.DeviceID)
 		if err != nil {
 			return LoginResult{}, err
@@ -97,7 +102,11 @@ func (s *Service) Login(ctx context.Context, in Login) (LoginResult, error) {
 		}
 	case !errors.Is(err, device.ErrNotFound):
 		return LoginResult{}, fmt.Errorf("find trusted device: %w", err)
-	case a.HasVerifiedChannel():
+	default:
+		// A new device is verified by a code; with nowhere to send one it is refused (fail closed).
+		if err := deviceVerificationAvailable(a); err != nil {
+			return LoginResult{}, err
+		}
 		ch, err := s.sendLoginCode(ctx, a, events.PurposeDeviceVerification, TokenPrefix, in.Device.DeviceID)
 		if err != nil {
 			return LoginResult{}, err

@@ -30,11 +30,24 @@ func Snapshot(a account.Account) events.AccountSnapshot {
 	case account.StatusLocked:
 		status = events.AccountStatusLocked
 	}
+	phone, verified := shownPhone(a)
 	return events.AccountSnapshot{
-		Version: a.Version, Email: a.Email, EmailVerified: a.EmailVerified, PhoneNumber: a.Phone,
-		PhoneVerified: a.PhoneVerified, Username: a.Username, Status: status,
-		TwoFactorEnabled: a.TwoFactorEnabled, UpdatedAt: a.UpdatedAt.UTC(),
+		Version: a.Version, Email: a.Email, EmailVerified: a.EmailVerified, PhoneNumber: phone,
+		PhoneVerified: verified, Username: a.Username, Status: status,
+		TwoFactorEnabled: a.TwoFactorEnabled, UpdatedAt: a.UpdatedAt.UTC(), PendingPhoneNumber: a.PendingPhone,
 	}
+}
+
+// shownPhone is the phone other services show for a: the verified one while there is one (a pending
+// number never hides or un-verifies it), else the pending one, else an unverified one.
+func shownPhone(a account.Account) (string, bool) {
+	switch {
+	case a.IsPhoneVerified():
+		return a.Phone, true
+	case a.PendingPhone != "":
+		return a.PendingPhone, false
+	}
+	return a.Phone, false
 }
 
 // PublishSnapshot queues the account.updated event of the account's current state. Call it after

@@ -152,6 +152,10 @@ func failure(err error, passwordField string, invalidCode *wire.Error) error {
 		return invalidCode
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		return wire.Unauthorized(msgInvalidCredentials)
+	case errors.Is(err, auth.ErrNoSecondFactor):
+		return wire.Forbidden(msgNoSecondFactor)
+	case errors.Is(err, auth.ErrNoDeviceVerification):
+		return wire.Forbidden(msgNoDeviceVerification)
 	case errors.Is(err, auth.ErrUsernameTaken):
 		return wire.Conflict(msgUsernameTaken)
 	case errors.Is(err, auth.ErrSessionUnavailable), store.IsUnavailable(err):

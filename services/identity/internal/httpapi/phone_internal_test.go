@@ -55,9 +55,12 @@ func TestInternalSetPhone(t *testing.T) {
 	}{
 		{"no token", "a1", "", `{"phoneNumber":"+14155550123"}`, 401, ""},
 		{"wrong token", "a1", "nope", `{"phoneNumber":"+14155550123"}`, 401, ""},
-		{"recorded unverified", "a1", internalToken.Value(), `{"phoneNumber":"+14155550123"}`, 200, `"phoneNumber":"+14155550123","phoneVerified":false`},
+		{"recorded pending, shown unverified", "a1", internalToken.Value(), `{"phoneNumber":"+14155550123"}`, 200, `"phoneNumber":"+14155550123","phoneVerified":false`},
 		{"not E.164", "a1", internalToken.Value(), `{"phoneNumber":"0712345678"}`, 422, "invalid_phone"},
-		{"verified by another account", "a1", internalToken.Value(), `{"phoneNumber":"+14155550100"}`, 409, "phone_taken"},
+		// No clash is told: another account's verified number answers like any number.
+		{"verified by another account", "a1", internalToken.Value(), `{"phoneNumber":"+14155550100"}`, 200, `"phoneNumber":"+14155550100","phoneVerified":false`},
+		// A verified phone stays the phone until the new number's code is answered.
+		{"verified phone stays", "b1", internalToken.Value(), `{"phoneNumber":"+14155550177"}`, 200, `"phoneNumber":"+14155550100","phoneVerified":true`},
 		{"own verified number is no change", "b1", internalToken.Value(), `{"phoneNumber":"+14155550100"}`, 200, `"phoneVerified":true`},
 		{"locked account", "l1", internalToken.Value(), `{"phoneNumber":"+14155550199"}`, 404, "not_found"},
 		{"unknown account", "zz", internalToken.Value(), `{"phoneNumber":"+14155550199"}`, 404, "not_found"},

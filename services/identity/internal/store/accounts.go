@@ -27,6 +27,7 @@ type accountDoc struct {
 	EmailVerified      bool      `bson:"emailVerified"`
 	Phone              string    `bson:"phone,omitempty"`
 	PhoneVerified      bool      `bson:"phoneVerified"`
+	PendingPhone       string    `bson:"pendingPhone,omitempty"` // not unique: a wish, see account.Account
 	Username           string    `bson:"username,omitempty"`
 	FirstName          string    `bson:"firstName,omitempty"`
 	LastName           string    `bson:"lastName,omitempty"`
@@ -70,7 +71,7 @@ func RevocationValue(r account.Revocation) any {
 func toAccountDoc(a account.Account) accountDoc {
 	return accountDoc{
 		ID: a.ID, Email: a.Email, EmailVerified: a.EmailVerified, Phone: a.Phone, PhoneVerified: a.PhoneVerified,
-		Username: a.Username, FirstName: a.FirstName, LastName: a.LastName, PasswordHash: a.PasswordHash,
+		PendingPhone: a.PendingPhone, Username: a.Username, FirstName: a.FirstName, LastName: a.LastName, PasswordHash: a.PasswordHash,
 		Status: string(a.Status), TwoFactorEnabled: a.TwoFactorEnabled, CreatedAt: a.CreatedAt.UTC(),
 		UpdatedAt: a.UpdatedAt.UTC(), PasswordChangedAt: a.PasswordChangedAt.UTC(), Version: a.Version,
 		Roles: a.Roles, DeactivatedAt: a.DeactivatedAt.UTC(), DeactivationReason: a.DeactivationReason,
@@ -80,7 +81,7 @@ func toAccountDoc(a account.Account) accountDoc {
 func (d accountDoc) account() account.Account {
 	a := account.Account{
 		ID: d.ID, Email: d.Email, EmailVerified: d.EmailVerified, Phone: d.Phone, PhoneVerified: d.PhoneVerified,
-		Username: d.Username, FirstName: d.FirstName, LastName: d.LastName, PasswordHash: d.PasswordHash,
+		PendingPhone: d.PendingPhone, Username: d.Username, FirstName: d.FirstName, LastName: d.LastName, PasswordHash: d.PasswordHash,
 		Status: account.Status(d.Status), TwoFactorEnabled: d.TwoFactorEnabled, CreatedAt: d.CreatedAt,
 		UpdatedAt: d.UpdatedAt, PasswordChangedAt: d.PasswordChangedAt, Version: d.Version,
 		Roles: d.Roles, DeactivatedAt: d.DeactivatedAt, DeactivationReason: d.DeactivationReason,

@@ -86,15 +86,6 @@ func SearchTerms(firstName, lastName, displayName string) []string {
 	return out
 }
 
-// SetUnverifiedPhone sets the account's phone number, unverified, unless the account has that number
-// already; it marks account.updated pending (UpdateProjected). A number held by another account
-// comes back as a duplicate-key error (mongox.IsDuplicateKey).
-func (s *Accounts) SetUnverifiedPhone(ctx context.Context, id, phone string) (bool, error) {
-	return s.UpdateProjected(ctx, id,
-		bson.D{{Key: "phone", Value: bson.D{{Key: "$ne", Value: phone}}}},
-		bson.D{{Key: "phone", Value: phone}, {Key: "phoneVerified", Value: false}})
-}
-
 // PhoneHolder returns the account whose phone is phone, and whether it is verified there.
 func (s *Accounts) PhoneHolder(ctx context.Context, phone string) (string, bool, bool, error) {
 	var d struct {

@@ -286,7 +286,7 @@ func TestApplyProfileKeepsTheNewest(t *testing.T) {
 	}
 }
 
-func TestSetUnverifiedPhone(t *testing.T) {
+func TestSetPendingPhone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t)
@@ -294,30 +294,36 @@ func TestSetUnverifiedPhone(t *testing.T) {
 	w.add(t, "b1", "bob", "Bob", "", account.StatusActive)
 	phones := phone.NewService(w.store.Accounts, w.pub)
 
-	a, err := phones.SetUnverified(ctx, "a1", "+254712345678")
-	if err != nil || a.Phone != "+254712345678" || a.PhoneVerified || a.Version < 2 {
-		t.Fatalf("SetUnverified = %+v, %v", a, err)
+	a, err := phones.SetPending(ctx, "a1", "+254712345678", "")
+	if err != nil || a.PendingPhone != "+254712345678" || a.Phone != "" || a.PhoneVerified || a.Version < 2 {
+		t.Fatalf("SetPending = %+v, %v", a, err)
 	}
-	// Bob may take over an unverified claim; Ada loses it.
-	if b, err := phones.SetUnverified(ctx, "b1", "+254712345678"); err != nil || b.Phone != "+254712345678" {
-		t.Fatalf("takeover = %+v, %v", b, err)
+	// A pending number blocks nobody: bob may set the same one, ada keeps hers.
+	if b, err := phones.SetPending(ctx, "b1", "+254712345678", ""); err != nil || b.PendingPhone != "+254712345678" {
+		t.Fatalf("second claim = %+v, %v", b, err)
 	}
-	if a, _ := w.store.ByID(ctx, "a1"); a.Phone != "" {
-		t.Errorf("ada still has %q", a.Phone)
+	if a, _ := w.store.ByID(ctx, "a1"); a.PendingPhone != "+254712345678" {
+		t.Errorf("ada lost her pending number: %+v", a)
 	}
-	// A verified number stays with its owner.
-	if _, err := w.store.UpdateProjected(ctx, "b1", nil, bsonSet("phoneVerified", true)); err != nil {
+	// Bob verifies it; ada setting it again is answered as before (no clash is told), and changes
+	// nothing of bob's.
+	if _, err := w.store.SetVerifiedPhone(ctx, "b1", "+254712345678"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := phones.SetUnverified(ctx, "a1", "+254712345678"); !errors.Is(err, phone.ErrTaken) {
-		t.Errorf("verified elsewhere: %v, want ErrTaken", err)
+	if a, err := phones.SetPending(ctx, "a1", "+254712345678", ""); err != nil || a.Phone != "" {
+		t.Errorf("verified elsewhere = %+v, %v; want the same answer as for any number", a, err)
+	}
+	// Bob's verified phone stays his phone while a new number is pending.
+	b, err := phones.SetPending(ctx, "b1", "+254712345999", "")
+	if err != nil || b.Phone != "+254712345678" || !b.PhoneVerified || b.PendingPhone != "+254712345999" {
+		t.Errorf("pending over verified = %+v, %v", b, err)
 	}
 	for _, bad := range []string{"0712345678", "+0123", ""} {
-		if _, err := phones.SetUnverified(ctx, "a1", bad); !errors.Is(err, phone.ErrInvalid) {
-			t.Errorf("SetUnverified(%q) = %v, want ErrInvalid", bad, err)
+		if _, err := phones.SetPending(ctx, "a1", bad, ""); !errors.Is(err, phone.ErrInvalid) {
+			t.Errorf("SetPending(%q) = %v, want ErrInvalid", bad, err)
 		}
 	}
-	if _, err := phones.SetUnverified(ctx, "nobody", "+14155550123"); !errors.Is(err, phone.ErrNotFound) {
+	if _, err := phones.SetPending(ctx, "nobody", "+14155550123", ""); !errors.Is(err, phone.ErrNotFound) {
 		t.Errorf("unknown account: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/e164"
+	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/profile/internal/profile"
 )
@@ -93,7 +94,7 @@ func (h *Handler) patchMe(c *fiber.Ctx) error {
 			phone, ok = normalizePhone(*req.Phone, "")
 		}
 		v.Check(ok, "phone", "Value error, phone must be an international number in E.164 format such as +14155550123", "value_error")
-		ch.Phone = &phone
+		ch.Phone, ch.ClientIP = &phone, httpx.ClientIP(c)
 	}
 	if err := v.Err(); err != nil {
 		return err
@@ -125,6 +126,9 @@ type AccountMe struct {
 	PhoneNumber         *string `json:"phone_number"`
 	CountryCode         *string `json:"country_code"`
 	PhoneVerified       bool    `json:"phone_verified"`
+	// PendingPhoneNumber (not in the AudioPod document) is a number set here and not verified yet;
+	// phone_number stays the verified one until it is. Absent when there is none.
+	PendingPhoneNumber *string `json:"pending_phone_number,omitempty"`
 }
 
 func toAccountMe(p profile.Profile) AccountMe {
@@ -138,7 +142,7 @@ func toAccountMe(p profile.Profile) AccountMe {
 		CreatedAt: timestamp(p.CreatedAt), UpdatedAt: timestamp(p.UpdatedAt), Image: nullable(p.AvatarURL),
 		UserType: nullable(p.UserType), AudioUsage: nullable(p.AudioUsage), OnboardingCompleted: p.PrimaryComplete(),
 		ReferralSource: nullable(p.ReferralSource), PhoneNumber: nullable(p.Phone), CountryCode: country,
-		PhoneVerified: p.Phone != "" && p.PhoneVerified,
+		PhoneVerified: p.Phone != "" && p.PhoneVerified, PendingPhoneNumber: pendingPhone(p),
 	}
 }
 
@@ -195,7 +199,7 @@ func (h *Handler) patchAuthMe(c *fiber.Ctx) error {
 		if !ok {
 			return wire.BadRequest(msgInvalidPhone)
 		}
-		ch.Phone = &phone
+		ch.Phone, ch.ClientIP = &phone, httpx.ClientIP(c)
 		ch.CountryCode = &country
 	} else if req.CountryCode != nil {
 		return wire.Invalid(wire.Body("country_code", "Value error, country_code is only accepted together with phone_number", "value_error"))

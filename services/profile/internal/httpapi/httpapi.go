@@ -71,6 +71,9 @@ type Me struct {
 	Location      *string `json:"location"`
 	CreatedAt     string  `json:"created_at"`
 	UpdatedAt     string  `json:"updated_at"`
+	// PendingPhone (not in profile-api.txt) is a number set here and not verified yet; phone stays the
+	// verified one until it is. Absent when there is none.
+	PendingPhone *string `json:"pending_phone,omitempty"`
 }
 
 func (h *Handler) getMe(c *fiber.Ctx) error {
@@ -92,6 +95,7 @@ func toMe(p profile.Profile) Me {
 		DisplayName:   nullable(p.DisplayName),
 		Phone:         nullable(p.Phone),
 		PhoneVerified: p.Phone != "" && p.PhoneVerified,
+		PendingPhone:  pendingPhone(p),
 		Locale:        nullable(p.Locale),
 		Timezone:      nullable(p.Timezone),
 		AvatarURL:     nullable(p.AvatarURL),
@@ -100,6 +104,14 @@ func toMe(p profile.Profile) Me {
 		CreatedAt:     timestamp(p.CreatedAt),
 		UpdatedAt:     timestamp(p.UpdatedAt),
 	}
+}
+
+// pendingPhone is the account's pending phone when it differs from the one shown, else nil.
+func pendingPhone(p profile.Profile) *string {
+	if p.PendingPhone == p.Phone {
+		return nil
+	}
+	return nullable(p.PendingPhone)
 }
 
 func nullable(s string) *string {
@@ -122,6 +134,10 @@ func (h *Handler) fail(c *fiber.Ctx, err error) error {
 		return wire.NotFound("Profile not found")
 	case errors.Is(err, profile.ErrPhoneTaken):
 		return wire.Conflict("Phone number is already in use by another account")
+	}
+	var throttled *profile.PhoneChangesThrottledError
+	if errors.As(err, &throttled) {
+		return wire.TooManyRequests("Too many phone number changes; try again later", throttled.RetryAfter)
 	}
 	return err
 }

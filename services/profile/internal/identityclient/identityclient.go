@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/config"
@@ -33,19 +34,25 @@ func New(baseURL string, token config.Secret, httpClient *http.Client) *Client {
 
 type setPhoneRequest struct {
 	PhoneNumber string `json:"phoneNumber"`
+	ClientIP    string `json:"clientIp,omitempty"`
 }
 
-// SetPhone asks identity to record phone as the account's (unverified) phone number and returns the
-// account's snapshot after the change. Errors wrap profile.ErrPhoneTaken (409), profile.ErrNotFound
-// (404) or profile.ErrUnavailable (anything else: from the caller's view identity is down).
-func (c *Client) SetPhone(ctx context.Context, accountID, phone string) (events.AccountSnapshot, error) {
+// SetPhone asks identity to record phone as the account's pending phone number (clientIP: the
+// caller's address, for identity's per-IP limit) and returns the account's snapshot after the change.
+// Errors are *profile.PhoneChangesThrottledError (429), or wrap profile.ErrPhoneTaken (409, only from
+// identity versions that still told), profile.ErrNotFound (404) or profile.ErrUnavailable (anything
+// else: from the caller's view identity is down).
+func (c *Client) SetPhone(ctx context.Context, accountID, phone, clientIP string) (events.AccountSnapshot, error) {
 	path := "/internal/v1/accounts/" + url.PathEscape(accountID) + "/phone"
-	a, err := c.api.Call(ctx, http.MethodPut, path, setPhoneRequest{PhoneNumber: phone})
+	a, err := c.api.Call(ctx, http.MethodPut, path, setPhoneRequest{PhoneNumber: phone, ClientIP: clientIP})
 	if err != nil {
 		return events.AccountSnapshot{}, fmt.Errorf("%w: %w", profile.ErrUnavailable, err)
 	}
 	switch a.Status {
 	case http.StatusOK:
+	case http.StatusTooManyRequests:
+		retry, _ := strconv.Atoi(a.Header.Get("Retry-After"))
+		return events.AccountSnapshot{}, &profile.PhoneChangesThrottledError{RetryAfter: time.Duration(max(retry, 1)) * time.Second}
 	case http.StatusConflict:
 		return events.AccountSnapshot{}, profile.ErrPhoneTaken
 	case http.StatusNotFound:

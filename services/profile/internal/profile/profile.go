@@ -59,6 +59,7 @@ type Profile struct {
 	EmailVerified  bool
 	Phone          string // E.164
 	PhoneVerified  bool
+	PendingPhone   string // E.164, set through a profile path and not verified yet
 	Username       string
 	AccountStatus  string // events.AccountStatus*; empty until the first account.updated
 	AccountVersion int64  // version of the last AccountSnapshot applied (0: none yet)
@@ -161,11 +162,20 @@ type Outbox interface {
 }
 
 // Phones hands a phone number to identity, the system of record for phone numbers and their
-// verification. SetPhone records phone (E.164) as the account's phone, unverified unless it is the
-// number already verified, and returns the account's snapshot after the change. Errors: ErrPhoneTaken,
-// ErrNotFound (no such account), ErrUnavailable.
+// verification. SetPhone records phone (E.164) as the account's pending phone — a verified phone
+// stays until the new number's code is answered — and returns the account's snapshot after the
+// change; clientIP is the caller's address, for identity's per-IP limit. Errors:
+// *PhoneChangesThrottledError, ErrNotFound (no such account), ErrUnavailable.
 type Phones interface {
-	SetPhone(ctx context.Context, accountID, phone string) (events.AccountSnapshot, error)
+	SetPhone(ctx context.Context, accountID, phone, clientIP string) (events.AccountSnapshot, error)
+}
+
+// PhoneChangesThrottledError: identity refused a phone change because the account or the caller's
+// address changed phones too often; retry after RetryAfter.
+type PhoneChangesThrottledError struct{ RetryAfter time.Duration }
+
+func (e *PhoneChangesThrottledError) Error() string {
+	return fmt.Sprintf("too many phone number changes; retry after %s", e.RetryAfter)
 }
 
 // Service reads and changes profiles.
@@ -346,6 +356,7 @@ func (p *Profile) applyAccount(snap events.AccountSnapshot) bool {
 	p.AccountVersion = snap.Version
 	p.Email, p.EmailVerified = snap.Email, snap.EmailVerified
 	p.Phone, p.PhoneVerified = snap.PhoneNumber, snap.PhoneVerified
+	p.PendingPhone = snap.PendingPhoneNumber
 	p.Username, p.AccountStatus = snap.Username, snap.Status
 	return true
 }
@@ -360,11 +371,14 @@ type Changes struct {
 	UserType, AudioUsage, ReferralSource       *string
 	// Phone is an E.164 number for identity; CountryCode the calling code it was given with.
 	Phone, CountryCode *string
+	// ClientIP is the caller's address, which identity limits phone changes by (not a change).
+	ClientIP string
 }
 
-// Update applies an edit. A new phone number goes to identity first (which records it unverified);
-// the profile then shows identity's answer, and phone_verified stays false until the number is
-// verified by OTP.
+// Update applies an edit. A new phone number goes to identity first, which records it as the
+// account's pending phone: a verified phone stays the account's phone (and phone_verified true) until
+// the new number is verified by OTP; without one, the pending number shows, unverified. The profile
+// then shows identity's answer.
 func (s *Service) Update(ctx context.Context, accountID string, ch Changes) (Profile, error) {
 	var snap *events.AccountSnapshot
 	if ch.Phone != nil {
@@ -372,11 +386,11 @@ func (s *Service) Update(ctx context.Context, accountID string, ch Changes) (Pro
 		if err != nil {
 			return Profile{}, err
 		}
-		if *ch.Phone != current.Phone {
+		if *ch.Phone != current.Phone && *ch.Phone != current.PendingPhone {
 			if s.phones == nil {
 				return Profile{}, fmt.Errorf("set phone: no phone API configured: %w", ErrUnavailable)
 			}
-			got, err := s.phones.SetPhone(ctx, accountID, *ch.Phone)
+			got, err := s.phones.SetPhone(ctx, accountID, *ch.Phone, ch.ClientIP)
 			if err != nil {
 				return Profile{}, fmt.Errorf("set phone of %s: %w", accountID, err)
 			}

@@ -28,12 +28,14 @@ type phoneDesk struct {
 	version int64
 	calls   int
 	err     error
+	ip      string // client IP of the last call
 }
 
-func (d *phoneDesk) SetPhone(_ context.Context, _ string, phone string) (events.AccountSnapshot, error) {
+func (d *phoneDesk) SetPhone(_ context.Context, _ string, phone, clientIP string) (events.AccountSnapshot, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls++
+	d.ip = clientIP
 	if d.err != nil {
 		return events.AccountSnapshot{}, d.err
 	}
@@ -149,9 +151,12 @@ func TestUpdatePhoneGoesThroughIdentity(t *testing.T) {
 	desk := &phoneDesk{version: 5}
 	svc := profile.NewService(profiles, profile.Options{Phones: desk})
 
-	p, err := svc.Update(ctx, "acc-1", profile.Changes{Phone: ptr("+14155550123"), CountryCode: ptr("+1")})
+	p, err := svc.Update(ctx, "acc-1", profile.Changes{Phone: ptr("+14155550123"), CountryCode: ptr("+1"), ClientIP: "203.0.113.9"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if desk.ip != "203.0.113.9" {
+		t.Errorf("identity was given client IP %q, want the caller's", desk.ip)
 	}
 	if p.Phone != "+14155550123" || p.PhoneVerified || p.AccountVersion != 6 || p.CountryCode != "+1" {
 		t.Errorf("after the change: %+v", p)
@@ -163,9 +168,10 @@ func TestUpdatePhoneGoesThroughIdentity(t *testing.T) {
 	if desk.calls != 1 {
 		t.Errorf("identity called %d times, want 1", desk.calls)
 	}
-	desk.err = profile.ErrPhoneTaken
-	if _, err := svc.Update(ctx, "acc-1", profile.Changes{Phone: ptr("+14155550199"), DisplayName: ptr("x")}); !errors.Is(err, profile.ErrPhoneTaken) {
-		t.Errorf("taken number: err = %v, want ErrPhoneTaken", err)
+	desk.err = &profile.PhoneChangesThrottledError{RetryAfter: time.Minute}
+	var throttled *profile.PhoneChangesThrottledError
+	if _, err := svc.Update(ctx, "acc-1", profile.Changes{Phone: ptr("+14155550199"), DisplayName: ptr("x")}); !errors.As(err, &throttled) {
+		t.Errorf("throttled change: err = %v, want PhoneChangesThrottledError", err)
 	}
 	if got, _ := profiles.Find(ctx, "acc-1"); got.DisplayName != "" || got.Phone != "+14155550123" {
 		t.Errorf("a refused edit changed the profile: %+v", got)

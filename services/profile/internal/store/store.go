@@ -73,12 +73,14 @@ type accountFact struct {
 	EmailVerified bool   `bson:"emailVerified"`
 	PhoneVerified bool   `bson:"phoneVerified"`
 	Status        string `bson:"status,omitempty"`
+	PendingPhone  string `bson:"pendingPhone,omitempty"`
 }
 
 func toDocument(p profile.Profile) document {
 	return document{
 		ID: p.AccountID, Email: p.Email, Username: p.Username, Phone: p.Phone,
-		Account:   accountFact{Version: p.AccountVersion, EmailVerified: p.EmailVerified, PhoneVerified: p.PhoneVerified, Status: p.AccountStatus},
+		Account: accountFact{Version: p.AccountVersion, EmailVerified: p.EmailVerified, PhoneVerified: p.PhoneVerified, Status: p.AccountStatus,
+			PendingPhone: p.PendingPhone},
 		FirstName: p.FirstName, LastName: p.LastName, DisplayName: p.DisplayName, Bio: p.Bio, Location: p.Location,
 		Locale: p.Locale, Timezone: p.Timezone, AvatarURL: p.AvatarURL, UserType: p.UserType, AudioUsage: p.AudioUsage,
 		ReferralSource: p.ReferralSource, CountryCode: p.CountryCode,
@@ -91,8 +93,8 @@ func (d document) profile() profile.Profile {
 	return profile.Profile{
 		AccountID: d.ID, Email: d.Email, Username: d.Username, Phone: d.Phone,
 		AccountVersion: d.Account.Version, EmailVerified: d.Account.EmailVerified, PhoneVerified: d.Account.PhoneVerified,
-		AccountStatus: d.Account.Status,
-		FirstName:     d.FirstName, LastName: d.LastName, DisplayName: d.DisplayName, Bio: d.Bio, Location: d.Location,
+		AccountStatus: d.Account.Status, PendingPhone: d.Account.PendingPhone,
+		FirstName: d.FirstName, LastName: d.LastName, DisplayName: d.DisplayName, Bio: d.Bio, Location: d.Location,
 		Locale: d.Locale, Timezone: d.Timezone, AvatarURL: d.AvatarURL, UserType: d.UserType, AudioUsage: d.AudioUsage,
 		ReferralSource: d.ReferralSource, CountryCode: d.CountryCode,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Version: d.Version, AppliedEvents: d.AppliedEvents,

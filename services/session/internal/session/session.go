@@ -79,6 +79,11 @@ type Session struct {
 	RefreshHash string
 	// RotatedRefreshHashes are the hashes of the most recent used tokens, newest last.
 	RotatedRefreshHashes []string
+	// GraceHash is the hash of the token the last rotation replaced; until GraceUntil, presenting that
+	// token again returns GraceSealed: the rotation's pair, sealed under a key only that token yields.
+	GraceHash   string
+	GraceSealed []byte
+	GraceUntil  time.Time
 }
 
 // Active reports whether the session can still be used at now.
@@ -125,4 +130,10 @@ type Rotation struct {
 	ExpiresAt time.Time
 	IPAddress string // "" keeps the stored one
 	Location  string // "" keeps the stored one
+
+	// GraceHash, GraceSealed and GraceUntil become the session's (see Session); GraceSealed is nil
+	// when the grace is off.
+	GraceHash   string
+	GraceSealed []byte
+	GraceUntil  time.Time
 }

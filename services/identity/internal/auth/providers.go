@@ -47,6 +47,12 @@ func (s *Service) LinkProvider(ctx context.Context, accountID, provider, idToken
 // UnlinkProvider removes the account's link to provider: oauth.ErrNotLinked when there is none,
 // ErrLastSignInMethod when it is the account's only way to sign in.
 func (s *Service) UnlinkProvider(ctx context.Context, accountID, provider string) error {
+	// Under the lease, two unlinks of the last two methods cannot both pass the check below.
+	release, err := s.Providers.LockSignInMethods(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	a, err := s.activeAccount(ctx, accountID)
 	if err != nil {
 		return err

@@ -148,6 +148,8 @@ type Providers interface {
 	// LockSignInMethods serializes the changes that remove one of the account's sign-in methods
 	// (checked against the others, which live in other documents); call the release when done.
 	LockSignInMethods(ctx context.Context, accountID string) (release func(), err error)
+	// ClaimIDToken records the use of a verified ID token; oauth.ErrTokenReplayed when it was used.
+	ClaimIDToken(ctx context.Context, id oauth.Identity, at time.Time) error
 }
 
 // IDTokens verifies provider ID tokens (see oauth.Verifier).

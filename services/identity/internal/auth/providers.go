@@ -33,6 +33,9 @@ func (s *Service) LinkProvider(ctx context.Context, accountID, provider, idToken
 	if err != nil {
 		return oauth.Link{}, err
 	}
+	if err := s.Providers.ClaimIDToken(ctx, id, s.now()); err != nil { // each ID token serves once
+		return oauth.Link{}, err
+	}
 	l := oauth.Link{ID: events.NewID(), AccountID: a.ID, Provider: provider, Subject: id.Subject, LinkedAt: s.now().UTC()}
 	if id.EmailVerified {
 		l.Email = id.Email
@@ -111,6 +114,9 @@ func (s *Service) SignInWithProvider(ctx context.Context, in ProviderSignIn) (re
 	}
 	id, err := s.IDTokens.Verify(ctx, in.Provider, in.IDToken, in.Nonce)
 	if err != nil {
+		return ProviderResult{}, err
+	}
+	if err := s.Providers.ClaimIDToken(ctx, id, s.now()); err != nil { // a captured token cannot sign in again
 		return ProviderResult{}, err
 	}
 	var a account.Account

@@ -97,7 +97,7 @@ func NewApp(o Options) (*fiber.App, error) {
 		viaProxy := contains(proxies, c.Context().RemoteIP())
 		c.Locals(localViaProxy, viaProxy)
 		if o.LocationHeader != "" && viaProxy {
-			c.Locals(localLocation, truncateRunes(strings.TrimSpace(c.Get(o.LocationHeader)), MaxLocation))
+			c.Locals(localLocation, truncateRunes(wire.CleanText(strings.TrimSpace(c.Get(o.LocationHeader))), MaxLocation))
 		}
 
 		carrier := headerCarrier{c}

@@ -131,6 +131,7 @@ func (h *Handler) CreateSession(c *fiber.Ctx) error {
 	chk.MaxLen("deviceId", req.DeviceID, 128)
 	chk.MaxLen("deviceName", req.DeviceName, 200)
 	chk.MaxLen("platform", req.Platform, 64)
+	chk.PlainText("deviceName", req.DeviceName)
 	chk.MaxLen("location", req.Location, httpx.MaxLocation)
 	chk.Check(req.IPAddress == "" || net.ParseIP(req.IPAddress) != nil, "ipAddress", "value is not a valid IP address", "ip_any_address")
 	if err := chk.Err(); err != nil {
@@ -141,7 +142,7 @@ func (h *Handler) CreateSession(c *fiber.Ctx) error {
 		DeviceName: req.DeviceName,
 		Platform:   req.Platform,
 		IPAddress:  req.IPAddress,
-		UserAgent:  truncate(req.UserAgent, maxUserAgent),
+		UserAgent:  truncate(wire.CleanText(req.UserAgent), maxUserAgent),
 		Location:   req.Location,
 	})
 	if err != nil {

@@ -172,6 +172,7 @@ func (s *Service) createFromProvider(ctx context.Context, id oauth.Identity) (ac
 	if id.Email == "" || !id.EmailVerified {
 		return account.Account{}, ErrProviderEmailUnverified
 	}
+	id.Email = account.NormalizeEmail(id.Email) // one form of an internationalised domain
 	switch _, err := s.Accounts.ByEmail(ctx, id.Email); {
 	case err == nil:
 		return account.Account{}, ErrProviderEmailInUse

@@ -118,9 +118,8 @@ func (s *Service) withinGrace(sess Session, token, hash string, now time.Time) (
 }
 
 // awaitGrace serves a refresh whose token another refresh has just claimed: it waits for that
-// rotation to land and answers with the same pair. If the token was claimed longer ago than the
-// grace, or the rotation does not land in time, the answer is ErrInvalidRefreshToken (revoking the
-// session only for reuse after the grace).
+// rotation to land and answers with the same pair. When the rotation does not land in time, or the
+// session has moved past its pair, the answer is ErrInvalidRefreshToken without revoking anything.
 func (s *Service) awaitGrace(ctx context.Context, sess Session, token, hash string) (Issued, error) {
 	wait := min(s.opts.RefreshGrace, maxGraceWait)
 	deadline := time.Now().Add(wait)
@@ -130,7 +129,10 @@ func (s *Service) awaitGrace(ctx context.Context, sess Session, token, hash stri
 			if iss, ok := s.withinGrace(sess, token, hash, now); ok {
 				return iss, nil
 			}
-			return Issued{}, s.rejectStale(ctx, sess, hash)
+			// The client has moved on past the winner's pair already (or the session ended). This
+			// token was claimed moments ago by its own parallel refresh, so it is not taken for reuse:
+			// refused, nothing revoked.
+			return Issued{}, ErrInvalidRefreshToken
 		}
 		if !sess.Active(now) {
 			return Issued{}, ErrInvalidRefreshToken

@@ -4,7 +4,8 @@
 // A session lasts until the earlier of its absolute expiry (SESSION_ABSOLUTE_TTL after sign-in) and its
 // idle expiry (SESSION_IDLE_TTL after the last refresh). Refresh tokens are rotated on every use; a
 // token that has already been used is a sign that it was stolen, so presenting one revokes the whole
-// session. Revocation is published as session.revoked so that every service refuses the session's
+// session — except the token the last rotation replaced, within REFRESH_TOKEN_GRACE, which returns
+// that rotation's pair (see grace.go). Revocation is published as session.revoked so that every service refuses the session's
 // access tokens until they expire.
 package session
 

@@ -131,19 +131,19 @@ func (h *Handler) CreateSession(c *fiber.Ctx) error {
 	chk.MaxLen("deviceId", req.DeviceID, 128)
 	chk.MaxLen("deviceName", req.DeviceName, 200)
 	chk.MaxLen("platform", req.Platform, 64)
-	chk.PlainText("deviceName", req.DeviceName)
 	chk.MaxLen("location", req.Location, httpx.MaxLocation)
 	chk.Check(req.IPAddress == "" || net.ParseIP(req.IPAddress) != nil, "ipAddress", "value is not a valid IP address", "ip_any_address")
 	if err := chk.Err(); err != nil {
 		return err
 	}
 	issued, err := h.sessions.Create(c.UserContext(), req.AccountID, session.Device{
-		DeviceID:   req.DeviceID,
-		DeviceName: req.DeviceName,
+		// identity refused invisible text in what people typed; what it recorded is cleaned here.
+		DeviceID:   wire.CleanText(req.DeviceID),
+		DeviceName: wire.CleanText(req.DeviceName),
 		Platform:   req.Platform,
 		IPAddress:  req.IPAddress,
 		UserAgent:  truncate(wire.CleanText(req.UserAgent), maxUserAgent),
-		Location:   req.Location,
+		Location:   wire.CleanText(req.Location),
 	})
 	if err != nil {
 		return h.fail(c, err)

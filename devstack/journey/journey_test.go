@@ -75,7 +75,7 @@ func register(t *testing.T, c *client, name string) account {
 }
 
 func TestJourney(t *testing.T) {
-	c := startStack(t)
+	c := startStack(t, withShortRefreshGrace)
 	a := register(t, c, "ada")
 
 	t.Run("profile right after registration", func(t *testing.T) {
@@ -184,6 +184,13 @@ func TestJourney(t *testing.T) {
 		if second == "" || second == first || str(r.Body, "access_token") == "" || r.Body["expires_in"] == nil {
 			t.Fatalf("refresh body = %s, want a new pair", r.Raw)
 		}
+		// Within the grace the spent token returns the same pair (a client's parallel refreshes)...
+		again := c.do("POST", "/api/v1/auth/refresh", map[string]any{"refresh_token": first}).want(t, 200, "the spent token within the grace")
+		if str(again.Body, "refresh_token") != second || str(again.Body, "access_token") != str(r.Body, "access_token") {
+			t.Fatalf("refresh within the grace = %s, want the pair of the first refresh", again.Raw)
+		}
+		// ...after it, the spent token is a replay and ends the session.
+		time.Sleep(shortRefreshGrace + 200*time.Millisecond)
 		c.do("POST", "/api/v1/auth/refresh", map[string]any{"refresh_token": first}).want(t, 401, "reusing a rotated refresh token")
 		c.do("POST", "/api/v1/auth/refresh", map[string]any{"refresh_token": second}).want(t, 401, "the newest refresh token after reuse was detected")
 		access := str(r.Body, "access_token")

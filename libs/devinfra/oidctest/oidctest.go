@@ -163,6 +163,9 @@ func (i *Issuer) claimsMap(c Claims) map[string]any {
 	m := map[string]any{
 		"iss": c.Issuer, "sub": c.Subject, "aud": c.Audience,
 		"iat": c.IssuedAt.Unix(), "exp": c.ExpiresAt.Unix(),
+		// Every token is unique, as a real provider's are (Google's carry a jti): two tokens signed
+		// in the same second for the same person are two tokens, not one replayed.
+		"jti": newJTI(),
 	}
 	if c.Email != "" {
 		m["email"] = c.Email
@@ -264,4 +267,10 @@ func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+func newJTI() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return b64(b[:])
 }

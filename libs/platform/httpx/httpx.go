@@ -57,7 +57,8 @@ const (
 	headerReqID   = "X-Request-Id"
 )
 
-// NewApp returns a Fiber app with Latchkey's middleware and error handler installed.
+// NewApp returns a Fiber app with Latchkey's middleware and error handler installed. Every answer
+// is marked Cache-Control: no-store (and Pragma: no-cache) unless its handler says otherwise.
 func NewApp(o Options) (*fiber.App, error) {
 	proxies, err := parseNets(o.TrustedProxies)
 	if err != nil {
@@ -96,7 +97,7 @@ func NewApp(o Options) (*fiber.App, error) {
 		viaProxy := contains(proxies, c.Context().RemoteIP())
 		c.Locals(localViaProxy, viaProxy)
 		if o.LocationHeader != "" && viaProxy {
-			c.Locals(localLocation, truncateRunes(strings.TrimSpace(c.Get(o.LocationHeader)), MaxLocation))
+			c.Locals(localLocation, truncateRunes(wire.CleanText(strings.TrimSpace(c.Get(o.LocationHeader))), MaxLocation))
 		}
 
 		carrier := headerCarrier{c}
@@ -105,6 +106,10 @@ func NewApp(o Options) (*fiber.App, error) {
 		ctx, span := tracer.Start(ctx, c.Method(), trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
 		c.SetUserContext(ctx)
+		// Answers of the API carry tokens, codes' temp tokens and personal data: no cache may keep
+		// them (OWASP ASVS v5 14.3, RFC 6749 section 5.1). A handler may set other caching itself.
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		c.Set(fiber.HeaderPragma, "no-cache")
 
 		defer func() {
 			if r := recover(); r != nil {

@@ -93,8 +93,28 @@ func TestPublicApp(t *testing.T) {
 			return c.JSON(fiber.Map{"ip": httpx.ClientIP(c)})
 		})
 		app.Get("/api/v1/account/panic", func(c *fiber.Ctx) error { panic("boom") })
+		app.Get("/api/v1/auth/refused", func(c *fiber.Ctx) error { return fiber.ErrUnauthorized })
+		app.Get("/api/v1/auth/cacheable", func(c *fiber.Ctx) error {
+			c.Set(fiber.HeaderCacheControl, "public, max-age=60")
+			return c.SendString("ok")
+		})
 	})
 	base := "http://" + s.public
+
+	t.Run("answers are not cached", func(t *testing.T) {
+		for _, r := range []struct{ method, path string }{
+			{"POST", "/api/v1/auth/echo"}, {"GET", "/api/v1/auth/refused"}, {"GET", "/api/v1/account/panic"}, {"GET", "/api/v1/unknown"},
+		} {
+			resp, _ := call(t, r.method, base+r.path, "{}", nil)
+			if cc, pragma := resp.Header.Get("Cache-Control"), resp.Header.Get("Pragma"); cc != "no-store" || pragma != "no-cache" {
+				t.Errorf("%s %s (%d): Cache-Control %q Pragma %q, want no-store and no-cache", r.method, r.path, resp.StatusCode, cc, pragma)
+			}
+		}
+		resp, _ := call(t, "GET", base+"/api/v1/auth/cacheable", "", nil)
+		if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=60" {
+			t.Errorf("a handler's own caching: Cache-Control %q, want it kept", cc)
+		}
+	})
 
 	t.Run("request id generated and echoed", func(t *testing.T) {
 		resp, _ := call(t, "POST", base+"/api/v1/auth/echo", "{}", nil)

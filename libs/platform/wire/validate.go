@@ -91,7 +91,10 @@ func (c *Checker) Err() error {
 	return Invalid(c.fields...)
 }
 
-// ValidEmail reports whether s is a bare address (no display name) of sane length with a dotted domain.
+// ValidEmail reports whether s is a bare address (no display name) of sane length whose domain is a
+// dotted host name in ASCII: an internationalised domain must be given in its punycode form
+// (normalise it first), and IP-address domains ("a@[127.0.0.1]", "a@127.0.0.1") are refused — no
+// mailbox of a person lives there, and codes sent to them would go to whichever host that is.
 func ValidEmail(s string) bool {
 	if len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>") {
 		return false
@@ -101,6 +104,30 @@ func ValidEmail(s string) bool {
 		return false
 	}
 	at := strings.LastIndexByte(s, '@')
-	domain := s[at+1:]
-	return at > 0 && at <= 64 && strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
+	return at > 0 && at <= 64 && validMailDomain(s[at+1:])
+}
+
+// validMailDomain reports whether d is a host name of at least two labels, each 1–63 letters, digits
+// and inner hyphens, whose top-level label is not all digits (which would make it an IPv4 address).
+func validMailDomain(d string) bool {
+	if len(d) > 253 {
+		return false
+	}
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	tld := labels[len(labels)-1]
+	return strings.Trim(tld, "0123456789") != ""
 }

@@ -208,6 +208,10 @@ func TestValidEmail(t *testing.T) {
 	}{
 		{"a@b.co", true}, {"first.last+tag@example.com", true}, {"nope", false}, {"a@b", false},
 		{"Name <a@b.co>", false}, {"a b@c.co", false}, {"a@.co", false}, {strings.Repeat("a", 65) + "@b.co", false},
+		// Internationalised domains in their ASCII form only; no IP-address domains.
+		{"a@xn--bcher-kva.example", true}, {"a@bücher.example", false}, {"a@mail-1.example.co.uk", true},
+		{"a@[127.0.0.1]", false}, {"a@127.0.0.1", false}, {"a@[IPv6:::1]", false}, {"a@10.0.0.1", false},
+		{"a@-x.example", false}, {"a@x-.example", false}, {"a@x..example", false}, {"a@under_score.example", false},
 	}
 	for _, tc := range tests {
 		if got := wire.ValidEmail(tc.in); got != tc.want {

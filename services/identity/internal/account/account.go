@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 // Status says whether an account may sign in.
@@ -114,5 +116,19 @@ var (
 	ErrUsernameTaken = errors.New("username already taken")
 )
 
-// NormalizeEmail trims and lower-cases an e-mail address.
-func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// NormalizeEmail trims and lower-cases an e-mail address and writes an internationalised domain in
+// its ASCII form (IDNA 2008 / UTS #46 lookup: "Bücher.example" and "xn--bcher-kva.example" are one
+// domain, so one account). A domain that is not a valid IDN is left as it is, for the validator to
+// refuse.
+func NormalizeEmail(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return s
+	}
+	domain, err := idna.Lookup.ToASCII(s[at+1:])
+	if err != nil || domain == "" {
+		return s
+	}
+	return s[:at+1] + strings.ToLower(domain)
+}

@@ -14,6 +14,9 @@ func TestNormalize(t *testing.T) {
 		name, got, want string
 	}{
 		{"email trimmed and lower-cased", account.NormalizeEmail("  Ada.Lovelace@Example.COM\t"), "ada.lovelace@example.com"},
+		{"IDN domain in ASCII", account.NormalizeEmail("Ada@Bücher.Example"), "ada@xn--bcher-kva.example"},
+		{"punycode domain unchanged", account.NormalizeEmail("ada@XN--BCHER-KVA.example"), "ada@xn--bcher-kva.example"},
+		{"IP literal left for the validator", account.NormalizeEmail("ada@[127.0.0.1]"), "ada@[127.0.0.1]"},
 		{"username lower-cased", account.NormalizeUsername("Ada_L"), "ada_l"},
 		{"username @ dropped", account.NormalizeUsername(" @Ada "), "ada"},
 	}

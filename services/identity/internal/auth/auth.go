@@ -154,6 +154,11 @@ type Providers interface {
 	Delete(ctx context.Context, id string) error
 	// CountByAccount returns how many providers the account has linked (for the security score).
 	CountByAccount(ctx context.Context, accountID string) (int, error)
+	// LockSignInMethods serializes the changes that remove one of the account's sign-in methods
+	// (checked against the others, which live in other documents); call the release when done.
+	LockSignInMethods(ctx context.Context, accountID string) (release func(), err error)
+	// ClaimIDToken records the use of a verified ID token; oauth.ErrTokenReplayed when it was used.
+	ClaimIDToken(ctx context.Context, id oauth.Identity, at time.Time) error
 }
 
 // IDTokens verifies provider ID tokens (see oauth.Verifier).

@@ -115,6 +115,11 @@ func (s *Service) CompleteEmailLink(ctx context.Context, ip, accountID, token, c
 // to sign in (ErrLastSignInMethod) or without a verified destination for codes and alerts
 // (ErrLastVerifiedContact). The alert goes to the address being removed.
 func (s *Service) UnlinkEmail(ctx context.Context, accountID string) error {
+	release, err := s.Providers.LockSignInMethods(ctx, accountID) // see UnlinkProvider
+	if err != nil {
+		return err
+	}
+	defer release()
 	a, err := s.activeAccount(ctx, accountID)
 	if err != nil {
 		return err

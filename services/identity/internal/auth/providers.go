@@ -33,6 +33,9 @@ func (s *Service) LinkProvider(ctx context.Context, accountID, provider, idToken
 	if err != nil {
 		return oauth.Link{}, err
 	}
+	if err := s.Providers.ClaimIDToken(ctx, id, s.now()); err != nil { // each ID token serves once
+		return oauth.Link{}, err
+	}
 	l := oauth.Link{ID: events.NewID(), AccountID: a.ID, Provider: provider, Subject: id.Subject, LinkedAt: s.now().UTC()}
 	if id.EmailVerified {
 		l.Email = id.Email
@@ -47,6 +50,12 @@ func (s *Service) LinkProvider(ctx context.Context, accountID, provider, idToken
 // UnlinkProvider removes the account's link to provider: oauth.ErrNotLinked when there is none,
 // ErrLastSignInMethod when it is the account's only way to sign in.
 func (s *Service) UnlinkProvider(ctx context.Context, accountID, provider string) error {
+	// Under the lease, two unlinks of the last two methods cannot both pass the check below.
+	release, err := s.Providers.LockSignInMethods(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	a, err := s.activeAccount(ctx, accountID)
 	if err != nil {
 		return err
@@ -107,6 +116,9 @@ func (s *Service) SignInWithProvider(ctx context.Context, in ProviderSignIn) (re
 	if err != nil {
 		return ProviderResult{}, err
 	}
+	if err := s.Providers.ClaimIDToken(ctx, id, s.now()); err != nil { // a captured token cannot sign in again
+		return ProviderResult{}, err
+	}
 	var a account.Account
 	switch l, err := s.Providers.ByIdentity(ctx, id.Provider, id.Subject); {
 	case err == nil:
@@ -163,6 +175,7 @@ func (s *Service) createFromProvider(ctx context.Context, id oauth.Identity) (ac
 	if id.Email == "" || !id.EmailVerified {
 		return account.Account{}, ErrProviderEmailUnverified
 	}
+	id.Email = account.NormalizeEmail(id.Email) // one form of an internationalised domain
 	switch _, err := s.Accounts.ByEmail(ctx, id.Email); {
 	case err == nil:
 		return account.Account{}, ErrProviderEmailInUse

@@ -105,6 +105,8 @@ func (h *Handler) verifyRegistration(c *fiber.Ctx) error {
 	v.MaxLen("username", req.Username, maxUsernameText)
 	v.MaxLen("first_name", req.FirstName, maxName)
 	v.MaxLen("last_name", req.LastName, maxName)
+	v.PlainText("first_name", req.FirstName)
+	v.PlainText("last_name", req.LastName)
 	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform})
 	if err := v.Err(); err != nil {
 		return err

@@ -97,7 +97,7 @@ func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, keys
 }
 
 func client(c *fiber.Ctx) auth.Client {
-	ua := c.Get(fiber.HeaderUserAgent)
+	ua := wire.CleanText(c.Get(fiber.HeaderUserAgent)) // recorded with the device: no invisible text
 	if utf8.RuneCountInString(ua) > maxUserAgent {
 		ua = string([]rune(ua)[:maxUserAgent])
 	}
@@ -109,6 +109,8 @@ func client(c *fiber.Ctx) auth.Client {
 func checkDevice(v *wire.Checker, idField, nameField, platformField string, d device.Info) device.Info {
 	v.MaxLen(idField, d.DeviceID, maxDeviceID)
 	v.MaxLen(nameField, d.DeviceName, maxDeviceName)
+	v.PlainText(idField, d.DeviceID)
+	v.PlainText(nameField, d.DeviceName)
 	if d.Platform != "" {
 		v.MaxLen(platformField, d.Platform, maxPlatform)
 		v.Check(platformPattern.MatchString(d.Platform), platformField, "Platform may contain only letters, digits, '_' and '-'", "string_pattern_mismatch")

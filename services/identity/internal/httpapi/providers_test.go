@@ -282,13 +282,13 @@ func TestOAuthSignInThrottled(t *testing.T) {
 	t.Parallel()
 	iss := oidctest.New(t)
 	h := newHarness(t, withGoogle(iss), func(s *setup) { s.login.LoginPerIP.Max = 3 })
-	tok := idToken(t, iss, "g-1", "one@gmail.com")
 	for i := range 3 {
+		tok := idToken(t, iss, "g-1", "one@gmail.com") // each ID token signs in once
 		if r := h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": tok}); r.status >= 400 {
 			t.Fatalf("sign-in %d = %d %s", i, r.status, r.raw)
 		}
 	}
-	r := h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": tok})
+	r := h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": idToken(t, iss, "g-1", "one@gmail.com")})
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
 		t.Errorf("4th sign-in = %d %s, want 429 with Retry-After", r.status, r.raw)
 	}

@@ -4,11 +4,13 @@
 //
 // ID tokens are verified for real: the signature against the provider's published JWKS (fetched
 // and cached, refetched on an unknown kid), an algorithm allow-list (RS256, ES256), and the iss, aud
-// (one of the configured client ids), exp, iat and — when the client sent one — nonce claims.
+// (one of the configured client ids), exp, iat and nonce claims: a token with a nonce is accepted only
+// from a client that sends that nonce back. A token is accepted once (see Identity.TokenKey).
 package oauth
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -51,6 +53,11 @@ type Identity struct {
 	Subject       string
 	Email         string // lower-cased; may be empty
 	EmailVerified bool
+	// TokenKey names the ID token itself (hex SHA-256 of its signed header and payload, which a
+	// re-encoded signature cannot change), and ExpiresAt is when it stops verifying: an accepted
+	// token is remembered under TokenKey until then, so that it is accepted once.
+	TokenKey  string
+	ExpiresAt time.Time
 }
 
 // Errors.
@@ -65,6 +72,8 @@ var (
 	ErrProviderDisabled = errors.New("provider not enabled")
 	// ErrInvalidToken: the ID token did not verify.
 	ErrInvalidToken = errors.New("invalid ID token")
+	// ErrTokenReplayed: the ID token verified but was accepted before. It is an ErrInvalidToken.
+	ErrTokenReplayed = fmt.Errorf("%w: already used", ErrInvalidToken)
 	// ErrKeysUnavailable: the provider's JWKS could not be fetched.
 	ErrKeysUnavailable = errors.New("provider keys unavailable")
 )

@@ -6,7 +6,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,8 +93,9 @@ type idClaims struct {
 	Nonce         string `json:"nonce"`
 }
 
-// Verify checks raw, an ID token from provider, and returns the identity it asserts. nonce, when
-// not empty, must equal the token's nonce claim. Errors wrap ErrProviderDisabled, ErrInvalidToken or
+// Verify checks raw, an ID token from provider, and returns the identity it asserts. The token's
+// nonce claim and nonce must be equal (both may be absent): a client that asked for a nonce sends it
+// back, and a token issued for a nonce is useless to whoever captured it without. Errors wrap ErrProviderDisabled, ErrInvalidToken or
 // ErrKeysUnavailable.
 func (v *Verifier) Verify(ctx context.Context, provider, raw, nonce string) (Identity, error) {
 	pk, ok := v.providers[provider]
@@ -152,10 +156,15 @@ func (v *Verifier) Verify(ctx context.Context, provider, raw, nonce string) (Ide
 	if c.Subject == "" || len(c.Subject) > 255 {
 		return Identity{}, fmt.Errorf("%w: no usable sub", ErrInvalidToken)
 	}
-	if nonce != "" && c.Nonce != nonce {
+	if (nonce != "" || c.Nonce != "") && subtle.ConstantTimeCompare([]byte(c.Nonce), []byte(nonce)) != 1 {
 		return Identity{}, fmt.Errorf("%w: nonce mismatch", ErrInvalidToken)
 	}
-	id := Identity{Provider: provider, Subject: c.Subject, Email: strings.ToLower(strings.TrimSpace(c.Email))}
+	// The signature segment is malleable (ECDSA's s and n-s, base64 padding bits); the signed part
+	// is not, so it names the token.
+	signed := raw[:strings.LastIndexByte(raw, '.')]
+	sum := sha256.Sum256([]byte(signed))
+	id := Identity{Provider: provider, Subject: c.Subject, Email: strings.ToLower(strings.TrimSpace(c.Email)),
+		TokenKey: hex.EncodeToString(sum[:]), ExpiresAt: c.ExpiresAt.Time.Add(Leeway)}
 	switch ev := c.EmailVerified.(type) {
 	case bool:
 		id.EmailVerified = ev

@@ -101,6 +101,9 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 			{Keys: bson.D{{Key: "provider", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetName("provider_subject_unique").SetUnique(true)},
 			{Keys: bson.D{{Key: "accountId", Value: 1}, {Key: "provider", Value: 1}}, Options: options.Index().SetName("account_provider_unique").SetUnique(true)},
 		}},
+		{CollIDTokenUses, []mongo.IndexModel{
+			{Keys: bson.D{{Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("expires_ttl").SetExpireAfterSeconds(0)},
+		}},
 		{CollDeviceSessions, []mongo.IndexModel{
 			{Keys: bson.D{{Key: "accountId", Value: 1}}, Options: options.Index().SetName("account")},
 		}},

@@ -60,6 +60,16 @@ func text(v *wire.Checker, field string, value *string, max int) *string {
 	return &s
 }
 
+// name checks an optional name field like text, and refuses invisible and bidirectional formatting
+// characters too: a name must look like what it is (see wire.UnsafeTextRune).
+func name(v *wire.Checker, field string, value *string, max int) *string {
+	s := text(v, field, value, max)
+	if s != nil && !v.Failed(field) {
+		v.PlainText(field, *s)
+	}
+	return s
+}
+
 // PATCH /api/v1/me
 func (h *Handler) patchMe(c *fiber.Ctx) error {
 	var req updateProfileRequest
@@ -68,9 +78,9 @@ func (h *Handler) patchMe(c *fiber.Ctx) error {
 	}
 	v := wire.NewChecker()
 	ch := profile.Changes{
-		FirstName:   text(v, "first_name", req.FirstName, profile.MaxName),
-		LastName:    text(v, "last_name", req.LastName, profile.MaxName),
-		DisplayName: text(v, "display_name", req.DisplayName, profile.MaxDisplayName),
+		FirstName:   name(v, "first_name", req.FirstName, profile.MaxName),
+		LastName:    name(v, "last_name", req.LastName, profile.MaxName),
+		DisplayName: name(v, "display_name", req.DisplayName, profile.MaxDisplayName),
 		Bio:         text(v, "bio", req.Bio, profile.MaxBio),
 		Location:    text(v, "location", req.Location, profile.MaxLocation),
 		AvatarURL:   text(v, "avatar_url", req.AvatarURL, profile.MaxAvatarURL),
@@ -163,7 +173,7 @@ func (h *Handler) patchAuthMe(c *fiber.Ctx) error {
 	}
 	v := wire.NewChecker()
 	ch := profile.Changes{
-		FullName:       text(v, "full_name", req.FullName, profile.MaxFullName),
+		FullName:       name(v, "full_name", req.FullName, profile.MaxFullName),
 		ReferralSource: text(v, "referral_source", req.ReferralSource, profile.MaxReferralSource),
 	}
 	if req.UserType != nil {

@@ -118,7 +118,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	reauth := identityclient.New(cfg.IdentityInternalURL, cfg.InternalToken, nil)
 	service := session.NewService(sessions, issuer, outbox, denyList, session.Options{
 		AccessTokenTTL: cfg.AccessTokenTTL, IdleTTL: cfg.SessionIdleTTL, AbsoluteTTL: cfg.SessionAbsoluteTTL,
-		TouchInterval: cfg.TouchInterval, RefreshWindow: cfg.RefreshWindow, Reauth: reauth, APIKeys: reauth, Logger: log,
+		TouchInterval: cfg.TouchInterval, RefreshWindow: cfg.RefreshWindow, RefreshGrace: cfg.RefreshGrace, Reauth: reauth, APIKeys: reauth, Logger: log,
 	})
 	// The session service verifies its own tokens against its keyring, not over HTTP from itself.
 	verifier := authn.NewVerifier(authn.VerifierConfig{

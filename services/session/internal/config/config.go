@@ -12,6 +12,9 @@
 //	                               set by every refresh)
 //	TOKEN_REFRESH_WINDOW  [5m]     validate and token-health say needs_refresh/should_refresh when the
 //	                               access token expires within this
+//	REFRESH_TOKEN_GRACE   [10s]    for this long after a refresh, the refresh token it replaced returns
+//	                               the same new pair (parallel refreshes of one client) instead of being
+//	                               taken for reuse; 0 turns it off; at most 1m
 //	IDENTITY_INTERNAL_URL (platform config) identity's internal API, also for re-authentication before
 //	                               sign-out-others and sign-out-all)
 //	LOCATION_HEADER       [""]     request header in which the ingress puts the client's approximate
@@ -41,6 +44,7 @@ type Config struct {
 	SigningKeyFile     string
 	TouchInterval      time.Duration
 	RefreshWindow      time.Duration
+	RefreshGrace       time.Duration
 	LocationHeader     string
 }
 
@@ -54,6 +58,7 @@ func Load(l *config.Loader) (Config, error) {
 		SigningKeyFile:     l.String("JWT_SIGNING_KEY_FILE", ""),
 		TouchInterval:      l.Duration("SESSION_TOUCH_INTERVAL", 5*time.Minute),
 		RefreshWindow:      l.Duration("TOKEN_REFRESH_WINDOW", 5*time.Minute),
+		RefreshGrace:       l.Duration("REFRESH_TOKEN_GRACE", 10*time.Second),
 		LocationHeader:     l.HeaderName("LOCATION_HEADER", ""),
 	}
 	errs := []error{l.Err()}
@@ -74,6 +79,10 @@ func Load(l *config.Loader) (Config, error) {
 	if c.RefreshWindow < 0 {
 		errs = append(errs, fmt.Errorf("TOKEN_REFRESH_WINDOW=%s: want a duration of at least 0", c.RefreshWindow))
 	}
+	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
+		// A reused token inside the grace is not recognised as stolen: keep the window short.
+		errs = append(errs, fmt.Errorf("REFRESH_TOKEN_GRACE=%s: want a duration from 0 to 1m", c.RefreshGrace))
+	}
 	if c.SessionIdleTTL > c.SessionAbsoluteTTL {
 		errs = append(errs, fmt.Errorf("SESSION_IDLE_TTL=%s: want at most SESSION_ABSOLUTE_TTL (%s)", c.SessionIdleTTL, c.SessionAbsoluteTTL))
 	}
@@ -93,6 +102,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwt_signing_key_file", c.SigningKeyFile),
 		slog.Duration("session_touch_interval", c.TouchInterval),
 		slog.Duration("token_refresh_window", c.RefreshWindow),
+		slog.Duration("refresh_token_grace", c.RefreshGrace),
 		slog.String("location_header", c.LocationHeader),
 	)...)
 }

@@ -36,6 +36,9 @@ func TestLoad(t *testing.T) {
 				if c.TouchInterval != 5*time.Minute || c.RefreshWindow != 5*time.Minute {
 					t.Errorf("TouchInterval/RefreshWindow = %s %s, want 5m 5m", c.TouchInterval, c.RefreshWindow)
 				}
+				if c.RefreshGrace != 10*time.Second {
+					t.Errorf("RefreshGrace = %s, want 10s", c.RefreshGrace)
+				}
 				if c.IdentityInternalURL != "http://127.0.0.1:9081" || c.LocationHeader != "" {
 					t.Errorf("IdentityURL/LocationHeader = %q %q, want http://127.0.0.1:9081 and off", c.IdentityInternalURL, c.LocationHeader)
 				}
@@ -45,10 +48,13 @@ func TestLoad(t *testing.T) {
 			name: "overrides",
 			env: map[string]string{"INTERNAL_API_TOKEN": token, "ACCESS_TOKEN_TTL": "5m", "SESSION_IDLE_TTL": "24h",
 				"SESSION_ABSOLUTE_TTL": "48h", "JWT_SIGNING_KEY_FILE": "/run/secrets/jwt.pem", "SESSION_TOUCH_INTERVAL": "1m",
-				"TOKEN_REFRESH_WINDOW": "2m", "IDENTITY_INTERNAL_URL": "http://identity:9081", "LOCATION_HEADER": "X-Client-Geo"},
+				"TOKEN_REFRESH_WINDOW": "2m", "REFRESH_TOKEN_GRACE": "0s", "IDENTITY_INTERNAL_URL": "http://identity:9081", "LOCATION_HEADER": "X-Client-Geo"},
 			check: func(t *testing.T, c config.Config) {
 				if c.AccessTokenTTL != 5*time.Minute || c.SessionIdleTTL != 24*time.Hour || c.SessionAbsoluteTTL != 48*time.Hour {
 					t.Errorf("TTLs = %s %s %s, want 5m 24h 48h", c.AccessTokenTTL, c.SessionIdleTTL, c.SessionAbsoluteTTL)
+				}
+				if c.RefreshGrace != 0 {
+					t.Errorf("RefreshGrace = %s, want 0 (off)", c.RefreshGrace)
 				}
 				if c.SigningKeyFile != "/run/secrets/jwt.pem" {
 					t.Errorf("SigningKeyFile = %q", c.SigningKeyFile)
@@ -73,6 +79,11 @@ func TestLoad(t *testing.T) {
 			env: map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "identity:9081",
 				"LOCATION_HEADER": "X Geo", "SESSION_TOUCH_INTERVAL": "0s"},
 			wantErrs: []string{"IDENTITY_INTERNAL_URL=", "LOCATION_HEADER=", "SESSION_TOUCH_INTERVAL=0s"},
+		},
+		{
+			name:     "refresh grace too long",
+			env:      map[string]string{"INTERNAL_API_TOKEN": token, "REFRESH_TOKEN_GRACE": "5m"},
+			wantErrs: []string{"REFRESH_TOKEN_GRACE=5m0s"},
 		},
 		{
 			name:     "idle longer than absolute",

@@ -137,12 +137,13 @@ func (h *Handler) CreateSession(c *fiber.Ctx) error {
 		return err
 	}
 	issued, err := h.sessions.Create(c.UserContext(), req.AccountID, session.Device{
-		DeviceID:   req.DeviceID,
-		DeviceName: req.DeviceName,
+		// identity refused invisible text in what people typed; what it recorded is cleaned here.
+		DeviceID:   wire.CleanText(req.DeviceID),
+		DeviceName: wire.CleanText(req.DeviceName),
 		Platform:   req.Platform,
 		IPAddress:  req.IPAddress,
-		UserAgent:  truncate(req.UserAgent, maxUserAgent),
-		Location:   req.Location,
+		UserAgent:  truncate(wire.CleanText(req.UserAgent), maxUserAgent),
+		Location:   wire.CleanText(req.Location),
 	})
 	if err != nil {
 		return h.fail(c, err)

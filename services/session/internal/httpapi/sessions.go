@@ -366,13 +366,15 @@ func (h *Handler) UpdateDeviceInfo(c *fiber.Ctx) error {
 	chk.MaxLen("device_id", req.DeviceID, maxDeviceID)
 	chk.MaxLen("device_name", req.DeviceName, maxDeviceName)
 	chk.MaxLen("platform", req.Platform, maxPlatform)
+	chk.PlainText("device_id", req.DeviceID)
+	chk.PlainText("device_name", req.DeviceName)
 	chk.Check(req.Platform == "" || platformPattern.MatchString(req.Platform), "platform", "Platform may contain only letters, digits, '-' and '_'", "string_pattern_mismatch")
 	if err := chk.Err(); err != nil {
 		return err
 	}
 	updated, err := h.sessions.UpdateDevice(c.UserContext(), p, session.Device{
 		DeviceID: strings.TrimSpace(req.DeviceID), DeviceName: strings.TrimSpace(req.DeviceName), Platform: req.Platform,
-		IPAddress: httpx.ClientIP(c), UserAgent: truncate(c.Get(fiber.HeaderUserAgent), maxUserAgent), Location: httpx.ClientLocation(c),
+		IPAddress: httpx.ClientIP(c), UserAgent: truncate(wire.CleanText(c.Get(fiber.HeaderUserAgent)), maxUserAgent), Location: httpx.ClientLocation(c),
 	})
 	if errors.Is(err, session.ErrNotFound) {
 		return wire.Unauthorized("Invalid session")

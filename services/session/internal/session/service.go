@@ -69,6 +69,9 @@ type Options struct {
 	AbsoluteTTL    time.Duration // SESSION_ABSOLUTE_TTL
 	TouchInterval  time.Duration // SESSION_TOUCH_INTERVAL (default DefaultTouchInterval)
 	RefreshWindow  time.Duration // TOKEN_REFRESH_WINDOW (default DefaultRefreshWindow)
+	// RefreshGrace is how long after a rotation the token it replaced still returns the rotation's
+	// pair (REFRESH_TOKEN_GRACE); 0 turns the grace off, so any second use revokes the session.
+	RefreshGrace time.Duration
 	// Reauth is identity's re-authentication gate, needed by SignOutOthers and SignOutAll (without it
 	// they answer ErrReauthUnavailable).
 	Reauth Reauthenticator
@@ -130,8 +133,9 @@ func (s *Service) Create(ctx context.Context, accountID string, dev Device) (Iss
 }
 
 // Refresh exchanges a refresh token for a new access token and a new refresh token. The presented
-// token stops working; presenting it again revokes the session. Every failure is ErrInvalidRefreshToken
-// (or a store error).
+// token stops working: presenting it again within Options.RefreshGrace returns the same new pair
+// (parallel refreshes of one client), later it revokes the session. Every failure is
+// ErrInvalidRefreshToken (or a store error).
 func (s *Service) Refresh(ctx context.Context, refreshToken, ipAddress string) (Issued, error) {
 	return s.RefreshFrom(ctx, refreshToken, ipAddress, "")
 }
@@ -150,10 +154,13 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 	if err != nil {
 		return Issued{}, fmt.Errorf("get session %s: %w", id, err)
 	}
+	now := time.Now().UTC()
 	if subtle.ConstantTimeCompare([]byte(sess.RefreshHash), []byte(hash)) != 1 {
+		if iss, ok := s.withinGrace(sess, refreshToken, hash, now); ok {
+			return iss, nil
+		}
 		return Issued{}, s.rejectStale(ctx, sess, hash)
 	}
-	now := time.Now().UTC()
 	if !sess.Active(now) {
 		return Issued{}, ErrInvalidRefreshToken
 	}
@@ -163,12 +170,32 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 	// could both rotate it. An insert keyed by the token's hash succeeds once on any server.
 	if err := s.store.ClaimRefreshToken(ctx, hash, id, now, sess.AbsoluteExpiresAt); err != nil {
 		if errors.Is(err, ErrConflict) {
+			if s.opts.RefreshGrace > 0 {
+				// Another refresh with this token is rotating it right now.
+				return s.awaitGrace(ctx, sess, refreshToken, hash)
+			}
 			return Issued{}, s.replayed(ctx, sess)
 		}
 		return Issued{}, fmt.Errorf("claim refresh token of session %s: %w", id, err)
 	}
 
 	next := newRefreshToken(id)
+	// The access token is signed before the rotation so that the pair can be sealed into the same
+	// write, for the refreshes that present this token again within the grace.
+	access, accessExp, err := s.tokens.Issue(ctx, sess.AccountID, id)
+	if err != nil {
+		s.release(ctx, id, hash)
+		return Issued{}, fmt.Errorf("issue access token: %w", err)
+	}
+	var sealed []byte
+	var graceUntil time.Time
+	if s.opts.RefreshGrace > 0 {
+		if sealed, err = sealGracePair(refreshToken, id, hash, gracePair{AccessToken: access, AccessTokenExpires: accessExp, RefreshToken: next}); err != nil {
+			s.release(ctx, id, hash)
+			return Issued{}, fmt.Errorf("seal refresh pair: %w", err)
+		}
+		graceUntil = now.Add(s.opts.RefreshGrace)
+	}
 	rotated := append(slices.Clone(sess.RotatedRefreshHashes), hash)
 	if len(rotated) > maxRotatedHashes {
 		rotated = rotated[len(rotated)-maxRotatedHashes:]
@@ -182,6 +209,10 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 		ExpiresAt: s.expiry(sess, now),
 		IPAddress: ipAddress,
 		Location:  location,
+
+		GraceHash:   hash,
+		GraceSealed: sealed,
+		GraceUntil:  graceUntil,
 	})
 	if errors.Is(err, ErrConflict) {
 		// The session was revoked or expired since we read it.
@@ -189,11 +220,7 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 	}
 	if err != nil {
 		// Nothing was rotated: give the token back so that the client's retry is not taken for a replay.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if rerr := s.store.ReleaseRefreshToken(rctx, hash); rerr != nil {
-			s.log.WarnContext(ctx, "release refresh token claim", "session_id", id, "err", rerr)
-		}
+		s.release(ctx, id, hash)
 		return Issued{}, fmt.Errorf("rotate refresh token of session %s: %w", id, err)
 	}
 	// A revocation that raced this refresh may have been overwritten by the rotation on FerretDB;
@@ -208,7 +235,23 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 		}
 		return Issued{}, ErrInvalidRefreshToken
 	}
-	return s.issue(ctx, updated, next)
+	return Issued{
+		Session:            updated,
+		AccessToken:        access,
+		AccessTokenExpires: accessExp,
+		RefreshToken:       next,
+		ExpiresIn:          int(s.opts.AccessTokenTTL / time.Second),
+	}, nil
+}
+
+// release withdraws the claim of a refresh token whose rotation did not happen, so that the client's
+// retry is not taken for a replay.
+func (s *Service) release(ctx context.Context, id, hash string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.store.ReleaseRefreshToken(rctx, hash); err != nil {
+		s.log.WarnContext(ctx, "release refresh token claim", "session_id", id, "err", err)
+	}
 }
 
 // rejectStale handles a refresh token that is not the session's current one: when the session used it

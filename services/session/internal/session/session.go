@@ -4,7 +4,8 @@
 // A session lasts until the earlier of its absolute expiry (SESSION_ABSOLUTE_TTL after sign-in) and its
 // idle expiry (SESSION_IDLE_TTL after the last refresh). Refresh tokens are rotated on every use; a
 // token that has already been used is a sign that it was stolen, so presenting one revokes the whole
-// session. Revocation is published as session.revoked so that every service refuses the session's
+// session — except the token the last rotation replaced, within REFRESH_TOKEN_GRACE, which returns
+// that rotation's pair (see grace.go). Revocation is published as session.revoked so that every service refuses the session's
 // access tokens until they expire.
 package session
 
@@ -79,6 +80,11 @@ type Session struct {
 	RefreshHash string
 	// RotatedRefreshHashes are the hashes of the most recent used tokens, newest last.
 	RotatedRefreshHashes []string
+	// GraceHash is the hash of the token the last rotation replaced; until GraceUntil, presenting that
+	// token again returns GraceSealed: the rotation's pair, sealed under a key only that token yields.
+	GraceHash   string
+	GraceSealed []byte
+	GraceUntil  time.Time
 }
 
 // Active reports whether the session can still be used at now.
@@ -130,4 +136,10 @@ type Rotation struct {
 	ExpiresAt time.Time
 	IPAddress string // "" keeps the stored one
 	Location  string // "" keeps the stored one
+
+	// GraceHash, GraceSealed and GraceUntil become the session's (see Session); GraceSealed is nil
+	// when the grace is off.
+	GraceHash   string
+	GraceSealed []byte
+	GraceUntil  time.Time
 }

@@ -116,6 +116,11 @@ type sessionDoc struct {
 	RevokeReason         string     `bson:"revokeReason,omitempty"`
 	RefreshHash          string     `bson:"refreshHash"`
 	RotatedRefreshHashes []string   `bson:"rotatedRefreshHashes"`
+	// The refresh grace (see session.Session): the replaced token's hash and the rotation's pair,
+	// sealed under a key derived from that token (never the pair in clear).
+	GraceHash   string     `bson:"graceHash,omitempty"`
+	GraceSealed []byte     `bson:"graceSealed,omitempty"`
+	GraceUntil  *time.Time `bson:"graceUntil,omitempty"`
 }
 
 func toDoc(s session.Session) sessionDoc {
@@ -125,6 +130,11 @@ func toDoc(s session.Session) sessionDoc {
 		IPAddress: s.IPAddress, UserAgent: s.UserAgent, CreatedAt: s.CreatedAt, LastActiveAt: s.LastActiveAt,
 		ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt, RevokeReason: s.RevokeReason,
 		RefreshHash: s.RefreshHash, RotatedRefreshHashes: s.RotatedRefreshHashes,
+		GraceHash: s.GraceHash, GraceSealed: s.GraceSealed,
+	}
+	if !s.GraceUntil.IsZero() {
+		until := s.GraceUntil
+		d.GraceUntil = &until
 	}
 	if d.RotatedRefreshHashes == nil {
 		d.RotatedRefreshHashes = []string{}
@@ -143,6 +153,10 @@ func (d sessionDoc) session() session.Session {
 		IPAddress: d.IPAddress, UserAgent: d.UserAgent, CreatedAt: d.CreatedAt.UTC(), LastActiveAt: d.LastActiveAt.UTC(),
 		ExpiresAt: d.ExpiresAt.UTC(), AbsoluteExpiresAt: d.AbsoluteExpiresAt.UTC(), RevokeReason: d.RevokeReason,
 		RefreshHash: d.RefreshHash, RotatedRefreshHashes: d.RotatedRefreshHashes,
+		GraceHash: d.GraceHash, GraceSealed: d.GraceSealed,
+	}
+	if d.GraceUntil != nil {
+		s.GraceUntil = d.GraceUntil.UTC()
 	}
 	if d.RevokedAt != nil {
 		s.RevokedAt = d.RevokedAt.UTC()
@@ -179,7 +193,7 @@ func (s *Sessions) ListUnrevoked(ctx context.Context, accountID string, endedAft
 		{Key: "expiresAt", Value: bson.D{{Key: "$gt", Value: endedAfter}}},
 	}
 	opts := options.Find().SetSort(bson.D{{Key: "lastActiveAt", Value: -1}, {Key: "_id", Value: 1}}).SetLimit(session.MaxListed).
-		SetProjection(bson.D{{Key: "refreshHash", Value: 0}, {Key: "rotatedRefreshHashes", Value: 0}})
+		SetProjection(bson.D{{Key: "refreshHash", Value: 0}, {Key: "rotatedRefreshHashes", Value: 0}, {Key: "graceSealed", Value: 0}})
 	cur, err := s.coll.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, classify(err)
@@ -237,9 +251,9 @@ func (s *Sessions) Touch(ctx context.Context, id string, now, staleBefore time.T
 	return res.ModifiedCount > 0, nil
 }
 
-// Rotate replaces the refresh-token hash in one FindOneAndUpdate, conditioned on the session still
-// holding the old hash, not being revoked and not having expired: two refreshes racing with the same
-// token cannot both succeed.
+// Rotate replaces the refresh-token hash, and with it the refresh grace, in one FindOneAndUpdate,
+// conditioned on the session still holding the old hash, not being revoked and not having expired:
+// two refreshes racing with the same token cannot both succeed.
 func (s *Sessions) Rotate(ctx context.Context, r session.Rotation) (session.Session, error) {
 	filter := bson.D{
 		{Key: "_id", Value: r.SessionID},
@@ -253,6 +267,13 @@ func (s *Sessions) Rotate(ctx context.Context, r session.Rotation) (session.Sess
 		{Key: "rotatedRefreshHashes", Value: r.Rotated},
 		{Key: "lastActiveAt", Value: r.Now},
 		{Key: "expiresAt", Value: r.ExpiresAt},
+	}
+	if len(r.GraceSealed) > 0 {
+		set = append(set, bson.E{Key: "graceHash", Value: r.GraceHash}, bson.E{Key: "graceSealed", Value: r.GraceSealed},
+			bson.E{Key: "graceUntil", Value: r.GraceUntil})
+	} else {
+		// No grace for this rotation: an older sealed pair must not outlive the token it belongs to.
+		set = append(set, bson.E{Key: "graceHash", Value: ""}, bson.E{Key: "graceSealed", Value: []byte{}})
 	}
 	if r.IPAddress != "" {
 		set = append(set, bson.E{Key: "ipAddress", Value: r.IPAddress})

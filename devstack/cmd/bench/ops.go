@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,9 @@ func (b *benchRun) runAll(ctx context.Context) error {
 	revokers, err := b.registerMany(ctx, "revoker", 2)
 	if err != nil {
 		return err
+	}
+	if b.o.enumOnly {
+		return b.enumeration(ctx, slices.Concat(readers, loginers, refreshers, revokers))
 	}
 	// Each reader gets a few more sessions, so listing them returns a realistic handful.
 	for _, a := range readers {

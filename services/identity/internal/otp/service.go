@@ -223,7 +223,19 @@ func (s *Service) Holder(ctx context.Context, purpose, token string) (string, er
 	return c.AccountID, nil
 }
 
+// VerifyThen is Verify that runs before once the code has matched and before the code is consumed:
+// when before returns an error, VerifyThen returns it and the code stays live (the try it took stays
+// taken). Registration uses it to check the code before revealing anything about the rest of the
+// form, without spending the code on a username the user must change.
+func (s *Service) VerifyThen(ctx context.Context, purpose, destination, code string, before func(Challenge) error) (Challenge, error) {
+	return s.answerThen(ctx, Filter{Key: Key(purpose, destination), Purpose: purpose}, false, "", code, before)
+}
+
 func (s *Service) answer(ctx context.Context, f Filter, checkDevice bool, deviceID, code string) (Challenge, error) {
+	return s.answerThen(ctx, f, checkDevice, deviceID, code, nil)
+}
+
+func (s *Service) answerThen(ctx context.Context, f Filter, checkDevice bool, deviceID, code string, before func(Challenge) error) (Challenge, error) {
 	if !ValidCodeFormat(code) {
 		return Challenge{}, ErrInvalidCode
 	}
@@ -248,6 +260,11 @@ func (s *Service) answer(ctx context.Context, f Filter, checkDevice bool, device
 	match := c.CodeHash != "" && equalHash(s.pepper.CodeHash(c.ID, code), c.CodeHash)
 	if !match || (checkDevice && c.DeviceID != deviceID) {
 		return Challenge{}, ErrInvalidCode
+	}
+	if before != nil {
+		if err := before(c); err != nil {
+			return Challenge{}, err
+		}
 	}
 	ok, err := s.store.Consume(ctx, c, now)
 	if err != nil {

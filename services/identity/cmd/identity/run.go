@@ -102,7 +102,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 
-	hasher, err := password.NewHasher(cfg.Argon2)
+	if err := password.SetPolicy(cfg.PasswordPolicy); err != nil {
+		return err
+	}
+	hasher, err := password.NewBoundedHasher(cfg.Argon2, cfg.Hashing)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@
 //	ARGON2_MEMORY_KIB [19456]                      argon2id memory (KiB); at least OWASP's 19456
 //	ARGON2_ITERATIONS [2]                          argon2id passes; at least 2
 //	ARGON2_PARALLELISM [1]                         argon2id lanes
+//	ARGON2_MAX_CONCURRENT, ARGON2_MAX_QUEUE, ARGON2_MAX_WAIT, PASSWORD_MIN_LENGTH,
+//	PASSWORD_MIN_LENGTH_WITHOUT_2FA                see loadPasswordSettings
 //	OTP_TTL [10m]                                  how long a one-time code is valid
 //	OTP_MAX_ATTEMPTS [5]                           wrong tries before a code is dead
 //	OTP_RESEND_COOLDOWN [60s]                      minimum time between two codes to one destination
@@ -78,6 +80,8 @@ type Config struct {
 	config.Base
 	SessionInternalURL      string
 	Argon2                  password.Params
+	Hashing                 password.Concurrency // see loadPasswordSettings
+	PasswordPolicy          password.Policy
 	OTP                     otp.Config
 	LoginFailuresPerAccount throttle.Limit
 	LoginPerIP              throttle.Limit
@@ -185,6 +189,9 @@ func Load(l *config.Loader) (Config, error) {
 			Reservation:    l.Duration("USERNAME_RESERVATION_PERIOD", 90*24*time.Hour),
 		},
 	}
+	var pwErrs []error
+	c.Hashing, c.PasswordPolicy, pwErrs = loadPasswordSettings(l)
+	errs = append(errs, pwErrs...)
 	if c.Usernames.ChangeInterval < 0 || c.Usernames.Reservation < 0 {
 		errs = append(errs, fmt.Errorf("USERNAME_CHANGE_INTERVAL and USERNAME_RESERVATION_PERIOD must not be negative"))
 	}
@@ -257,6 +264,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.String("session_internal_url", c.SessionInternalURL),
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2.MemoryKiB, c.Argon2.Iterations, c.Argon2.Parallelism)),
+		slog.String("argon2_bound", fmt.Sprintf("concurrent=%d queue=%d wait=%s", c.Hashing.MaxHashes, c.Hashing.MaxQueue, c.Hashing.MaxWait)),
+		slog.String("password_min_length", fmt.Sprintf("%d with 2FA, %d without", c.PasswordPolicy.MinLength, c.PasswordPolicy.MinLengthWithoutSecondFactor)),
 		slog.Duration("otp_ttl", c.OTP.TTL),
 		slog.Int("otp_max_attempts", c.OTP.MaxAttempts),
 		slog.Duration("otp_resend_cooldown", c.OTP.ResendCooldown),

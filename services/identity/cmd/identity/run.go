@@ -25,6 +25,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/phone"
+	"github.com/latchkey/latchkey/services/identity/internal/profileclient"
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 	"github.com/latchkey/latchkey/services/identity/internal/subscriber"
@@ -129,6 +130,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 		IDTokens:  oauth.NewVerifier(cfg.OAuth, &http.Client{Timeout: 5 * time.Second}),
 	})
 	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
+	// Account events reach the profile projection before a change is answered (read-your-own-writes).
+	svc.Projections = profileclient.New(cfg.ProfileInternalURL, cfg.InternalToken, nil)
 
 	keys := apikey.NewService(apikey.Config{Prefix: cfg.APIKeyPrefix}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
 	verifier := authn.NewVerifier(authn.VerifierConfig{
@@ -159,6 +162,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	httpapi.RegisterInternal(internal, httpx.RequireToken(cfg.InternalToken), keys)
 	httpapi.RegisterReauthentication(internal, httpx.RequireToken(cfg.InternalToken), svc)
 	httpapi.RegisterPhoneInternal(internal, httpx.RequireToken(cfg.InternalToken), phone.NewService(usernames.Accounts, svc))
+	httpapi.RegisterSnapshotInternal(internal, httpx.RequireToken(cfg.InternalToken), store.NewAccounts(db))
 
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()

@@ -225,6 +225,8 @@ type Deps struct {
 	IDTokens  IDTokens
 	// Reservations, when set, keeps registration off usernames reserved for their previous owner.
 	Reservations Reservations
+	// Projections, when set, receives account events synchronously (read-your-own-writes).
+	Projections Projections
 }
 
 // Service runs the flows.

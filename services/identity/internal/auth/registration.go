@@ -117,8 +117,11 @@ func CreatedEventID(accountID string) string {
 }
 
 func (s *Service) publishCreated(ctx context.Context, a account.Account) error {
+	snap := Snapshot(a)
+	snap.Version = max(snap.Version, 1) // Create stores version 1; a republished account may be newer
 	ev, err := events.New(events.TypeAccountCreated, a.ID, events.AccountCreated{
 		Email: a.Email, EmailVerified: a.EmailVerified, Username: a.Username, FirstName: a.FirstName, LastName: a.LastName,
+		Account: &snap,
 	})
 	if err != nil {
 		return err
@@ -128,6 +131,7 @@ func (s *Service) publishCreated(ctx context.Context, a account.Account) error {
 	if err := s.Outbox.Add(ctx, events.TopicAccountEvents, ev); err != nil {
 		return fmt.Errorf("queue account.created: %w", err)
 	}
+	s.deliverNow(ctx, ev)
 	return s.Accounts.MarkCreatedPublished(ctx, a.ID)
 }
 

@@ -2,6 +2,8 @@
 // docs/architecture.md (config.Base) plus these, defaults in brackets:
 //
 //	SESSION_INTERNAL_URL [http://127.0.0.1:9082]   the session service's internal API
+//	PROFILE_INTERNAL_URL [http://127.0.0.1:9083]   the profile service's internal API: account events are
+//	                                               delivered there before a change is answered (read-your-own-writes)
 //	ARGON2_MEMORY_KIB [19456]                      argon2id memory (KiB); at least OWASP's 19456
 //	ARGON2_ITERATIONS [2]                          argon2id passes; at least 2
 //	ARGON2_PARALLELISM [1]                         argon2id lanes
@@ -79,6 +81,7 @@ const minPepper = 32
 type Config struct {
 	config.Base
 	SessionInternalURL      string
+	ProfileInternalURL      string
 	Argon2                  password.Params
 	Hashing                 password.Concurrency // see loadPasswordSettings
 	PasswordPolicy          password.Policy
@@ -146,6 +149,7 @@ func Load(l *config.Loader) (Config, error) {
 	c := Config{
 		Base:               l.LoadBase(Service, DefaultHTTPAddr, DefaultInternalAddr),
 		SessionInternalURL: l.String("SESSION_INTERNAL_URL", "http://127.0.0.1:9082"),
+		ProfileInternalURL: l.String("PROFILE_INTERNAL_URL", "http://127.0.0.1:9083"),
 		Argon2: password.Params{
 			MemoryKiB:   uint32(positive("ARGON2_MEMORY_KIB", 19456)),
 			Iterations:  uint32(positive("ARGON2_ITERATIONS", 2)),
@@ -209,6 +213,9 @@ func Load(l *config.Loader) (Config, error) {
 	if u, err := url.Parse(c.SessionInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("SESSION_INTERNAL_URL=%q: want an http(s) URL", c.SessionInternalURL))
 	}
+	if u, err := url.Parse(c.ProfileInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("PROFILE_INTERNAL_URL=%q: want an http(s) URL", c.ProfileInternalURL))
+	}
 	// OWASP's argon2id floor (m=19 MiB, t=2); weaker settings are refused rather than silently used.
 	if c.Argon2.MemoryKiB < password.DefaultParams.MemoryKiB {
 		errs = append(errs, fmt.Errorf("ARGON2_MEMORY_KIB=%d: want at least %d", c.Argon2.MemoryKiB, password.DefaultParams.MemoryKiB))
@@ -263,6 +270,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.String("session_internal_url", c.SessionInternalURL),
+		slog.String("profile_internal_url", c.ProfileInternalURL),
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2.MemoryKiB, c.Argon2.Iterations, c.Argon2.Parallelism)),
 		slog.String("argon2_bound", fmt.Sprintf("concurrent=%d queue=%d wait=%s", c.Hashing.MaxHashes, c.Hashing.MaxQueue, c.Hashing.MaxWait)),
 		slog.String("password_min_length", fmt.Sprintf("%d with 2FA, %d without", c.PasswordPolicy.MinLength, c.PasswordPolicy.MinLengthWithoutSecondFactor)),

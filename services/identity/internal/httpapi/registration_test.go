@@ -198,9 +198,16 @@ func TestVerifyRegistration(t *testing.T) {
 	if err := created[0].Decode(&payload); err != nil {
 		t.Fatal(err)
 	}
+	snap := payload.Account
+	payload.Account = nil
 	want := events.AccountCreated{Email: "ada@example.com", EmailVerified: true, Username: "ada_l", FirstName: "Ada", LastName: "Lovelace"}
 	if payload != want {
 		t.Errorf("account.created payload = %+v, want %+v", payload, want)
+	}
+	// The whole snapshot travels with it, so a consumer of this event alone projects every fact.
+	if snap == nil || snap.Version != 1 || snap.Email != "ada@example.com" || !snap.EmailVerified || snap.Username != "ada_l" ||
+		snap.Status != events.AccountStatusActive || snap.UpdatedAt.IsZero() {
+		t.Errorf("account.created snapshot = %+v, want version 1, the verified email, the username and ACTIVE", snap)
 	}
 
 	reqs := h.sessions.requests()

@@ -71,7 +71,7 @@ func (b *benchRun) report(args []string, took time.Duration) string {
 	}
 
 	p("\n## User enumeration: known versus unknown account\n\n")
-	p("Anonymous endpoints that take an account identifier, called %d times for an existing account and %d times for unknown ones, interleaved. Status and body must be identical; the latency distributions should overlap (compare medians and p90, not single samples).\n\n", b.o.enumSamples, b.o.enumSamples)
+	p("Anonymous endpoints that take an account identifier, called %d times for an existing account and %d times for unknown ones, interleaved (which side goes first alternates, so the asynchronous aftermath of one request — relay, Kafka, delivery — is not always charged to the same side). Status and body must be identical; the latency distributions should overlap (compare medians and p90, not single samples).\n\n", b.o.enumSamples, b.o.enumSamples)
 	p("*z* is the Mann-Whitney U test's normal approximation over the two samples: |z| < 1.96 means no difference detectable at the 5%% level.\n\n")
 	p("| endpoint | status known / unknown | same body | known p50 | unknown p50 | known p90 | unknown p90 | z | errors |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, e := range b.enum {

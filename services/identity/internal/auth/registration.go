@@ -67,14 +67,17 @@ func (s *Service) CompleteRegistration(ctx context.Context, r Registration) (Sig
 	if err := password.Check(r.Password, password.Owner{Username: username, Email: email}); err != nil {
 		return SignedIn{}, err
 	}
+	// The password is hashed once the code matched and before it is spent: only a code holder costs an
+	// argon2id hash, and a hash refused under load (password.BusyError, 503) leaves the code live.
+	var hash string
 	if err := s.checkRegistrationCode(ctx, r.Client.IP, email, r.Code, func() error {
-		return s.registrable(ctx, email, username)
+		if err := s.registrable(ctx, email, username); err != nil {
+			return err
+		}
+		var err error
+		hash, err = s.Hasher.Hash(r.Password)
+		return err
 	}); err != nil {
-		return SignedIn{}, err
-	}
-
-	hash, err := s.Hasher.Hash(r.Password)
-	if err != nil {
 		return SignedIn{}, err
 	}
 	now := s.now().UTC()

@@ -74,3 +74,34 @@ func TestRegistrationAcceptsALetterOnlyPassphrase(t *testing.T) {
 		t.Errorf("login with the NFKC-equivalent passphrase = %d %s, want 200", r.status, r.raw)
 	}
 }
+
+// A registration refused for load does not spend its code: the password is hashed after the code
+// matched and before it is consumed, so the same code works once hashing has room again.
+func TestRegistrationRefusedForLoadKeepsTheCode(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(o *setup) {
+		o.argon2 = password.Params{MemoryKiB: 19456, Iterations: 24, Parallelism: 1}
+		o.hashing = password.Concurrency{MaxHashes: 1, MaxQueue: 1, MaxWait: time.Millisecond}
+	})
+	ada := h.signUp(t, "ada@example.com")
+	h.post(t, "/api/v1/auth/initiate-registration", map[string]any{"email": "new@example.com"})
+	code := h.lastCode(t, "new@example.com")
+
+	before := h.hasher.Work().Derivations
+	done := make(chan response, 1)
+	go func() { done <- h.post(t, "/api/v1/auth/login", login(ada.email, goodPassword, "laptop")) }()
+	for deadline := time.Now().Add(10 * time.Second); h.hasher.Work().Derivations == before; {
+		if time.Now().After(deadline) {
+			t.Fatal("the login never started hashing")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	body := map[string]any{"email": "new@example.com", "otp_code": code, "password": goodPassword}
+	if r := h.post(t, "/api/v1/auth/verify-registration", body); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("registration while hashing is saturated = %d %s, want 503 with Retry-After", r.status, r.raw)
+	}
+	<-done
+	if r := h.post(t, "/api/v1/auth/verify-registration", body); r.status != http.StatusCreated {
+		t.Errorf("the same code once hashing has room = %d %s, want 201", r.status, r.raw)
+	}
+}

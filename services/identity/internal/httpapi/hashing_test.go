@@ -15,7 +15,7 @@ import (
 func TestHashingOverloadAnswers503WithRetryAfter(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(o *setup) {
-		o.argon2 = password.Params{MemoryKiB: 19456, Iterations: 24, Parallelism: 1} // ~0.5 s a hash: the slot stays taken
+		o.argon2 = password.Params{MemoryKiB: 19456, Iterations: 64, Parallelism: 1} // ~1 s a hash: the slot stays taken
 		o.hashing = password.Concurrency{MaxHashes: 1, MaxQueue: 1, MaxWait: time.Millisecond}
 	})
 	ada := h.signUp(t, "ada@example.com")
@@ -80,7 +80,7 @@ func TestRegistrationAcceptsALetterOnlyPassphrase(t *testing.T) {
 func TestRegistrationRefusedForLoadKeepsTheCode(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(o *setup) {
-		o.argon2 = password.Params{MemoryKiB: 19456, Iterations: 24, Parallelism: 1}
+		o.argon2 = password.Params{MemoryKiB: 19456, Iterations: 64, Parallelism: 1} // ~1 s a hash
 		o.hashing = password.Concurrency{MaxHashes: 1, MaxQueue: 1, MaxWait: time.Millisecond}
 	})
 	ada := h.signUp(t, "ada@example.com")

@@ -205,7 +205,7 @@ func TestChartConfig(t *testing.T) {
 		"TRUSTED_PROXIES": "10.0.0.0/8", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
 	}
 	own := map[string]map[string]string{
-		"identity":     {"HTTP_ADDR": ":8081", "INTERNAL_ADDR": ":9081", "MONGODB_DATABASE": "latchkey_identity", "SESSION_INTERNAL_URL": "http://latchkey-session:9082", "ARGON2_MEMORY_KIB": "19456"},
+		"identity":     {"HTTP_ADDR": ":8081", "INTERNAL_ADDR": ":9081", "MONGODB_DATABASE": "latchkey_identity", "SESSION_INTERNAL_URL": "http://latchkey-session:9082", "PROFILE_INTERNAL_URL": "http://latchkey-profile:9083", "ARGON2_MEMORY_KIB": "19456"},
 		"session":      {"HTTP_ADDR": ":8082", "INTERNAL_ADDR": ":9082", "MONGODB_DATABASE": "latchkey_session", "IDENTITY_INTERNAL_URL": "http://latchkey-identity:9081", "JWT_SIGNING_KEY_FILE": "/var/run/secrets/latchkey/signing-key/jwt-signing-key.pem"},
 		"profile":      {"HTTP_ADDR": ":8083", "INTERNAL_ADDR": ":9083", "MONGODB_DATABASE": "latchkey_profile"},
 		"notification": {"HTTP_ADDR": ":8084", "INTERNAL_ADDR": ":9084", "MONGODB_DATABASE": "latchkey_notification", "DELIVERY_DRIVER": "outbox"},
@@ -320,7 +320,7 @@ func TestChartNetworkPoliciesNeverOpen(t *testing.T) {
 func TestChartNetworkPolicies(t *testing.T) {
 	objs := renderChart(t, valueSets[2])
 	policies := byName(render.Of[*networkingv1.NetworkPolicy](objs))
-	callers := map[string][]string{"identity": {"session"}, "session": {"identity", "notification", "profile"}}
+	callers := map[string][]string{"identity": {"profile", "session"}, "profile": {"identity"}, "session": {"identity", "notification", "profile"}}
 	for _, name := range services {
 		t.Run(name, func(t *testing.T) {
 			np, ok := policies["latchkey-"+name]

@@ -393,6 +393,7 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 	}
 	if name == Identity {
 		env["SESSION_INTERNAL_URL"] = "http://" + sessionInternal
+		env["PROFILE_INTERNAL_URL"] = "http://" + net.JoinHostPort(host, strconv.Itoa(ports[Profile].Internal))
 		env["OTP_PEPPER"] = s.otpPepper
 	}
 	if name == Notification && s.cfg.DevOutbox {
@@ -436,7 +437,7 @@ func (s *Stack) bodyLimit() int64 {
 var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
-	"IDENTITY_INTERNAL_URL",
+	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL",
 }
 
 // pepper returns identity's OTP_PEPPER: fixed for the stack's lifetime, so codes survive

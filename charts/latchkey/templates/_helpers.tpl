@@ -131,6 +131,7 @@ Call with (dict "root" $ "service" "identity"). */ -}}
 -}}
 {{- if eq .service "identity" }}
 {{- $_ := set $env "SESSION_INTERNAL_URL" (include "latchkey.internalURL" (dict "root" $root "service" "session")) }}
+{{- $_ := set $env "PROFILE_INTERNAL_URL" (include "latchkey.internalURL" (dict "root" $root "service" "profile")) }}
 {{- end }}
 {{- if eq .service "session" }}
 {{- $_ := set $env "IDENTITY_INTERNAL_URL" (include "latchkey.internalURL" (dict "root" $root "service" "identity")) }}

@@ -47,6 +47,7 @@ type options struct {
 	otps        int
 	revocations int
 	enumSamples int
+	enumOnly    bool
 	profile     bool
 	benchtime   string
 	env         envFlags
@@ -92,6 +93,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.otps, "otps", 100, "OTP requests to follow to the outbox")
 	fs.IntVar(&o.revocations, "revocations", 40, "revocations to follow to every service")
 	fs.IntVar(&o.enumSamples, "enum-samples", 60, "samples per side of each user-enumeration timing comparison")
+	fs.BoolVar(&o.enumOnly, "enum-only", false, "run only the user-enumeration comparison (with -benchtime '' and -out elsewhere, a quick check of those rows)")
 	fs.BoolVar(&o.profile, "pprof", true, "profile the services during operations that miss their target")
 	fs.StringVar(&o.benchtime, "benchtime", "1s", "-benchtime of the Go micro-benchmarks; empty skips them")
 	fs.Var(&o.env, "env", "extra service environment as SERVICE:KEY=VALUE (SERVICE may be *), repeatable; e.g. -env identity:GOMEMLIMIT=48MiB")

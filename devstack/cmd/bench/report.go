@@ -67,11 +67,11 @@ func (b *benchRun) report(args []string, took time.Duration) string {
 	if b.peakRSS[stack.Identity] > rssTarget {
 		p("\nIdentity's peak is argon2id: every hash allocates its 19 MiB block afresh (one at start-up for the dummy hash that keeps unknown accounts as slow as known ones, hence the idle figure), two logins hash at once on two cores, and Go's default GOGC lets the heap grow to twice the live set before collecting. ")
 		p("Measured fix (same command with `-env identity:GOMEMLIMIT=40MiB`): peak 68 MiB (125 MiB without it in the same session), at the price of ≈9 ms more CPU per login (the collector runs and returns memory each time). ")
-		p("The lasting fix is the pooled argon2id memory above (bounded by a semaphore of GOMAXPROCS concurrent hashes): at most two blocks, reused, ≈26 MiB of runtime plus 38 MiB, with no extra CPU; then GOMEMLIMIT≈60MiB in the chart as a backstop.\n")
+		p("Hashing is bounded (password.Concurrency: ARGON2_MAX_CONCURRENT, default GOMAXPROCS, hashes at once, a bounded queue and wait, 503 with Retry-After beyond), so at most that many blocks are live whatever the load; the blocks themselves cannot be pooled without forking x/crypto/argon2, which allocates them inside IDKey, so the garbage ones are left to GOMEMLIMIT (set in the chart) to keep the heap near the live set.\n")
 	}
 
 	p("\n## User enumeration: known versus unknown account\n\n")
-	p("Anonymous endpoints that take an account identifier, called %d times for an existing account and %d times for unknown ones, interleaved. Status and body must be identical; the latency distributions should overlap (compare medians and p90, not single samples).\n\n", b.o.enumSamples, b.o.enumSamples)
+	p("Anonymous endpoints that take an account identifier, called %d times for an existing account and %d times for unknown ones, interleaved (which side goes first alternates, so the asynchronous aftermath of one request — relay, Kafka, delivery — is not always charged to the same side). Status and body must be identical; the latency distributions should overlap (compare medians and p90, not single samples).\n\n", b.o.enumSamples, b.o.enumSamples)
 	p("*z* is the Mann-Whitney U test's normal approximation over the two samples: |z| < 1.96 means no difference detectable at the 5%% level.\n\n")
 	p("| endpoint | status known / unknown | same body | known p50 | unknown p50 | known p90 | unknown p90 | z | errors |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, e := range b.enum {

@@ -115,13 +115,17 @@ type OTPDispatch struct {
 	Locale      string    `json:"locale,omitempty"`
 }
 
-// AccountCreated is published by identity when a registration completes.
+// AccountCreated is published by identity when a registration completes. Account is the whole
+// account snapshot at creation (the AccountSnapshot of account.updated, version 1 or later), so a
+// consumer that applies only this event projects every identity fact — verification flags, status,
+// 2FA — not just the ones listed here; it is absent from events queued before it existed.
 type AccountCreated struct {
-	Email         string `json:"email"`
-	EmailVerified bool   `json:"emailVerified"`
-	Username      string `json:"username,omitempty"`
-	FirstName     string `json:"firstName,omitempty"`
-	LastName      string `json:"lastName,omitempty"`
+	Email         string           `json:"email"`
+	EmailVerified bool             `json:"emailVerified"`
+	Username      string           `json:"username,omitempty"`
+	FirstName     string           `json:"firstName,omitempty"`
+	LastName      string           `json:"lastName,omitempty"`
+	Account       *AccountSnapshot `json:"account,omitempty"`
 }
 
 // AccountSnapshot is published by identity (type account.updated) whenever an identity-owned fact

@@ -66,6 +66,8 @@ type outboxDoc struct {
 	LockedUntil time.Time         `bson:"lockedUntil"`
 	Trace       map[string]string `bson:"trace,omitempty"` // W3C trace context of the request that added it
 	LastError   string            `bson:"lastError,omitempty"`
+	// Discarded marks a document stored by AddDiscarded: never published.
+	Discarded bool `bson:"discarded,omitempty"`
 }
 
 // NewOutbox returns the outbox in db, relaying through p. log nil means slog.Default().
@@ -123,6 +125,23 @@ func (o *Outbox) Add(ctx context.Context, topic string, ev events.Envelope) erro
 	select {
 	case o.wake <- struct{}{}:
 	default: // a wake-up is already pending
+	}
+	return nil
+}
+
+// AddDiscarded makes the write Add makes — the same document in the same collection — but marked
+// sent, so it is never published and the relay is not woken. A flow whose answer must cost the same
+// whether or not it sends something (a password reset asked for an address without an account) makes
+// this write where the real send makes Add's.
+func (o *Outbox) AddDiscarded(ctx context.Context, topic string, ev events.Envelope) error {
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("outbox: marshal %s event %s: %w", ev.Type, ev.EventID, err)
+	}
+	now := time.Now().UTC()
+	doc := outboxDoc{ID: ev.EventID, Topic: topic, Event: raw, CreatedAt: now, SentAt: &now, LockedUntil: now, Discarded: true}
+	if _, err := o.coll.InsertOne(ctx, doc); err != nil && !mongox.IsDuplicateKey(err) {
+		return fmt.Errorf("outbox: add discarded %s event %s: %w", ev.Type, ev.EventID, err)
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/phone"
+	"github.com/latchkey/latchkey/services/identity/internal/profileclient"
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 	"github.com/latchkey/latchkey/services/identity/internal/subscriber"
@@ -102,7 +103,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 
-	hasher, err := password.NewHasher(cfg.Argon2)
+	if err := password.SetPolicy(cfg.PasswordPolicy); err != nil {
+		return err
+	}
+	hasher, err := password.NewBoundedHasher(cfg.Argon2, cfg.Hashing)
 	if err != nil {
 		return err
 	}
@@ -129,6 +133,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 		StepUps: store.NewStepUps(db),
 	})
 	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
+	// Account events reach the profile projection before a change is answered (read-your-own-writes).
+	svc.Projections = profileclient.New(cfg.ProfileInternalURL, cfg.InternalToken, nil)
 
 	keys := apikey.NewService(apikey.Config{
 		Prefix: cfg.APIKeyPrefix, DefaultLifetime: cfg.APIKeyDefaultTTL, MaxLifetime: cfg.APIKeyMaxTTL,
@@ -167,6 +173,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	phones := phone.NewService(usernames.Accounts, svc).WithLimits(phone.Limits{Limiter: limiter,
 		PerAccount: throttle.Limit{Max: cfg.OTP.MaxPerAccountPerHour, Window: time.Hour}, PerIP: cfg.CodeSendPerIP})
 	httpapi.RegisterPhoneInternal(internal, httpx.RequireToken(cfg.InternalToken), phones)
+	httpapi.RegisterSnapshotInternal(internal, httpx.RequireToken(cfg.InternalToken), store.NewAccounts(db))
 
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()

@@ -248,6 +248,8 @@ type Deps struct {
 	// APIKeys ends every API key of an account on a password reset, a deactivation and, when asked,
 	// a password change. Required once any of those can happen.
 	APIKeys APIKeyRevoker
+	// Projections, when set, receives account events synchronously (read-your-own-writes).
+	Projections Projections
 }
 
 // Service runs the flows.

@@ -174,7 +174,7 @@ func (s *Service) storePassword(ctx context.Context, a account.Account, plain st
 }
 
 func owner(a account.Account) password.Owner {
-	return password.Owner{Username: a.Username, Email: a.Email}
+	return password.Owner{Username: a.Username, Email: a.Email, SecondFactor: a.TwoFactorEnabled}
 }
 
 // TwoFactorChange turns 2FA on or off after re-authentication.

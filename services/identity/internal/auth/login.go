@@ -63,12 +63,17 @@ func (s *Service) Login(ctx context.Context, in Login) (LoginResult, error) {
 	ok, rehash := false, false
 	if found && a.PasswordHash != "" {
 		ok, rehash, err = s.Hasher.Verify(in.Password, a.PasswordHash)
+		if hashingBusy(err) {
+			return LoginResult{}, err
+		}
 		if err != nil {
 			s.Logger.ErrorContext(ctx, "stored password hash unreadable", "account_id", a.ID, "err", err)
 			ok = false
 		}
 	} else {
-		s.Hasher.VerifyDummy(in.Password)
+		if err := s.Hasher.VerifyDummy(in.Password); err != nil {
+			return LoginResult{}, err
+		}
 	}
 	if !ok || !a.CanSignIn() {
 		if err := s.Limiter.Fail(ctx, ScopeLoginAccount, failKey, s.cfg.LoginFailuresPerAccount); err != nil {

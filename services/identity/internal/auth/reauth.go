@@ -82,12 +82,17 @@ func (s *Service) checkPassword(ctx context.Context, a account.Account, plain st
 	if a.HasPassword() {
 		var err error
 		ok, _, err = s.Hasher.Verify(plain, a.PasswordHash)
+		if hashingBusy(err) {
+			return err
+		}
 		if err != nil {
 			s.Logger.ErrorContext(ctx, "stored password hash unreadable", "account_id", a.ID, "err", err)
 			ok = false
 		}
 	} else {
-		s.Hasher.VerifyDummy(plain)
+		if err := s.Hasher.VerifyDummy(plain); err != nil {
+			return err
+		}
 	}
 	if !ok {
 		if err := s.Limiter.Fail(ctx, ScopeLoginAccount, a.ID, s.cfg.LoginFailuresPerAccount); err != nil {

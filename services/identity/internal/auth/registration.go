@@ -50,9 +50,12 @@ type Registration struct {
 // CompleteRegistration checks the code, creates the account with a verified e-mail, trusts the
 // device, queues account.created and starts a session.
 //
-// Input rules are checked before the code, so a typo in the password does not burn it. An address
-// registered meanwhile answers ErrInvalidCode, like a wrong code, so this step cannot be used to
-// probe for accounts either.
+// Input rules are checked before the code, so a typo in the password does not burn it. The code is
+// checked before anything about other accounts is looked at: a wrong code answers ErrInvalidCode
+// whatever the username, so this step cannot probe for taken usernames; a right code with a taken
+// username answers ErrUsernameTaken and leaves the code live for a corrected form. An address
+// registered meanwhile answers ErrInvalidCode, like a wrong code. Wrong codes count against the
+// caller's IP (ScopeCodeVerifyIP): past the limit the step answers *throttle.ExceededError.
 func (s *Service) CompleteRegistration(ctx context.Context, r Registration) (SignedIn, error) {
 	email := account.NormalizeEmail(r.Email)
 	username := account.NormalizeUsername(r.Username)
@@ -64,31 +67,17 @@ func (s *Service) CompleteRegistration(ctx context.Context, r Registration) (Sig
 	if err := password.Check(r.Password, password.Owner{Username: username, Email: email}); err != nil {
 		return SignedIn{}, err
 	}
-	if username != "" {
-		if _, err := s.Accounts.ByUsername(ctx, username); err == nil {
-			return SignedIn{}, ErrUsernameTaken
-		} else if !errors.Is(err, account.ErrNotFound) {
-			return SignedIn{}, fmt.Errorf("look up username: %w", err)
+	// The password is hashed once the code matched and before it is spent: only a code holder costs an
+	// argon2id hash, and a hash refused under load (password.BusyError, 503) leaves the code live.
+	var hash string
+	if err := s.checkRegistrationCode(ctx, r.Client.IP, email, r.Code, func() error {
+		if err := s.registrable(ctx, email, username); err != nil {
+			return err
 		}
-	}
-	if username != "" && s.Reservations != nil {
-		if holder, err := s.Reservations.ReservedFor(ctx, username, s.now().UTC()); err != nil {
-			return SignedIn{}, fmt.Errorf("look up username reservation: %w", err)
-		} else if holder != "" {
-			return SignedIn{}, ErrUsernameTaken
-		}
-	}
-	if _, err := s.Accounts.ByEmail(ctx, email); err == nil {
-		return SignedIn{}, ErrInvalidCode
-	} else if !errors.Is(err, account.ErrNotFound) {
-		return SignedIn{}, fmt.Errorf("look up email: %w", err)
-	}
-	if _, err := s.Codes.Verify(ctx, events.PurposeRegistration, email, r.Code); err != nil {
-		return SignedIn{}, err
-	}
-
-	hash, err := s.Hasher.Hash(r.Password)
-	if err != nil {
+		var err error
+		hash, err = s.Hasher.Hash(r.Password)
+		return err
+	}); err != nil {
 		return SignedIn{}, err
 	}
 	now := s.now().UTC()
@@ -131,8 +120,11 @@ func CreatedEventID(accountID string) string {
 }
 
 func (s *Service) publishCreated(ctx context.Context, a account.Account) error {
+	snap := Snapshot(a)
+	snap.Version = max(snap.Version, 1) // Create stores version 1; a republished account may be newer
 	ev, err := events.New(events.TypeAccountCreated, a.ID, events.AccountCreated{
 		Email: a.Email, EmailVerified: a.EmailVerified, Username: a.Username, FirstName: a.FirstName, LastName: a.LastName,
+		Account: &snap,
 	})
 	if err != nil {
 		return err
@@ -142,6 +134,7 @@ func (s *Service) publishCreated(ctx context.Context, a account.Account) error {
 	if err := s.Outbox.Add(ctx, events.TopicAccountEvents, ev); err != nil {
 		return fmt.Errorf("queue account.created: %w", err)
 	}
+	s.deliverNow(ctx, ev)
 	return s.Accounts.MarkCreatedPublished(ctx, a.ID)
 }
 

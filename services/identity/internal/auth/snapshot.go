@@ -71,6 +71,7 @@ func (s *Service) publishSnapshot(ctx context.Context, a account.Account) error 
 	if err := s.Outbox.Add(ctx, events.TopicAccountEvents, ev); err != nil {
 		return fmt.Errorf("queue account.updated: %w", err)
 	}
+	s.deliverNow(ctx, ev)
 	return s.Accounts.MarkSnapshotPublished(ctx, a.ID, a.Version)
 }
 

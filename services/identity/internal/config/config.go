@@ -2,9 +2,13 @@
 // docs/architecture.md (config.Base) plus these, defaults in brackets:
 //
 //	SESSION_INTERNAL_URL [http://127.0.0.1:9082]   the session service's internal API
+//	PROFILE_INTERNAL_URL [http://127.0.0.1:9083]   the profile service's internal API: account events are
+//	                                               delivered there before a change is answered (read-your-own-writes)
 //	ARGON2_MEMORY_KIB [19456]                      argon2id memory (KiB); at least OWASP's 19456
 //	ARGON2_ITERATIONS [2]                          argon2id passes; at least 2
 //	ARGON2_PARALLELISM [1]                         argon2id lanes
+//	ARGON2_MAX_CONCURRENT, ARGON2_MAX_QUEUE, ARGON2_MAX_WAIT, PASSWORD_MIN_LENGTH,
+//	PASSWORD_MIN_LENGTH_WITHOUT_2FA                see loadPasswordSettings
 //	OTP_TTL [10m]                                  how long a one-time code is valid
 //	OTP_MAX_ATTEMPTS [5]                           wrong tries before a code is dead
 //	OTP_RESEND_COOLDOWN [60s]                      minimum time between two codes to one destination
@@ -85,7 +89,10 @@ const minPepper = 32
 type Config struct {
 	config.Base
 	SessionInternalURL      string
+	ProfileInternalURL      string
 	Argon2                  password.Params
+	Hashing                 password.Concurrency // see loadPasswordSettings
+	PasswordPolicy          password.Policy
 	OTP                     otp.Config
 	LoginFailuresPerAccount throttle.Limit
 	LoginPerIP              throttle.Limit
@@ -158,6 +165,7 @@ func Load(l *config.Loader) (Config, error) {
 	c := Config{
 		Base:               l.LoadBase(Service, DefaultHTTPAddr, DefaultInternalAddr),
 		SessionInternalURL: l.String("SESSION_INTERNAL_URL", "http://127.0.0.1:9082"),
+		ProfileInternalURL: l.String("PROFILE_INTERNAL_URL", "http://127.0.0.1:9083"),
 		Argon2: password.Params{
 			MemoryKiB:   uint32(positive("ARGON2_MEMORY_KIB", 19456)),
 			Iterations:  uint32(positive("ARGON2_ITERATIONS", 2)),
@@ -213,6 +221,9 @@ func Load(l *config.Loader) (Config, error) {
 	if u, err := url.Parse(c.EmailRevertURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("EMAIL_CHANGE_REVERT_URL=%q: want an http(s) URL", c.EmailRevertURL))
 	}
+	var pwErrs []error
+	c.Hashing, c.PasswordPolicy, pwErrs = loadPasswordSettings(l)
+	errs = append(errs, pwErrs...)
 	if c.Usernames.ChangeInterval < 0 || c.Usernames.Reservation < 0 {
 		errs = append(errs, fmt.Errorf("USERNAME_CHANGE_INTERVAL and USERNAME_RESERVATION_PERIOD must not be negative"))
 	}
@@ -234,6 +245,9 @@ func Load(l *config.Loader) (Config, error) {
 	errs = append(errs, oauthErrs...)
 	if u, err := url.Parse(c.SessionInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("SESSION_INTERNAL_URL=%q: want an http(s) URL", c.SessionInternalURL))
+	}
+	if u, err := url.Parse(c.ProfileInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("PROFILE_INTERNAL_URL=%q: want an http(s) URL", c.ProfileInternalURL))
 	}
 	// OWASP's argon2id floor (m=19 MiB, t=2); weaker settings are refused rather than silently used.
 	if c.Argon2.MemoryKiB < password.DefaultParams.MemoryKiB {
@@ -289,7 +303,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.String("session_internal_url", c.SessionInternalURL),
+		slog.String("profile_internal_url", c.ProfileInternalURL),
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2.MemoryKiB, c.Argon2.Iterations, c.Argon2.Parallelism)),
+		slog.String("argon2_bound", fmt.Sprintf("concurrent=%d queue=%d wait=%s", c.Hashing.MaxHashes, c.Hashing.MaxQueue, c.Hashing.MaxWait)),
+		slog.String("password_min_length", fmt.Sprintf("%d with 2FA, %d without", c.PasswordPolicy.MinLength, c.PasswordPolicy.MinLengthWithoutSecondFactor)),
 		slog.Duration("otp_ttl", c.OTP.TTL),
 		slog.Int("otp_max_attempts", c.OTP.MaxAttempts),
 		slog.Duration("otp_resend_cooldown", c.OTP.ResendCooldown),

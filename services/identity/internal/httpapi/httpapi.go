@@ -138,6 +138,7 @@ func failure(err error, passwordField string, invalidCode *wire.Error) error {
 	var (
 		we       *wire.Error
 		limited  *throttle.ExceededError
+		busy     *password.BusyError
 		policy   *password.PolicyError
 		username *account.UsernameError
 	)
@@ -146,6 +147,8 @@ func failure(err error, passwordField string, invalidCode *wire.Error) error {
 		return we
 	case errors.As(err, &limited):
 		return wire.TooManyRequests(msgTooMany, limited.RetryAfter)
+	case errors.As(err, &busy): // argon2id saturated: shed the load, the client retries shortly
+		return &wire.Error{Status: fiber.StatusServiceUnavailable, Message: msgUnavailable, RetryAfter: busy.RetryAfter}
 	case errors.As(err, &policy):
 		return wire.Invalid(wire.Body(passwordField, policy.Message, "value_error"))
 	case errors.As(err, &username):

@@ -146,21 +146,37 @@ func (s *Service) Send(ctx context.Context, req Request) (Sent, error) {
 	}
 
 	masked := Mask(req.Channel, req.Destination)
-	if req.Silent {
-		return Sent{ChallengeID: c.ID, Token: token, ExpiresAt: c.ExpiresAt, MaskedValue: masked}, nil
-	}
 	payload := events.OTPDispatch{Purpose: req.Purpose, Channel: req.Channel, Destination: req.Destination, Code: code, Locale: req.Locale}
 	if !req.Notice {
 		payload.ExpiresAt = c.ExpiresAt
+	}
+	if req.Silent {
+		payload.Code = "" // nobody receives it: no code leaves the service, not even into the outbox
 	}
 	ev, err := events.New(events.TypeOTPDispatch, req.AccountID, payload)
 	if err != nil {
 		return Sent{}, err
 	}
+	if req.Silent {
+		// The outbox write a real send makes, marked never to be published, so a silent send costs
+		// the same round trips as a real one.
+		if d, ok := s.outbox.(discardingOutbox); ok {
+			if err := d.AddDiscarded(ctx, events.TopicOTPDispatch, ev); err != nil {
+				return Sent{}, fmt.Errorf("queue discarded otp dispatch: %w", err)
+			}
+		}
+		return Sent{ChallengeID: c.ID, Token: token, ExpiresAt: c.ExpiresAt, MaskedValue: masked}, nil
+	}
 	if err := s.outbox.Add(ctx, events.TopicOTPDispatch, ev); err != nil {
 		return Sent{}, fmt.Errorf("queue otp dispatch: %w", err)
 	}
 	return Sent{ChallengeID: c.ID, Token: token, ExpiresAt: c.ExpiresAt, MaskedValue: masked}, nil
+}
+
+// discardingOutbox is an Outbox that can also store an event that is never published
+// (kafkax.Outbox.AddDiscarded): silent sends use it to cost what real ones do.
+type discardingOutbox interface {
+	AddDiscarded(ctx context.Context, topic string, ev events.Envelope) error
 }
 
 // Verify checks code against the live challenge of purpose for destination and consumes it. Every
@@ -223,7 +239,19 @@ func (s *Service) Holder(ctx context.Context, purpose, token string) (string, er
 	return c.AccountID, nil
 }
 
+// VerifyThen is Verify that runs before once the code has matched and before the code is consumed:
+// when before returns an error, VerifyThen returns it and the code stays live (the try it took stays
+// taken). Registration uses it to check the code before revealing anything about the rest of the
+// form, without spending the code on a username the user must change.
+func (s *Service) VerifyThen(ctx context.Context, purpose, destination, code string, before func(Challenge) error) (Challenge, error) {
+	return s.answerThen(ctx, Filter{Key: Key(purpose, destination), Purpose: purpose}, false, "", code, before)
+}
+
 func (s *Service) answer(ctx context.Context, f Filter, checkDevice bool, deviceID, code string) (Challenge, error) {
+	return s.answerThen(ctx, f, checkDevice, deviceID, code, nil)
+}
+
+func (s *Service) answerThen(ctx context.Context, f Filter, checkDevice bool, deviceID, code string, before func(Challenge) error) (Challenge, error) {
 	if !ValidCodeFormat(code) {
 		return Challenge{}, ErrInvalidCode
 	}
@@ -248,6 +276,11 @@ func (s *Service) answer(ctx context.Context, f Filter, checkDevice bool, device
 	match := c.CodeHash != "" && equalHash(s.pepper.CodeHash(c.ID, code), c.CodeHash)
 	if !match || (checkDevice && c.DeviceID != deviceID) {
 		return Challenge{}, ErrInvalidCode
+	}
+	if before != nil {
+		if err := before(c); err != nil {
+			return Challenge{}, err
+		}
 	}
 	ok, err := s.store.Consume(ctx, c, now)
 	if err != nil {

@@ -46,6 +46,7 @@ var ErrMalformedHash = errors.New("malformed argon2id hash")
 type Hasher struct {
 	params Params
 	dummy  string // hash of a random password: login verifies against it when there is no account
+	gate   *gate  // bounds concurrent derivations, and so the memory they hold
 
 	derivations atomic.Uint64 // argon2id key derivations done
 	cost        atomic.Uint64 // their memory (KiB) × iterations × parallelism, summed
@@ -64,16 +65,32 @@ func (h *Hasher) Work() Work {
 	return Work{Derivations: h.derivations.Load(), Cost: h.cost.Load()}
 }
 
-// derive is argon2.IDKey, counted in Work.
-func (h *Hasher) derive(plain string, salt []byte, p Params, keyLen uint32) []byte {
+// PeakConcurrent is the most argon2id derivations that ever ran at once in h: never more than the
+// Concurrency's MaxHashes.
+func (h *Hasher) PeakConcurrent() int { return int(h.gate.peak.Load()) }
+
+// derive is argon2.IDKey, counted in Work, run under the concurrency bound (*BusyError when no slot
+// frees in time).
+//
+// x/crypto/argon2 allocates its m KiB block inside IDKey and offers no way to pass one in, so the
+// blocks cannot be pooled without forking the package; bounding the derivations bounds the live
+// blocks to MaxHashes, and the garbage ones are what GOMEMLIMIT (set in the chart) keeps in check.
+func (h *Hasher) derive(plain string, salt []byte, p Params, keyLen uint32) ([]byte, error) {
+	if err := h.gate.acquire(); err != nil {
+		return nil, err
+	}
+	defer h.gate.release()
 	h.derivations.Add(1)
 	h.cost.Add(uint64(p.MemoryKiB) * uint64(p.Iterations) * uint64(p.Parallelism))
-	return argon2.IDKey([]byte(plain), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	return argon2.IDKey([]byte(plain), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen), nil
 }
 
-// NewHasher returns a Hasher that hashes new passwords with p. Zero salt or key lengths take the
-// defaults.
-func NewHasher(p Params) (*Hasher, error) {
+// NewHasher returns a Hasher that hashes new passwords with p, with the default Concurrency. Zero
+// salt or key lengths take the defaults.
+func NewHasher(p Params) (*Hasher, error) { return NewBoundedHasher(p, Concurrency{}) }
+
+// NewBoundedHasher is NewHasher with the concurrency bound c (zero fields take the defaults).
+func NewBoundedHasher(p Params, c Concurrency) (*Hasher, error) {
 	if p.SaltLen == 0 {
 		p.SaltLen = DefaultParams.SaltLen
 	}
@@ -85,7 +102,7 @@ func NewHasher(p Params) (*Hasher, error) {
 		p.KeyLen < minKeyLen || p.KeyLen > maxKeyLen {
 		return nil, fmt.Errorf("argon2id parameters out of range: m=%d t=%d p=%d", p.MemoryKiB, p.Iterations, p.Parallelism)
 	}
-	h := &Hasher{params: p}
+	h := &Hasher{params: p, gate: newGate(c)}
 	var random [24]byte
 	if _, err := rand.Read(random[:]); err != nil {
 		return nil, fmt.Errorf("random dummy password: %w", err)
@@ -103,27 +120,55 @@ func NewHasher(p Params) (*Hasher, error) {
 // Params returns the parameters new hashes are made with.
 func (h *Hasher) Params() Params { return h.params }
 
-// Hash returns the PHC encoding of an argon2id hash of plain with a fresh random salt.
+// Hash returns the PHC encoding of an argon2id hash of plain's NFKC form (Normalize) with a fresh
+// random salt.
 func (h *Hasher) Hash(plain string) (string, error) {
+	plain = Normalize(plain)
 	salt := make([]byte, h.params.SaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("random salt: %w", err)
 	}
-	key := h.derive(plain, salt, h.params, h.params.KeyLen)
+	key, err := h.derive(plain, salt, h.params, h.params.KeyLen)
+	if err != nil {
+		return "", err
+	}
 	return encode(h.params, salt, key), nil
 }
 
 // Verify reports whether plain matches encoded, comparing in constant time. needsRehash is true when
 // the password matched but encoded was made with weaker parameters than the Hasher's: the caller
 // should store a fresh Hash so stored hashes follow parameter upgrades.
+//
+// plain is compared in its NFKC form (Normalize). Hashes stored before normalisation hold the raw
+// form of what the user typed, which differs only for passwords that NFKC changes (some accented,
+// full-width or compatibility characters): for those, when the NFKC form does not match, the raw
+// form is tried too, and a match through it reports needsRehash, so the caller stores the
+// normalised hash and the fallback dies out account by account. A wrong password of that kind then
+// costs two derivations — the same for a known and an unknown account (VerifyDummy goes through
+// here too). err is ErrMalformedHash for
+// an unreadable encoded, or a *BusyError (errors.Is ErrBusy) when hashing is saturated: the caller
+// must answer 503 then, not treat it as a wrong password.
 func (h *Hasher) Verify(plain, encoded string) (ok, needsRehash bool, err error) {
 	p, salt, want, err := decode(encoded)
 	if err != nil {
 		return false, false, err
 	}
-	got := h.derive(plain, salt, p, uint32(len(want)))
+	normal := Normalize(plain)
+	got, err := h.derive(normal, salt, p, uint32(len(want)))
+	if err != nil {
+		return false, false, err
+	}
 	if subtle.ConstantTimeCompare(got, want) != 1 {
-		return false, false, nil
+		if normal == plain {
+			return false, false, nil
+		}
+		if got, err = h.derive(plain, salt, p, uint32(len(want))); err != nil {
+			return false, false, err
+		}
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			return false, false, nil
+		}
+		return true, true, nil // stored before normalisation: store the NFKC hash now
 	}
 	weaker := p.MemoryKiB < h.params.MemoryKiB || p.Iterations < h.params.Iterations ||
 		uint32(len(want)) < h.params.KeyLen || uint32(len(salt)) < h.params.SaltLen
@@ -132,8 +177,11 @@ func (h *Hasher) Verify(plain, encoded string) (ok, needsRehash bool, err error)
 
 // VerifyDummy spends the time of one Verify and always fails. Login calls it when the account does
 // not exist (or has no password) so that an unknown user and a wrong password take the same time.
-func (h *Hasher) VerifyDummy(plain string) {
-	_, _, _ = h.Verify(plain, h.dummy)
+// Its only error is a *BusyError, which the caller returns like Verify's: an unknown account must be
+// refused for load exactly when a known one would be.
+func (h *Hasher) VerifyDummy(plain string) error {
+	_, _, err := h.Verify(plain, h.dummy)
+	return err
 }
 
 func encode(p Params, salt, key []byte) string {

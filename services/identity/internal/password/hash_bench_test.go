@@ -2,6 +2,7 @@ package password_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 )
@@ -37,4 +38,29 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatalf("verify: ok=%v err=%v", ok, err)
 		}
 	}
+}
+
+// BenchmarkVerifyParallel is many logins at once (8 goroutines per core) against the default
+// bound (GOMAXPROCS derivations): with -benchmem, B/op stays one 19 MiB block per login and the
+// reported peak-hashes never exceeds GOMAXPROCS, however many callers there are.
+func BenchmarkVerifyParallel(b *testing.B) {
+	h, err := password.NewBoundedHasher(password.DefaultParams, password.Concurrency{MaxQueue: 1 << 20, MaxWait: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	encoded, err := h.Hash("correct-Horse-42-staple")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if ok, _, err := h.Verify("correct-Horse-42-staple", encoded); err != nil || !ok {
+				b.Errorf("verify: ok=%v err=%v", ok, err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(h.PeakConcurrent()), "peak-hashes")
 }

@@ -24,8 +24,10 @@ func TestCheck(t *testing.T) {
 		{"empty", "", owner, password.RuleTooShort},
 		{"length counts characters not bytes", "ééé1ééé", owner, password.RuleTooShort},
 		{"too long", strings.Repeat("a1", 64) + "x", owner, password.RuleTooLong},
-		{"no letter", "83920174", owner, password.RuleNoLetter},
-		{"no digit", "correcthorse", owner, password.RuleNoDigit},
+		{"no composition rule: a passphrase of letters", "correcthorsebatterystaple", owner, ""},
+		{"no composition rule: 25 letters and spaces", "mauve lantern quietly hums", owner, ""},
+		{"no composition rule: digits only", "83920174", owner, ""},
+		{"length counts the NFKC form", "ﬃﬃﬃﬃ", owner, ""}, // 4 ligatures, 12 letters once normalised
 		{"common", "password1", owner, password.RuleCommon},
 		{"common ignores case", "PassWord123", owner, password.RuleCommon},
 		{"common keyboard walk", "qwerty123", owner, password.RuleCommon},

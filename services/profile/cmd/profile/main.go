@@ -108,6 +108,8 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	service := profile.NewService(profiles, profile.Options{
 		Wait: cfg.ProfileWait, Outbox: outbox, Logger: log,
 		Phones: identityclient.New(cfg.IdentityInternalURL, cfg.InternalToken, nil),
+		// A missing projection is read from identity (read-your-own-writes).
+		Accounts: identityclient.New(cfg.IdentityInternalURL, cfg.InternalToken, nil),
 	})
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
@@ -130,6 +132,8 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	if err != nil {
 		return fmt.Errorf("internal app: %w", err)
 	}
+	// Identity delivers account events here before answering a change (read-your-own-writes).
+	httpapi.RegisterInternal(internal, httpx.RequireToken(cfg.InternalToken), subscriber.AccountEvents(service, log))
 
 	// Background workers. They get their own context, cancelled only after HTTP has shut down, so a
 	// request in flight still sees the deny-list and the consumer finishes (and commits) its event.

@@ -66,3 +66,25 @@ func (c *Client) SetPhone(ctx context.Context, accountID, phone, clientIP string
 	}
 	return snap, nil
 }
+
+// Snapshot reads the account's current snapshot (GET /internal/v1/accounts/{accountId}/snapshot).
+// Errors wrap profile.ErrNotFound (404) or profile.ErrUnavailable.
+func (c *Client) Snapshot(ctx context.Context, accountID string) (events.AccountSnapshot, error) {
+	path := "/internal/v1/accounts/" + url.PathEscape(accountID) + "/snapshot"
+	a, err := c.api.Call(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return events.AccountSnapshot{}, fmt.Errorf("%w: %w", profile.ErrUnavailable, err)
+	}
+	switch a.Status {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return events.AccountSnapshot{}, fmt.Errorf("identity has no account %s: %w", accountID, profile.ErrNotFound)
+	default:
+		return events.AccountSnapshot{}, fmt.Errorf("%w: %s", profile.ErrUnavailable, a.Unexpected(http.MethodGet, path))
+	}
+	var snap events.AccountSnapshot
+	if err := json.Unmarshal(a.Body, &snap); err != nil || snap.Version < 1 {
+		return events.AccountSnapshot{}, fmt.Errorf("%w: decode response (%v): %.200s", profile.ErrUnavailable, err, a.Body)
+	}
+	return snap, nil
+}

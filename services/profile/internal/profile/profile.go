@@ -136,6 +136,9 @@ type AccountCreated struct {
 	Username   string
 	FirstName  string
 	LastName   string
+	// Account is the whole account snapshot at creation, when the event carries it (events queued
+	// before it existed do not): applied like an account.updated of its version.
+	Account *events.AccountSnapshot
 }
 
 // Store keeps profiles. Implementations make Insert and Update single-document atomic operations.
@@ -178,15 +181,22 @@ func (e *PhoneChangesThrottledError) Error() string {
 	return fmt.Sprintf("too many phone number changes; retry after %s", e.RetryAfter)
 }
 
+// Accounts reads identity's current account snapshot (its internal API): the projection's source
+// of truth when the projection is missing. Errors: ErrNotFound, ErrUnavailable.
+type Accounts interface {
+	Snapshot(ctx context.Context, accountID string) (events.AccountSnapshot, error)
+}
+
 // Service reads and changes profiles.
 type Service struct {
-	store  Store
-	outbox Outbox
-	phones Phones
-	log    *slog.Logger
-	now    func() time.Time
-	wait   time.Duration
-	poll   time.Duration
+	store    Store
+	outbox   Outbox
+	phones   Phones
+	accounts Accounts
+	log      *slog.Logger
+	now      func() time.Time
+	wait     time.Duration
+	poll     time.Duration
 }
 
 // Options tune a Service; zero values take the defaults.
@@ -199,6 +209,8 @@ type Options struct {
 	Outbox Outbox
 	// Phones is identity's phone API; nil answers ErrUnavailable to phone changes.
 	Phones Phones
+	// Accounts is identity's snapshot API, read when a profile is missing; nil waits for the event.
+	Accounts Accounts
 	// Logger receives warnings about events that will be retried; nil discards them.
 	Logger *slog.Logger
 }
@@ -219,15 +231,29 @@ func NewService(store Store, o Options) *Service {
 		poll = 50 * time.Millisecond
 	}
 	return &Service{
-		store: store, outbox: o.Outbox, phones: o.Phones, log: o.Logger,
+		store: store, outbox: o.Outbox, phones: o.Phones, accounts: o.Accounts, log: o.Logger,
 		now: func() time.Time { return o.Now().UTC() }, wait: o.Wait, poll: poll,
 	}
 }
 
-// Get returns the account's profile. Right after registration the account.created event may still
-// be on its way, and a valid token must never meet a 404: a missing profile is awaited for a short
-// while, then created from the account id alone, and the event fills in the rest when it arrives.
+// Get returns the account's profile. Identity delivers its account events before it answers a
+// change, so the projection is normally current; when the profile is missing all the same (that
+// delivery failed and Kafka has not caught up), identity's current snapshot is read and projected,
+// so the caller never sees identity's facts older than its own registration. Only when identity
+// cannot answer either is a missing profile awaited for a short while, then created from the account
+// id alone, and the events fill in the rest when they arrive — a valid token never meets a 404.
 func (s *Service) Get(ctx context.Context, accountID string) (Profile, error) {
+	p, err := s.store.Find(ctx, accountID)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return p, err
+	}
+	if s.accounts != nil {
+		snap, serr := s.accounts.Snapshot(ctx, accountID)
+		if serr == nil {
+			return s.modify(ctx, accountID, func(p *Profile) bool { return p.applyAccount(snap) || p.Version == 0 })
+		}
+		s.log.WarnContext(ctx, "read account snapshot for a missing profile; waiting for the event", "account_id", accountID, "err", serr)
+	}
 	deadline := time.Now().Add(s.wait)
 	for {
 		p, err := s.store.Find(ctx, accountID)
@@ -316,6 +342,9 @@ func (s *Service) ApplyAccountCreated(ctx context.Context, ev AccountCreated) er
 		}
 		if p.AccountVersion == 0 {
 			p.Email, p.Username = ev.Email, ev.Username
+		}
+		if ev.Account != nil {
+			p.applyAccount(*ev.Account) // verification flags and status too; an older version changes nothing
 		}
 		if p.FirstName == "" {
 			p.FirstName = ev.FirstName

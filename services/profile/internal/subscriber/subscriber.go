@@ -42,6 +42,7 @@ func AccountEvents(p Projector, log *slog.Logger) func(context.Context, events.E
 			Username:   payload.Username,
 			FirstName:  payload.FirstName,
 			LastName:   payload.LastName,
+			Account:    payload.Account,
 		})
 		if err != nil {
 			return fmt.Errorf("apply account.created %s for %s: %w", env.EventID, env.AccountID, err)

@@ -62,7 +62,7 @@ func Middleware(v *Verifier, d *DenyList) fiber.Handler {
 		}
 		if p.IsAPIKey() {
 			if ok, wait := v.limiter.allow(p.APIKeyID, time.Now()); !ok {
-				return wire.TooManyRequests("Too many requests for this API key", wait)
+				return wire.TooManyRequestsLimit("Too many requests for this API key", wait, v.limiter.status(wait))
 			}
 			if reason := APIKeyRefusal(c.Method(), c.Route().Path, c.Path(), p.Scopes); reason != "" {
 				return wire.Forbidden(reason)

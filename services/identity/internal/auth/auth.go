@@ -201,13 +201,17 @@ type SignedIn struct {
 	Tokens  Tokens
 }
 
-// Config are the brute-force limits. A zero Limit is no limit.
+// Config are the brute-force limits (see throttle.go). A zero Limit is no limit.
 type Config struct {
-	LoginPerIP              throttle.Limit // every login attempt from one IP
-	LoginFailuresPerAccount throttle.Limit // failed logins and re-auth passwords of one account (or unknown identifier)
-	CodeVerifyPerIP         throttle.Limit // every code answered from one IP (any flow)
-	CodeFailuresPerAccount  throttle.Limit // wrong codes of one account in account-bound flows
-	CodeSendPerIP           throttle.Limit // codes requested from one IP by signed-in and reset flows
+	LoginPerIP              throttle.Limit   // failed logins (password and provider) from one IP
+	LoginFailuresPerAccount throttle.Limit   // failed logins of one account (or unknown identifier) from all but its trusted devices
+	LoginBackoff            throttle.Backoff // failed logins of one account from one client; failed re-auth passwords of one account
+	CodeVerifyPerIP         throttle.Limit   // wrong codes answered from one IP (any flow)
+	CodeFailuresPerAccount  throttle.Limit   // wrong codes of one account from one IP, in account-bound flows
+	CodeSendPerIP           throttle.Limit   // codes requested from one IP by signed-in and reset flows
+	// AllowIPs are exempt from every per-IP limit (never from a per-account one).
+	AllowIPs     throttle.AllowList
+	Registration RegistrationLimits
 }
 
 // Deps are the collaborators of a Service.
@@ -225,6 +229,9 @@ type Deps struct {
 	IDTokens  IDTokens
 	// Reservations, when set, keeps registration off usernames reserved for their previous owner.
 	Reservations Reservations
+	// Captcha, when set, verifies the CAPTCHA tokens asked for after Registration.CaptchaAfter
+	// sends or failures from one address.
+	Captcha Captcha
 }
 
 // Service runs the flows.

@@ -85,6 +85,7 @@ type Config struct {
 	CodeFailuresPerAccount  throttle.Limit
 	CodeSendPerIP           throttle.Limit
 	UsernameLookupsPerIP    throttle.Limit
+	Throttle                Throttle
 	LocationHeader          string
 	OTPPepper               config.Secret
 	PepperGenerated         bool // OTP_PEPPER was empty; a random one is in use
@@ -155,27 +156,27 @@ func Load(l *config.Loader) (Config, error) {
 			MaxPerAccountPerHour:     positive("OTP_MAX_PER_ACCOUNT_PER_HOUR", 10),
 		},
 		LoginFailuresPerAccount: throttle.Limit{
-			Max:    positive("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10),
-			Window: l.Duration("LOGIN_FAILURE_WINDOW", 15*time.Minute),
+			Max:    positive("LOGIN_MAX_FAILURES_PER_ACCOUNT", 100),
+			Window: l.Duration("LOGIN_FAILURE_WINDOW", time.Hour),
 		},
 		LoginPerIP: throttle.Limit{
-			Max:    positive("LOGIN_MAX_PER_IP", 30),
-			Window: l.Duration("LOGIN_IP_WINDOW", 15*time.Minute),
+			Max:    positive("LOGIN_MAX_PER_IP", 100),
+			Window: l.Duration("LOGIN_IP_WINDOW", 24*time.Hour),
 		},
 		CodeVerifyPerIP: throttle.Limit{
-			Max:    positive("OTP_VERIFY_MAX_PER_IP", 30),
-			Window: l.Duration("OTP_VERIFY_IP_WINDOW", 15*time.Minute),
+			Max:    positive("OTP_VERIFY_MAX_PER_IP", 100),
+			Window: l.Duration("OTP_VERIFY_IP_WINDOW", time.Hour),
 		},
 		CodeFailuresPerAccount: throttle.Limit{
 			Max:    positive("OTP_VERIFY_MAX_FAILURES_PER_ACCOUNT", 10),
 			Window: l.Duration("OTP_VERIFY_FAILURE_WINDOW", 15*time.Minute),
 		},
 		CodeSendPerIP: throttle.Limit{
-			Max:    positive("OTP_SEND_MAX_PER_IP", 20),
+			Max:    positive("OTP_SEND_MAX_PER_IP", 100),
 			Window: l.Duration("OTP_SEND_IP_WINDOW", time.Hour),
 		},
 		UsernameLookupsPerIP: throttle.Limit{
-			Max:    positive("USERNAME_LOOKUP_MAX_PER_IP", 60),
+			Max:    positive("USERNAME_LOOKUP_MAX_PER_IP", 300),
 			Window: l.Duration("USERNAME_LOOKUP_IP_WINDOW", time.Minute),
 		},
 		LocationHeader: l.HeaderName("LOCATION_HEADER", ""),
@@ -185,6 +186,9 @@ func Load(l *config.Loader) (Config, error) {
 			Reservation:    l.Duration("USERNAME_RESERVATION_PERIOD", 90*24*time.Hour),
 		},
 	}
+	thr, thrErrs := loadThrottle(l, positive)
+	c.Throttle = thr
+	errs = append(errs, thrErrs...)
 	if c.Usernames.ChangeInterval < 0 || c.Usernames.Reservation < 0 {
 		errs = append(errs, fmt.Errorf("USERNAME_CHANGE_INTERVAL and USERNAME_RESERVATION_PERIOD must not be negative"))
 	}
@@ -276,6 +280,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("oauth_enabled", enabledProviders(c.OAuth)),
 		slog.Duration("username_change_interval", c.Usernames.ChangeInterval),
 		slog.Duration("username_reservation_period", c.Usernames.Reservation),
+		c.Throttle.logValue(),
 	)
 }
 

@@ -15,7 +15,8 @@ import (
 func plainInvalidCode() *wire.Error { return wire.BadRequest(msgInvalidCode) }
 
 type initiateRegistrationRequest struct {
-	Email string `json:"email"`
+	Email        string `json:"email"`
+	CaptchaToken string `json:"captcha_token"` // or the X-Captcha-Token header; asked for after a few sends from one address
 }
 
 // POST /api/v1/auth/initiate-registration — 202 whether or not the address is taken.
@@ -28,6 +29,9 @@ func (h *Handler) initiateRegistration(c *fiber.Ctx) error {
 	email := checkEmail(v, "email", req.Email)
 	if err := v.Err(); err != nil {
 		return err
+	}
+	if err := h.auth.GuardRegistration(c.UserContext(), email, client(c).IP, captchaToken(c, req.CaptchaToken)); err != nil {
+		return failure(err, "password", plainInvalidCode())
 	}
 	ttl, err := h.auth.StartRegistration(c.UserContext(), email)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
+	"github.com/latchkey/latchkey/services/identity/internal/captcha"
 	"github.com/latchkey/latchkey/services/identity/internal/device"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
@@ -136,7 +137,9 @@ func failure(err error, passwordField string, invalidCode *wire.Error) error {
 	case errors.As(err, &we):
 		return we
 	case errors.As(err, &limited):
-		return wire.TooManyRequests(msgTooMany, limited.RetryAfter)
+		return tooMany(limited)
+	case errors.Is(err, auth.ErrCaptchaRequired), errors.Is(err, auth.ErrCaptchaInvalid), errors.Is(err, captcha.ErrUnavailable):
+		return captchaFailure(err)
 	case errors.As(err, &policy):
 		return wire.Invalid(wire.Body(passwordField, policy.Message, "value_error"))
 	case errors.As(err, &username):

@@ -51,6 +51,20 @@ func TestCredentialStuffingAndOTPGuessing(t *testing.T) {
 		}
 	})
 
+	t.Run("forty people behind one address all sign in", func(t *testing.T) {
+		nat := []string{"X-Forwarded-For", "127.9.9.9"}
+		people := make([]account, 40)
+		for i := range people {
+			people[i] = register(t, c, fmt.Sprintf("nat%d", i))
+		}
+		for i, p := range people {
+			r := c.do("POST", "/api/v1/auth/login", map[string]any{"identifier": p.email, "password": password, "device_id": p.device}, nat...)
+			if r.Status != 200 || str(r.Body, "access_token") == "" {
+				t.Fatalf("sign-in %d of 40 from one address: %d %s, want 200 with tokens (successes are not counted)", i+1, r.Status, r.Raw)
+			}
+		}
+	})
+
 	t.Run("one address spraying many accounts: throttled with Retry-After", func(t *testing.T) {
 		attacker := from()
 		var last response

@@ -194,6 +194,23 @@ func (s *Service) GuardRegistration(ctx context.Context, email, ip, captchaToken
 	return s.failIP(ctx, ScopeCaptchaIP, ip, lim.CaptchaAfter)
 }
 
+// CaptchaGate is the CAPTCHA hook of login and forgot-password: once ip has used up
+// Registration.CaptchaAfter (registration sends, failed logins, reset requests), the request needs
+// a valid token. send counts this request (a reset request) towards that allowance; failed logins
+// are counted by Login itself. Errors: ErrCaptchaRequired, ErrCaptchaInvalid.
+func (s *Service) CaptchaGate(ctx context.Context, ip, token string, send bool) error {
+	if s.Captcha == nil {
+		return nil
+	}
+	if err := s.checkCaptcha(ctx, ip, token); err != nil {
+		return err
+	}
+	if send {
+		return s.failIP(ctx, ScopeCaptchaIP, ip, s.cfg.Registration.CaptchaAfter)
+	}
+	return nil
+}
+
 // checkCaptcha asks for a CAPTCHA once ip has used up its allowance of sends and failures.
 func (s *Service) checkCaptcha(ctx context.Context, ip, token string) error {
 	if s.Captcha == nil || !s.ipLimited(ip) {

@@ -129,6 +129,8 @@ type loginRequest struct {
 	DeviceID   string `json:"device_id"`
 	DeviceName string `json:"device_name"`
 	Platform   string `json:"platform"`
+	// CaptchaToken (or the X-Captcha-Token header) is asked for after many failures from one address.
+	CaptchaToken string `json:"captcha_token"`
 }
 
 type deviceChallengeBody struct {
@@ -172,6 +174,9 @@ func (h *Handler) login(c *fiber.Ctx) error {
 	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform})
 	if err := v.Err(); err != nil {
 		return err
+	}
+	if err := h.auth.CaptchaGate(c.UserContext(), client(c).IP, captchaToken(c, req.CaptchaToken), false); err != nil {
+		return failure(err, "password", plainInvalidCode())
 	}
 	res, err := h.auth.Login(c.UserContext(), auth.Login{Identifier: req.Identifier, Password: req.Password, Device: dev, Client: client(c)})
 	if err != nil {

@@ -208,6 +208,22 @@ func TestRegistrationCaptcha(t *testing.T) {
 	if r.status != http.StatusPreconditionRequired {
 		t.Errorf("registration after 2 failed logins from the address = %d %s, want 428", r.status, r.raw)
 	}
+	// Login and forgot-password from that address need one too.
+	r = h.do(t, request{path: "/api/v1/auth/login", ip: "203.0.113.10", body: jsonBody(t, login("nobody@example.com", "Wr0ng-password", "d"))})
+	if r.status != http.StatusPreconditionRequired || r.str("detail") != "captcha required" {
+		t.Errorf("login after 2 failures from the address = %d %s, want 428 captcha required", r.status, r.raw)
+	}
+	body := login("nobody@example.com", "Wr0ng-password", "d")
+	body["captcha_token"] = "valid-token"
+	if r := h.do(t, request{path: "/api/v1/auth/login", ip: "203.0.113.10", body: jsonBody(t, body)}); r.status != http.StatusUnauthorized {
+		t.Errorf("login with a valid CAPTCHA = %d %s, want the password checked (401)", r.status, r.raw)
+	}
+	r = h.do(t, request{path: "/api/v1/auth/forgot-password", ip: "203.0.113.10", body: jsonBody(t, map[string]any{"email": "u5@example.com"})})
+	if r.status != http.StatusPreconditionRequired {
+		t.Errorf("forgot-password from the address = %d %s, want 428", r.status, r.raw)
+	}
+	h.doWithHeader(t, request{path: "/api/v1/auth/forgot-password", ip: "203.0.113.10", body: jsonBody(t, map[string]any{"email": "u5@example.com"})},
+		"X-Captcha-Token", "valid-token").wantStatus(t, http.StatusAccepted, "forgot-password with a valid CAPTCHA")
 }
 
 // doWithHeader is h.do with one extra request header.

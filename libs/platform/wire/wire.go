@@ -203,11 +203,13 @@ func Render(c *fiber.Ctx, err error) error {
 	}
 	if e.Status == http.StatusTooManyRequests {
 		// Every 429 carries the X-RateLimit-* headers; a limit that did not describe itself is
-		// reported as exhausted until Retry-After.
-		rl := RateLimit{Remaining: 0, Reset: e.RetryAfter}
+		// reported as an allowance of 1, exhausted until Retry-After.
+		rl := RateLimit{Limit: 1, Reset: e.RetryAfter}
 		if e.RateLimit != nil {
 			rl = *e.RateLimit
 			rl.Remaining = 0
+			rl.Limit = max(rl.Limit, 1)
+			rl.Reset = max(rl.Reset, e.RetryAfter)
 		}
 		SetRateLimit(c, rl)
 	}

@@ -44,7 +44,7 @@ func newApp() *fiber.App {
 		return wire.TooManyRequests("Too many attempts", 1500*time.Millisecond)
 	})
 	limitedWith := func(c *fiber.Ctx) error {
-		return wire.TooManyRequestsLimit("Too many attempts", 90*time.Second, wire.RateLimit{Limit: 100, Remaining: 3, Reset: 1500 * time.Millisecond})
+		return wire.TooManyRequestsLimit("Too many attempts", 90*time.Second, wire.RateLimit{Limit: 100, Remaining: 3, Reset: 100500 * time.Millisecond})
 	}
 	app.Get("/api/v1/account/limited-known", limitedWith)
 	app.Get("/api/v1/auth/limited-known", limitedWith)
@@ -183,8 +183,8 @@ func TestErrorMapping(t *testing.T) {
 		for path, detail := range map[string]bool{"/api/v1/account/limited-known": false, "/api/v1/auth/limited-known": true} {
 			status, hdr, body := do(t, app, "GET", path, "")
 			if status != 429 || hdr.Get("Retry-After") != "90" || hdr.Get("X-RateLimit-Limit") != "100" ||
-				hdr.Get("X-RateLimit-Remaining") != "0" || hdr.Get("X-RateLimit-Reset") != "2" {
-				t.Errorf("GET %s: %d headers %v, want 429 with Retry-After 90, limit 100, remaining 0, reset 2", path, status, hdr)
+				hdr.Get("X-RateLimit-Remaining") != "0" || hdr.Get("X-RateLimit-Reset") != "101" {
+				t.Errorf("GET %s: %d headers %v, want 429 with Retry-After 90, limit 100, remaining 0, reset 101 (delta seconds, rounded up)", path, status, hdr)
 			}
 			if detail && body["detail"] != "Too many attempts" || !detail && body["httpStatus"] != "TOO_MANY_REQUESTS" {
 				t.Errorf("GET %s: body %v, want the path's style", path, body)
@@ -192,7 +192,7 @@ func TestErrorMapping(t *testing.T) {
 		}
 		// A 429 without a described limit still carries them: exhausted until Retry-After.
 		_, hdr, _ := do(t, app, "GET", "/api/v1/account/limited", "")
-		if hdr.Get("X-RateLimit-Remaining") != "0" || hdr.Get("X-RateLimit-Reset") != "2" || hdr.Get("X-RateLimit-Limit") == "" {
+		if hdr.Get("X-RateLimit-Remaining") != "0" || hdr.Get("X-RateLimit-Reset") != "2" || hdr.Get("X-RateLimit-Limit") != "1" {
 			t.Errorf("plain 429 headers %v, want X-RateLimit-* with remaining 0 and reset 2", hdr)
 		}
 	})

@@ -57,8 +57,9 @@ var (
 	ErrTwoFactorNeedsChannel = errors.New("two-factor authentication needs a verified email or phone")
 )
 
-// Throttle scopes. Failed re-authentication passwords count as failed logins (one per-account
-// limit for every password guess); failed codes of account-bound flows count per account too.
+// Throttle scopes (see throttle.go for the others and how they combine). ScopeLoginAccount is the
+// per-account ceiling of failed logins, which trusted devices skip; ScopeCodeVerifyAccount counts
+// wrong codes per (account, IP).
 const (
 	ScopeLoginIP           = "login_ip"
 	ScopeLoginAccount      = "login_account"

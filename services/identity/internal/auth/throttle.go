@@ -166,32 +166,52 @@ func codeClient(accountID, ip string) string {
 
 // GuardRegistration runs before a registration code is sent to email for a client at ip: the
 // per-address, per-domain, global and per-IP limits, and the CAPTCHA once the IP has made
-// Registration.CaptchaAfter sends or failed logins. captchaToken may be empty. Errors:
+// Registration.CaptchaAfter sends or failed logins. captchaToken may be empty. It counts nothing:
+// RegistrationSent counts a send that happened, so that answers refused for another reason (the
+// resend cooldown, a client retrying on it) do not use up the inbox's allowance. Concurrent requests
+// may therefore pass a limit by the few that were checked at once. Errors:
 // *throttle.ExceededError, ErrCaptchaRequired, ErrCaptchaInvalid.
 func (s *Service) GuardRegistration(ctx context.Context, email, ip, captchaToken string) error {
-	email = account.NormalizeEmail(email)
 	lim := s.cfg.Registration
 	if err := s.checkIP(ctx, ScopeRegistrationIP, ip, lim.PerIP); err != nil {
 		return err
 	}
-	if err := s.checkCaptcha(ctx, ip, captchaToken); err != nil {
-		return err
-	}
-	if err := s.hitIP(ctx, ScopeRegistrationIP, ip, lim.PerIP); err != nil {
-		return err
-	}
-	if err := s.Limiter.Hit(ctx, ScopeRegistrationEmail, email, lim.PerEmail); err != nil {
-		return err
-	}
-	if _, domain, ok := strings.Cut(email, "@"); ok {
-		if err := s.Limiter.Hit(ctx, ScopeRegistrationDom, domain, lim.PerDomain); err != nil {
+	for _, k := range registrationKeys(email) {
+		if err := s.Limiter.Check(ctx, k.scope, k.key, k.limit(lim)); err != nil {
 			return err
 		}
 	}
-	if err := s.Limiter.Hit(ctx, ScopeRegistrationAll, "all", lim.Global); err != nil {
+	return s.checkCaptcha(ctx, ip, captchaToken)
+}
+
+// RegistrationSent counts a registration code (or notice) sent to email for a client at ip against
+// the limits GuardRegistration checks.
+func (s *Service) RegistrationSent(ctx context.Context, email, ip string) error {
+	lim := s.cfg.Registration
+	if err := s.failIP(ctx, ScopeRegistrationIP, ip, lim.PerIP); err != nil {
 		return err
 	}
+	for _, k := range registrationKeys(email) {
+		if err := s.Limiter.Fail(ctx, k.scope, k.key, k.limit(lim)); err != nil {
+			return err
+		}
+	}
 	return s.failIP(ctx, ScopeCaptchaIP, ip, lim.CaptchaAfter)
+}
+
+type registrationKey struct {
+	scope, key string
+	limit      func(RegistrationLimits) throttle.Limit
+}
+
+// registrationKeys are the per-address, per-domain and global counters of a registration to email.
+func registrationKeys(email string) []registrationKey {
+	email = account.NormalizeEmail(email)
+	keys := []registrationKey{{ScopeRegistrationEmail, email, func(l RegistrationLimits) throttle.Limit { return l.PerEmail }}}
+	if _, domain, ok := strings.Cut(email, "@"); ok {
+		keys = append(keys, registrationKey{ScopeRegistrationDom, domain, func(l RegistrationLimits) throttle.Limit { return l.PerDomain }})
+	}
+	return append(keys, registrationKey{ScopeRegistrationAll, "all", func(l RegistrationLimits) throttle.Limit { return l.Global }})
 }
 
 // CaptchaGate is the CAPTCHA hook of login and forgot-password: once ip has used up

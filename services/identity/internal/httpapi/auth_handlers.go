@@ -37,6 +37,9 @@ func (h *Handler) initiateRegistration(c *fiber.Ctx) error {
 	if err != nil {
 		return failure(err, "password", plainInvalidCode())
 	}
+	if err := h.auth.RegistrationSent(c.UserContext(), email, client(c).IP); err != nil {
+		h.log.WarnContext(c.UserContext(), "count registration send", "err", err)
+	}
 	return wire.OK(c, http.StatusAccepted, "", codeOnItsWayBody{
 		Message:   "If this address can be registered, a verification code is on its way. Check your email.",
 		ExpiresIn: int(ttl.Seconds()),

@@ -205,13 +205,14 @@ func TestChartConfig(t *testing.T) {
 		"TRUSTED_PROXIES": "10.0.0.0/8", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
 	}
 	own := map[string]map[string]string{
-		"identity":     {"HTTP_ADDR": ":8081", "INTERNAL_ADDR": ":9081", "MONGODB_DATABASE": "latchkey_identity", "SESSION_INTERNAL_URL": "http://latchkey-session:9082", "PROFILE_INTERNAL_URL": "http://latchkey-profile:9083", "ARGON2_MEMORY_KIB": "19456"},
+		"identity": {"HTTP_ADDR": ":8081", "INTERNAL_ADDR": ":9081", "MONGODB_DATABASE": "latchkey_identity", "SESSION_INTERNAL_URL": "http://latchkey-session:9082", "PROFILE_INTERNAL_URL": "http://latchkey-profile:9083", "ARGON2_MEMORY_KIB": "19456",
+			"LOGIN_MAX_PER_IP": "100", "REGISTRATION_MAX_PER_IP": "50", "THROTTLE_ALLOW_CIDRS": "", "CAPTCHA_PROVIDER": "none"},
 		"session":      {"HTTP_ADDR": ":8082", "INTERNAL_ADDR": ":9082", "MONGODB_DATABASE": "latchkey_session", "IDENTITY_INTERNAL_URL": "http://latchkey-identity:9081", "JWT_SIGNING_KEY_FILE": "/var/run/secrets/latchkey/signing-key/jwt-signing-key.pem"},
 		"profile":      {"HTTP_ADDR": ":8083", "INTERNAL_ADDR": ":9083", "MONGODB_DATABASE": "latchkey_profile"},
 		"notification": {"HTTP_ADDR": ":8084", "INTERNAL_ADDR": ":9084", "MONGODB_DATABASE": "latchkey_notification", "DELIVERY_DRIVER": "outbox"},
 	}
 	secrets := map[string][]string{
-		"identity":     {"INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI", "OTP_PEPPER"},
+		"identity":     {"CAPTCHA_SECRET", "INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI", "OTP_PEPPER"},
 		"session":      {"INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI"},
 		"profile":      {"INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI"},
 		"notification": {"INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI", "SMTP_PASSWORD", "SMTP_USERNAME", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"},
@@ -229,7 +230,7 @@ func TestChartConfig(t *testing.T) {
 				}
 			}
 			for k := range cm.Data {
-				if slices.Contains([]string{"MONGODB_URI", "KAFKA_BROKERS", "INTERNAL_API_TOKEN", "OTP_PEPPER"}, k) {
+				if slices.Contains([]string{"MONGODB_URI", "KAFKA_BROKERS", "INTERNAL_API_TOKEN", "OTP_PEPPER", "CAPTCHA_SECRET"}, k) {
 					t.Errorf("secret %s is in the ConfigMap", k)
 				}
 			}

@@ -303,18 +303,23 @@ func TestAccountSecurityAbuse(t *testing.T) {
 			})
 		}
 	})
-	t.Run("wrong reset codes lock the account for a while", func(t *testing.T) {
+	t.Run("wrong reset codes lock nothing of the owner; while a reset is pending they hold back their address", func(t *testing.T) {
 		a := register(t, c, "mallory") // an account with no failed code yet
-		for i := range 10 {
+		for i := range 12 {            // no reset pending: nothing to guess, nothing counted against the account
 			c.do("POST", "/api/v1/auth/reset-password", map[string]any{"email": a.email, "otp_code": "000000", "new_password": "Reset-Pass-99"}).want(t, 400, "wrong code "+strconv.Itoa(i+1))
 		}
-		r := c.do("POST", "/api/v1/auth/reset-password", map[string]any{"email": a.email, "otp_code": "000000", "new_password": "Reset-Pass-99"}).want(t, 429, "11th code")
-		if r.Header.Get("Retry-After") == "" || str(r.Body, "detail") != "Too many attempts" {
-			t.Fatalf("429 = %s (Retry-After %q)", r.Raw, r.Header.Get("Retry-After"))
-		}
 		data := envelopeOK(t, c.do("GET", "/api/v1/account/security-info", nil, bearer(a.access)...), "Security information retrieved successfully")
-		if data["isAccountLocked"] != true {
-			t.Fatalf("isAccountLocked = %v, want true while the lock lasts", data["isAccountLocked"])
+		if data["isAccountLocked"] != false {
+			t.Fatalf("isAccountLocked = %v after wrong codes with no reset pending, want false", data["isAccountLocked"])
+		}
+		c.do("POST", "/api/v1/auth/forgot-password", map[string]any{"email": a.email}).want(t, 202, "forgot-password")
+		for i := range 10 {
+			c.do("POST", "/api/v1/auth/reset-password", map[string]any{"email": a.email, "otp_code": "000000", "new_password": "Reset-Pass-99"}).want(t, 400, "wrong code with a reset pending "+strconv.Itoa(i+1))
+		}
+		r := c.do("POST", "/api/v1/auth/reset-password", map[string]any{"email": a.email, "otp_code": "000000", "new_password": "Reset-Pass-99"}).want(t, 429, "11th code")
+		if r.Header.Get("Retry-After") == "" || str(r.Body, "detail") != "Too many attempts" || r.Header.Get("X-RateLimit-Remaining") != "0" ||
+			r.Header.Get("X-RateLimit-Limit") == "" || r.Header.Get("X-RateLimit-Reset") == "" {
+			t.Fatalf("429 = %s (headers %v), want Retry-After and X-RateLimit-*", r.Raw, r.Header)
 		}
 	})
 

@@ -99,6 +99,12 @@ var benchEnv = map[string]map[string]string{
 		"OTP_VERIFY_MAX_PER_IP":               "1000000",
 		"OTP_VERIFY_MAX_FAILURES_PER_ACCOUNT": "1000000",
 		"OTP_SEND_MAX_PER_IP":                 "1000000",
+		"LOGIN_BACKOFF_FREE_FAILURES":         "1000000",
+		"REGISTRATION_MAX_PER_IP":             "1000000",
+		"REGISTRATION_MAX_PER_EMAIL":          "1000000",
+		"REGISTRATION_MAX_PER_DOMAIN":         "1000000",
+		"REGISTRATION_MAX_GLOBAL":             "1000000",
+		"USERNAME_LOOKUP_MAX_PER_IP":          "1000000",
 	},
 }
 

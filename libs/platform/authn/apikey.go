@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/wire"
 )
 
 // API keys are the second way to authenticate (docs/architecture.md, "API keys"). A key reads
@@ -350,6 +352,12 @@ func newRateLimiter(perMinute int) *rateLimiter {
 	interval := time.Minute / time.Duration(perMinute)
 	burst := max(perMinute/10, 1)
 	return &rateLimiter{interval: interval, tolerance: interval * time.Duration(burst-1), tat: make(map[string]time.Time), lastSweep: time.Now()}
+}
+
+// status describes a refused key for the X-RateLimit-* headers: the burst, and the whole allowance
+// back once the key's arrival time (wait + tolerance ahead) has passed.
+func (r *rateLimiter) status(wait time.Duration) wire.RateLimit {
+	return wire.RateLimit{Limit: int(r.tolerance/r.interval) + 1, Reset: wait + r.tolerance}
 }
 
 // allow reports whether the key may make a request now, and otherwise how long to wait.

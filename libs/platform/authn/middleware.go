@@ -63,7 +63,7 @@ func Middleware(v *Verifier, d *DenyList) fiber.Handler {
 		}
 		if p.IsAPIKey() {
 			if ok, wait := v.limiter.allow(p.APIKeyID, time.Now()); !ok {
-				return wire.TooManyRequests("Too many requests for this API key", wait)
+				return wire.TooManyRequestsLimit("Too many requests for this API key", wait, v.limiter.status(wait))
 			}
 			if reason := apiKeyRefusal(c, p.Scopes); reason != "" {
 				return wire.Forbidden(reason)

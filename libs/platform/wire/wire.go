@@ -78,6 +78,38 @@ type Error struct {
 	Message    string
 	Fields     []FieldError  // set for 422
 	RetryAfter time.Duration // set for 429 and some 503s
+	RateLimit  *RateLimit    // set for 429s of a known limit; see SetRateLimit
+}
+
+// RateLimit describes a client's standing against a rate limit, as the X-RateLimit-* headers report
+// it (see SetRateLimit).
+type RateLimit struct {
+	Limit     int           // the events allowed at once
+	Remaining int           // the events still allowed now
+	Reset     time.Duration // until the whole allowance is back
+}
+
+// Rate-limit response headers.
+const (
+	HeaderRateLimitLimit     = "X-RateLimit-Limit"
+	HeaderRateLimitRemaining = "X-RateLimit-Remaining"
+	HeaderRateLimitReset     = "X-RateLimit-Reset"
+)
+
+// SetRateLimit sets X-RateLimit-Limit (the allowance), X-RateLimit-Remaining (what is left of it now)
+// and X-RateLimit-Reset. Reset is in delta seconds — how long until the whole allowance is back,
+// rounded up — as in the IETF RateLimit header draft, not GitHub's epoch seconds.
+func SetRateLimit(c *fiber.Ctx, rl RateLimit) {
+	c.Set(HeaderRateLimitLimit, strconv.Itoa(max(rl.Limit, 0)))
+	c.Set(HeaderRateLimitRemaining, strconv.Itoa(max(rl.Remaining, 0)))
+	c.Set(HeaderRateLimitReset, strconv.Itoa(ceilSeconds(rl.Reset)))
+}
+
+func ceilSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
 }
 
 func (e *Error) Error() string {
@@ -112,6 +144,11 @@ func Conflict(msg string) *Error { return New(http.StatusConflict, msg) }
 // TooManyRequests is a 429 with a Retry-After.
 func TooManyRequests(msg string, retryAfter time.Duration) *Error {
 	return &Error{Status: http.StatusTooManyRequests, Message: msg, RetryAfter: retryAfter}
+}
+
+// TooManyRequestsLimit is a 429 with a Retry-After and the X-RateLimit-* headers of rl.
+func TooManyRequestsLimit(msg string, retryAfter time.Duration, rl RateLimit) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Message: msg, RetryAfter: retryAfter, RateLimit: &rl}
 }
 
 // Unavailable is a 503: a dependency (MongoDB, the session service) is down.
@@ -163,6 +200,18 @@ func Render(c *fiber.Ctx, err error) error {
 	if e.RetryAfter > 0 {
 		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+	}
+	if e.Status == http.StatusTooManyRequests {
+		// Every 429 carries the X-RateLimit-* headers; a limit that did not describe itself is
+		// reported as an allowance of 1, exhausted until Retry-After.
+		rl := RateLimit{Limit: 1, Reset: e.RetryAfter}
+		if e.RateLimit != nil {
+			rl = *e.RateLimit
+			rl.Remaining = 0
+			rl.Limit = max(rl.Limit, 1)
+			rl.Reset = max(rl.Reset, e.RetryAfter)
+		}
+		SetRateLimit(c, rl)
 	}
 	if StyleFor(c.Path()) == Envelope {
 		var data any = e.Message

@@ -43,6 +43,11 @@ func newApp() *fiber.App {
 	app.Get("/api/v1/account/limited", func(c *fiber.Ctx) error {
 		return wire.TooManyRequests("Too many attempts", 1500*time.Millisecond)
 	})
+	limitedWith := func(c *fiber.Ctx) error {
+		return wire.TooManyRequestsLimit("Too many attempts", 90*time.Second, wire.RateLimit{Limit: 100, Remaining: 3, Reset: 100500 * time.Millisecond})
+	}
+	app.Get("/api/v1/account/limited-known", limitedWith)
+	app.Get("/api/v1/auth/limited-known", limitedWith)
 	app.Get("/api/v1/auth/boom", func(c *fiber.Ctx) error { return io.ErrUnexpectedEOF })
 	return app
 }
@@ -172,6 +177,23 @@ func TestErrorMapping(t *testing.T) {
 		status, hdr, body := do(t, app, "GET", "/api/v1/account/limited", "")
 		if status != 429 || hdr.Get("Retry-After") != "2" || body["httpStatus"] != "TOO_MANY_REQUESTS" {
 			t.Fatalf("got %d Retry-After=%q %v", status, hdr.Get("Retry-After"), body)
+		}
+	})
+	t.Run("429 has the X-RateLimit headers in both styles", func(t *testing.T) {
+		for path, detail := range map[string]bool{"/api/v1/account/limited-known": false, "/api/v1/auth/limited-known": true} {
+			status, hdr, body := do(t, app, "GET", path, "")
+			if status != 429 || hdr.Get("Retry-After") != "90" || hdr.Get("X-RateLimit-Limit") != "100" ||
+				hdr.Get("X-RateLimit-Remaining") != "0" || hdr.Get("X-RateLimit-Reset") != "101" {
+				t.Errorf("GET %s: %d headers %v, want 429 with Retry-After 90, limit 100, remaining 0, reset 101 (delta seconds, rounded up)", path, status, hdr)
+			}
+			if detail && body["detail"] != "Too many attempts" || !detail && body["httpStatus"] != "TOO_MANY_REQUESTS" {
+				t.Errorf("GET %s: body %v, want the path's style", path, body)
+			}
+		}
+		// A 429 without a described limit still carries them: exhausted until Retry-After.
+		_, hdr, _ := do(t, app, "GET", "/api/v1/account/limited", "")
+		if hdr.Get("X-RateLimit-Remaining") != "0" || hdr.Get("X-RateLimit-Reset") != "2" || hdr.Get("X-RateLimit-Limit") != "1" {
+			t.Errorf("plain 429 headers %v, want X-RateLimit-* with remaining 0 and reset 2", hdr)
 		}
 	})
 	t.Run("unknown error is a bare 500", func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/telemetry"
 	"github.com/latchkey/latchkey/services/identity/internal/apikey"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
+	"github.com/latchkey/latchkey/services/identity/internal/captcha"
 	"github.com/latchkey/latchkey/services/identity/internal/config"
 	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
 	"github.com/latchkey/latchkey/services/identity/internal/oauth"
@@ -117,6 +118,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
 		CodeVerifyPerIP: cfg.CodeVerifyPerIP, CodeFailuresPerAccount: cfg.CodeFailuresPerAccount, CodeSendPerIP: cfg.CodeSendPerIP,
 		StepUpTTL: cfg.ReauthTokenTTL, EmailRevertPeriod: cfg.EmailRevertPeriod, EmailRevertURL: cfg.EmailRevertURL,
+		LoginBackoff: cfg.Throttle.LoginBackoff, AllowIPs: cfg.Throttle.AllowIPs, Registration: cfg.Throttle.Registration,
 	}, auth.Deps{
 		Accounts: store.NewAccounts(db),
 		Devices:  store.NewDevices(db),
@@ -135,6 +137,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
 	// Account events reach the profile projection before a change is answered (read-your-own-writes).
 	svc.Projections = profileclient.New(cfg.ProfileInternalURL, cfg.InternalToken, nil)
+	if cfg.Throttle.CaptchaEnabled() {
+		svc.Captcha = captcha.NewSiteVerify(cfg.Throttle.CaptchaVerifyURL, cfg.Throttle.CaptchaSecret.Value(), nil)
+	}
 
 	keys := apikey.NewService(apikey.Config{
 		Prefix: cfg.APIKeyPrefix, DefaultLifetime: cfg.APIKeyDefaultTTL, MaxLifetime: cfg.APIKeyMaxTTL,
@@ -156,7 +161,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	httpapi.Register(public, authn.Middleware(verifier, denyList), svc, keys, log)
 	httpapi.RegisterUsernames(public, authn.Middleware(verifier, denyList),
-		httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, cfg.UsernameLookupsPerIP),
+		httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, cfg.UsernameLookupsPerIP, cfg.Throttle.AllowIPs),
 		username.NewService(cfg.Usernames, usernames, svc, log))
 	opts.Pprof = cfg.Pprof // the profiler, on the internal port only
 	internal, err := httpx.NewInternalApp(opts,

@@ -57,8 +57,9 @@ var (
 	ErrTwoFactorNeedsChannel = errors.New("two-factor authentication needs a verified email or phone")
 )
 
-// Throttle scopes. Failed re-authentication passwords count as failed logins (one per-account
-// limit for every password guess); failed codes of account-bound flows count per account too.
+// Throttle scopes (see throttle.go for the others and how they combine). ScopeLoginAccount is the
+// per-account ceiling of failed logins, which trusted devices skip; ScopeCodeVerifyAccount counts
+// wrong codes per (account, IP).
 const (
 	ScopeLoginIP           = "login_ip"
 	ScopeLoginAccount      = "login_account"
@@ -215,13 +216,17 @@ type SignedIn struct {
 	Tokens  Tokens
 }
 
-// Config are the brute-force limits. A zero Limit is no limit.
+// Config are the brute-force limits (see throttle.go). A zero Limit is no limit.
 type Config struct {
-	LoginPerIP              throttle.Limit // every login attempt from one IP
-	LoginFailuresPerAccount throttle.Limit // failed logins and re-auth passwords of one account (or unknown identifier)
-	CodeVerifyPerIP         throttle.Limit // every code answered from one IP (any flow)
-	CodeFailuresPerAccount  throttle.Limit // wrong codes of one account in account-bound flows
-	CodeSendPerIP           throttle.Limit // codes requested from one IP by signed-in and reset flows
+	LoginPerIP              throttle.Limit   // failed logins (password and provider) from one IP
+	LoginFailuresPerAccount throttle.Limit   // failed logins of one account (or unknown identifier) from all but its trusted devices
+	LoginBackoff            throttle.Backoff // failed logins of one account from one client; failed re-auth passwords of one account
+	CodeVerifyPerIP         throttle.Limit   // wrong codes answered from one IP (any flow)
+	CodeFailuresPerAccount  throttle.Limit   // wrong codes of one account from one IP, in account-bound flows
+	CodeSendPerIP           throttle.Limit   // codes requested from one IP by signed-in and reset flows
+	// AllowIPs are exempt from every per-IP limit (never from a per-account one).
+	AllowIPs     throttle.AllowList
+	Registration RegistrationLimits
 	// Step-up (stepup.go, emailchange.go); zero values take the defaults there.
 	StepUpTTL         time.Duration // how long a step-up token is valid
 	EmailRevertPeriod time.Duration // how long the link undoing an e-mail change works
@@ -250,6 +255,9 @@ type Deps struct {
 	APIKeys APIKeyRevoker
 	// Projections, when set, receives account events synchronously (read-your-own-writes).
 	Projections Projections
+	// Captcha, when set, verifies the CAPTCHA tokens asked for after Registration.CaptchaAfter
+	// sends or failures from one address.
+	Captcha Captcha
 }
 
 // Service runs the flows.

@@ -58,7 +58,7 @@ func SignInMethods(a account.Account, providers int) int {
 // CompleteEmailLink. The code goes to the new address itself: answering it proves control of it.
 // Whether another account uses the address is not checked here (the answer would tell anyone).
 func (s *Service) StartEmailLink(ctx context.Context, ip, accountID, email string) (CodeSent, error) {
-	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+	if err := s.hitIP(ctx, ScopeContactCodeIP, ip, s.cfg.CodeSendPerIP); err != nil {
 		return CodeSent{}, err
 	}
 	a, err := s.activeAccount(ctx, accountID)
@@ -83,7 +83,7 @@ func (s *Service) StartEmailLink(ctx context.Context, ip, accountID, email strin
 // verified e-mail (replacing the previous one). The owner is alerted at the previous verified
 // destination when there was one. ErrEmailTaken when another account has the address.
 func (s *Service) CompleteEmailLink(ctx context.Context, ip, accountID, token, code string) error {
-	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+	if err := s.hitIP(ctx, ScopeContactCodeIP, ip, s.cfg.CodeSendPerIP); err != nil {
 		return err
 	}
 	c, err := s.Codes.VerifyTokenForAccount(ctx, events.PurposeEmailVerification, token, accountID, code)
@@ -162,7 +162,7 @@ func (s *Service) UnlinkEmail(ctx context.Context, accountID string) error {
 
 // SendEmailVerification sends a code to the account's e-mail while it is unverified.
 func (s *Service) SendEmailVerification(ctx context.Context, ip, accountID string) (CodeSent, error) {
-	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+	if err := s.hitIP(ctx, ScopeContactCodeIP, ip, s.cfg.CodeSendPerIP); err != nil {
 		return CodeSent{}, err
 	}
 	a, err := s.activeAccount(ctx, accountID)
@@ -186,7 +186,7 @@ func (s *Service) SendEmailVerification(ctx context.Context, ip, accountID strin
 
 // ConfirmEmailVerification checks the code SendEmailVerification sent and marks the e-mail verified.
 func (s *Service) ConfirmEmailVerification(ctx context.Context, ip, accountID, code string) error {
-	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+	if err := s.hitIP(ctx, ScopeContactCodeIP, ip, s.cfg.CodeSendPerIP); err != nil {
 		return err
 	}
 	a, err := s.activeAccount(ctx, accountID)
@@ -218,7 +218,7 @@ func (s *Service) ConfirmEmailVerification(ctx context.Context, ip, accountID, c
 // verify. Like e-mail linking, whether another account has the number is only told to whoever
 // answers the code.
 func (s *Service) SendPhoneVerification(ctx context.Context, ip, accountID, phone string) (CodeSent, error) {
-	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+	if err := s.hitIP(ctx, ScopeContactCodeIP, ip, s.cfg.CodeSendPerIP); err != nil {
 		return CodeSent{}, err
 	}
 	a, err := s.activeAccount(ctx, accountID)
@@ -239,7 +239,7 @@ func (s *Service) SendPhoneVerification(ctx context.Context, ip, accountID, phon
 
 // VerifyPhone checks the code sent to phone and makes it the account's verified phone.
 func (s *Service) VerifyPhone(ctx context.Context, ip, accountID, phone, code string) error {
-	if err := s.Limiter.Hit(ctx, ScopeContactCodeIP, ip, s.cfg.LoginPerIP); err != nil {
+	if err := s.hitIP(ctx, ScopeContactCodeIP, ip, s.cfg.CodeSendPerIP); err != nil {
 		return err
 	}
 	before, err := s.activeAccount(ctx, accountID)

@@ -42,21 +42,19 @@ type LoginResult struct {
 //
 // Unknown accounts, wrong passwords and accounts that may not sign in all answer
 // ErrInvalidCredentials after the same argon2id work (a dummy hash stands in for a missing one).
-// Attempts are limited per IP; failures per account (or per unknown identifier, so that throttling
-// behaves alike for both) — *throttle.ExceededError then.
+// Failures are limited per IP, per (account, client) and — except from a trusted device — per account
+// (per unknown identifier alike, so that throttling behaves alike for both); see throttle.go.
+// *throttle.ExceededError then.
 func (s *Service) Login(ctx context.Context, in Login) (LoginResult, error) {
-	if err := s.Limiter.Hit(ctx, ScopeLoginIP, in.Client.IP, s.cfg.LoginPerIP); err != nil {
-		return LoginResult{}, err
-	}
 	a, found, err := s.findByIdentifier(ctx, in.Identifier)
 	if err != nil {
 		return LoginResult{}, err
 	}
-	failKey := "unknown:" + strings.ToLower(strings.TrimSpace(in.Identifier))
-	if found {
-		failKey = a.ID
+	lc, err := s.newLoginClient(ctx, a, found, in.Identifier, in.Device.DeviceID, in.Client.IP)
+	if err != nil {
+		return LoginResult{}, err
 	}
-	if err := s.Limiter.Check(ctx, ScopeLoginAccount, failKey, s.cfg.LoginFailuresPerAccount); err != nil {
+	if err := s.checkLogin(ctx, lc); err != nil {
 		return LoginResult{}, err
 	}
 
@@ -76,14 +74,12 @@ func (s *Service) Login(ctx context.Context, in Login) (LoginResult, error) {
 		}
 	}
 	if !ok || !a.CanSignIn() {
-		if err := s.Limiter.Fail(ctx, ScopeLoginAccount, failKey, s.cfg.LoginFailuresPerAccount); err != nil {
+		if err := s.failLogin(ctx, lc); err != nil {
 			return LoginResult{}, err
 		}
 		return LoginResult{}, ErrInvalidCredentials
 	}
-	if err := s.Limiter.Reset(ctx, ScopeLoginAccount, failKey, s.cfg.LoginFailuresPerAccount); err != nil {
-		s.Logger.WarnContext(ctx, "reset login failures", "account_id", a.ID, "err", err)
-	}
+	s.loginSucceeded(ctx, lc)
 	if rehash {
 		s.upgradeHash(ctx, a, in.Password)
 	}
@@ -201,15 +197,20 @@ func (s *Service) VerifyDevice(ctx context.Context, in DeviceVerification) (Sign
 // code limits — every answer per IP, wrong ones per account — and returns the account it signs in,
 // which must still be allowed to. Every failure but throttling and store errors is ErrInvalidCode.
 func (s *Service) answerLoginCode(ctx context.Context, purpose, token, ip string, verify func() (otp.Challenge, error)) (account.Account, otp.Challenge, error) {
-	if err := s.Limiter.Hit(ctx, ScopeCodeVerifyIP, ip, s.cfg.CodeVerifyPerIP); err != nil {
+	if err := s.checkIP(ctx, ScopeCodeVerifyIP, ip, s.cfg.CodeVerifyPerIP); err != nil {
 		return account.Account{}, otp.Challenge{}, err
 	}
 	holder, err := s.Codes.Holder(ctx, purpose, token)
+	if errors.Is(err, otp.ErrInvalidCode) {
+		if ferr := s.failIP(ctx, ScopeCodeVerifyIP, ip, s.cfg.CodeVerifyPerIP); ferr != nil {
+			return account.Account{}, otp.Challenge{}, ferr
+		}
+	}
 	if err != nil {
 		return account.Account{}, otp.Challenge{}, err
 	}
 	var c otp.Challenge
-	err = s.verifyAccountCode(ctx, account.Account{ID: holder}, "", func() error {
+	err = s.verifyAccountCode(ctx, account.Account{ID: holder}, ip, func() error {
 		var err error
 		c, err = verify()
 		return err

@@ -102,18 +102,21 @@ type ProviderSignIn struct {
 // SignInWithProvider verifies the ID token and starts a session for the account linked to the
 // provider account. An unlinked provider account with a verified e-mail that no account uses becomes
 // a new passwordless account (created is true). An unlinked provider account whose e-mail an account
-// already has is refused with ErrProviderEmailInUse: linking needs the owner signed in. Attempts count
-// against the login limit per IP.
+// already has is refused with ErrProviderEmailInUse: linking needs the owner signed in. ID tokens
+// that do not verify count against the login failure limit per IP.
 //
 // The provider authenticated the person, so the device is trusted (a new one is reported to the
 // owner with a new-device alert) — unless the account has two-factor sign-in on: then the answer is
 // a two-factor challenge, finished with VerifyTwoFactor like a password login's.
 func (s *Service) SignInWithProvider(ctx context.Context, in ProviderSignIn) (res ProviderResult, err error) {
-	if err := s.Limiter.Hit(ctx, ScopeLoginIP, in.Client.IP, s.cfg.LoginPerIP); err != nil {
+	if err := s.checkIP(ctx, ScopeLoginIP, in.Client.IP, s.cfg.LoginPerIP); err != nil {
 		return ProviderResult{}, err
 	}
 	id, err := s.IDTokens.Verify(ctx, in.Provider, in.IDToken, in.Nonce)
 	if err != nil {
+		if ferr := s.failIP(ctx, ScopeLoginIP, in.Client.IP, s.cfg.LoginPerIP); ferr != nil {
+			return ProviderResult{}, ferr
+		}
 		return ProviderResult{}, err
 	}
 	if err := s.Providers.ClaimIDToken(ctx, id, s.now()); err != nil { // a captured token cannot sign in again

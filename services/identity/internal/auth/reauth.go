@@ -75,7 +75,9 @@ func (s *Service) reauthenticate(ctx context.Context, a account.Account, p Proof
 
 // checkPassword verifies plain against a's password under the per-account login failure limit.
 func (s *Service) checkPassword(ctx context.Context, a account.Account, plain string) error {
-	if err := s.Limiter.Check(ctx, ScopeLoginAccount, a.ID, s.cfg.LoginFailuresPerAccount); err != nil {
+	// Only a signed-in caller gets here: its failures slow down re-authentication of this account,
+	// and the failed logins of anybody else cannot lock the owner out of it.
+	if err := s.Limiter.CheckBackoff(ctx, ScopeReauthAccount, a.ID, s.cfg.LoginBackoff); err != nil {
 		return err
 	}
 	ok := false
@@ -95,7 +97,7 @@ func (s *Service) checkPassword(ctx context.Context, a account.Account, plain st
 		}
 	}
 	if !ok {
-		if err := s.Limiter.Fail(ctx, ScopeLoginAccount, a.ID, s.cfg.LoginFailuresPerAccount); err != nil {
+		if err := s.Limiter.FailBackoff(ctx, ScopeReauthAccount, a.ID, s.cfg.LoginBackoff); err != nil {
 			return err
 		}
 		return ErrWrongPassword
@@ -103,25 +105,11 @@ func (s *Service) checkPassword(ctx context.Context, a account.Account, plain st
 	return nil
 }
 
-// verifyAccountCode runs check (which answers a code of a) under the code limits: every answer
-// counts against the IP (when known), every wrong one against the account. ErrInvalidCode from check is counted.
+// verifyAccountCode runs check (which answers a code of a) under the code limits: wrong answers
+// count against the IP (when known) and against a from that IP (see verifyCode).
 func (s *Service) verifyAccountCode(ctx context.Context, a account.Account, ip string, check func() error) error {
 	// ip is empty for calls through the internal API (the caller is a service, not the client).
-	if ip != "" {
-		if err := s.Limiter.Hit(ctx, ScopeCodeVerifyIP, ip, s.cfg.CodeVerifyPerIP); err != nil {
-			return err
-		}
-	}
-	if err := s.Limiter.Check(ctx, ScopeCodeVerifyAccount, a.ID, s.cfg.CodeFailuresPerAccount); err != nil {
-		return err
-	}
-	err := check()
-	if errors.Is(err, otp.ErrInvalidCode) {
-		if ferr := s.Limiter.Fail(ctx, ScopeCodeVerifyAccount, a.ID, s.cfg.CodeFailuresPerAccount); ferr != nil {
-			return ferr
-		}
-	}
-	return err
+	return s.verifyCode(ctx, codeClient(a.ID, ip), ip, check)
 }
 
 // verifiedDestinations lists where codes may go for a: its verified e-mail, then its verified phone.
@@ -161,7 +149,7 @@ func (s *Service) sendAccountCode(ctx context.Context, a account.Account, purpos
 	if err != nil {
 		return CodeSent{}, err
 	}
-	if err := s.Limiter.Hit(ctx, ScopeCodeSendIP, ip, s.cfg.CodeSendPerIP); err != nil {
+	if err := s.hitIP(ctx, ScopeCodeSendIP, ip, s.cfg.CodeSendPerIP); err != nil {
 		return CodeSent{}, err
 	}
 	sent, err := s.Codes.Send(ctx, otp.Request{
@@ -183,13 +171,13 @@ func (s *Service) SendReauthCode(ctx context.Context, accountID, channel, ip str
 	return s.sendAccountCode(ctx, a, events.PurposeReauthentication, channel, "", ip)
 }
 
-// Locked reports whether a's sign-in is temporarily locked: too many failed passwords or codes in
-// the current window. The lock ends with the window.
+// Locked reports whether a's sign-in from new devices is temporarily held back: the account's
+// ceiling of failed logins is reached (its trusted devices still sign in). It lifts as the failures age.
 func (s *Service) Locked(ctx context.Context, a account.Account) (bool, error) {
 	for _, l := range []struct {
 		scope string
 		limit throttle.Limit
-	}{{ScopeLoginAccount, s.cfg.LoginFailuresPerAccount}, {ScopeCodeVerifyAccount, s.cfg.CodeFailuresPerAccount}} {
+	}{{ScopeLoginAccount, s.cfg.LoginFailuresPerAccount}} {
 		err := s.Limiter.Check(ctx, l.scope, a.ID, l.limit)
 		var exceeded *throttle.ExceededError
 		switch {

@@ -18,7 +18,7 @@ import (
 // returns how long a code is valid.
 func (s *Service) StartPasswordReset(ctx context.Context, email, ip string) (time.Duration, error) {
 	email = account.NormalizeEmail(email)
-	if err := s.Limiter.Hit(ctx, ScopeCodeSendIP, ip, s.cfg.CodeSendPerIP); err != nil {
+	if err := s.hitIP(ctx, ScopeCodeSendIP, ip, s.cfg.CodeSendPerIP); err != nil {
 		return 0, err
 	}
 	req := otp.Request{Purpose: events.PurposePasswordReset, Channel: events.ChannelEmail, Destination: email, Silent: true}
@@ -61,7 +61,15 @@ func (s *Service) CompletePasswordReset(ctx context.Context, in PasswordReset) e
 	if err := password.Check(in.New, owner(a)); err != nil {
 		return err
 	}
-	err = s.verifyAccountCode(ctx, a, in.IP, func() error {
+	// Wrong codes count against the account only while a reset is pending for its address: without
+	// one there is nothing to guess, and counting would let anybody lock the owner's codes.
+	accountKey := ""
+	if pending, err := s.Codes.Pending(ctx, events.PurposePasswordReset, email); err != nil {
+		return err
+	} else if pending {
+		accountKey = codeClient(a.ID, in.IP)
+	}
+	err = s.verifyCode(ctx, accountKey, in.IP, func() error {
 		c, err := s.Codes.Verify(ctx, events.PurposePasswordReset, email, in.Code)
 		if err != nil {
 			return err

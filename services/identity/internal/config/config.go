@@ -100,6 +100,7 @@ type Config struct {
 	CodeFailuresPerAccount  throttle.Limit
 	CodeSendPerIP           throttle.Limit
 	UsernameLookupsPerIP    throttle.Limit
+	Throttle                Throttle
 	LocationHeader          string
 	OTPPepper               config.Secret
 	PepperGenerated         bool // OTP_PEPPER was empty; a random one is in use
@@ -179,27 +180,27 @@ func Load(l *config.Loader) (Config, error) {
 			MaxPerAccountPerHour:     positive("OTP_MAX_PER_ACCOUNT_PER_HOUR", 10),
 		},
 		LoginFailuresPerAccount: throttle.Limit{
-			Max:    positive("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10),
-			Window: l.Duration("LOGIN_FAILURE_WINDOW", 15*time.Minute),
+			Max:    positive("LOGIN_MAX_FAILURES_PER_ACCOUNT", 100),
+			Window: l.Duration("LOGIN_FAILURE_WINDOW", time.Hour),
 		},
 		LoginPerIP: throttle.Limit{
-			Max:    positive("LOGIN_MAX_PER_IP", 30),
-			Window: l.Duration("LOGIN_IP_WINDOW", 15*time.Minute),
+			Max:    positive("LOGIN_MAX_PER_IP", 100),
+			Window: l.Duration("LOGIN_IP_WINDOW", 24*time.Hour),
 		},
 		CodeVerifyPerIP: throttle.Limit{
-			Max:    positive("OTP_VERIFY_MAX_PER_IP", 30),
-			Window: l.Duration("OTP_VERIFY_IP_WINDOW", 15*time.Minute),
+			Max:    positive("OTP_VERIFY_MAX_PER_IP", 100),
+			Window: l.Duration("OTP_VERIFY_IP_WINDOW", time.Hour),
 		},
 		CodeFailuresPerAccount: throttle.Limit{
 			Max:    positive("OTP_VERIFY_MAX_FAILURES_PER_ACCOUNT", 10),
 			Window: l.Duration("OTP_VERIFY_FAILURE_WINDOW", 15*time.Minute),
 		},
 		CodeSendPerIP: throttle.Limit{
-			Max:    positive("OTP_SEND_MAX_PER_IP", 20),
+			Max:    positive("OTP_SEND_MAX_PER_IP", 100),
 			Window: l.Duration("OTP_SEND_IP_WINDOW", time.Hour),
 		},
 		UsernameLookupsPerIP: throttle.Limit{
-			Max:    positive("USERNAME_LOOKUP_MAX_PER_IP", 60),
+			Max:    positive("USERNAME_LOOKUP_MAX_PER_IP", 300),
 			Window: l.Duration("USERNAME_LOOKUP_IP_WINDOW", time.Minute),
 		},
 		LocationHeader: l.HeaderName("LOCATION_HEADER", ""),
@@ -224,6 +225,9 @@ func Load(l *config.Loader) (Config, error) {
 	var pwErrs []error
 	c.Hashing, c.PasswordPolicy, pwErrs = loadPasswordSettings(l)
 	errs = append(errs, pwErrs...)
+	thr, thrErrs := loadThrottle(l, positive)
+	c.Throttle = thr
+	errs = append(errs, thrErrs...)
 	if c.Usernames.ChangeInterval < 0 || c.Usernames.Reservation < 0 {
 		errs = append(errs, fmt.Errorf("USERNAME_CHANGE_INTERVAL and USERNAME_RESERVATION_PERIOD must not be negative"))
 	}
@@ -331,6 +335,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("reauth_token_ttl", c.ReauthTokenTTL),
 		slog.Duration("email_change_revert_period", c.EmailRevertPeriod),
 		slog.String("email_change_revert_url", c.EmailRevertURL),
+		c.Throttle.logValue(),
 	)
 }
 

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -35,17 +36,34 @@ func TestLoadDefaults(t *testing.T) {
 		{"OTP_RESEND_COOLDOWN", c.OTP.ResendCooldown, time.Minute},
 		{"OTP_MAX_PER_DESTINATION_PER_HOUR", c.OTP.MaxPerDestinationPerHour, 5},
 		{"OTP_MAX_PER_ACCOUNT_PER_HOUR", c.OTP.MaxPerAccountPerHour, 10},
-		{"LOGIN_MAX_FAILURES_PER_ACCOUNT", c.LoginFailuresPerAccount.Max, 10},
-		{"LOGIN_FAILURE_WINDOW", c.LoginFailuresPerAccount.Window, 15 * time.Minute},
-		{"LOGIN_MAX_PER_IP", c.LoginPerIP.Max, 30},
-		{"LOGIN_IP_WINDOW", c.LoginPerIP.Window, 15 * time.Minute},
-		{"OTP_VERIFY_MAX_PER_IP", c.CodeVerifyPerIP.Max, 30},
-		{"OTP_VERIFY_IP_WINDOW", c.CodeVerifyPerIP.Window, 15 * time.Minute},
+		{"LOGIN_MAX_FAILURES_PER_ACCOUNT", c.LoginFailuresPerAccount.Max, 100},
+		{"LOGIN_FAILURE_WINDOW", c.LoginFailuresPerAccount.Window, time.Hour},
+		{"LOGIN_MAX_PER_IP", c.LoginPerIP.Max, 100},
+		{"LOGIN_IP_WINDOW", c.LoginPerIP.Window, 24 * time.Hour},
+		{"OTP_VERIFY_MAX_PER_IP", c.CodeVerifyPerIP.Max, 100},
+		{"OTP_VERIFY_IP_WINDOW", c.CodeVerifyPerIP.Window, time.Hour},
 		{"OTP_VERIFY_MAX_FAILURES_PER_ACCOUNT", c.CodeFailuresPerAccount.Max, 10},
 		{"OTP_VERIFY_FAILURE_WINDOW", c.CodeFailuresPerAccount.Window, 15 * time.Minute},
-		{"OTP_SEND_MAX_PER_IP", c.CodeSendPerIP.Max, 20},
+		{"OTP_SEND_MAX_PER_IP", c.CodeSendPerIP.Max, 100},
 		{"OTP_SEND_IP_WINDOW", c.CodeSendPerIP.Window, time.Hour},
-		{"USERNAME_LOOKUP_MAX_PER_IP", c.UsernameLookupsPerIP.Max, 60},
+		{"USERNAME_LOOKUP_MAX_PER_IP", c.UsernameLookupsPerIP.Max, 300},
+		{"LOGIN_BACKOFF_FREE_FAILURES", c.Throttle.LoginBackoff.Free, 5},
+		{"LOGIN_BACKOFF_BASE", c.Throttle.LoginBackoff.Base, time.Second},
+		{"LOGIN_BACKOFF_MAX", c.Throttle.LoginBackoff.Max, 15 * time.Minute},
+		{"LOGIN_BACKOFF_FORGET", c.Throttle.LoginBackoff.Forget, 24 * time.Hour},
+		{"THROTTLE_ALLOW_CIDRS", c.Throttle.AllowIPs.Len(), 0},
+		{"REGISTRATION_MAX_PER_IP", c.Throttle.Registration.PerIP.Max, 50},
+		{"REGISTRATION_IP_WINDOW", c.Throttle.Registration.PerIP.Window, time.Minute},
+		{"REGISTRATION_MAX_PER_EMAIL", c.Throttle.Registration.PerEmail.Max, 10},
+		{"REGISTRATION_EMAIL_WINDOW", c.Throttle.Registration.PerEmail.Window, 24 * time.Hour},
+		{"REGISTRATION_MAX_PER_DOMAIN", c.Throttle.Registration.PerDomain.Max, 1000},
+		{"REGISTRATION_DOMAIN_WINDOW", c.Throttle.Registration.PerDomain.Window, time.Hour},
+		{"REGISTRATION_MAX_GLOBAL", c.Throttle.Registration.Global.Max, 10000},
+		{"REGISTRATION_GLOBAL_WINDOW", c.Throttle.Registration.Global.Window, time.Hour},
+		{"CAPTCHA_AFTER", c.Throttle.Registration.CaptchaAfter.Max, 10},
+		{"CAPTCHA_WINDOW", c.Throttle.Registration.CaptchaAfter.Window, time.Hour},
+		{"CAPTCHA_PROVIDER", c.Throttle.CaptchaProvider, "none"},
+		{"captcha off", c.Throttle.CaptchaEnabled(), false},
 		{"USERNAME_LOOKUP_IP_WINDOW", c.UsernameLookupsPerIP.Window, time.Minute},
 		{"LOCATION_HEADER", c.LocationHeader, ""},
 		{"pepper generated", c.PepperGenerated, true},
@@ -74,6 +92,46 @@ func TestLoadOverrides(t *testing.T) {
 	}
 	if strings.Contains(c.OTPPepper.String(), "p") {
 		t.Errorf("pepper prints as %q, want it masked", c.OTPPepper.String())
+	}
+}
+
+func TestLoadThrottleSettings(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"INTERNAL_API_TOKEN": token}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	c, err := config.Load(platform.NewLoaderFrom(with("THROTTLE_ALLOW_CIDRS", "203.0.113.0/24, 2001:db8::1",
+		"CAPTCHA_PROVIDER", "turnstile", "CAPTCHA_SECRET", "0x4AAA-secret")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Throttle.AllowIPs.Contains("203.0.113.9") || !c.Throttle.AllowIPs.Contains("2001:db8::1") || c.Throttle.AllowIPs.Contains("198.51.100.1") {
+		t.Errorf("allow list = %s", c.Throttle.AllowIPs)
+	}
+	if !c.Throttle.CaptchaEnabled() || c.Throttle.CaptchaVerifyURL != "https://challenges.cloudflare.com/turnstile/v0/siteverify" {
+		t.Errorf("turnstile preset: verify URL %q", c.Throttle.CaptchaVerifyURL)
+	}
+	if strings.Contains(fmt.Sprint(c.LogValue()), "0x4AAA-secret") {
+		t.Error("the CAPTCHA secret appears in the start-up log value")
+	}
+	for name, env := range map[string]map[string]string{
+		"bad CIDR":           with("THROTTLE_ALLOW_CIDRS", "10.0.0.0/33"),
+		"unknown provider":   with("CAPTCHA_PROVIDER", "captchaco"),
+		"provider no secret": with("CAPTCHA_PROVIDER", "hcaptcha"),
+		"bad verify URL":     with("CAPTCHA_PROVIDER", "recaptcha", "CAPTCHA_SECRET", "s", "CAPTCHA_VERIFY_URL", "ftp://x"),
+		"backoff max < base": with("LOGIN_BACKOFF_BASE", "1m", "LOGIN_BACKOFF_MAX", "1s"),
+	} {
+		if _, err := config.Load(platform.NewLoaderFrom(env)); err == nil {
+			t.Errorf("%s: Load() = nil error, want one", name)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -170,13 +171,13 @@ func TestSecurityInfo(t *testing.T) {
 		r := h.authed(t, "GET", "/api/v1/account/security-info", "", nil)
 		wantEnvelopeError(t, r, http.StatusUnauthorized, "Not authenticated")
 	})
-	t.Run("locked after repeated failed logins, while the window lasts", func(t *testing.T) {
-		for range 10 {
-			h.post(t, "/api/v1/auth/login", login(ada.email, "Wr0ng-password", "laptop"))
+	t.Run("locked after many failed logins, while they last", func(t *testing.T) {
+		for i := range 100 { // the per-account ceiling, from as many addresses
+			h.do(t, request{path: "/api/v1/auth/login", ip: "203.0.113." + strconv.Itoa(i), body: jsonBody(t, login(ada.email, "Wr0ng-password", "phone"))})
 		}
 		r := h.authed(t, "GET", "/api/v1/account/security-info", ada.token, nil)
 		if r.at("data.isAccountLocked") != true {
-			t.Errorf("isAccountLocked = %v after 10 failed logins, want true", r.at("data.isAccountLocked"))
+			t.Errorf("isAccountLocked = %v after 100 failed logins, want true", r.at("data.isAccountLocked"))
 		}
 		other := h.signUp(t, "bob@example.com")
 		if r := h.authed(t, "GET", "/api/v1/account/security-info", other.token, nil); r.at("data.isAccountLocked") != false {
@@ -585,31 +586,57 @@ func TestPasswordReset(t *testing.T) {
 
 func TestCodeThrottling(t *testing.T) {
 	t.Parallel()
-	t.Run("wrong codes lock the account's codes and show as locked", func(t *testing.T) {
+	t.Run("wrong reset codes with no reset pending lock nothing", func(t *testing.T) {
 		t.Parallel()
-		h := newHarness(t)
+		h := newHarness(t, noCooldown)
 		ada := h.signUp(t, "ada@example.com")
-		for i := range 10 {
-			// New IPs each time: the count is per account.
-			r := h.do(t, request{path: "/api/v1/auth/reset-password", ip: "203.0.113." + strconv.Itoa(i),
-				body: jsonBody(t, map[string]any{"email": ada.email, "otp_code": "000000", "new_password": "Quiet-Harbor-77"})})
+		for i := range 20 {
+			r := h.do(t, request{path: "/api/v1/auth/reset-password", ip: "203.0.113.66",
+				body: jsonBody(t, map[string]any{"email": ada.email, "otp_code": fmt.Sprintf("%06d", i), "new_password": "Quiet-Harbor-77"})})
 			if r.status != http.StatusBadRequest {
-				t.Fatalf("wrong code %d = %d %s, want 400", i+1, r.status, r.raw)
+				t.Fatalf("wrong code %d with no reset pending = %d %s, want 400", i+1, r.status, r.raw)
 			}
 		}
-		r := h.post(t, "/api/v1/auth/reset-password", map[string]any{"email": ada.email, "otp_code": "000000", "new_password": "Quiet-Harbor-77"})
-		if retry, _ := strconv.Atoi(r.header.Get("Retry-After")); r.status != http.StatusTooManyRequests || retry < 1 {
-			t.Fatalf("11th code = %d %s (Retry-After %q), want 429", r.status, r.raw, r.header.Get("Retry-After"))
+		if r := h.authed(t, "GET", "/api/v1/account/security-info", ada.token, nil); r.at("data.isAccountLocked") != false {
+			t.Errorf("isAccountLocked = %v, want false", r.at("data.isAccountLocked"))
 		}
-		if r := h.authed(t, "GET", "/api/v1/account/security-info", ada.token, nil); r.at("data.isAccountLocked") != true {
-			t.Errorf("isAccountLocked = %v, want true while the lock lasts", r.at("data.isAccountLocked"))
+		// The owner's device verification and reset work as before.
+		token, code := h.challenge(t, ada.email, "phone")
+		if r := h.post(t, "/api/v1/account/device/verify", verifyBody(token, code, "phone")); r.status != http.StatusOK {
+			t.Errorf("device verification after 20 wrong reset codes = %d %s, want 200", r.status, r.raw)
 		}
-		// An unknown address is throttled alike, so the 429 tells nothing.
-		for range 10 {
-			h.post(t, "/api/v1/auth/reset-password", map[string]any{"email": "ghost@example.com", "otp_code": "000000", "new_password": "Quiet-Harbor-77"})
+		h.post(t, "/api/v1/auth/forgot-password", map[string]any{"email": ada.email}).wantStatus(t, http.StatusAccepted, "forgot-password")
+		r := h.post(t, "/api/v1/auth/reset-password", map[string]any{"email": ada.email, "otp_code": h.lastCode(t, ada.email), "new_password": "Quiet-Harbor-77"})
+		if r.status != http.StatusOK {
+			t.Errorf("reset with the right code = %d %s, want 200", r.status, r.raw)
 		}
-		if r := h.do(t, request{path: "/api/v1/auth/reset-password", ip: "203.0.113.99", body: jsonBody(t, map[string]any{"email": "ghost@example.com", "otp_code": "000000", "new_password": "Quiet-Harbor-77"})}); r.status != http.StatusTooManyRequests {
-			t.Errorf("11th code for an unknown address = %d, want 429 like a real account", r.status)
+	})
+	t.Run("wrong reset codes while a reset is pending hold back their address", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, noCooldown)
+		ada := h.signUp(t, "ada@example.com")
+		for _, email := range []string{ada.email, "ghost@example.com"} {
+			h.post(t, "/api/v1/auth/forgot-password", map[string]any{"email": email}).wantStatus(t, http.StatusAccepted, "forgot-password")
+			for i := range 10 {
+				r := h.do(t, request{path: "/api/v1/auth/reset-password", ip: "203.0.113.66",
+					body: jsonBody(t, map[string]any{"email": email, "otp_code": "000000", "new_password": "Quiet-Harbor-77"})})
+				if r.status != http.StatusBadRequest {
+					t.Fatalf("%s: wrong code %d = %d %s, want 400", email, i+1, r.status, r.raw)
+				}
+			}
+			// An unknown address is throttled alike, so the 429 tells nothing.
+			r := h.do(t, request{path: "/api/v1/auth/reset-password", ip: "203.0.113.66",
+				body: jsonBody(t, map[string]any{"email": email, "otp_code": "000000", "new_password": "Quiet-Harbor-77"})})
+			if retry, _ := strconv.Atoi(r.header.Get("Retry-After")); r.status != http.StatusTooManyRequests || retry < 1 {
+				t.Fatalf("%s: 11th code = %d %s (Retry-After %q), want 429", email, r.status, r.raw, r.header.Get("Retry-After"))
+			}
+			wantRateLimitHeaders(t, r, "reset-password past the account's wrong codes")
+		}
+		// The owner, from their own address, still resets.
+		h.post(t, "/api/v1/auth/forgot-password", map[string]any{"email": ada.email}).wantStatus(t, http.StatusAccepted, "forgot-password")
+		r := h.post(t, "/api/v1/auth/reset-password", map[string]any{"email": ada.email, "otp_code": h.lastCode(t, ada.email), "new_password": "Quiet-Harbor-77"})
+		if r.status != http.StatusOK {
+			t.Errorf("the owner's reset = %d %s, want 200", r.status, r.raw)
 		}
 	})
 	t.Run("codes answered per IP", func(t *testing.T) {
@@ -716,7 +743,7 @@ func TestInternalReauthenticate(t *testing.T) {
 		wantPlainError(t, h.authed(t, "POST", "/api/v1/auth/reauth/send-otp", ada.token, map[string]any{"channel": "WHATSAPP"}), 400, "No verified destination for this channel")
 		wantPlainError(t, h.authed(t, "POST", "/api/v1/auth/reauth/send-otp", "", map[string]any{"channel": "EMAIL"}), 401, "Not authenticated")
 	})
-	t.Run("password guesses share the login limit", func(t *testing.T) {
+	t.Run("password guesses back off, and do not lock the owner's sign-in", func(t *testing.T) {
 		for range 10 {
 			h.doInternal(t, path, tok, `{"password":"Wr0ng-password"}`)
 		}
@@ -724,8 +751,11 @@ func TestInternalReauthenticate(t *testing.T) {
 		if r.status != http.StatusTooManyRequests || r.str("error") != "too_many_attempts" || r.at("retryAfter") == nil || r.header.Get("Retry-After") == "" {
 			t.Fatalf("after 10 wrong passwords = %d %s, want 429 too_many_attempts", r.status, r.raw)
 		}
-		if r := h.post(t, "/api/v1/auth/login", login(ada.email, goodPassword, "laptop")); r.status != http.StatusTooManyRequests {
-			t.Errorf("login after 10 wrong re-auth passwords = %d, want 429 (one limit)", r.status)
+		if r.header.Get("X-RateLimit-Remaining") != "0" || r.header.Get("X-RateLimit-Reset") == "" {
+			t.Errorf("internal 429 headers %v, want X-RateLimit-*", r.header)
+		}
+		if r := h.post(t, "/api/v1/auth/login", login(ada.email, goodPassword, "laptop")); r.status != http.StatusOK {
+			t.Errorf("login after 10 wrong re-auth passwords = %d, want 200 (a token holder cannot lock the owner out)", r.status)
 		}
 	})
 }
@@ -762,30 +792,38 @@ func TestRevocationDeferredWhileSessionServiceDown(t *testing.T) {
 
 func TestTwoFactorCodeLock(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(s *setup) { s.otp.ResendCooldown = 0 })
+	h := newHarness(t, func(s *setup) { s.otp.ResendCooldown = 0; s.login.CodeFailuresPerAccount.Max = 4 })
 	ada := h.signUp(t, "ada@example.com")
 	if r := h.authed(t, "POST", "/api/v1/account/2fa/enable", ada.token, map[string]any{"password": goodPassword}); r.status != http.StatusOK {
 		t.Fatalf("enable = %d %s", r.status, r.raw)
 	}
-	r := h.post(t, "/api/v1/auth/login", login(ada.email, goodPassword, "laptop"))
-	token := r.str("two_factor_token")
-	code := h.lastCode(t, ada.email)
-	for i := range 10 {
-		// From new IPs each time: the count is per account.
-		r := h.do(t, request{path: "/api/v1/auth/verify-2fa", ip: "203.0.113." + strconv.Itoa(i), body: jsonBody(t, map[string]any{"two_factor_token": token, "otp_code": otherCode(code)})})
+	const attacker = "203.0.113.99"
+	loginFrom := func(ip string) string {
+		r := h.do(t, request{path: "/api/v1/auth/login", ip: ip, body: jsonBody(t, login(ada.email, goodPassword, "laptop"))})
+		if r.str("two_factor_token") == "" {
+			t.Fatalf("login from %s = %d %s, want a 2FA challenge", ip, r.status, r.raw)
+		}
+		return r.str("two_factor_token")
+	}
+	token := loginFrom(attacker)
+	wrong := otherCode(h.lastCode(t, ada.email))
+	for i := range 4 {
+		r := h.do(t, request{path: "/api/v1/auth/verify-2fa", ip: attacker, body: jsonBody(t, map[string]any{"two_factor_token": token, "otp_code": wrong})})
 		if r.status != http.StatusBadRequest {
 			t.Fatalf("wrong code %d = %d %s, want 400", i+1, r.status, r.raw)
 		}
 	}
-	// A fresh challenge does not help: the account's codes are locked for the window.
-	r = h.post(t, "/api/v1/auth/login", login(ada.email, goodPassword, "laptop"))
-	fresh := h.lastCode(t, ada.email)
-	r = h.post(t, "/api/v1/auth/verify-2fa", map[string]any{"two_factor_token": r.str("two_factor_token"), "otp_code": fresh})
+	// A fresh challenge does not help that address: the account's codes are held back there.
+	token = loginFrom(attacker)
+	r := h.do(t, request{path: "/api/v1/auth/verify-2fa", ip: attacker, body: jsonBody(t, map[string]any{"two_factor_token": token, "otp_code": h.lastCode(t, ada.email)})})
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
-		t.Fatalf("right code after 10 wrong ones = %d %s, want 429 with Retry-After", r.status, r.raw)
+		t.Fatalf("right code after 4 wrong ones = %d %s, want 429 with Retry-After", r.status, r.raw)
 	}
-	if r := h.authed(t, "GET", "/api/v1/account/security-info", ada.token, nil); r.at("data.isAccountLocked") != true {
-		t.Errorf("isAccountLocked = %v, want true", r.at("data.isAccountLocked"))
+	// The owner, from their own address, is not locked out by them.
+	token = loginFrom("198.51.100.7")
+	r = h.post(t, "/api/v1/auth/verify-2fa", map[string]any{"two_factor_token": token, "otp_code": h.lastCode(t, ada.email)})
+	if r.status != http.StatusOK || r.str("access_token") == "" {
+		t.Errorf("the owner's right code = %d %s, want 200 with tokens", r.status, r.raw)
 	}
 }
 

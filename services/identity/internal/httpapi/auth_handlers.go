@@ -15,7 +15,8 @@ import (
 func plainInvalidCode() *wire.Error { return wire.BadRequest(msgInvalidCode) }
 
 type initiateRegistrationRequest struct {
-	Email string `json:"email"`
+	Email        string `json:"email"`
+	CaptchaToken string `json:"captcha_token"` // or the X-Captcha-Token header; asked for after a few sends from one address
 }
 
 // POST /api/v1/auth/initiate-registration — 202 whether or not the address is taken.
@@ -29,9 +30,15 @@ func (h *Handler) initiateRegistration(c *fiber.Ctx) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
+	if err := h.auth.GuardRegistration(c.UserContext(), email, client(c).IP, captchaToken(c, req.CaptchaToken)); err != nil {
+		return failure(err, "password", plainInvalidCode())
+	}
 	ttl, err := h.auth.StartRegistration(c.UserContext(), email)
 	if err != nil {
 		return failure(err, "password", plainInvalidCode())
+	}
+	if err := h.auth.RegistrationSent(c.UserContext(), email, client(c).IP); err != nil {
+		h.log.WarnContext(c.UserContext(), "count registration send", "err", err)
 	}
 	return wire.OK(c, http.StatusAccepted, "", codeOnItsWayBody{
 		Message:   "If this address can be registered, a verification code is on its way. Check your email.",
@@ -127,6 +134,8 @@ type loginRequest struct {
 	DeviceID   string `json:"device_id"`
 	DeviceName string `json:"device_name"`
 	Platform   string `json:"platform"`
+	// CaptchaToken (or the X-Captcha-Token header) is asked for after many failures from one address.
+	CaptchaToken string `json:"captcha_token"`
 }
 
 type deviceChallengeBody struct {
@@ -170,6 +179,9 @@ func (h *Handler) login(c *fiber.Ctx) error {
 	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform})
 	if err := v.Err(); err != nil {
 		return err
+	}
+	if err := h.auth.CaptchaGate(c.UserContext(), client(c).IP, captchaToken(c, req.CaptchaToken), false); err != nil {
+		return failure(err, "password", plainInvalidCode())
 	}
 	res, err := h.auth.Login(c.UserContext(), auth.Login{Identifier: req.Identifier, Password: req.Password, Device: dev, Client: client(c)})
 	if err != nil {

@@ -347,7 +347,7 @@ func TestContactCodeAbuse(t *testing.T) {
 
 func TestContactCodesPerIP(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, noCooldown, func(s *setup) { s.login.LoginPerIP.Max = 3 })
+	h := newHarness(t, noCooldown, func(s *setup) { s.login.CodeSendPerIP.Max = 3 })
 	_, ada := h.signedUp(t, "ada@example.com", "ada", "laptop")
 	_, bob := h.signedUp(t, "bob@example.com", "bob", "bob-laptop")
 	// Sends and answers of any account from one address share the limit.

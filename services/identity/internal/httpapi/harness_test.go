@@ -187,6 +187,8 @@ type setup struct {
 
 	// hashing bounds concurrent argon2id derivations (zero fields: the defaults).
 	hashing password.Concurrency
+	// captcha, when set, verifies CAPTCHA tokens (login.Registration.CaptchaAfter says when they are asked).
+	captcha auth.Captcha
 }
 
 // cheap argon2id parameters keep handler tests fast; the password package tests the real ones.
@@ -196,9 +198,16 @@ func defaults() setup {
 	return setup{
 		otp: otp.DefaultConfig,
 		login: auth.Config{
-			LoginPerIP: throttle.Limit{Max: 30, Window: 15 * time.Minute}, LoginFailuresPerAccount: throttle.Limit{Max: 10, Window: 15 * time.Minute},
-			CodeVerifyPerIP: throttle.Limit{Max: 30, Window: 15 * time.Minute}, CodeFailuresPerAccount: throttle.Limit{Max: 10, Window: 15 * time.Minute},
-			CodeSendPerIP: throttle.Limit{Max: 20, Window: time.Hour},
+			// The production defaults (see the config package).
+			LoginPerIP: throttle.Limit{Max: 100, Window: 24 * time.Hour}, LoginFailuresPerAccount: throttle.Limit{Max: 100, Window: time.Hour},
+			LoginBackoff:    throttle.Backoff{Free: 5, Base: time.Second, Max: 15 * time.Minute, Forget: 24 * time.Hour},
+			CodeVerifyPerIP: throttle.Limit{Max: 100, Window: time.Hour}, CodeFailuresPerAccount: throttle.Limit{Max: 10, Window: 15 * time.Minute},
+			CodeSendPerIP: throttle.Limit{Max: 100, Window: time.Hour},
+			Registration: auth.RegistrationLimits{
+				PerIP: throttle.Limit{Max: 50, Window: time.Minute}, PerEmail: throttle.Limit{Max: 10, Window: 24 * time.Hour},
+				PerDomain: throttle.Limit{Max: 1000, Window: time.Hour}, Global: throttle.Limit{Max: 10000, Window: time.Hour},
+				CaptchaAfter: throttle.Limit{Max: 10, Window: time.Hour},
+			},
 		},
 		argon2: cheap,
 	}
@@ -230,8 +239,8 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The limits count in fixed windows aligned to the clock; a test that fills one must not see it roll
-	// over midway, so the limiter's clock stands still for the test (codes and tokens keep real time).
+	// A test that fills a limit must not see it refill midway (a slow machine can take seconds), so
+	// the limiter's clock stands still for the test (codes and tokens keep real time).
 	frozen := time.Now()
 	limiter := throttle.New(store.NewCounters(db)).WithClock(func() time.Time { return frozen })
 	codes := otp.NewService(o.otp, otp.Pepper("pepper-for-tests-0123456789abcdef"), store.NewChallenges(db), limiter, outbox)
@@ -239,7 +248,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	svc := auth.NewService(o.login, auth.Deps{
 		Accounts: store.NewAccounts(db), Devices: store.NewDevices(db), Codes: codes, Hasher: hasher, Limiter: limiter,
 		Sessions: sessionclient.New(sessions.srv.URL, internalToken, nil), Outbox: outbox, Logger: log,
-		Providers: store.NewProviders(db), IDTokens: oauth.NewVerifier(o.oauth, nil),
+		Providers: store.NewProviders(db), IDTokens: oauth.NewVerifier(o.oauth, nil), Captcha: o.captcha,
 		StepUps: store.NewStepUps(db),
 	})
 	app, err := httpx.NewApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10, TrustedProxies: []string{"0.0.0.0/32"}, LocationHeader: geoHeader})
@@ -252,7 +261,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	deny := authn.NewDenyList()
 	keys.DenyLocally(deny)
 	httpapi.Register(app, authn.Middleware(verifier, deny), svc, keys, log)
-	httpapi.RegisterUsernames(app, authn.Middleware(verifier, deny), httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, o.usernameLookups),
+	httpapi.RegisterUsernames(app, authn.Middleware(verifier, deny), httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, o.usernameLookups, o.login.AllowIPs),
 		username.NewService(username.Config{}, store.NewUsernames(db), svc, log))
 	internal, err := httpx.NewInternalApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
+	"github.com/latchkey/latchkey/services/identity/internal/captcha"
 	"github.com/latchkey/latchkey/services/identity/internal/device"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
@@ -146,9 +147,11 @@ func failure(err error, passwordField string, invalidCode *wire.Error) error {
 	case errors.As(err, &we):
 		return we
 	case errors.As(err, &limited):
-		return wire.TooManyRequests(msgTooMany, limited.RetryAfter)
+		return tooMany(limited)
 	case errors.As(err, &busy): // argon2id saturated: shed the load, the client retries shortly
 		return &wire.Error{Status: fiber.StatusServiceUnavailable, Message: msgUnavailable, RetryAfter: busy.RetryAfter}
+	case errors.Is(err, auth.ErrCaptchaRequired), errors.Is(err, auth.ErrCaptchaInvalid), errors.Is(err, captcha.ErrUnavailable):
+		return captchaFailure(err)
 	case errors.As(err, &policy):
 		return wire.Invalid(wire.Body(passwordField, policy.Message, "value_error"))
 	case errors.As(err, &username):

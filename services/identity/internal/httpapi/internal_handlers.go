@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
@@ -79,6 +80,7 @@ func (h *Handler) reauthenticate(c *fiber.Ctx) error {
 	case errors.As(err, &limited):
 		secs := int((limited.RetryAfter + time.Second - 1) / time.Second)
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		wire.SetRateLimit(c, wire.RateLimit{Limit: limited.Limit, Reset: limited.Reset})
 		return c.Status(http.StatusTooManyRequests).JSON(fiber.Map{"error": "too_many_attempts", "retryAfter": secs})
 	}
 	return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"testing"
@@ -188,23 +189,27 @@ func benchmarkFailedLogin(b *testing.B, identifier string) {
 
 func TestLoginThrottling(t *testing.T) {
 	t.Parallel()
-	t.Run("failures per account", func(t *testing.T) {
+	t.Run("failures per account from many addresses hold back new devices, not trusted ones", func(t *testing.T) {
 		t.Parallel()
-		h := newHarness(t)
+		h := newHarness(t, func(s *setup) { s.login.LoginFailuresPerAccount.Max = 10 })
 		h.register(t, "ada@example.com", map[string]any{"username": "ada", "device_id": "laptop"})
 		for i := range 10 {
-			// Alternate identifiers and IPs: the count is per account, whatever names it.
+			// Alternate identifiers and IPs: the ceiling is per account, whatever names it.
 			id := []string{"ada@example.com", "ada"}[i%2]
 			r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login(id, "Wr0ng-password", "laptop")), ip: "203.0.113." + strconv.Itoa(i)})
 			if r.status != http.StatusUnauthorized {
 				t.Fatalf("failure %d = %d, want 401", i+1, r.status)
 			}
 		}
-		r := h.post(t, "/api/v1/auth/login", login("ada", goodPassword, "laptop"))
+		r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("ada", goodPassword, "new-phone")), ip: "203.0.113.200"})
 		retry, _ := strconv.Atoi(r.header.Get("Retry-After"))
-		if r.status != http.StatusTooManyRequests || r.str("detail") != "Too many attempts" || retry < 1 || retry > 15*60 {
-			t.Fatalf("11th attempt, right password = %d %s (Retry-After %q), want 429 Too many attempts within the window",
+		if r.status != http.StatusTooManyRequests || r.str("detail") != "Too many attempts" || retry < 1 || retry > 60*60 {
+			t.Fatalf("right password from a new device after 10 failures = %d %s (Retry-After %q), want 429 Too many attempts",
 				r.status, r.raw, r.header.Get("Retry-After"))
+		}
+		wantRateLimitHeaders(t, r, "login past the account's ceiling")
+		if r := h.post(t, "/api/v1/auth/login", login("ada", goodPassword, "laptop")); r.status != http.StatusOK || r.str("access_token") == "" {
+			t.Errorf("right password on the trusted device = %d %s, want 200 with tokens", r.status, r.raw)
 		}
 		other := h.register(t, "bob@example.com", map[string]any{"device_id": "laptop"})
 		if r := h.post(t, "/api/v1/auth/login", login("bob@example.com", goodPassword, "laptop")); r.status != http.StatusOK {
@@ -214,43 +219,102 @@ func TestLoginThrottling(t *testing.T) {
 	t.Run("unknown identifiers are throttled alike", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
-		for range 10 {
-			h.post(t, "/api/v1/auth/login", login("ghost@example.com", "Wr0ng-password", "laptop"))
+		h.register(t, "ada@example.com", map[string]any{"device_id": "laptop"})
+		answers := map[string][]int{}
+		for _, id := range []string{"ghost@example.com", "ada@example.com"} {
+			for range 8 {
+				r := h.post(t, "/api/v1/auth/login", login(id, "Wr0ng-password", "laptop"))
+				answers[id] = append(answers[id], r.status)
+			}
 		}
-		r := h.post(t, "/api/v1/auth/login", login("ghost@example.com", "Wr0ng-password", "laptop"))
-		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
-			t.Errorf("11th attempt for an unknown account = %d, want 429 with Retry-After like a real one", r.status)
+		if fmt.Sprint(answers["ghost@example.com"]) != fmt.Sprint(answers["ada@example.com"]) {
+			t.Errorf("failed logins answer %v for an unknown account and %v for a real one, want the same", answers["ghost@example.com"], answers["ada@example.com"])
+		}
+		if last := answers["ghost@example.com"][7]; last != http.StatusTooManyRequests {
+			t.Errorf("8th failure in a row for an unknown account = %d, want 429 (backoff)", last)
 		}
 	})
-	t.Run("attempts per IP", func(t *testing.T) {
+	t.Run("failures per IP", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, func(s *setup) { s.login.LoginPerIP = throttle.Limit{Max: 3, Window: 15 * time.Minute} })
 		h.register(t, "ada@example.com", map[string]any{"device_id": "laptop"})
+		for range 5 { // successes are not counted
+			if r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("ada@example.com", goodPassword, "laptop")), ip: "203.0.113.50"}); r.status != http.StatusOK {
+				t.Fatalf("right password = %d %s, want 200", r.status, r.raw)
+			}
+		}
 		for i := range 3 {
 			r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("user"+strconv.Itoa(i), "x1x1x1x1", "d")), ip: "203.0.113.50"})
 			if r.status != http.StatusUnauthorized {
-				t.Fatalf("attempt %d = %d, want 401", i+1, r.status)
+				t.Fatalf("failure %d = %d, want 401", i+1, r.status)
 			}
 		}
 		r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("ada@example.com", goodPassword, "laptop")), ip: "203.0.113.50"})
 		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
-			t.Errorf("4th attempt from the IP = %d %s, want 429 with Retry-After", r.status, r.raw)
+			t.Errorf("attempt after 3 failures from the IP = %d %s, want 429 with Retry-After", r.status, r.raw)
 		}
+		wantRateLimitHeaders(t, r, "login past the IP's failures")
 		r = h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("ada@example.com", goodPassword, "laptop")), ip: "203.0.113.51"})
 		if r.status != http.StatusOK {
 			t.Errorf("another IP = %d %s, want 200", r.status, r.raw)
+		}
+	})
+	t.Run("allow-listed addresses skip the per-IP limit, not the per-account ones", func(t *testing.T) {
+		t.Parallel()
+		allow, err := throttle.ParseAllowList([]string{"203.0.113.0/24"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, func(s *setup) {
+			s.login.LoginPerIP = throttle.Limit{Max: 2, Window: time.Hour}
+			s.login.AllowIPs = allow
+		})
+		h.register(t, "ada@example.com", map[string]any{"device_id": "laptop"})
+		for i := range 5 {
+			r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("user"+strconv.Itoa(i), "x1x1x1x1", "d")), ip: "203.0.113.50"})
+			if r.status != http.StatusUnauthorized {
+				t.Fatalf("failure %d from the office = %d, want 401", i+1, r.status)
+			}
+		}
+		if r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("ada@example.com", goodPassword, "laptop")), ip: "203.0.113.50"}); r.status != http.StatusOK {
+			t.Errorf("right password from the office after 5 failures = %d %s, want 200", r.status, r.raw)
+		}
+		var last response
+		for range 8 {
+			last = h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("ada@example.com", "Wr0ng-password", "d")), ip: "203.0.113.50"})
+		}
+		if last.status != http.StatusTooManyRequests {
+			t.Errorf("8th wrong password for one account from the office = %d, want 429 (per-account backoff applies)", last.status)
+		}
+	})
+	t.Run("one client backs off after a few failures, others do not", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		h.register(t, "ada@example.com", map[string]any{"device_id": "laptop"})
+		for i := range 6 { // 5 free, the 6th sets the first wait
+			r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("ada@example.com", "Wr0ng-password", "d")), ip: "203.0.113.7"})
+			if r.status != http.StatusUnauthorized {
+				t.Fatalf("failure %d = %d %s, want 401", i+1, r.status, r.raw)
+			}
+		}
+		r := h.do(t, request{path: "/api/v1/auth/login", body: jsonBody(t, login("ada@example.com", goodPassword, "d")), ip: "203.0.113.7"})
+		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "1" {
+			t.Errorf("after 6 failures = %d %s (Retry-After %q), want 429 with Retry-After 1 (the first, shortest wait)", r.status, r.raw, r.header.Get("Retry-After"))
+		}
+		if r := h.post(t, "/api/v1/auth/login", login("ada@example.com", goodPassword, "laptop")); r.status != http.StatusOK {
+			t.Errorf("the owner from elsewhere = %d %s, want 200", r.status, r.raw)
 		}
 	})
 	t.Run("success clears the failures", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
 		h.register(t, "ada@example.com", map[string]any{"device_id": "laptop"})
-		for round := range 2 {
-			for range 9 {
+		for round := range 3 {
+			for range 5 {
 				h.post(t, "/api/v1/auth/login", login("ada@example.com", "Wr0ng-password", "laptop"))
 			}
 			if r := h.post(t, "/api/v1/auth/login", login("ada@example.com", goodPassword, "laptop")); r.status != http.StatusOK {
-				t.Fatalf("round %d: right password after 9 failures = %d, want 200", round+1, r.status)
+				t.Fatalf("round %d: right password after 5 failures = %d, want 200", round+1, r.status)
 			}
 		}
 	})

@@ -51,7 +51,8 @@ func (h *Handler) plainChangePassword(c *fiber.Ctx) error {
 }
 
 type forgotPasswordRequest struct {
-	Email string `json:"email"`
+	Email        string `json:"email"`
+	CaptchaToken string `json:"captcha_token"` // or the X-Captcha-Token header; asked for after many requests from one address
 }
 
 type codeOnItsWayBody struct {
@@ -70,6 +71,9 @@ func (h *Handler) forgotPassword(c *fiber.Ctx) error {
 	email := checkEmail(v, "email", req.Email)
 	if err := v.Err(); err != nil {
 		return err
+	}
+	if err := h.auth.CaptchaGate(c.UserContext(), client(c).IP, captchaToken(c, req.CaptchaToken), true); err != nil {
+		return failure(err, "new_password", plainInvalidCode())
 	}
 	ttl, err := h.auth.StartPasswordReset(c.UserContext(), email, client(c).IP)
 	if err != nil {

@@ -45,12 +45,21 @@ func RegisterUsernames(app *fiber.App, requireAuth, publicLimit fiber.Handler, s
 const ScopeUsernameLookupIP = "username_lookup_ip"
 
 // LimitPerIP returns a handler that counts every request against lim per client IP, in limiter's
-// shared store (so the limit holds across replicas), and answers 429 with Retry-After in the path's
-// wire style once it is reached.
-func LimitPerIP(limiter *throttle.Limiter, scope string, lim throttle.Limit) fiber.Handler {
+// shared store (so the limit holds across replicas), reports the standing in X-RateLimit-* headers,
+// and answers 429 with Retry-After in the path's wire style once it is reached. Addresses on allow
+// are not limited.
+func LimitPerIP(limiter *throttle.Limiter, scope string, lim throttle.Limit, allow throttle.AllowList) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if err := limiter.Hit(c.UserContext(), scope, client(c).IP, lim); err != nil {
+		ip := client(c).IP
+		if allow.Contains(ip) {
+			return c.Next()
+		}
+		st, err := limiter.Take(c.UserContext(), scope, ip, lim)
+		if err != nil {
 			return failure(err, "", nil)
+		}
+		if st.Limit > 0 {
+			wire.SetRateLimit(c, wire.RateLimit(st))
 		}
 		return c.Next()
 	}

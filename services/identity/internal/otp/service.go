@@ -222,6 +222,19 @@ func (s *Service) VerifyTokenAnyDevice(ctx context.Context, purpose, token, code
 	return s.answer(ctx, Filter{TokenHash: s.pepper.TokenHash(token), Purpose: purpose}, false, "", code)
 }
 
+// Pending reports whether a code of purpose sent to destination is still waiting for its answer
+// (live, not answered, not expired). Silent sends count: the answer is the same for every address.
+func (s *Service) Pending(ctx context.Context, purpose, destination string) (bool, error) {
+	_, err := s.store.Find(ctx, Filter{Key: Key(purpose, destination), Purpose: purpose}, s.now().UTC())
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("find challenge: %w", err)
+}
+
 // Holder returns the account a live temp token of purpose was issued for, without taking a try:
 // flows that learn the account only from the token use it to apply per-account limits before the
 // answer is checked. ErrInvalidCode when no live challenge has the token.

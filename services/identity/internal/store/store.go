@@ -108,7 +108,6 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 			{Keys: bson.D{{Key: "accountId", Value: 1}}, Options: options.Index().SetName("account")},
 		}},
 		{CollThrottle, []mongo.IndexModel{
-			{Keys: bson.D{{Key: "scope", Value: 1}, {Key: "key", Value: 1}, {Key: "windowStart", Value: 1}}, Options: options.Index().SetName("window")},
 			{Keys: bson.D{{Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("expires_ttl").SetExpireAfterSeconds(0)},
 		}},
 		{CollAPIKeys, apiKeyIndexes},

@@ -12,6 +12,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/device"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
+	"github.com/latchkey/latchkey/services/identity/internal/throttle"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 )
@@ -244,56 +245,51 @@ func TestDevicesTrust(t *testing.T) {
 	}
 }
 
-func TestCountersAreExactUnderConcurrency(t *testing.T) {
+// Of concurrent swaps from one state, exactly one wins, whether the key is new (insert) or not
+// (conditional update).
+func TestCountersSwapIsExactUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := store.NewCounters(newDB(t))
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	admitted := 0
-	for range 20 {
-		wg.Go(func() {
-			ok, err := s.Claim(ctx, "scope", "key", start, start.Add(time.Hour), 7)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				mu.Lock()
-				admitted++
-				mu.Unlock()
-			}
-		})
+	exp := time.Now().Add(time.Hour)
+	swapAll := func(old throttle.State, found bool) int {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won := 0
+		for i := range 20 {
+			wg.Go(func() {
+				ok, err := s.Swap(ctx, "scope", "key", old, found, throttle.State{At: int64(i), N: int64(i)}, exp)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return won
 	}
-	wg.Wait()
-	if admitted != 7 {
-		t.Errorf("%d of 20 concurrent claims admitted, want exactly the limit 7", admitted)
+	if won := swapAll(throttle.State{}, false); won != 1 {
+		t.Fatalf("%d of 20 concurrent first writes won, want exactly 1", won)
 	}
-	tests := []struct {
-		name  string
-		key   string
-		start time.Time
-		want  int
-	}{
-		{"slots taken", "key", start, 7},
-		{"other key", "other", start, 0},
-		{"next window", "key", start.Add(time.Hour), 0},
+	cur, found, err := s.Load(ctx, "scope", "key")
+	if err != nil || !found || cur.Version != 1 {
+		t.Fatalf("Load() = %+v, %v, %v; want version 1", cur, found, err)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got, err := s.Count(ctx, "scope", tc.key, tc.start); err != nil || got != tc.want {
-				t.Errorf("Count() = %d, %v; want %d", got, err, tc.want)
-			}
-		})
+	if won := swapAll(cur, true); won != 1 {
+		t.Fatalf("%d of 20 concurrent updates of one version won, want exactly 1", won)
 	}
-	if err := s.Reset(ctx, "scope", "key", start); err != nil {
+	if _, found, _ := s.Load(ctx, "scope", "other"); found {
+		t.Error("another key has a state")
+	}
+	if err := s.Delete(ctx, "scope", "key"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Count(ctx, "scope", "key", start); got != 0 {
-		t.Errorf("Count() after Reset = %d, want 0", got)
-	}
-	if ok, err := s.Claim(ctx, "scope", "key", start, start.Add(time.Hour), 7); !ok || err != nil {
-		t.Errorf("Claim() after Reset = %v, %v; want a free slot", ok, err)
+	if _, found, _ := s.Load(ctx, "scope", "key"); found {
+		t.Error("state after Delete")
 	}
 }
 

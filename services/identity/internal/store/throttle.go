@@ -4,16 +4,21 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"strconv"
+	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
+
+	"github.com/latchkey/latchkey/libs/platform/mongox"
+	"github.com/latchkey/latchkey/services/identity/internal/throttle"
 )
 
-// Counters is the throttle collection. A window of a limit is up to Max documents, one per claimed
-// slot, with ids scope|windowStart|keyHash|slot (see claimSlot). Old windows are never read again
-// (the window start is part of every query), so nothing depends on a TTL index removing them.
+// Counters is the throttle collection: one document per (scope, key), id scope|keyHash, holding
+// the key's state (at, n) and a version v that every change bumps. A change is an update
+// conditioned on the version read (or an insert of a new id), so of concurrent changes exactly one
+// wins — a single-document conditional write, atomic on MongoDB (and on the test server, which
+// serializes writes). expiresAt is when the state reads as empty anyway; a TTL index may remove it.
 type Counters struct{ coll *mongo.Collection }
 
 // NewCounters returns the throttle counter store of db.
@@ -26,37 +31,53 @@ func keyHash(key string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func windowFilter(scope, key string, start time.Time) bson.D {
-	return bson.D{{Key: "scope", Value: scope}, {Key: "key", Value: keyHash(key)}, {Key: "windowStart", Value: start.UTC()}}
+func counterID(scope, key string) string { return scope + "|" + keyHash(key) }
+
+type counterDoc struct {
+	At      int64 `bson:"at"`
+	N       int64 `bson:"n"`
+	Version int64 `bson:"v"`
 }
 
-// Claim takes a free slot of the window, reporting false when all max are taken.
-func (s *Counters) Claim(ctx context.Context, scope, key string, start, expires time.Time, max int) (bool, error) {
-	taken, err := s.Count(ctx, scope, key, start)
-	if err != nil || taken >= max {
-		return false, err
+// Load returns the state of (scope, key).
+func (s *Counters) Load(ctx context.Context, scope, key string) (throttle.State, bool, error) {
+	var d counterDoc
+	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: counterID(scope, key)}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return throttle.State{}, false, nil
 	}
-	h := keyHash(key)
-	prefix := scope + "|" + strconv.FormatInt(start.Unix(), 10) + "|" + h
-	slot, err := claimSlot(ctx, s.coll, prefix, taken, max, func(id string, slot int) bson.D {
-		return bson.D{{Key: "_id", Value: id}, {Key: "scope", Value: scope}, {Key: "key", Value: h},
-			{Key: "windowStart", Value: start.UTC()}, {Key: "slot", Value: slot}, {Key: "expiresAt", Value: expires.UTC()}}
-	})
-	return slot > 0, err
-}
-
-// Count returns how many slots of the window are taken.
-func (s *Counters) Count(ctx context.Context, scope, key string, start time.Time) (int, error) {
-	n, err := s.coll.CountDocuments(ctx, windowFilter(scope, key, start))
 	if err != nil {
-		return 0, wrap("count "+scope, err)
+		return throttle.State{}, false, wrap("read "+scope, err)
 	}
-	return int(n), nil
+	return throttle.State{At: d.At, N: d.N, Version: d.Version}, true, nil
 }
 
-// Reset frees the window's slots.
-func (s *Counters) Reset(ctx context.Context, scope, key string, start time.Time) error {
-	if _, err := s.coll.DeleteMany(ctx, windowFilter(scope, key, start)); err != nil {
+// Swap stores next while the stored state is still old (see throttle.Store).
+func (s *Counters) Swap(ctx context.Context, scope, key string, old throttle.State, found bool, next throttle.State, expires time.Time) (bool, error) {
+	id := counterID(scope, key)
+	if !found {
+		_, err := s.coll.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "scope", Value: scope},
+			{Key: "at", Value: next.At}, {Key: "n", Value: next.N}, {Key: "v", Value: int64(1)}, {Key: "expiresAt", Value: expires.UTC()}})
+		if mongox.IsDuplicateKey(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, wrap("count "+scope, err)
+		}
+		return true, nil
+	}
+	res, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "v", Value: old.Version}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: next.At}, {Key: "n", Value: next.N},
+			{Key: "v", Value: old.Version + 1}, {Key: "expiresAt", Value: expires.UTC()}}}})
+	if err != nil {
+		return false, wrap("count "+scope, err)
+	}
+	return res.MatchedCount == 1, nil
+}
+
+// Delete forgets (scope, key).
+func (s *Counters) Delete(ctx context.Context, scope, key string) error {
+	if _, err := s.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: counterID(scope, key)}}); err != nil {
 		return wrap("reset "+scope, err)
 	}
 	return nil

@@ -231,7 +231,8 @@ func (h *Handler) failReauth(c *fiber.Ctx, err error, proof session.Proof) error
 	case errors.Is(err, session.ErrInvalidCredentials):
 		return wire.Forbidden("Password is incorrect")
 	case errors.As(err, &throttled):
-		return wire.TooManyRequests("Too many attempts. Try again later.", throttled.RetryAfter)
+		return wire.TooManyRequestsLimit("Too many attempts. Try again later.", throttled.RetryAfter,
+			wire.RateLimit{Limit: throttled.Limit, Reset: max(throttled.Reset, throttled.RetryAfter)})
 	case errors.Is(err, session.ErrAccountUnavailable):
 		return wire.Unauthorized("Account is not active")
 	case errors.Is(err, session.ErrReauthUnavailable):

@@ -75,7 +75,10 @@ func (c *Client) Reauthenticate(ctx context.Context, accountID string, proof ses
 	case http.StatusNotFound:
 		return session.ErrAccountUnavailable
 	case http.StatusTooManyRequests:
-		return &session.ThrottledError{RetryAfter: retryAfter(a.Header.Get("Retry-After"), a.Body)}
+		limit, _ := strconv.Atoi(strings.TrimSpace(a.Header.Get("X-RateLimit-Limit")))
+		reset, _ := strconv.Atoi(strings.TrimSpace(a.Header.Get("X-RateLimit-Reset")))
+		return &session.ThrottledError{RetryAfter: retryAfter(a.Header.Get("Retry-After"), a.Body),
+			Limit: max(limit, 0), Reset: time.Duration(max(reset, 0)) * time.Second}
 	}
 	return fmt.Errorf("%w: %s", session.ErrReauthUnavailable, a.Unexpected(http.MethodPost, path))
 }

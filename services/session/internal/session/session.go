@@ -39,6 +39,8 @@ var (
 // ThrottledError is a re-authentication refused because the account made too many attempts.
 type ThrottledError struct {
 	RetryAfter time.Duration
+	Limit      int           // identity's X-RateLimit-Limit, 0 when unknown
+	Reset      time.Duration // identity's X-RateLimit-Reset, 0 when unknown
 }
 
 func (e *ThrottledError) Error() string {

@@ -159,7 +159,7 @@ func TestAPIKeys(t *testing.T) {
 	// password, and changed the verified phone through the profile service.
 	t.Run("a password reset ends the account's keys everywhere; a key never changes the phone", func(t *testing.T) {
 		dan := register(t, c, "keydan")
-		stolen := newKey(t, c, dan, "read", "write")
+		stolen := newKey(t, c, dan, password, "read", "write")
 		for _, use := range keyUses {
 			c.do(use.method, use.path, nil, "X-API-Key", stolen).want(t, use.want, use.service+" with the key before the reset")
 		}
@@ -183,7 +183,7 @@ func TestAPIKeys(t *testing.T) {
 		// The owner's new key works everywhere at once.
 		r := c.do("POST", "/api/v1/auth/login", map[string]any{"identifier": dan.email, "password": "Reset-Pass-99", "device_id": dan.device}).want(t, 200, "login after the reset")
 		dan.access = str(r.Body, "access_token")
-		fresh := newKey(t, c, dan, "read")
+		fresh := newKey(t, c, dan, "Reset-Pass-99", "read")
 		for _, use := range keyUses {
 			c.do(use.method, use.path, nil, "X-API-Key", fresh).want(t, use.want, use.service+" with a key created after the reset")
 		}
@@ -191,7 +191,7 @@ func TestAPIKeys(t *testing.T) {
 
 	t.Run("signing out everywhere ends the account's keys everywhere", func(t *testing.T) {
 		eve := register(t, c, "keyeve")
-		stolen := newKey(t, c, eve, "read")
+		stolen := newKey(t, c, eve, password, "read")
 		for _, use := range keyUses {
 			c.do(use.method, use.path, nil, "X-API-Key", stolen).want(t, use.want, use.service+" with the key before sign-out-all")
 		}
@@ -205,9 +205,10 @@ func TestAPIKeys(t *testing.T) {
 }
 
 // newKey creates a key of a with the scopes.
-func newKey(t *testing.T, c *client, a account, scopes ...string) string {
+// newKey creates a key for a, proving the owner's presence with the password pw.
+func newKey(t *testing.T, c *client, a account, pw string, scopes ...string) string {
 	t.Helper()
-	r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "script", "scopes": scopes}, bearer(a.access)...).
+	r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "script", "scopes": scopes}, c.stepUp(t, a.access, pw)...).
 		want(t, http.StatusCreated, "create a key")
 	return str(r.Body, "key")
 }

@@ -20,11 +20,13 @@ func TestTwoFactorFailsClosedJourney(t *testing.T) {
 	const adaPhone, attackerPhone = "+447700900123", "+447700900666"
 
 	t.Run("a stolen token cannot swap the second factor", func(t *testing.T) {
-		c.do("POST", "/api/v1/auth/send-phone-verification", map[string]any{"phone_number": adaPhone}, bearer(ada.access)...).want(t, 200, "send phone code")
+		// The owner sets things up, proving presence with a step-up token.
+		owner := c.stepUp(t, ada.access, password)
+		c.do("POST", "/api/v1/auth/send-phone-verification", map[string]any{"phone_number": adaPhone}, owner...).want(t, 200, "send phone code")
 		code := c.latestCode(t, adaPhone, "phone_verification", 0)
-		c.do("POST", "/api/v1/auth/verify-phone", map[string]any{"phone_number": adaPhone, "otp_code": code}, bearer(ada.access)...).want(t, 200, "verify phone")
+		c.do("POST", "/api/v1/auth/verify-phone", map[string]any{"phone_number": adaPhone, "otp_code": code}, owner...).want(t, 200, "verify phone")
 		c.do("POST", "/api/v1/account/2fa/enable", map[string]any{"password": password}, bearer(ada.access)...).want(t, 200, "enable 2FA")
-		c.do("DELETE", "/api/v1/account/link/email", nil, bearer(ada.access)...).want(t, 200, "unlink e-mail")
+		c.do("DELETE", "/api/v1/account/link/email", nil, owner...).want(t, 200, "unlink e-mail")
 
 		// The attacker, holding only ada's access token, sets a number of theirs through both profile paths.
 		r := c.do("PATCH", "/api/v1/me", map[string]any{"phone": attackerPhone}, bearer(ada.access)...).want(t, 200, "PATCH /api/v1/me phone")

@@ -56,7 +56,9 @@ type Handler func(ctx context.Context, ev events.Envelope) error
 //
 // When ctx is cancelled RunConsumer lets the handler call in progress finish (its context is not
 // cancelled), commits it, leaves the group and returns nil; an event whose retries were cut short is
-// not committed and is delivered again later. Other errors are returned.
+// not committed and is delivered again later. Losing the brokers is not an error: RunConsumer joins
+// the group again, with capped backoff, until they are back. It returns an error only for an
+// incomplete configuration.
 func RunConsumer(ctx context.Context, cfg ConsumerConfig, handle Handler) error {
 	if cfg.GroupID == "" || cfg.Topic == "" || len(cfg.Brokers) == 0 {
 		return errors.New("kafka consumer: Brokers, GroupID and Topic are required")
@@ -74,6 +76,29 @@ func RunConsumer(ctx context.Context, cfg ConsumerConfig, handle Handler) error 
 	}
 	cfg.RetryMax = max(cfg.RetryMax, cfg.RetryBase)
 
+	// A fetch fails when the brokers are out of reach (kafka-go gives up after its own retries): the
+	// reader is closed and a new one joins the group after a capped backoff, for as long as the
+	// outage lasts. Returning would stop the service with the consumer.
+	for failures := 0; ; {
+		fetched, err := consume(ctx, log, cfg, handle)
+		if err == nil {
+			return nil // ctx cancelled
+		}
+		if fetched {
+			failures = 0
+		}
+		failures++
+		wait := backoff(failures, time.Second, 30*time.Second)
+		log.Warn("kafka consumer lost the brokers; joining the group again", "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// consume runs one group member until ctx is cancelled (nil) or a fetch fails (the error). fetched
+// reports whether it got at least one message before failing.
+func consume(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, handle Handler) (fetched bool, err error) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
 		GroupID:           cfg.GroupID,
@@ -101,12 +126,13 @@ func RunConsumer(ctx context.Context, cfg ConsumerConfig, handle Handler) error 
 		msg, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return fetched, nil
 			}
-			return fmt.Errorf("kafka consumer %s on %s: fetch: %w", cfg.GroupID, cfg.Topic, err)
+			return fetched, fmt.Errorf("kafka consumer %s on %s: fetch: %w", cfg.GroupID, cfg.Topic, err)
 		}
+		fetched = true
 		if !process(ctx, log, cfg, msg, handle) {
-			return nil // cancelled while retrying: leave the offset uncommitted
+			return fetched, nil // cancelled while retrying: leave the offset uncommitted
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 		err = r.CommitMessages(cctx, msg)
@@ -116,7 +142,7 @@ func RunConsumer(ctx context.Context, cfg ConsumerConfig, handle Handler) error 
 			log.Warn("commit failed; the event may be delivered again", "partition", msg.Partition, "offset", msg.Offset, "err", err)
 		}
 		if ctx.Err() != nil {
-			return nil
+			return fetched, nil
 		}
 	}
 }

@@ -257,6 +257,8 @@ var identityKeyPolicy = map[string]string{
 	"GET /api/v1/auth/api-keys":                              keysSignedIn,
 	"DELETE /api/v1/auth/api-keys/:id":                       keysSignedIn,
 	"POST /api/v1/auth/reauth/send-otp":                      keysSignedIn,
+	"POST /api/v1/auth/reauth":                               keysSignedIn,
+	"POST /api/v1/auth/email-change/revert":                  keysPublic,
 	"POST /api/v1/auth/change-password":                      keysSignedIn,
 	"POST /api/v1/me/password":                               keysSignedIn,
 	"POST /api/v1/account/2fa/enable":                        keysSignedIn,

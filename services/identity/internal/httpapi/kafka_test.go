@@ -24,16 +24,18 @@ func TestEventsReachKafka(t *testing.T) {
 	if err := kafkax.EnsureTopics(ctx, h.env.Brokers, h.env.TopicPrefix, 1, events.TopicOTPDispatch, events.TopicAccountEvents); err != nil {
 		t.Fatal(err)
 	}
-	relay, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- h.outbox.Run(relay) }()
-	t.Cleanup(func() { stop(); <-done })
-
 	reg := h.register(t, "ada@example.com", map[string]any{"username": "ada", "first_name": "Ada"})
 	if r := h.post(t, "/api/v1/auth/login", login("ada", goodPassword, "phone")); r.status != http.StatusOK {
 		t.Fatalf("login = %d %s", r.status, r.raw)
 	}
 	id := reg.str("user.id")
+
+	// The relay starts once the harness has read the registration code from the outbox: a sent
+	// document no longer carries its event.
+	relay, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.outbox.Run(relay) }()
+	t.Cleanup(func() { stop(); <-done })
 
 	dispatches := readTopic(t, ctx, h, events.TopicOTPDispatch, 2)
 	var purposes []string

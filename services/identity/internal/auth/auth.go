@@ -14,8 +14,6 @@ import (
 	"log/slog"
 	"time"
 
-	"go.mongodb.org/mongo-driver/bson"
-
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/device"
@@ -95,10 +93,13 @@ type Accounts interface {
 	MarkSnapshotPublished(ctx context.Context, id string, version int64) error
 	// SnapshotUnpublished lists accounts changed before the given time whose snapshot is pending.
 	SnapshotUnpublished(ctx context.Context, before time.Time, limit int) ([]account.Account, error)
-	// UpdateProjected changes projected facts (see store.Accounts.UpdateProjected) when the account
-	// also matches filter, and reports whether it matched. A clash on a unique identifier is returned
-	// as the driver's duplicate-key error.
-	UpdateProjected(ctx context.Context, id string, filter, set bson.D, unset ...string) (bool, error)
+	// SetVerifiedEmail makes email the account's verified e-mail (replacing the previous one); a clash
+	// with another account's e-mail is the driver's duplicate-key error. It reports whether the account
+	// matched.
+	SetVerifiedEmail(ctx context.Context, id, email string) (bool, error)
+	// MarkEmailVerified marks the account's e-mail verified while it is still email; false when the
+	// e-mail changed meanwhile.
+	MarkEmailVerified(ctx context.Context, id, email string) (bool, error)
 	// ChangePassword stores newHash while the stored hash is still oldHash ("" : none) and the
 	// account is active, with revoke (optional) as its pending revocation; false when nothing matched.
 	ChangePassword(ctx context.Context, id, oldHash, newHash string, at time.Time, revoke *account.Revocation) (bool, error)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.mongodb.org/mongo-driver/bson"
-
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/mongox"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
@@ -95,8 +93,7 @@ func (s *Service) CompleteEmailLink(ctx context.Context, ip, accountID, token, c
 		return err
 	}
 	// The unique index on email guards against another account having the address.
-	ok, err := s.Accounts.UpdateProjected(ctx, accountID, nil,
-		bson.D{{Key: "email", Value: c.Destination}, {Key: "emailVerified", Value: true}})
+	ok, err := s.Accounts.SetVerifiedEmail(ctx, accountID, c.Destination)
 	switch {
 	case mongox.IsDuplicateKey(err):
 		return ErrEmailTaken
@@ -202,8 +199,7 @@ func (s *Service) ConfirmEmailVerification(ctx context.Context, ip, accountID, c
 	if _, err := s.Codes.VerifyForAccount(ctx, events.PurposeEmailVerification, a.Email, accountID, code); err != nil {
 		return err
 	}
-	ok, err := s.Accounts.UpdateProjected(ctx, accountID, bson.D{{Key: "email", Value: a.Email}},
-		bson.D{{Key: "emailVerified", Value: true}})
+	ok, err := s.Accounts.MarkEmailVerified(ctx, accountID, a.Email)
 	if err != nil {
 		return fmt.Errorf("verify email: %w", err)
 	}

@@ -63,3 +63,16 @@ func (s *Accounts) ReleaseUnverifiedPhoneElsewhere(ctx context.Context, id, phon
 	}
 	return holder, true, nil
 }
+
+// SetVerifiedEmail makes email the account's verified e-mail, replacing the previous one. The unique
+// index on email refuses an address another account holds (mongox.IsDuplicateKey). It reports whether
+// the account matched.
+func (s *Accounts) SetVerifiedEmail(ctx context.Context, id, email string) (bool, error) {
+	return s.UpdateProjected(ctx, id, nil, bson.D{{Key: "email", Value: email}, {Key: "emailVerified", Value: true}})
+}
+
+// MarkEmailVerified marks the account's e-mail verified while it is still email (a change in between
+// wins: false).
+func (s *Accounts) MarkEmailVerified(ctx context.Context, id, email string) (bool, error) {
+	return s.UpdateProjected(ctx, id, bson.D{{Key: "email", Value: email}}, bson.D{{Key: "emailVerified", Value: true}})
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/latchkey/latchkey/libs/platform/events"
-	"github.com/latchkey/latchkey/libs/platform/mongox"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 )
@@ -95,7 +94,7 @@ func (s *Service) CompleteEmailLink(ctx context.Context, ip, accountID, token, c
 	// The unique index on email guards against another account having the address.
 	ok, err := s.Accounts.SetVerifiedEmail(ctx, accountID, c.Destination)
 	switch {
-	case mongox.IsDuplicateKey(err):
+	case errors.Is(err, ErrEmailTaken):
 		return ErrEmailTaken
 	case err != nil:
 		return fmt.Errorf("link email: %w", err)
@@ -248,7 +247,7 @@ func (s *Service) VerifyPhone(ctx context.Context, ip, accountID, phone, code st
 	// The unique index on phone guards against another account having the number. An unverified
 	// claim of another account (stored before profile paths kept numbers pending) gives way once.
 	ok, err := s.Accounts.SetVerifiedPhone(ctx, accountID, phone)
-	if mongox.IsDuplicateKey(err) {
+	if errors.Is(err, ErrPhoneTaken) {
 		holder, released, rerr := s.Accounts.ReleaseUnverifiedPhoneElsewhere(ctx, accountID, phone)
 		if rerr != nil {
 			return fmt.Errorf("release unverified phone: %w", rerr)
@@ -259,7 +258,7 @@ func (s *Service) VerifyPhone(ctx context.Context, ip, accountID, phone, code st
 		}
 	}
 	switch {
-	case mongox.IsDuplicateKey(err):
+	case errors.Is(err, ErrPhoneTaken):
 		return ErrPhoneTaken
 	case err != nil:
 		return fmt.Errorf("verify phone: %w", err)

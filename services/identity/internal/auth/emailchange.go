@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/events"
-	"github.com/latchkey/latchkey/libs/platform/mongox"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 )
@@ -182,7 +181,7 @@ func (s *Service) RevertEmailChange(ctx context.Context, raw, ip string) (Revert
 	revoke := s.revocation("", ReasonEmailChangeReverted)
 	ok, err := s.StepUps.RestoreEmail(ctx, a.ID, r.OldEmail, lockedHash, now, revoke)
 	switch {
-	case mongox.IsDuplicateKey(err):
+	case errors.Is(err, ErrEmailTaken):
 		return RevertedEmail{}, ErrEmailTaken
 	case err != nil:
 		return RevertedEmail{}, fmt.Errorf("restore email: %w", err)

@@ -5,6 +5,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 
+	"github.com/latchkey/latchkey/libs/platform/mongox"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 )
 
@@ -28,12 +29,16 @@ func (s *Accounts) ClearPendingPhone(ctx context.Context, id string) (bool, erro
 }
 
 // SetVerifiedPhone makes phone the active account's verified phone (replacing the previous one) and
-// forgets a pending phone. A number another account holds is a duplicate-key error
-// (mongox.IsDuplicateKey). It reports whether the account matched.
+// forgets a pending phone. A number another account holds is account.ErrPhoneTaken. It reports
+// whether the account matched.
 func (s *Accounts) SetVerifiedPhone(ctx context.Context, id, phone string) (bool, error) {
-	return s.UpdateProjected(ctx, id,
+	ok, err := s.UpdateProjected(ctx, id,
 		bson.D{{Key: "status", Value: string(account.StatusActive)}},
 		bson.D{{Key: "phone", Value: phone}, {Key: "phoneVerified", Value: true}}, "pendingPhone")
+	if mongox.IsDuplicateKey(err) {
+		return false, account.ErrPhoneTaken
+	}
+	return ok, err
 }
 
 // RemoveEmailKeepingVerifiedPhone removes the account's e-mail while it is still email and the
@@ -65,10 +70,14 @@ func (s *Accounts) ReleaseUnverifiedPhoneElsewhere(ctx context.Context, id, phon
 }
 
 // SetVerifiedEmail makes email the account's verified e-mail, replacing the previous one. The unique
-// index on email refuses an address another account holds (mongox.IsDuplicateKey). It reports whether
+// index on email refuses an address another account holds: account.ErrEmailTaken. It reports whether
 // the account matched.
 func (s *Accounts) SetVerifiedEmail(ctx context.Context, id, email string) (bool, error) {
-	return s.UpdateProjected(ctx, id, nil, bson.D{{Key: "email", Value: email}, {Key: "emailVerified", Value: true}})
+	ok, err := s.UpdateProjected(ctx, id, nil, bson.D{{Key: "email", Value: email}, {Key: "emailVerified", Value: true}})
+	if mongox.IsDuplicateKey(err) {
+		return false, account.ErrEmailTaken
+	}
+	return ok, err
 }
 
 // MarkEmailVerified marks the account's e-mail verified while it is still email (a change in between

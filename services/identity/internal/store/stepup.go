@@ -151,8 +151,7 @@ func (s *StepUps) ClaimEmailRevert(ctx context.Context, hash string, at time.Tim
 
 // RestoreEmail makes email the account's verified e-mail (a projected fact, through
 // Accounts.UpdateProjected), replaces the password hash with lockedHash when set, and records revoke
-// as the pending revocation, in one write. A clash of the address with another account is returned as
-// the driver's duplicate-key error.
+// as the pending revocation, in one write. An address another account holds is account.ErrEmailTaken.
 func (s *StepUps) RestoreEmail(ctx context.Context, accountID, email, lockedHash string, at time.Time, revoke *account.Revocation) (bool, error) {
 	set := bson.D{{Key: "email", Value: email}, {Key: "emailVerified", Value: true}}
 	if lockedHash != "" {
@@ -161,5 +160,9 @@ func (s *StepUps) RestoreEmail(ctx context.Context, accountID, email, lockedHash
 	if revoke != nil {
 		set = append(set, bson.E{Key: RevocationField, Value: RevocationValue(*revoke)})
 	}
-	return s.accounts.UpdateProjected(ctx, accountID, nil, set)
+	ok, err := s.accounts.UpdateProjected(ctx, accountID, nil, set)
+	if mongox.IsDuplicateKey(err) {
+		return false, account.ErrEmailTaken
+	}
+	return ok, err
 }

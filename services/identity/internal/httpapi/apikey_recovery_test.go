@@ -3,11 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/services/identity/internal/apikey"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
@@ -227,121 +225,64 @@ func TestAPIKeysCannotTouchAccountSecurity(t *testing.T) {
 	}
 }
 
-// Key decisions of a route, as TestAPIKeyRoutePolicy observes them.
-const (
-	keysPublic   = "public"    // no credential needed
-	keysAllowed  = "keys"      // a key with both scopes gets past authentication
-	keysSignedIn = "signed-in" // a key is refused with 403; an access token is needed
-)
-
 // identityKeyPolicy is the decision for every public route of identity. A route missing here fails
 // the test: whoever adds a route decides what API keys may do on it.
-var identityKeyPolicy = map[string]string{
-	"POST /api/v1/auth/initiate-registration":                keysPublic,
-	"POST /api/v1/auth/verify-registration":                  keysPublic,
-	"POST /api/v1/auth/login":                                keysPublic,
-	"POST /api/v1/auth/verify-2fa":                           keysPublic,
-	"POST /api/v1/auth/forgot-password":                      keysPublic,
-	"POST /api/v1/auth/reset-password":                       keysPublic,
-	"POST /api/v1/auth/oauth/:provider":                      keysPublic,
-	"POST /api/v1/account/device/verify":                     keysPublic,
-	"GET /api/v1/account/username/check":                     keysPublic,
-	"GET /api/v1/account/username/search":                    keysPublic,
-	"GET /api/v1/account/username/:username":                 keysPublic,
-	"GET /api/v1/auth/whoami":                                keysAllowed,
-	"GET /api/v1/account/security-info":                      keysAllowed,
-	"GET /api/v1/account/devices":                            keysAllowed,
-	"GET /api/v1/auth/devices":                               keysAllowed,
-	"GET /api/v1/account/username/can-change":                keysAllowed,
-	"POST /api/v1/auth/api-keys":                             keysSignedIn,
-	"GET /api/v1/auth/api-keys":                              keysSignedIn,
-	"DELETE /api/v1/auth/api-keys/:id":                       keysSignedIn,
-	"POST /api/v1/auth/reauth/send-otp":                      keysSignedIn,
-	"POST /api/v1/auth/reauth":                               keysSignedIn,
-	"POST /api/v1/auth/email-change/revert":                  keysPublic,
-	"POST /api/v1/auth/change-password":                      keysSignedIn,
-	"POST /api/v1/me/password":                               keysSignedIn,
-	"POST /api/v1/account/2fa/enable":                        keysSignedIn,
-	"POST /api/v1/account/2fa/disable":                       keysSignedIn,
-	"DELETE /api/v1/account/deactivate":                      keysSignedIn,
-	"POST /api/v1/account/password/change":                   keysSignedIn,
-	"POST /api/v1/account/password/change-with-otp/send-otp": keysSignedIn,
-	"POST /api/v1/account/password/change-with-otp/verify":   keysSignedIn,
-	"GET /api/v1/account/password/can-set":                   keysSignedIn,
-	"POST /api/v1/account/password/set":                      keysSignedIn,
-	"DELETE /api/v1/account/devices/:deviceKeyId":            keysSignedIn,
-	"POST /api/v1/account/link/email/initiate":               keysSignedIn,
-	"POST /api/v1/account/link/email/verify":                 keysSignedIn,
-	"DELETE /api/v1/account/link/email":                      keysSignedIn,
-	"POST /api/v1/account/link/oauth":                        keysSignedIn,
-	"DELETE /api/v1/account/link/oauth/:provider":            keysSignedIn,
-	"POST /api/v1/me/verify-email":                           keysSignedIn,
-	"POST /api/v1/me/verify-email/confirm":                   keysSignedIn,
-	"POST /api/v1/auth/send-phone-verification":              keysSignedIn,
-	"POST /api/v1/auth/verify-phone":                         keysSignedIn,
-	"GET /api/v1/auth/account-providers":                     keysSignedIn,
-	"POST /api/v1/auth/account-providers":                    keysSignedIn,
-	"DELETE /api/v1/auth/account-providers/:provider":        keysSignedIn,
-	"POST /api/v1/account/username/change":                   keysSignedIn,
+var identityKeyPolicy = map[string]authntest.KeyDecision{
+	"POST /api/v1/auth/initiate-registration":                authntest.KeysPublic,
+	"POST /api/v1/auth/verify-registration":                  authntest.KeysPublic,
+	"POST /api/v1/auth/login":                                authntest.KeysPublic,
+	"POST /api/v1/auth/verify-2fa":                           authntest.KeysPublic,
+	"POST /api/v1/auth/forgot-password":                      authntest.KeysPublic,
+	"POST /api/v1/auth/reset-password":                       authntest.KeysPublic,
+	"POST /api/v1/auth/oauth/:provider":                      authntest.KeysPublic,
+	"POST /api/v1/account/device/verify":                     authntest.KeysPublic,
+	"GET /api/v1/account/username/check":                     authntest.KeysPublic,
+	"GET /api/v1/account/username/search":                    authntest.KeysPublic,
+	"GET /api/v1/account/username/:username":                 authntest.KeysPublic,
+	"GET /api/v1/auth/whoami":                                authntest.KeysAllowed,
+	"GET /api/v1/account/security-info":                      authntest.KeysAllowed,
+	"GET /api/v1/account/devices":                            authntest.KeysAllowed,
+	"GET /api/v1/auth/devices":                               authntest.KeysAllowed,
+	"GET /api/v1/account/username/can-change":                authntest.KeysAllowed,
+	"POST /api/v1/auth/api-keys":                             authntest.KeysSignedIn,
+	"GET /api/v1/auth/api-keys":                              authntest.KeysSignedIn,
+	"DELETE /api/v1/auth/api-keys/:id":                       authntest.KeysSignedIn,
+	"POST /api/v1/auth/reauth/send-otp":                      authntest.KeysSignedIn,
+	"POST /api/v1/auth/reauth":                               authntest.KeysSignedIn,
+	"POST /api/v1/auth/email-change/revert":                  authntest.KeysPublic,
+	"POST /api/v1/auth/change-password":                      authntest.KeysSignedIn,
+	"POST /api/v1/me/password":                               authntest.KeysSignedIn,
+	"POST /api/v1/account/2fa/enable":                        authntest.KeysSignedIn,
+	"POST /api/v1/account/2fa/disable":                       authntest.KeysSignedIn,
+	"DELETE /api/v1/account/deactivate":                      authntest.KeysSignedIn,
+	"POST /api/v1/account/password/change":                   authntest.KeysSignedIn,
+	"POST /api/v1/account/password/change-with-otp/send-otp": authntest.KeysSignedIn,
+	"POST /api/v1/account/password/change-with-otp/verify":   authntest.KeysSignedIn,
+	"GET /api/v1/account/password/can-set":                   authntest.KeysSignedIn,
+	"POST /api/v1/account/password/set":                      authntest.KeysSignedIn,
+	"DELETE /api/v1/account/devices/:deviceKeyId":            authntest.KeysSignedIn,
+	"POST /api/v1/account/link/email/initiate":               authntest.KeysSignedIn,
+	"POST /api/v1/account/link/email/verify":                 authntest.KeysSignedIn,
+	"DELETE /api/v1/account/link/email":                      authntest.KeysSignedIn,
+	"POST /api/v1/account/link/oauth":                        authntest.KeysSignedIn,
+	"DELETE /api/v1/account/link/oauth/:provider":            authntest.KeysSignedIn,
+	"POST /api/v1/me/verify-email":                           authntest.KeysSignedIn,
+	"POST /api/v1/me/verify-email/confirm":                   authntest.KeysSignedIn,
+	"POST /api/v1/auth/send-phone-verification":              authntest.KeysSignedIn,
+	"POST /api/v1/auth/verify-phone":                         authntest.KeysSignedIn,
+	"GET /api/v1/auth/account-providers":                     authntest.KeysSignedIn,
+	"POST /api/v1/auth/account-providers":                    authntest.KeysSignedIn,
+	"DELETE /api/v1/auth/account-providers/:provider":        authntest.KeysSignedIn,
+	"POST /api/v1/account/username/change":                   authntest.KeysSignedIn,
 }
 
-var routeParam = regexp.MustCompile(`:[A-Za-z]+\??`)
-
-// TestAPIKeyRoutePolicy asks every route of the real app what it decides about API keys: without a
-// credential (401 means the route needs one), then with a read-write key (403 "API keys cannot..."
-// means keys are refused).
+// TestAPIKeyRoutePolicy asks every route of the real app what it decides about API keys.
 func TestAPIKeyRoutePolicy(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	ada := h.signUp(t, "policy@example.com")
 	key, _ := h.issueKey(t, ada.id)
-	call := func(method, path, cred string) (int, string) {
-		req := httptest.NewRequest(method, path, strings.NewReader(`{}`))
-		req.Header.Set("Content-Type", "application/json")
-		if cred != "" {
-			req.Header.Set("Authorization", "Bearer "+cred)
-		}
-		resp, err := h.app.Test(req, 10_000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(raw)
-	}
-	seen := map[string]bool{}
-	for _, r := range h.app.GetRoutes(true) {
-		if r.Method == http.MethodHead || r.Method == "USE" {
-			continue
-		}
-		id := r.Method + " " + r.Path
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		want, ok := identityKeyPolicy[id]
-		if !ok {
-			t.Errorf("route %s has no API-key decision in identityKeyPolicy", id)
-			continue
-		}
-		path := routeParam.ReplaceAllString(r.Path, "x")
-		got := keysAllowed
-		if status, _ := call(r.Method, path, ""); status != http.StatusUnauthorized {
-			got = keysPublic
-		} else if status, body := call(r.Method, path, key); status == http.StatusForbidden && strings.Contains(body, "API keys cannot") {
-			got = keysSignedIn
-		} else if status == http.StatusUnauthorized {
-			t.Errorf("%s refused a valid key with 401: %s", id, body)
-		}
-		if got != want {
-			t.Errorf("%s: API keys %s, want %s", id, got, want)
-		}
-	}
-	for id := range identityKeyPolicy {
-		if !seen[id] {
-			t.Errorf("identityKeyPolicy names %s, which is not a route", id)
-		}
-	}
+	authntest.CheckKeyPolicy(t, h.app, key, identityKeyPolicy)
 }
 
 // TestAPIKeyCapUnderConcurrency performs the race of issue 13 item 8: 30 parallel creations passed

@@ -2,101 +2,32 @@ package httpapi_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/services/profile/internal/profile"
 )
 
-// Key decisions of a route, as TestAPIKeyRoutePolicy observes them.
-const (
-	keysPublic   = "public"    // no credential needed
-	keysAllowed  = "keys"      // a key with both scopes gets past authentication
-	keysSignedIn = "signed-in" // a key is refused with 403, an access token is needed
-)
-
 // profileKeyPolicy is the decision for every route of the profile service. A route missing here
 // fails the test: whoever adds a route decides what API keys may do on it.
-var profileKeyPolicy = map[string]string{
-	"GET /api/v1/me":        keysAllowed,
-	"PATCH /api/v1/me":      keysAllowed, // but never the phone: TestAPIKeyCannotChangePhone
-	"GET /api/v1/auth/me":   keysAllowed,
-	"PATCH /api/v1/auth/me": keysAllowed,
+var profileKeyPolicy = map[string]authntest.KeyDecision{
+	"GET /api/v1/me":        authntest.KeysAllowed,
+	"PATCH /api/v1/me":      authntest.KeysAllowed, // but never the phone: TestAPIKeyCannotChangePhone
+	"GET /api/v1/auth/me":   authntest.KeysAllowed,
+	"PATCH /api/v1/auth/me": authntest.KeysAllowed,
 }
 
-var routeParam = regexp.MustCompile(`:[A-Za-z]+\??`)
-
-// keyDecision finds what a route decides about API keys by asking it: without a credential, then
-// with a read-write key.
-func keyDecision(t *testing.T, do func(*http.Request) (int, string), method, path, key string) string {
-	t.Helper()
-	req := func(cred string) *http.Request {
-		r := httptest.NewRequest(method, path, strings.NewReader(`{}`))
-		r.Header.Set("Content-Type", "application/json")
-		if cred != "" {
-			r.Header.Set("Authorization", "Bearer "+cred)
-		}
-		return r
-	}
-	if status, _ := do(req("")); status != http.StatusUnauthorized {
-		return keysPublic
-	}
-	status, body := do(req(key))
-	if status == http.StatusForbidden && strings.Contains(body, "API keys cannot") {
-		return keysSignedIn
-	}
-	if status == http.StatusUnauthorized {
-		t.Fatalf("%s %s refused a valid key with 401: %s", method, path, body)
-	}
-	return keysAllowed
-}
-
+// TestAPIKeyRoutePolicy asks every route of the real app what it decides about API keys.
 func TestAPIKeyRoutePolicy(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	key := f.apiKeys.Issue(t, "acc-1", authn.ScopeRead|authn.ScopeWrite)
-	do := func(r *http.Request) (int, string) {
-		resp, err := f.app.Test(r, 10_000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(raw)
-	}
-	seen := map[string]bool{}
-	for _, r := range f.app.GetRoutes(true) {
-		if r.Method == http.MethodHead || r.Method == "USE" {
-			continue
-		}
-		id := r.Method + " " + r.Path
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		want, ok := profileKeyPolicy[id]
-		if !ok {
-			t.Errorf("route %s has no API-key decision in profileKeyPolicy", id)
-			continue
-		}
-		path := routeParam.ReplaceAllString(r.Path, "x")
-		if got := keyDecision(t, do, r.Method, path, key); got != want {
-			t.Errorf("%s: API keys %s, want %s", id, got, want)
-		}
-	}
-	for id := range profileKeyPolicy {
-		if !seen[id] {
-			t.Errorf("profileKeyPolicy names %s, which is not a route", id)
-		}
-	}
+	authntest.CheckKeyPolicy(t, f.app, f.apiKeys.Issue(t, "acc-1", authn.ScopeRead|authn.ScopeWrite), profileKeyPolicy)
 }
 
 // TestAPIKeyCannotChangePhone performs the attack of issue 13 item 2: a key changed the verified

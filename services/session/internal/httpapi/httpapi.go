@@ -79,8 +79,10 @@ func Routes(public, internal *fiber.App, h *Handler, requireUser, requireService
 	public.Get("/api/v1/auth/sessions", requireUser, h.Touch, h.ListAuthSessions)
 	public.Post("/api/v1/auth/sessions/revoke", requireUser, h.Touch, h.RevokeAuthSessions)
 	public.Post("/api/v1/auth/sessions/update-device-info", requireUser, h.UpdateDeviceInfo)
-	public.Get("/api/v1/auth/session/validate", requireUser, h.Touch, h.ValidateSession)
-	public.Get("/api/v1/auth/token-health", requireUser, h.TokenHealth)
+	// These two describe the caller's session: an API key has none, so it is refused (403) rather
+	// than told its valid key is an "Invalid session".
+	public.Get("/api/v1/auth/session/validate", authn.SignedInOnly(requireUser), h.Touch, h.ValidateSession)
+	public.Get("/api/v1/auth/token-health", authn.SignedInOnly(requireUser), h.TokenHealth)
 
 	internal.Get("/.well-known/jwks.json", h.JWKS)
 	internal.Post("/internal/v1/sessions", requireService, h.CreateSession)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
@@ -68,6 +69,17 @@ func (h *Hasher) Work() Work {
 // PeakConcurrent is the most argon2id derivations that ever ran at once in h: never more than the
 // Concurrency's MaxHashes.
 func (h *Hasher) PeakConcurrent() int { return int(h.gate.peak.Load()) }
+
+// Hold takes one hashing slot, as a derivation does, until release is called, so that a test or a
+// load probe can see what requests meet while hashing is saturated. Like a derivation it waits in
+// the queue and fails with a *BusyError when no slot frees in time.
+func (h *Hasher) Hold() (release func(), err error) {
+	if err := h.gate.acquire(); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(h.gate.release) }, nil
+}
 
 // derive is argon2.IDKey, counted in Work, run under the concurrency bound (*BusyError when no slot
 // frees in time).

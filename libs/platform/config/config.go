@@ -186,7 +186,10 @@ type Base struct {
 	InternalToken   Secret
 	BodyLimit       int
 	ShutdownTimeout time.Duration
-	TrustedProxies  []string
+	// ShutdownDrainDelay is how long a stopping service keeps serving with /readyz failing, so load
+	// balancers stop sending it requests before it stops accepting them (SHUTDOWN_DRAIN_DELAY).
+	ShutdownDrainDelay time.Duration
+	TrustedProxies     []string
 	// IdentityInternalURL is identity's internal API, where API keys are verified.
 	IdentityInternalURL string
 	// APIKeyRatePerMinute is each API key's request budget per replica of a service.
@@ -216,6 +219,8 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 		BodyLimit:       l.Int("BODY_LIMIT_BYTES", 64<<10),
 		ShutdownTimeout: l.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 		TrustedProxies:  l.List("TRUSTED_PROXIES", []string{"127.0.0.1/32", "::1/128"}),
+
+		ShutdownDrainDelay: l.Duration("SHUTDOWN_DRAIN_DELAY", 5*time.Second),
 
 		IdentityInternalURL: l.String("IDENTITY_INTERNAL_URL", "http://127.0.0.1:9081"),
 		APIKeyRatePerMinute: l.Int("API_KEY_RATE_PER_MINUTE", 600),
@@ -258,6 +263,7 @@ func (b Base) LogAttrs() []slog.Attr {
 		slog.Any("internal_api_token", b.InternalToken),
 		slog.Int("body_limit_bytes", b.BodyLimit),
 		slog.Duration("shutdown_timeout", b.ShutdownTimeout),
+		slog.Duration("shutdown_drain_delay", b.ShutdownDrainDelay),
 		slog.Any("trusted_proxies", b.TrustedProxies),
 		slog.String("identity_internal_url", b.IdentityInternalURL),
 		slog.Int("api_key_rate_per_minute", b.APIKeyRatePerMinute),

@@ -82,6 +82,7 @@ type Runtime struct {
 	mu       sync.Mutex
 	checks   []httpx.Check // the service's own readiness checks (AddCheck)
 	workers  []worker
+	started  bool          // the workers have been started: Go is too late
 	failed   []error       // workers that failed for good
 	stopping bool          // shutdown has begun: /readyz fails
 	failure  chan struct{} // closed at the first worker failure
@@ -206,6 +207,9 @@ func (rt *Runtime) AddCheck(checks ...httpx.Check) {
 func (rt *Runtime) Go(name string, fn func(ctx context.Context) error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	if rt.started {
+		panic("lifecycle: Go(" + name + ") after the workers started: register workers in build")
+	}
 	rt.workers = append(rt.workers, worker{name: name, fn: fn})
 }
 
@@ -246,6 +250,7 @@ func (rt *Runtime) serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	rt.mu.Lock()
 	workers := rt.workers
+	rt.started = true
 	rt.mu.Unlock()
 	for _, w := range workers {
 		wg.Go(func() { rt.runWorker(w) })

@@ -61,6 +61,8 @@ func TestRun(t *testing.T) {
 	}
 	if status, body := get("http://" + internal + "/readyz"); status != http.StatusOK || body["status"] != "ok" {
 		t.Errorf("/readyz = %d %v, want ok with MongoDB and Kafka up", status, body)
+	} else if checks, _ := body["checks"].(map[string]any); checks["workers"] != "ok" || checks["running"] != "ok" {
+		t.Errorf("/readyz checks = %v, want the runtime's workers and running checks", checks)
 	}
 	resp, err := http.Post("http://"+public+"/api/v1/auth/initiate-registration", "application/json", strings.NewReader(`{"email":"ada@example.com"}`))
 	if err != nil {

@@ -211,15 +211,16 @@ func TestServiceEnvironment(t *testing.T) {
 				t.Errorf("pid %d, Pid() = %d", r.Pid, st.Pid(tt.service))
 			}
 			want := map[string]string{
-				"HTTP_ADDR":            strings.TrimPrefix(st.ServiceURL(tt.service), "http://"),
-				"INTERNAL_ADDR":        strings.TrimPrefix(st.InternalURL(tt.service), "http://"),
-				"MONGODB_URI":          "mongodb://127.0.0.1:1/?directConnection=true",
-				"MONGODB_DATABASE":     "t1_latchkey_" + tt.service,
-				"KAFKA_BROKERS":        "127.0.0.1:2,127.0.0.1:3",
-				"KAFKA_TOPIC_PREFIX":   "t1.",
-				"JWKS_URL":             sessionInternal + "/.well-known/jwks.json",
-				"INTERNAL_API_TOKEN":   st.InternalToken(),
-				"LOG_LEVEL":            "debug",
+				"HTTP_ADDR":          strings.TrimPrefix(st.ServiceURL(tt.service), "http://"),
+				"INTERNAL_ADDR":      strings.TrimPrefix(st.InternalURL(tt.service), "http://"),
+				"MONGODB_URI":        "mongodb://127.0.0.1:1/?directConnection=true",
+				"MONGODB_DATABASE":   "t1_latchkey_" + tt.service,
+				"KAFKA_BROKERS":      "127.0.0.1:2,127.0.0.1:3",
+				"KAFKA_TOPIC_PREFIX": "t1.",
+				"JWKS_URL":           sessionInternal + "/.well-known/jwks.json",
+				"INTERNAL_API_TOKEN": st.InternalToken(),
+				"LOG_LEVEL":          "debug",
+				// No load balancer to drain locally.
 				"SHUTDOWN_DRAIN_DELAY": "0s",
 				// Every service verifies API keys at identity's internal port.
 				"IDENTITY_INTERNAL_URL": st.InternalURL(Identity),

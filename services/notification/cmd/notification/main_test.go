@@ -74,14 +74,15 @@ func startWith(t *testing.T, env *testenv.Env, extra map[string]string) *service
 	t.Helper()
 	s := &service{public: freeAddr(t), internal: freeAddr(t), done: make(chan error, 1)}
 	vars := map[string]string{
-		"HTTP_ADDR":            s.public,
-		"INTERNAL_ADDR":        s.internal,
-		"MONGODB_URI":          env.MongoURI,
-		"MONGODB_DATABASE":     env.DBPrefix + "notification",
-		"KAFKA_BROKERS":        strings.Join(env.Brokers, ","),
-		"KAFKA_TOPIC_PREFIX":   env.TopicPrefix,
-		"INTERNAL_API_TOKEN":   "test-internal-token-0123456789",
-		"SHUTDOWN_TIMEOUT":     "5s",
+		"HTTP_ADDR":          s.public,
+		"INTERNAL_ADDR":      s.internal,
+		"MONGODB_URI":        env.MongoURI,
+		"MONGODB_DATABASE":   env.DBPrefix + "notification",
+		"KAFKA_BROKERS":      strings.Join(env.Brokers, ","),
+		"KAFKA_TOPIC_PREFIX": env.TopicPrefix,
+		"INTERNAL_API_TOKEN": "test-internal-token-0123456789",
+		"SHUTDOWN_TIMEOUT":   "5s",
+		// Nothing to drain in a test: stop at once.
 		"SHUTDOWN_DRAIN_DELAY": "0s",
 	}
 	for k, v := range extra {

@@ -186,10 +186,7 @@ type Base struct {
 	InternalToken   Secret
 	BodyLimit       int
 	ShutdownTimeout time.Duration
-	// ShutdownDrainDelay is how long a stopping service keeps serving with /readyz failing, so load
-	// balancers stop sending it requests before it stops accepting them (SHUTDOWN_DRAIN_DELAY).
-	ShutdownDrainDelay time.Duration
-	TrustedProxies     []string
+	TrustedProxies  []string
 	// IdentityInternalURL is identity's internal API, where API keys are verified.
 	IdentityInternalURL string
 	// APIKeyRatePerMinute is each API key's request budget per replica of a service.
@@ -197,6 +194,9 @@ type Base struct {
 	// Pprof serves Go's profiler under /debug/pprof/ on the internal port (PPROF_ENABLED, off by
 	// default): for benchmarks and diagnosis, never on a port reachable from outside.
 	Pprof bool
+	// ShutdownDrainDelay is how long a stopping service keeps serving with /readyz failing, so load
+	// balancers stop sending it requests before it stops accepting them (SHUTDOWN_DRAIN_DELAY).
+	ShutdownDrainDelay time.Duration
 }
 
 // LoadBase reads the shared configuration. httpAddr and internalAddr are the service's default ports.

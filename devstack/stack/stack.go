@@ -388,6 +388,8 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		"JWKS_URL":           "http://" + sessionInternal + "/.well-known/jwks.json",
 		"INTERNAL_API_TOKEN": s.token,
 		"LOG_LEVEL":          s.cfg.LogLevel,
+		// No load balancer to drain: a stopping service stops at once (journeys restart services).
+		"SHUTDOWN_DRAIN_DELAY": "0s",
 		// Where every service verifies API keys.
 		"IDENTITY_INTERNAL_URL": "http://" + identityInternal,
 	}
@@ -437,7 +439,7 @@ func (s *Stack) bodyLimit() int64 {
 var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
-	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL",
+	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "SHUTDOWN_DRAIN_DELAY",
 }
 
 // pepper returns identity's OTP_PEPPER: fixed for the stack's lifetime, so codes survive

@@ -220,6 +220,8 @@ func TestServiceEnvironment(t *testing.T) {
 				"JWKS_URL":           sessionInternal + "/.well-known/jwks.json",
 				"INTERNAL_API_TOKEN": st.InternalToken(),
 				"LOG_LEVEL":          "debug",
+				// No load balancer to drain locally.
+				"SHUTDOWN_DRAIN_DELAY": "0s",
 				// Every service verifies API keys at identity's internal port.
 				"IDENTITY_INTERNAL_URL": st.InternalURL(Identity),
 				"SHARED":                "all",

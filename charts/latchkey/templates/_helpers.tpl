@@ -127,6 +127,7 @@ Call with (dict "root" $ "service" "identity"). */ -}}
   "JWT_AUDIENCE" $c.jwtAudience
   "BODY_LIMIT_BYTES" (toString $c.bodyLimitBytes)
   "SHUTDOWN_TIMEOUT" $c.shutdownTimeout
+  "SHUTDOWN_DRAIN_DELAY" $c.shutdownDrainDelay
   "TRUSTED_PROXIES" $c.trustedProxies
 -}}
 {{- if eq .service "identity" }}

@@ -194,6 +194,9 @@ type Base struct {
 	// Pprof serves Go's profiler under /debug/pprof/ on the internal port (PPROF_ENABLED, off by
 	// default): for benchmarks and diagnosis, never on a port reachable from outside.
 	Pprof bool
+	// ShutdownDrainDelay is how long a stopping service keeps serving with /readyz failing, so load
+	// balancers stop sending it requests before it stops accepting them (SHUTDOWN_DRAIN_DELAY).
+	ShutdownDrainDelay time.Duration
 }
 
 // LoadBase reads the shared configuration. httpAddr and internalAddr are the service's default ports.
@@ -216,6 +219,8 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 		BodyLimit:       l.Int("BODY_LIMIT_BYTES", 64<<10),
 		ShutdownTimeout: l.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 		TrustedProxies:  l.List("TRUSTED_PROXIES", []string{"127.0.0.1/32", "::1/128"}),
+
+		ShutdownDrainDelay: l.Duration("SHUTDOWN_DRAIN_DELAY", 5*time.Second),
 
 		IdentityInternalURL: l.String("IDENTITY_INTERNAL_URL", "http://127.0.0.1:9081"),
 		APIKeyRatePerMinute: l.Int("API_KEY_RATE_PER_MINUTE", 600),
@@ -258,6 +263,7 @@ func (b Base) LogAttrs() []slog.Attr {
 		slog.Any("internal_api_token", b.InternalToken),
 		slog.Int("body_limit_bytes", b.BodyLimit),
 		slog.Duration("shutdown_timeout", b.ShutdownTimeout),
+		slog.Duration("shutdown_drain_delay", b.ShutdownDrainDelay),
 		slog.Any("trusted_proxies", b.TrustedProxies),
 		slog.String("identity_internal_url", b.IdentityInternalURL),
 		slog.Int("api_key_rate_per_minute", b.APIKeyRatePerMinute),

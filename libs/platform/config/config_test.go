@@ -16,7 +16,8 @@ func TestLoadBaseDefaults(t *testing.T) {
 	if err := l.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if b.MongoDatabase != "latchkey_identity" || b.HTTPAddr != ":8081" || b.BodyLimit != 64<<10 || b.LogLevel != slog.LevelInfo {
+	if b.MongoDatabase != "latchkey_identity" || b.HTTPAddr != ":8081" || b.BodyLimit != 64<<10 || b.LogLevel != slog.LevelInfo ||
+		b.ShutdownDrainDelay != 5*time.Second {
 		t.Fatalf("defaults = %+v", b)
 	}
 }
@@ -24,13 +25,14 @@ func TestLoadBaseDefaults(t *testing.T) {
 func TestLoaderCollectsEveryError(t *testing.T) {
 	l := config.NewLoaderFrom(map[string]string{
 		"BODY_LIMIT_BYTES": "lots", "SHUTDOWN_TIMEOUT": "soon", "LOG_LEVEL": "loud", "KAFKA_CREATE_TOPICS": "maybe",
+		"SHUTDOWN_DRAIN_DELAY": "-5s",
 	})
 	l.LoadBase("session", ":8082", ":9082")
 	err := l.Err()
 	if err == nil {
 		t.Fatal("want errors")
 	}
-	for _, key := range []string{"BODY_LIMIT_BYTES", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "KAFKA_CREATE_TOPICS", "INTERNAL_API_TOKEN"} {
+	for _, key := range []string{"BODY_LIMIT_BYTES", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "KAFKA_CREATE_TOPICS", "INTERNAL_API_TOKEN", "SHUTDOWN_DRAIN_DELAY"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error %q does not name %s", err, key)
 		}

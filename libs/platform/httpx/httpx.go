@@ -45,6 +45,10 @@ type Options struct {
 	// LocationHeader is the request header in which the ingress puts the client's approximate location
 	// (LOCATION_HEADER); believed only from TrustedProxies, read with ClientLocation. "" : none.
 	LocationHeader string
+	// Ready, when set, gives the internal app's /readyz more checks, asked for at each probe: the
+	// service runtime's own state (shutting down, a failed worker) and checks added after the app
+	// was built.
+	Ready func() []Check
 }
 
 // MaxLocation is how many characters of a location header ClientLocation keeps.
@@ -274,7 +278,11 @@ func NewInternalApp(o Options, checks ...Check) (*fiber.App, error) {
 		defer cancel()
 		results := fiber.Map{}
 		ok := true
-		for _, ch := range checks {
+		all := checks
+		if o.Ready != nil {
+			all = append(all[:len(all):len(all)], o.Ready()...)
+		}
+		for _, ch := range all {
 			if err := ch.Fn(ctx); err != nil {
 				ok = false
 				results[ch.Name] = "unavailable"

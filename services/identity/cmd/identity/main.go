@@ -4,22 +4,146 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
+	"net/http"
+	"time"
 
-	"github.com/latchkey/latchkey/libs/platform/telemetry"
+	"github.com/latchkey/latchkey/libs/platform/authn"
+	platformconfig "github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/libs/platform/httpx"
+	"github.com/latchkey/latchkey/libs/platform/kafkax"
+	"github.com/latchkey/latchkey/libs/platform/lifecycle"
+	"github.com/latchkey/latchkey/services/identity/internal/apikey"
+	"github.com/latchkey/latchkey/services/identity/internal/auth"
+	"github.com/latchkey/latchkey/services/identity/internal/captcha"
 	"github.com/latchkey/latchkey/services/identity/internal/config"
+	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
+	"github.com/latchkey/latchkey/services/identity/internal/oauth"
+	"github.com/latchkey/latchkey/services/identity/internal/otp"
+	"github.com/latchkey/latchkey/services/identity/internal/password"
+	"github.com/latchkey/latchkey/services/identity/internal/phone"
+	"github.com/latchkey/latchkey/services/identity/internal/profileclient"
+	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
+	"github.com/latchkey/latchkey/services/identity/internal/store"
+	"github.com/latchkey/latchkey/services/identity/internal/subscriber"
+	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
+// republishInterval is how often accounts whose account.created event did not reach the outbox are
+// looked for.
+const republishInterval = time.Minute
+
 func main() {
-	log := telemetry.NewLogger(os.Stdout, config.Service, slog.LevelInfo)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, log)
-	stop()
+	lifecycle.Main(config.Service, func(ctx context.Context, log *slog.Logger) error {
+		return run(ctx, log, platformconfig.NewLoader())
+	})
+}
+
+// run loads the configuration and runs the identity service on the shared runtime until ctx ends or
+// a part of it fails (see package lifecycle for the start-up and shutdown order).
+func run(ctx context.Context, log *slog.Logger, env *platformconfig.Loader) error {
+	cfg, err := config.Load(env)
 	if err != nil {
-		log.Error("identity stopped", "err", err)
-		os.Exit(1)
+		return fmt.Errorf("configuration:\n%w", err)
 	}
+	return lifecycle.Run(ctx, log, cfg.Base, lifecycle.Options{
+		Config: cfg, Outbox: true, LocationHeader: cfg.LocationHeader,
+		Topics: []string{events.TopicOTPDispatch, events.TopicAccountEvents, events.TopicProfileEvents},
+		// Not fatal: requests are accepted into the outbox while Kafka is away, and the relay
+		// publishes once it is back.
+		TopicsBestEffort: true,
+	}, func(ctx context.Context, rt *lifecycle.Runtime) error { return build(ctx, rt, cfg) })
+}
+
+// build adds what is the identity service's own to the runtime: its stores and indexes, its domain,
+// its public and internal routes and its workers.
+func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error {
+	log, db, outbox := rt.Log, rt.DB, rt.Outbox
+	if cfg.PepperGenerated {
+		log.Warn("OTP_PEPPER is not set: using a random pepper for this process; codes and device tokens will not survive a restart or work across replicas")
+	}
+	if err := store.EnsureIndexes(ctx, db); err != nil {
+		return err
+	}
+	if err := store.EnsureUsernameIndexes(ctx, db); err != nil {
+		return err
+	}
+
+	if err := password.SetPolicy(cfg.PasswordPolicy); err != nil {
+		return err
+	}
+	hasher, err := password.NewBoundedHasher(cfg.Argon2, cfg.Hashing)
+	if err != nil {
+		return err
+	}
+	limiter := throttle.New(store.NewCounters(db))
+	codes := otp.NewService(cfg.OTP, otp.Pepper(cfg.OTPPepper.Value()), store.NewChallenges(db), limiter, outbox)
+	usernames := store.NewUsernames(db)
+	svc := auth.NewService(auth.Config{
+		LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
+		CodeVerifyPerIP: cfg.CodeVerifyPerIP, CodeFailuresPerAccount: cfg.CodeFailuresPerAccount, CodeSendPerIP: cfg.CodeSendPerIP,
+		StepUpTTL: cfg.ReauthTokenTTL, EmailRevertPeriod: cfg.EmailRevertPeriod, EmailRevertURL: cfg.EmailRevertURL,
+		LoginBackoff: cfg.Throttle.LoginBackoff, AllowIPs: cfg.Throttle.AllowIPs, Registration: cfg.Throttle.Registration,
+	}, auth.Deps{
+		Accounts: store.NewAccounts(db),
+		Devices:  store.NewDevices(db),
+		Codes:    codes,
+		Hasher:   hasher,
+		Limiter:  limiter,
+		Sessions: sessionclient.New(cfg.SessionInternalURL, cfg.InternalToken, nil),
+		Outbox:   outbox,
+		Logger:   log,
+		// Provider linking and sign-in; ID tokens are checked against each provider's JWKS.
+		Providers: store.NewProviders(db),
+		IDTokens:  oauth.NewVerifier(cfg.OAuth, &http.Client{Timeout: 5 * time.Second}),
+		// Step-up tokens (X-Reauth-Token) and the links undoing an e-mail change.
+		StepUps: store.NewStepUps(db),
+	})
+	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
+	// Account events reach the profile projection before a change is answered (read-your-own-writes).
+	svc.Projections = profileclient.New(cfg.ProfileInternalURL, cfg.InternalToken, nil)
+	if cfg.Throttle.CaptchaEnabled() {
+		svc.Captcha = captcha.NewSiteVerify(cfg.Throttle.CaptchaVerifyURL, cfg.Throttle.CaptchaSecret.Value(), nil)
+	}
+
+	keys := apikey.NewService(apikey.Config{
+		Prefix: cfg.APIKeyPrefix, DefaultLifetime: cfg.APIKeyDefaultTTL, MaxLifetime: cfg.APIKeyMaxTTL,
+	}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
+	svc.APIKeys = keys // password reset, deactivation and sign-out-all revoke every key
+	verifier := authn.NewVerifier(authn.VerifierConfig{
+		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,
+		APIKeys: keys.Verify, APIKeyRatePerMinute: cfg.APIKeyRatePerMinute, // identity checks keys in process
+	})
+	denyList := authn.NewDenyList()
+	keys.DenyLocally(denyList)
+
+	httpapi.Register(rt.Public, authn.Middleware(verifier, denyList), svc, keys, log)
+	httpapi.RegisterUsernames(rt.Public, authn.Middleware(verifier, denyList),
+		httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, cfg.UsernameLookupsPerIP, cfg.Throttle.AllowIPs),
+		username.NewService(cfg.Usernames, usernames, svc, log))
+	internal, guard := rt.Internal, httpx.RequireToken(cfg.InternalToken)
+	httpapi.RegisterInternal(internal, guard, keys)
+	httpapi.RegisterReauthentication(internal, guard, svc)
+	// Phone changes through the profile paths share the code-sending budgets: each one is a step
+	// towards a code to a new number.
+	phones := phone.NewService(usernames.Accounts, svc).WithLimits(phone.Limits{Limiter: limiter,
+		PerAccount: throttle.Limit{Max: cfg.OTP.MaxPerAccountPerHour, Window: time.Hour}, PerIP: cfg.CodeSendPerIP})
+	httpapi.RegisterPhoneInternal(internal, guard, phones)
+	httpapi.RegisterSnapshotInternal(internal, guard, store.NewAccounts(db))
+
+	rt.Go("account republisher", func(ctx context.Context) error {
+		svc.RunRepublisher(ctx, republishInterval)
+		return nil
+	})
+	// profile.updated → the profile projection that username search and lookup read.
+	rt.Go("profile events consumer", func(ctx context.Context) error {
+		return kafkax.RunConsumer(ctx, rt.Consumer(config.Service, events.TopicProfileEvents), subscriber.ProfileEvents(usernames, log))
+	})
+	// Access tokens of revoked sessions are refused from the moment the revocation is read.
+	rt.Go("deny-list follower", rt.FollowRevocations(denyList, authn.DefaultLookback))
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+	"github.com/latchkey/latchkey/libs/platform/config"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -32,16 +33,15 @@ func TestRun(t *testing.T) {
 	env := testenv.New(t)
 	db := env.Database("identity")
 	public, internal := freeAddr(t), freeAddr(t)
-	for k, v := range map[string]string{
+	loader := config.NewLoaderFrom(map[string]string{
 		"HTTP_ADDR": public, "INTERNAL_ADDR": internal, "MONGODB_URI": env.MongoURI, "MONGODB_DATABASE": db.Name(),
 		"KAFKA_BROKERS": strings.Join(env.Brokers, ","), "KAFKA_TOPIC_PREFIX": env.TopicPrefix,
 		"INTERNAL_API_TOKEN": "internal-token-0123456789", "OTP_PEPPER": strings.Repeat("p", 32), "SHUTDOWN_TIMEOUT": "2s",
-	} {
-		t.Setenv(k, v)
-	}
+		"SHUTDOWN_DRAIN_DELAY": "0s",
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- run(ctx, slog.New(slog.DiscardHandler), loader) }()
 
 	get := func(url string) (int, map[string]any) {
 		for deadline := time.Now().Add(10 * time.Second); ; {
@@ -61,6 +61,8 @@ func TestRun(t *testing.T) {
 	}
 	if status, body := get("http://" + internal + "/readyz"); status != http.StatusOK || body["status"] != "ok" {
 		t.Errorf("/readyz = %d %v, want ok with MongoDB and Kafka up", status, body)
+	} else if checks, _ := body["checks"].(map[string]any); checks["workers"] != "ok" || checks["running"] != "ok" {
+		t.Errorf("/readyz checks = %v, want the runtime's workers and running checks", checks)
 	}
 	resp, err := http.Post("http://"+public+"/api/v1/auth/initiate-registration", "application/json", strings.NewReader(`{"email":"ada@example.com"}`))
 	if err != nil {
@@ -86,9 +88,9 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {
-	t.Setenv("INTERNAL_API_TOKEN", "")
-	t.Setenv("OTP_MAX_ATTEMPTS", "zero")
-	err := run(context.Background(), slog.New(slog.DiscardHandler))
+	err := run(context.Background(), slog.New(slog.DiscardHandler), config.NewLoaderFrom(map[string]string{
+		"INTERNAL_API_TOKEN": "", "OTP_MAX_ATTEMPTS": "zero",
+	}))
 	if err == nil || !strings.Contains(err.Error(), "INTERNAL_API_TOKEN") || !strings.Contains(err.Error(), "OTP_MAX_ATTEMPTS") {
 		t.Errorf("run() = %v, want every configuration error", err)
 	}

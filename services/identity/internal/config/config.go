@@ -305,6 +305,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("internal_api_token", c.InternalToken),
 		slog.Int("body_limit_bytes", c.BodyLimit),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.Duration("shutdown_drain_delay", c.ShutdownDrainDelay),
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.String("session_internal_url", c.SessionInternalURL),
 		slog.String("profile_internal_url", c.ProfileInternalURL),

@@ -82,6 +82,8 @@ func startWith(t *testing.T, env *testenv.Env, extra map[string]string) *service
 		"KAFKA_TOPIC_PREFIX": env.TopicPrefix,
 		"INTERNAL_API_TOKEN": "test-internal-token-0123456789",
 		"SHUTDOWN_TIMEOUT":   "5s",
+		// Nothing to drain in a test: stop at once.
+		"SHUTDOWN_DRAIN_DELAY": "0s",
 	}
 	for k, v := range extra {
 		vars[k] = v

@@ -80,6 +80,8 @@ func TestRun(t *testing.T) {
 		"INTERNAL_API_TOKEN":   "test-internal-token-0123456789",
 		"PROFILE_WAIT_TIMEOUT": "300ms",
 		"SHUTDOWN_TIMEOUT":     "5s",
+		// Nothing to drain in a test: stop at once.
+		"SHUTDOWN_DRAIN_DELAY": "0s",
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -5,14 +5,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"sync"
-	"syscall"
-	"time"
 
 	"go.mongodb.org/mongo-driver/mongo"
 
@@ -21,8 +15,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
-	"github.com/latchkey/latchkey/libs/platform/mongox"
-	"github.com/latchkey/latchkey/libs/platform/telemetry"
+	"github.com/latchkey/latchkey/libs/platform/lifecycle"
 	"github.com/latchkey/latchkey/services/session/internal/account"
 	sessionconfig "github.com/latchkey/latchkey/services/session/internal/config"
 	"github.com/latchkey/latchkey/services/session/internal/httpapi"
@@ -32,91 +25,45 @@ import (
 	"github.com/latchkey/latchkey/services/session/internal/token"
 )
 
-// topicPartitions is how many partitions EnsureTopics gives a topic it creates.
-const topicPartitions = 3
-
 func main() {
-	log := telemetry.NewLogger(os.Stdout, sessionconfig.Service, config.NewLoader().Level("LOG_LEVEL", slog.LevelInfo))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, log, config.NewLoader())
-	stop()
-	if err != nil {
-		log.Error("session service failed", "err", err)
-		os.Exit(1)
-	}
+	lifecycle.Main(sessionconfig.Service, func(ctx context.Context, log *slog.Logger) error {
+		return run(ctx, log, config.NewLoader())
+	})
 }
 
-// run starts the service and blocks until ctx is done (SIGINT/SIGTERM) or a part of it fails, then
-// shuts down: HTTP first, so in-flight requests finish, then the background workers (the outbox relay
-// and the deny-list follower), then the Kafka producer and MongoDB.
+// run loads the configuration and runs the session service on the shared runtime until ctx ends or
+// a part of it fails (see package lifecycle for the start-up and shutdown order).
 func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	cfg, err := sessionconfig.Load(env)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	log.Info("starting", "config", cfg)
+	return lifecycle.Run(ctx, log, cfg.Base, lifecycle.Options{
+		Config: cfg, Outbox: true, LocationHeader: cfg.LocationHeader,
+		Topics: []string{events.TopicSessionEvents, events.TopicAccountEvents, events.TopicProfileEvents},
+	}, func(ctx context.Context, rt *lifecycle.Runtime) error { return build(ctx, rt, cfg) })
+}
 
-	stopTracing, err := telemetry.SetupTracing(ctx, cfg.Service, cfg.OTLPEndpoint)
-	if err != nil {
-		return fmt.Errorf("tracing: %w", err)
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := stopTracing(sctx); err != nil {
-			log.Warn("flush traces", "err", err)
-		}
-	}()
-	metrics := telemetry.NewMetrics(cfg.Service)
-
-	// MongoDB.
-	client, db, err := mongox.Connect(ctx, cfg.MongoURI.Value(), cfg.MongoDatabase)
-	if err != nil {
-		return fmt.Errorf("mongodb: %w", err)
-	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := client.Disconnect(dctx); err != nil {
-			log.Warn("disconnect mongodb", "err", err)
-		}
-	}()
-	sessions := store.NewSessions(db)
+// build adds what is the session service's own to the runtime: its stores, its signing keys, its
+// domain, its routes and its workers. Every event goes through the runtime's outbox.
+func build(ctx context.Context, rt *lifecycle.Runtime, cfg sessionconfig.Config) error {
+	log := rt.Log
+	sessions := store.NewSessions(rt.DB)
 	if err := sessions.EnsureIndexes(ctx); err != nil {
 		return fmt.Errorf("mongodb indexes: %w", err)
 	}
-	accounts := account.NewDirectory(store.NewAccounts(db), log)
+	accounts := account.NewDirectory(store.NewAccounts(rt.DB), log)
 
-	// Signing keys.
-	keys, err := loadKeyring(ctx, cfg, db)
+	keys, err := loadKeyring(ctx, cfg, rt.DB)
 	if err != nil {
 		return err
 	}
 	log.Info("signing key loaded", "kid", keys.Signer().ID, "from_file", cfg.SigningKeyFile != "")
 
-	// Kafka: every event goes through the outbox, which the relay below publishes.
-	if cfg.CreateTopics {
-		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
-			events.TopicSessionEvents, events.TopicAccountEvents, events.TopicProfileEvents); err != nil {
-			return fmt.Errorf("kafka topics: %w", err)
-		}
-	}
-	producer := kafkax.NewProducer(cfg.KafkaBrokers, cfg.TopicPrefix)
-	defer func() {
-		if err := producer.Close(); err != nil {
-			log.Warn("close kafka producer", "err", err)
-		}
-	}()
-	outbox := kafkax.NewOutbox(db, producer, log)
-	if err := outbox.EnsureIndexes(ctx); err != nil {
-		return fmt.Errorf("outbox indexes: %w", err)
-	}
-
-	// Domain and HTTP.
 	denyList := authn.NewDenyList()
 	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL})
 	reauth := identityclient.New(cfg.IdentityInternalURL, cfg.InternalToken, nil)
-	service := session.NewService(sessions, issuer, outbox, denyList, session.Options{
+	svc := session.NewService(sessions, issuer, rt.Outbox, denyList, session.Options{
 		AccessTokenTTL: cfg.AccessTokenTTL, IdleTTL: cfg.SessionIdleTTL, AbsoluteTTL: cfg.SessionAbsoluteTTL,
 		TouchInterval: cfg.TouchInterval, RefreshWindow: cfg.RefreshWindow, RefreshGrace: cfg.RefreshGrace, Reauth: reauth, APIKeys: reauth, Logger: log,
 	})
@@ -126,72 +73,17 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		APIKeys:             authn.NewAPIKeyClient(cfg.IdentityInternalURL, cfg.InternalToken.Value(), nil),
 		APIKeyRatePerMinute: cfg.APIKeyRatePerMinute,
 	})
-	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit,
-		TrustedProxies: cfg.TrustedProxies, LocationHeader: cfg.LocationHeader}
-	public, err := httpx.NewApp(opts)
-	if err != nil {
-		return fmt.Errorf("public app: %w", err)
-	}
-	opts.Pprof = cfg.Pprof // the profiler, on the internal port only
-	internal, err := httpx.NewInternalApp(opts,
-		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
-		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},
-	)
-	if err != nil {
-		return fmt.Errorf("internal app: %w", err)
-	}
-	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, httpapi.Config{Accounts: accounts}),
+	httpapi.Routes(rt.Public, rt.Internal, httpapi.NewHandler(svc, keys.JWKSJSON, log, httpapi.Config{Accounts: accounts}),
 		authn.Middleware(verifier, denyList), httpx.RequireToken(cfg.InternalToken))
 
-	// Background workers. They get their own context, cancelled only after HTTP has shut down, so a
-	// request in flight still has its event relayed and sees the deny-list.
-	serveCtx, stopServing := context.WithCancel(ctx)
-	defer stopServing()
-	workCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWorkers()
-	var (
-		wg        sync.WaitGroup
-		workerErr = make(chan error, 4)
-	)
-	startWorker := func(name string, fn func(context.Context) error) {
-		wg.Go(func() {
-			if err := fn(workCtx); err != nil && workCtx.Err() == nil {
-				// A worker that gives up leaves the service half-working: stop it so it gets restarted.
-				workerErr <- fmt.Errorf("%s: %w", name, err)
-				stopServing()
-			}
-		})
-	}
-	startWorker("outbox relay", outbox.Run)
 	// The account facts validate shows: identity's account events and profile's profile events. One
 	// consumer group per topic, so a rebalance of one never pauses the other.
 	for _, topic := range []string{events.TopicAccountEvents, events.TopicProfileEvents} {
-		startWorker(topic+" consumer", func(ctx context.Context) error {
-			return kafkax.RunConsumer(ctx, kafkax.ConsumerConfig{
-				Brokers: cfg.KafkaBrokers, GroupID: cfg.Service + "." + topic, Topic: kafkax.Topic(cfg.TopicPrefix, topic), Logger: log,
-			}, accounts.Apply)
+		rt.Go(topic+" consumer", func(ctx context.Context) error {
+			return kafkax.RunConsumer(ctx, rt.Consumer(cfg.Service+"."+topic, topic), accounts.Apply)
 		})
 	}
-	startWorker("deny-list follower", func(ctx context.Context) error {
-		return denyList.Follow(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, cfg.AccessTokenTTL+authn.Leeway, log)
-	})
-
-	serveErr := httpx.Serve(serveCtx, log, cfg.ShutdownTimeout,
-		httpx.Server{Name: "public", Addr: cfg.HTTPAddr, App: public},
-		httpx.Server{Name: "internal", Addr: cfg.InternalAddr, App: internal})
-
-	log.Info("stopping background workers")
-	stopWorkers()
-	wg.Wait()
-	close(workerErr)
-	errs := []error{serveErr}
-	for err := range workerErr {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	log.Info("stopped")
+	rt.Go("deny-list follower", rt.FollowRevocations(denyList, cfg.AccessTokenTTL+authn.Leeway))
 	return nil
 }
 

@@ -115,6 +115,8 @@ func baseEnv(t *testing.T) map[string]string {
 		"INTERNAL_API_TOKEN": internalToken,
 		"LOG_LEVEL":          "error",
 		"SHUTDOWN_TIMEOUT":   "2s",
+		// Nothing to drain in a test: stop at once.
+		"SHUTDOWN_DRAIN_DELAY": "0s",
 	}
 }
 

@@ -21,11 +21,11 @@ const topicPollInterval = time.Second
 // from the beginning. A topic that does not exist yet is waited for. handle is called concurrently
 // from one goroutine per partition; its errors and undecodable messages are logged and skipped.
 // Partitions added after the start are not read. RunBroadcast returns nil when ctx is done.
-func RunBroadcast(ctx context.Context, brokers []string, topic string, since time.Time, handle Handler) error {
+func RunBroadcast(ctx context.Context, cluster Cluster, topic string, since time.Time, handle Handler) error {
 	log := slog.Default().With("topic", topic, "reader", "broadcast")
-	transport := &kafka.Transport{MetadataTTL: topicPollInterval}
+	transport := cluster.transport(topicPollInterval)
 	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: transport, Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(cluster.Brokers...), Transport: transport, Timeout: 10 * time.Second}
 
 	partitions, err := waitForTopic(ctx, client, topic, log)
 	if err != nil || ctx.Err() != nil {
@@ -39,7 +39,7 @@ func RunBroadcast(ctx context.Context, brokers []string, topic string, since tim
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			readPartition(ctx, brokers, topic, p, starts[p], handle, log.With("partition", p))
+			readPartition(ctx, cluster, topic, p, starts[p], handle, log.With("partition", p))
 		}()
 	}
 	wg.Wait()
@@ -132,9 +132,10 @@ func listOffsets(ctx context.Context, client *kafka.Client, topic string, partit
 }
 
 // readPartition reads one partition from offset until ctx is done.
-func readPartition(ctx context.Context, brokers []string, topic string, partition int, offset int64, handle Handler, log *slog.Logger) {
+func readPartition(ctx context.Context, cluster Cluster, topic string, partition int, offset int64, handle Handler, log *slog.Logger) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        brokers,
+		Brokers:        cluster.Brokers,
+		Dialer:         cluster.dialer(),
 		Topic:          topic,
 		Partition:      partition,
 		MinBytes:       1,

@@ -24,17 +24,17 @@ type Producer struct {
 	transport *kafka.Transport
 }
 
-// NewProducer returns a producer for the cluster at brokers; prefix is the deployment's topic prefix.
+// NewProducer returns a producer for the cluster; prefix is the deployment's topic prefix.
 // It never creates topics: publishing to a missing topic fails (see EnsureTopics).
-func NewProducer(brokers []string, prefix string) *Producer {
+func NewProducer(cluster Cluster, prefix string) *Producer {
 	// A transport of its own: kafka-go's shared default transport caches metadata per address, and a
 	// producer must see topics created after that cache was filled.
-	transport := &kafka.Transport{MetadataTTL: 2 * time.Second}
+	transport := cluster.transport(2 * time.Second)
 	return &Producer{
 		prefix:    prefix,
 		transport: transport,
 		writer: &kafka.Writer{
-			Addr:                   kafka.TCP(brokers...),
+			Addr:                   kafka.TCP(cluster.Brokers...),
 			Balancer:               &kafka.Hash{}, // same key, same partition: one account's events stay in order
 			RequiredAcks:           kafka.RequireAll,
 			BatchTimeout:           2 * time.Millisecond, // the 1s default would delay every event by up to 1s
@@ -81,7 +81,7 @@ func (p *Producer) Publish(ctx context.Context, topic string, ev events.Envelope
 	if err := p.writer.WriteMessages(ctx, msg); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "publish failed")
-		return fmt.Errorf("publish %s event %s to %s: %w", ev.Type, ev.EventID, topic, err)
+		return fmt.Errorf("publish %s event %s to %s: %w", ev.Type, ev.EventID, topic, classify(err))
 	}
 	return nil
 }

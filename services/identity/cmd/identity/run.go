@@ -52,6 +52,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		log = telemetry.NewLogger(os.Stdout, config.Service, cfg.LogLevel)
 	}
 	log.Info("starting", "config", cfg)
+	for _, w := range cfg.KafkaWarnings() {
+		log.Warn(w)
+	}
 	if cfg.PepperGenerated {
 		log.Warn("OTP_PEPPER is not set: using a random pepper for this process; codes and device tokens will not survive a restart or work across replicas")
 	}
@@ -88,12 +91,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if cfg.CreateTopics {
 		// Not fatal: requests are accepted into the outbox while Kafka is away, and the relay
 		// publishes once it is back.
-		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
-			events.TopicOTPDispatch, events.TopicAccountEvents, events.TopicProfileEvents); err != nil {
+		if err := kafkax.EnsureTopics(ctx, cfg.Kafka, cfg.TopicPrefix, topicPartitions,
+			events.TopicOTPDispatch, events.TopicAccountEvents, events.TopicProfileEvents); errors.Is(err, kafkax.ErrAuthentication) {
+			return fmt.Errorf("kafka topics: %w", err) // a wrong configuration, not an outage
+		} else if err != nil {
 			log.Warn("could not ensure Kafka topics", "err", err)
 		}
 	}
-	producer := kafkax.NewProducer(cfg.KafkaBrokers, cfg.TopicPrefix)
+	producer := kafkax.NewProducer(cfg.Kafka, cfg.TopicPrefix)
 	defer func() {
 		if err := producer.Close(); err != nil {
 			log.Warn("close Kafka producer", "err", err)
@@ -166,7 +171,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	opts.Pprof = cfg.Pprof // the profiler, on the internal port only
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
-		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},
+		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.Kafka) }},
 	)
 	if err != nil {
 		return err
@@ -192,7 +197,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	wg.Go(func() {
 		// profile.updated → the profile projection that username search and lookup read.
 		err := kafkax.RunConsumer(workers, kafkax.ConsumerConfig{
-			Brokers: cfg.KafkaBrokers, GroupID: config.Service,
+			Cluster: cfg.Kafka, GroupID: config.Service,
 			Topic: kafkax.Topic(cfg.TopicPrefix, events.TopicProfileEvents), Logger: log,
 		}, subscriber.ProfileEvents(usernames, log))
 		if err != nil && workers.Err() == nil {
@@ -201,7 +206,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	})
 	wg.Go(func() {
 		// Access tokens of revoked sessions are refused from the moment the revocation is read.
-		if err := denyList.Follow(workers, cfg.KafkaBrokers, cfg.TopicPrefix, authn.DefaultLookback, log); err != nil && workers.Err() == nil {
+		if err := denyList.Follow(workers, cfg.Kafka, cfg.TopicPrefix, authn.DefaultLookback, log); err != nil && workers.Err() == nil {
 			log.Error("deny-list follower stopped", "err", err)
 		}
 	})

@@ -55,6 +55,9 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	log.Info("starting", "config", cfg)
+	for _, w := range cfg.KafkaWarnings() {
+		log.Warn(w)
+	}
 
 	stopTracing, err := telemetry.SetupTracing(ctx, cfg.Service, cfg.OTLPEndpoint)
 	if err != nil {
@@ -121,12 +124,12 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 
 	// Kafka.
 	if cfg.CreateTopics {
-		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
+		if err := kafkax.EnsureTopics(ctx, cfg.Kafka, cfg.TopicPrefix, topicPartitions,
 			events.TopicOTPDispatch, events.TopicOTPDispatchDLQ, events.TopicAccountEvents, events.TopicAccountEventsDLQ); err != nil {
 			return fmt.Errorf("kafka topics: %w", err)
 		}
 	}
-	producer := kafkax.NewProducer(cfg.KafkaBrokers, cfg.TopicPrefix)
+	producer := kafkax.NewProducer(cfg.Kafka, cfg.TopicPrefix)
 	defer func() {
 		if err := producer.Close(); err != nil {
 			log.Warn("close kafka producer", "err", err)
@@ -168,7 +171,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	opts.Pprof = cfg.Pprof // the profiler, on the internal port only
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
-		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},
+		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.Kafka) }},
 	)
 	if err != nil {
 		return fmt.Errorf("internal app: %w", err)
@@ -184,7 +187,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		go func() {
 			defer wg.Done()
 			err := kafkax.RunConsumer(workCtx, kafkax.ConsumerConfig{
-				Brokers: cfg.KafkaBrokers,
+				Cluster: cfg.Kafka,
 				GroupID: group,
 				Topic:   kafkax.Topic(cfg.TopicPrefix, topic),
 				Logger:  log,

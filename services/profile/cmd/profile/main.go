@@ -55,6 +55,9 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	log.Info("starting", "config", cfg)
+	for _, w := range cfg.KafkaWarnings() {
+		log.Warn(w)
+	}
 
 	stopTracing, err := telemetry.SetupTracing(ctx, cfg.Service, cfg.OTLPEndpoint)
 	if err != nil {
@@ -88,12 +91,12 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 
 	// Kafka.
 	if cfg.CreateTopics {
-		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
+		if err := kafkax.EnsureTopics(ctx, cfg.Kafka, cfg.TopicPrefix, topicPartitions,
 			events.TopicAccountEvents, events.TopicSessionEvents, events.TopicProfileEvents); err != nil {
 			return fmt.Errorf("kafka topics: %w", err)
 		}
 	}
-	producer := kafkax.NewProducer(cfg.KafkaBrokers, cfg.TopicPrefix)
+	producer := kafkax.NewProducer(cfg.Kafka, cfg.TopicPrefix)
 	defer func() {
 		if err := producer.Close(); err != nil {
 			log.Warn("close Kafka producer", "err", err)
@@ -127,7 +130,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	opts.Pprof = cfg.Pprof // the profiler, on the internal port only
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
-		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},
+		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.Kafka) }},
 	)
 	if err != nil {
 		return fmt.Errorf("internal app: %w", err)
@@ -158,7 +161,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	}
 	startWorker("account events consumer", func(ctx context.Context) error {
 		return kafkax.RunConsumer(ctx, kafkax.ConsumerConfig{
-			Brokers: cfg.KafkaBrokers,
+			Cluster: cfg.Kafka,
 			GroupID: "profile",
 			Topic:   kafkax.Topic(cfg.TopicPrefix, events.TopicAccountEvents),
 			Logger:  log,
@@ -167,7 +170,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	startWorker("outbox relay", outbox.Run)
 	wg.Go(func() { service.RunRepublisher(workCtx, republishInterval) })
 	startWorker("deny-list follower", func(ctx context.Context) error {
-		return denyList.Follow(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, authn.DefaultLookback, log)
+		return denyList.Follow(ctx, cfg.Kafka, cfg.TopicPrefix, authn.DefaultLookback, log)
 	})
 
 	serveErr := httpx.Serve(serveCtx, log, cfg.ShutdownTimeout, httpx.Server{Name: "public", Addr: cfg.HTTPAddr, App: public},

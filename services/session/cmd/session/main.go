@@ -55,6 +55,9 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	log.Info("starting", "config", cfg)
+	for _, w := range cfg.KafkaWarnings() {
+		log.Warn(w)
+	}
 
 	stopTracing, err := telemetry.SetupTracing(ctx, cfg.Service, cfg.OTLPEndpoint)
 	if err != nil {
@@ -96,12 +99,12 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 
 	// Kafka: every event goes through the outbox, which the relay below publishes.
 	if cfg.CreateTopics {
-		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
+		if err := kafkax.EnsureTopics(ctx, cfg.Kafka, cfg.TopicPrefix, topicPartitions,
 			events.TopicSessionEvents, events.TopicAccountEvents, events.TopicProfileEvents); err != nil {
 			return fmt.Errorf("kafka topics: %w", err)
 		}
 	}
-	producer := kafkax.NewProducer(cfg.KafkaBrokers, cfg.TopicPrefix)
+	producer := kafkax.NewProducer(cfg.Kafka, cfg.TopicPrefix)
 	defer func() {
 		if err := producer.Close(); err != nil {
 			log.Warn("close kafka producer", "err", err)
@@ -135,7 +138,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	opts.Pprof = cfg.Pprof // the profiler, on the internal port only
 	internal, err := httpx.NewInternalApp(opts,
 		httpx.Check{Name: "mongodb", Fn: func(ctx context.Context) error { return mongox.Ping(ctx, client) }},
-		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) }},
+		httpx.Check{Name: "kafka", Fn: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.Kafka) }},
 	)
 	if err != nil {
 		return fmt.Errorf("internal app: %w", err)
@@ -168,12 +171,12 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	for _, topic := range []string{events.TopicAccountEvents, events.TopicProfileEvents} {
 		startWorker(topic+" consumer", func(ctx context.Context) error {
 			return kafkax.RunConsumer(ctx, kafkax.ConsumerConfig{
-				Brokers: cfg.KafkaBrokers, GroupID: cfg.Service + "." + topic, Topic: kafkax.Topic(cfg.TopicPrefix, topic), Logger: log,
+				Cluster: cfg.Kafka, GroupID: cfg.Service + "." + topic, Topic: kafkax.Topic(cfg.TopicPrefix, topic), Logger: log,
 			}, accounts.Apply)
 		})
 	}
 	startWorker("deny-list follower", func(ctx context.Context) error {
-		return denyList.Follow(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, cfg.AccessTokenTTL+authn.Leeway, log)
+		return denyList.Follow(ctx, cfg.Kafka, cfg.TopicPrefix, cfg.AccessTokenTTL+authn.Leeway, log)
 	})
 
 	serveErr := httpx.Serve(serveCtx, log, cfg.ShutdownTimeout,

@@ -113,7 +113,9 @@ func TestFollow(t *testing.T) {
 	publish("acc-early", "s-early") // before the follower starts
 	d := authn.NewDenyList()
 	done := make(chan error, 1)
-	go func() { done <- d.Follow(ctx, kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix, authn.DefaultLookback, quietLogger()) }()
+	go func() {
+		done <- d.Follow(ctx, kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix, authn.DefaultLookback, quietLogger())
+	}()
 	defer func() {
 		cancel()
 		select {

@@ -1,6 +1,7 @@
 package kafkax
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -71,6 +72,20 @@ func classify(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrAuthentication, err)
+}
+
+// diagnose explains a failed request of kafka-go's Transport, which reports a refused SASL exchange or
+// TLS handshake only as "unexpected EOF" or "Broker Not Available": it dials the brokers once more
+// with the Dialer, which reports the refusal itself, and returns err marked ErrAuthentication with
+// that cause when the brokers refuse the client. Any other err is returned as it is.
+func diagnose(ctx context.Context, c Cluster, err error) error {
+	if err == nil || errors.Is(err, ErrAuthentication) || ctx.Err() != nil {
+		return classify(err)
+	}
+	if perr := Ping(ctx, c); errors.Is(perr, ErrAuthentication) {
+		return fmt.Errorf("%w (%w)", perr, err)
+	}
+	return err
 }
 
 func isAuthFailure(err error) bool {

@@ -20,6 +20,7 @@ import (
 // replicas. It is safe for concurrent use.
 type Producer struct {
 	prefix    string
+	cluster   Cluster
 	writer    *kafka.Writer
 	transport *kafka.Transport
 }
@@ -32,6 +33,7 @@ func NewProducer(cluster Cluster, prefix string) *Producer {
 	transport := cluster.transport(2 * time.Second)
 	return &Producer{
 		prefix:    prefix,
+		cluster:   cluster,
 		transport: transport,
 		writer: &kafka.Writer{
 			Addr:                   kafka.TCP(cluster.Brokers...),
@@ -81,7 +83,7 @@ func (p *Producer) Publish(ctx context.Context, topic string, ev events.Envelope
 	if err := p.writer.WriteMessages(ctx, msg); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "publish failed")
-		return fmt.Errorf("publish %s event %s to %s: %w", ev.Type, ev.EventID, topic, classify(err))
+		return fmt.Errorf("publish %s event %s to %s: %w", ev.Type, ev.EventID, topic, diagnose(ctx, p.cluster, err))
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ func EnsureTopics(ctx context.Context, cluster Cluster, prefix string, partition
 	}
 	resp, err := client.CreateTopics(ctx, req)
 	if err != nil {
-		return fmt.Errorf("create kafka topics %v: %w", names, classify(err))
+		return fmt.Errorf("create kafka topics %v: %w", names, diagnose(ctx, cluster, err))
 	}
 	var errs []error
 	for topic, err := range resp.Errors {

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -165,5 +166,21 @@ func TestKafkaPasswordNeverLogged(t *testing.T) {
 	}
 	if !strings.Contains(out, `"kafka_sasl_mechanism":"SCRAM-SHA-512"`) || !strings.Contains(out, `"kafka_sasl_password":"****"`) {
 		t.Errorf("log line does not show the SASL settings masked: %s", out)
+	}
+}
+
+// TestKafkaPLAINPasswordNotPrinted prints the whole Base as fmt would (a careless %+v): kafka-go's
+// PLAIN mechanism is a struct holding the password, and Cluster's String keeps it out.
+func TestKafkaPLAINPasswordNotPrinted(t *testing.T) {
+	b, err := loadKafka(map[string]string{
+		"KAFKA_TLS_ENABLED": "true", "KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "identity", "KAFKA_SASL_PASSWORD": "hunter2-plain",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{fmt.Sprintf("%v", b), fmt.Sprintf("%+v", b), fmt.Sprint(b.Kafka)} {
+		if strings.Contains(out, "hunter2-plain") {
+			t.Fatalf("password printed: %s", out)
+		}
 	}
 }

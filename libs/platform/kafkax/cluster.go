@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -96,10 +97,12 @@ func isAuthFailure(err error) bool {
 		verify           *tls.CertificateVerificationError
 		alert            tls.AlertError
 		recordHeader     tls.RecordHeaderError
+		remote           *net.OpError
 	)
 	return errors.Is(err, kafka.SASLAuthenticationFailed) ||
 		errors.Is(err, kafka.UnsupportedSASLMechanism) ||
 		errors.Is(err, kafka.IllegalSASLState) ||
 		errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
-		errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &recordHeader)
+		errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &recordHeader) ||
+		errors.As(err, &remote) && remote.Op == "remote error" // a TLS alert from the broker: "tls: certificate required"
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/devinfra/devpki"
 	"github.com/latchkey/latchkey/libs/devinfra/kafkaserver"
+	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 )
@@ -163,6 +166,94 @@ func TestSecureClusterRefusals(t *testing.T) {
 				cancel()
 				if !errors.Is(err, kafkax.ErrAuthentication) || expired {
 					t.Errorf("%s: err = %v (deadline expired: %v), want an error matching ErrAuthentication before the deadline", c.name, err, expired)
+				}
+			}
+		})
+	}
+}
+
+// TestMutualTLSFromConfiguration builds the cluster the way a service does, from KAFKA_* variables
+// (CA file, client certificate and key files, server name, SCRAM-SHA-256), against a broker that
+// requires a client certificate signed by its CA and whose certificate names only kafka.test: the
+// configured server name is what makes the connection verify, and a missing client certificate is
+// refused as an authentication failure.
+func TestMutualTLSFromConfiguration(t *testing.T) {
+	t.Parallel()
+	ca, err := devpki.NewCA("mtls test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverPair, err := ca.Server("kafka.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCert, err := serverPair.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientPair, err := ca.Client("identity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, certFile, keyFile, err := devpki.WriteFiles(t.TempDir(), "identity", ca, clientPair)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := kafkaserver.Start(kafkaserver.Options{
+		Partitions: 1,
+		Users:      []kafkaserver.User{{Mechanism: "SCRAM-SHA-256", Username: "identity", Password: scramPassword}},
+		TLS: &tls.Config{
+			Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12,
+			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool(),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+
+	full := map[string]string{
+		"INTERNAL_API_TOKEN": "0123456789abcdef0123", "KAFKA_BROKERS": strings.Join(srv.Brokers(), ","),
+		"KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_CA_FILE": caFile, "KAFKA_TLS_CERT_FILE": certFile, "KAFKA_TLS_KEY_FILE": keyFile,
+		"KAFKA_TLS_SERVER_NAME": "kafka.test",
+		"KAFKA_SASL_MECHANISM":  "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "identity", "KAFKA_SASL_PASSWORD": scramPassword,
+	}
+	without := func(keys ...string) map[string]string {
+		m := maps.Clone(full)
+		for _, k := range keys {
+			delete(m, k)
+		}
+		return m
+	}
+	tests := []struct {
+		name   string
+		env    map[string]string
+		wantOK bool
+	}{
+		{name: "everything configured", env: full, wantOK: true},
+		{name: "no server name: the certificate names kafka.test, not 127.0.0.1", env: without("KAFKA_TLS_SERVER_NAME")},
+		{name: "no client certificate", env: without("KAFKA_TLS_CERT_FILE", "KAFKA_TLS_KEY_FILE")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := config.NewLoaderFrom(tc.env)
+			base := l.LoadBase("identity", ":0", ":0")
+			if err := l.Err(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			pingErr := kafkax.Ping(ctx, base.Kafka)
+			topicsErr := kafkax.EnsureTopics(ctx, base.Kafka, "mtls.", 1, events.TopicAccountEvents)
+			if tc.wantOK {
+				if pingErr != nil || topicsErr != nil {
+					t.Fatalf("Ping = %v, EnsureTopics = %v, want both to succeed", pingErr, topicsErr)
+				}
+				return
+			}
+			for name, err := range map[string]error{"Ping": pingErr, "EnsureTopics": topicsErr} {
+				if !errors.Is(err, kafkax.ErrAuthentication) {
+					t.Errorf("%s = %v, want an error matching ErrAuthentication", name, err)
 				}
 			}
 		})

@@ -13,7 +13,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 )
 
-// dialTimeout bounds connecting to a broker, TLS and SASL handshakes included.
+// dialTimeout bounds connecting to a broker, TLS and SASL handshakes included, for readers and Ping
+// (kafka-go's DefaultDialer uses the same); transports keep kafka-go's default (5s).
 const dialTimeout = 10 * time.Second
 
 // Cluster is how to reach a Kafka cluster: its bootstrap addresses and, as production clusters need,
@@ -37,7 +38,6 @@ var ErrAuthentication = errors.New("kafka authentication failed (check KAFKA_SAS
 // default.
 func (c Cluster) transport(metadataTTL time.Duration) *kafka.Transport {
 	return &kafka.Transport{
-		DialTimeout: dialTimeout,
 		MetadataTTL: metadataTTL,
 		TLS:         c.TLS,
 		SASL:        c.SASL,

@@ -52,7 +52,8 @@ func NewProducer(cluster Cluster, prefix string) *Producer {
 // Publish writes ev to the topic and returns once the brokers acknowledged it. topic is the topic's
 // name without the deployment prefix (an events.Topic* constant); a name that already starts with the
 // prefix is used as it is. The message key is ev.AccountID; the headers carry the event id and type
-// and the trace context of ctx.
+// and the trace context of ctx. Refused credentials or a failed TLS handshake give an error that
+// matches ErrAuthentication.
 func (p *Producer) Publish(ctx context.Context, topic string, ev events.Envelope) error {
 	if !strings.HasPrefix(topic, p.prefix) {
 		topic = Topic(p.prefix, topic)

@@ -27,7 +27,7 @@ func RunBroadcast(ctx context.Context, cluster Cluster, topic string, since time
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(cluster.Brokers...), Transport: transport, Timeout: 10 * time.Second}
 
-	partitions, err := waitForTopic(ctx, client, topic, log)
+	partitions, err := waitForTopic(ctx, cluster, client, topic, log)
 	if err != nil || ctx.Err() != nil {
 		return nil
 	}
@@ -46,8 +46,9 @@ func RunBroadcast(ctx context.Context, cluster Cluster, topic string, since time
 	return nil
 }
 
-// waitForTopic returns the topic's partitions once it exists, or ctx's error.
-func waitForTopic(ctx context.Context, client *kafka.Client, topic string, log *slog.Logger) ([]int, error) {
+// waitForTopic returns the topic's partitions once it exists, or ctx's error. Refused credentials are
+// logged as such, at warn level: waiting does not help, the configuration must change.
+func waitForTopic(ctx context.Context, cluster Cluster, client *kafka.Client, topic string, log *slog.Logger) ([]int, error) {
 	for logged := false; ; {
 		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 		if err == nil {
@@ -63,7 +64,11 @@ func waitForTopic(ctx context.Context, client *kafka.Client, topic string, log *
 			err = fmt.Errorf("topic %s does not exist yet", topic)
 		}
 		if !logged {
-			log.InfoContext(ctx, "waiting for the topic", "err", err)
+			if err = diagnose(ctx, cluster, err); errors.Is(err, ErrAuthentication) {
+				log.WarnContext(ctx, "waiting for the topic: the brokers refuse this client", "err", err)
+			} else {
+				log.InfoContext(ctx, "waiting for the topic", "err", err)
+			}
 			logged = true
 		}
 		if !sleep(ctx, topicPollInterval) {

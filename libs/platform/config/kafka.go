@@ -177,8 +177,8 @@ func (s KafkaSASL) mechanism() (sasl.Mechanism, error) {
 	}
 	m, err := scram.Mechanism(algo, s.Username, s.Password.Value())
 	if err != nil {
-		// SASLprep refuses some characters; the error does not quote the password.
-		return nil, fmt.Errorf("KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD: not usable with %s: %w", s.Mechanism, err)
+		// SASLprep's error quotes the refused character, which may be the password's: not wrapped.
+		return nil, fmt.Errorf("KAFKA_SASL_USERNAME or KAFKA_SASL_PASSWORD: not usable with %s: a character SASLprep (RFC 4013) prohibits, such as a control character", s.Mechanism)
 	}
 	return m, nil
 }

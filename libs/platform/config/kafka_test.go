@@ -132,6 +132,8 @@ func TestKafkaSecurityRefused(t *testing.T) {
 			want: []string{"KAFKA_SASL_PASSWORD"}},
 		{name: "credentials without mechanism", env: map[string]string{"KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"},
 			want: []string{"KAFKA_SASL_MECHANISM"}},
+		{name: "password SASLprep refuses", env: map[string]string{"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "pass\u0007word"},
+			want: []string{"KAFKA_SASL_PASSWORD", "SASLprep"}},
 		{name: "TLS flag not a boolean", env: map[string]string{"KAFKA_TLS_ENABLED": "perhaps"},
 			want: []string{"KAFKA_TLS_ENABLED"}},
 	}
@@ -145,6 +147,9 @@ func TestKafkaSecurityRefused(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+			if pw := tc.env["KAFKA_SASL_PASSWORD"]; pw != "" && strings.Contains(err.Error(), pw) {
+				t.Errorf("error %q quotes the password", err)
 			}
 		})
 	}

@@ -35,7 +35,7 @@ func startSecurityStack(t *testing.T) *securityStack {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = kafkax.RunBroadcast(readCtx, s.env.Brokers, kafkax.Topic(s.env.TopicPrefix, events.TopicAccountEvents), time.Now().Add(-time.Minute),
+		_ = kafkax.RunBroadcast(readCtx, kafkax.Cluster{Brokers: s.env.Brokers}, kafkax.Topic(s.env.TopicPrefix, events.TopicAccountEvents), time.Now().Add(-time.Minute),
 			func(_ context.Context, ev events.Envelope) error {
 				st.mu.Lock()
 				st.events = append(st.events, ev)

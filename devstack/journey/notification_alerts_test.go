@@ -17,7 +17,7 @@ import (
 func TestSecurityAlertsLandInTheDevOutbox(t *testing.T) {
 	s := startFullStack(t)
 	c, env := s.client, s.env
-	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	t.Cleanup(func() { _ = producer.Close() })
 	publish := func(eventType string, payload any) {
 		t.Helper()

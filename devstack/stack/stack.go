@@ -13,7 +13,8 @@
 // KAFKA_TOPIC_PREFIX, JWKS_URL (the session service's internal port), IDENTITY_INTERNAL_URL (identity's
 // internal port, where API keys are verified), a random INTERNAL_API_TOKEN
 // shared by all and LOG_LEVEL; identity also SESSION_INTERNAL_URL and a stable OTP_PEPPER,
-// notification DEV_OUTBOX_ENABLED=true when Config.DevOutbox is set. Config.ExtraEnv adds more.
+// notification DEV_OUTBOX_ENABLED=true when Config.DevOutbox is set, and KAFKA_TLS_* and
+// KAFKA_SASL_* when Config.SecureKafka is set. Config.ExtraEnv adds more.
 //
 // Child processes run in their own process group and, on Linux, die with the parent process, so a
 // crashed test or a killed `make run` leaves no orphans behind.
@@ -128,6 +129,11 @@ type Config struct {
 	RoutesFile string
 	// ReadyTimeout bounds the wait for each service's /readyz; 0 means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// SecureKafka runs the embedded broker as production clusters run: TLS only (a throwaway CA made
+	// at start-up) and SASL SCRAM-SHA-512 (user KafkaSASLUsername), and gives every service the
+	// matching KAFKA_TLS_* and KAFKA_SASL_* variables (ExtraEnv may override them, e.g. with a wrong
+	// password). It needs the embedded broker: Brokers must be empty.
+	SecureKafka bool
 	// TrustForwardedFor makes the gateway extend, not replace, an X-Forwarded-For header sent from
 	// the loopback interface, so tests can act as clients with different addresses.
 	TrustForwardedFor bool
@@ -148,6 +154,7 @@ type Stack struct {
 	mongoOpts   mongoserver.Options // nil mongo with a non-empty Dir: embedded but stopped
 	kafka       *kafkaserver.Server
 	kafkaOpts   kafkaserver.Options
+	kafkaEnv    map[string]string // KAFKA_TLS_* and KAFKA_SASL_* with SecureKafka
 	gatewayLn   net.Listener
 	gatewaySrv  *http.Server
 	gatewayDone chan struct{}
@@ -190,6 +197,9 @@ func newStack(cfg Config) (*Stack, error) {
 	}
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if cfg.SecureKafka && len(cfg.Brokers) > 0 {
+		return nil, errors.New("stack: Config.SecureKafka needs the embedded broker; Config.Brokers must be empty")
 	}
 	for name := range cfg.ExtraEnv {
 		if name != AllServices && !slices.Contains(Services, name) {
@@ -352,6 +362,11 @@ func (s *Stack) startInfra(ctx context.Context, freePorts bool) error {
 			topics[i] = s.cfg.TopicPrefix + t
 		}
 		s.kafkaOpts = kafkaserver.Options{Dir: dir, Port: port, Partitions: KafkaPartitions, Topics: topics}
+		if s.cfg.SecureKafka {
+			if err := s.secureKafka(filepath.Join(s.dataDir, "kafka-security"), &s.kafkaOpts); err != nil {
+				return err
+			}
+		}
 		srv, err := kafkaserver.Start(s.kafkaOpts)
 		if err != nil {
 			return fmt.Errorf("stack: start embedded Kafka: %w", err)
@@ -401,6 +416,7 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 	if name == Notification && s.cfg.DevOutbox {
 		env["DEV_OUTBOX_ENABLED"] = "true"
 	}
+	maps.Copy(env, s.kafkaEnv)
 	maps.Copy(env, s.cfg.ExtraEnv[AllServices])
 	maps.Copy(env, s.cfg.ExtraEnv[name])
 	// The parent's environment (PATH, HOME, OTEL_*, ...) without the variables the stack manages,
@@ -440,6 +456,8 @@ var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
 	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "SHUTDOWN_DRAIN_DELAY",
+	"KAFKA_TLS_ENABLED", "KAFKA_TLS_CA_FILE", "KAFKA_TLS_CERT_FILE", "KAFKA_TLS_KEY_FILE", "KAFKA_TLS_SERVER_NAME",
+	"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
 }
 
 // pepper returns identity's OTP_PEPPER: fixed for the stack's lifetime, so codes survive

@@ -515,6 +515,7 @@ func TestStartFailures(t *testing.T) {
 	}{
 		{name: "no bin dir", mutate: func(c *Config) { c.BinDir = "" }, want: []string{"BinDir is required"}},
 		{name: "binaries missing", mutate: func(c *Config) { c.BinDir = emptyDir }, want: []string{"run `make build`", filepath.Join(emptyDir, "identity")}},
+		{name: "secure Kafka with external brokers", mutate: func(c *Config) { c.SecureKafka = true }, want: []string{"SecureKafka", "Brokers must be empty"}},
 		{name: "unknown ExtraEnv service", mutate: func(c *Config) { c.ExtraEnv = map[string]map[string]string{"idenity": {}} }, want: []string{`unknown service "idenity"`}},
 		{name: "bad routes file", mutate: func(c *Config) { c.RoutesFile = filepath.Join(emptyDir, "routes.yaml") }, want: []string{"read table"}},
 		{name: "gateway address taken", mutate: func(c *Config) { c.GatewayAddr = busy.Addr().String() }, want: []string{"gateway", "address already in use"}},

@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", stack.DefaultGatewayAddr, "gateway listen address")
 	routesFile := fs.String("routes", "", "route table (default: charts/latchkey/routes.yaml above the working directory)")
 	logLevel := fs.String("log-level", "info", "services' LOG_LEVEL: debug, info, warn or error")
+	secureKafka := fs.Bool("secure-kafka", false, "run the embedded Kafka broker with TLS and SASL SCRAM-SHA-512, as production clusters run, and configure the services for it")
 	withOIDC := fs.Bool("oidc", false, "run a local OpenID Connect issuer and point identity's Google and Apple sign-in at it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -81,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Stderr:      stdout, // one stream, in order: services log JSON to both
 		LogLevel:    *logLevel,
 		RoutesFile:  *routesFile,
+		SecureKafka: *secureKafka,
 	})
 	if err != nil {
 		if ctx.Err() != nil {

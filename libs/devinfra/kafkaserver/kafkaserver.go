@@ -3,7 +3,10 @@
 package kafkaserver
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +14,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -28,12 +33,26 @@ type Options struct {
 	Partitions int32
 	// Topics are created at start-up if they do not exist yet.
 	Topics []string
+	// Users, when not empty, make the broker require SASL: a client authenticates as one of them
+	// with that user's mechanism. Empty means no authentication.
+	Users []User
+	// TLS, when not nil, makes the broker speak TLS only, with this configuration (its certificate).
+	TLS *tls.Config
+}
+
+// User is a SASL user of the broker.
+type User struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string
+	Username  string
+	Password  string
 }
 
 // Server is a running one-broker cluster.
 type Server struct {
 	cluster *kfake.Cluster
 	brokers []string
+	opts    Options
 }
 
 // Start starts a broker listening on 127.0.0.1. Topics are auto-created on a metadata request that
@@ -54,11 +73,20 @@ func Start(opts Options) (*Server, error) {
 	if opts.Dir != "" {
 		kopts = append(kopts, kfake.DataDir(opts.Dir))
 	}
+	if len(opts.Users) > 0 {
+		kopts = append(kopts, kfake.EnableSASL())
+		for _, u := range opts.Users {
+			kopts = append(kopts, kfake.Superuser(u.Mechanism, u.Username, u.Password))
+		}
+	}
+	if opts.TLS != nil {
+		kopts = append(kopts, kfake.TLS(opts.TLS))
+	}
 	cluster, err := kfake.NewCluster(kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaserver: start kfake on port %d: %w", opts.Port, err)
 	}
-	s := &Server{cluster: cluster, brokers: cluster.ListenAddrs()}
+	s := &Server{cluster: cluster, brokers: cluster.ListenAddrs(), opts: opts}
 
 	// kfake seeds topics only into a fresh data directory; after a restart, create any seeded topic
 	// the persisted state does not have yet.
@@ -75,7 +103,11 @@ func Start(opts Options) (*Server, error) {
 func (s *Server) createTopics(partitions int, names []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := (&kafka.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", s.brokers[0])
+	dialer, err := s.selfDialer()
+	if err != nil {
+		return err
+	}
+	conn, err := dialer.DialContext(ctx, "tcp", s.brokers[0])
 	if err != nil {
 		return fmt.Errorf("kafkaserver: dial %s: %w", s.brokers[0], err)
 	}
@@ -88,6 +120,48 @@ func (s *Server) createTopics(partitions int, names []string) error {
 		return fmt.Errorf("kafkaserver: create seeded topics: %w", err)
 	}
 	return nil
+}
+
+// selfDialer returns a dialer for the broker's own seeding connection: the first user's credentials,
+// and TLS that trusts exactly the certificate the broker presents (pinned, no CA needed).
+func (s *Server) selfDialer() (*kafka.Dialer, error) {
+	d := &kafka.Dialer{Timeout: 5 * time.Second}
+	if len(s.opts.Users) > 0 {
+		u := s.opts.Users[0]
+		switch u.Mechanism {
+		case "PLAIN":
+			d.SASLMechanism = plain.Mechanism{Username: u.Username, Password: u.Password}
+		case "SCRAM-SHA-256", "SCRAM-SHA-512":
+			algo := scram.SHA256
+			if u.Mechanism == "SCRAM-SHA-512" {
+				algo = scram.SHA512
+			}
+			m, err := scram.Mechanism(algo, u.Username, u.Password)
+			if err != nil {
+				return nil, fmt.Errorf("kafkaserver: SASL user %s: %w", u.Username, err)
+			}
+			d.SASLMechanism = m
+		default:
+			return nil, fmt.Errorf("kafkaserver: SASL user %s: unknown mechanism %q", u.Username, u.Mechanism)
+		}
+	}
+	if s.opts.TLS != nil {
+		if len(s.opts.TLS.Certificates) == 0 || len(s.opts.TLS.Certificates[0].Certificate) == 0 {
+			return nil, errors.New("kafkaserver: Options.TLS has no certificate")
+		}
+		want := s.opts.TLS.Certificates[0].Certificate[0]
+		d.TLS = &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			InsecureSkipVerify: true, // replaced by the pin below: the broker talks to itself
+			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+				if len(raw) == 0 || !bytes.Equal(raw[0], want) {
+					return errors.New("kafkaserver: the broker presented another certificate")
+				}
+				return nil
+			},
+		}
+	}
+	return d, nil
 }
 
 // Brokers returns the bootstrap addresses ("127.0.0.1:port").

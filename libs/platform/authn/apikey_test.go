@@ -431,10 +431,10 @@ func TestFollowAPIKeyEvents(t *testing.T) {
 	env := testenv.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := kafkax.EnsureTopics(ctx, env.Brokers, env.TopicPrefix, 3, events.TopicSessionEvents, events.TopicAccountEvents); err != nil {
+	if err := kafkax.EnsureTopics(ctx, kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix, 3, events.TopicSessionEvents, events.TopicAccountEvents); err != nil {
 		t.Fatal(err)
 	}
-	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	defer producer.Close()
 	publish := func(typ, accountID string, payload any) {
 		t.Helper()
@@ -450,7 +450,7 @@ func TestFollowAPIKeyEvents(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = d.Follow(ctx, env.Brokers, env.TopicPrefix, authn.DefaultLookback, quietLogger())
+		_ = d.Follow(ctx, kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix, authn.DefaultLookback, quietLogger())
 	}()
 	defer func() { cancel(); <-done }()
 

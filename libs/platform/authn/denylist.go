@@ -210,23 +210,23 @@ func (d *DenyList) Len() int {
 // Follow keeps the deny-list up to date until ctx is done, from two topics: session.events.v1
 // (session.revoked) and account.events.v1 (api_key.revoked, and account.updated snapshots whose status
 // is not ACTIVE). It reads every partition without a consumer group (every replica of every service
-// needs every revocation), starting lookback ago (at least APIKeyDenyWindow for account events) so
+// needs every revocation) of cluster, starting lookback ago (at least APIKeyDenyWindow for account events) so
 // that a service starting up learns the revocations still in force. When the broker fails it retries
 // with a growing delay; it returns nil once ctx is done. Run it in a goroutine.
-func (d *DenyList) Follow(ctx context.Context, brokers []string, topicPrefix string, lookback time.Duration, log *slog.Logger) error {
+func (d *DenyList) Follow(ctx context.Context, cluster kafkax.Cluster, topicPrefix string, lookback time.Duration, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		d.follow(ctx, brokers, kafkax.Topic(topicPrefix, events.TopicAccountEvents), max(lookback, APIKeyDenyWindow), log)
+		d.follow(ctx, cluster, kafkax.Topic(topicPrefix, events.TopicAccountEvents), max(lookback, APIKeyDenyWindow), log)
 	})
-	d.follow(ctx, brokers, kafkax.Topic(topicPrefix, events.TopicSessionEvents), lookback, log)
+	d.follow(ctx, cluster, kafkax.Topic(topicPrefix, events.TopicSessionEvents), lookback, log)
 	wg.Wait()
 	return nil
 }
 
-func (d *DenyList) follow(ctx context.Context, brokers []string, topic string, lookback time.Duration, log *slog.Logger) {
+func (d *DenyList) follow(ctx context.Context, cluster kafkax.Cluster, topic string, lookback time.Duration, log *slog.Logger) {
 	handle := func(ctx context.Context, ev events.Envelope) error {
 		d.Apply(ctx, ev, log)
 		return nil
@@ -234,7 +234,7 @@ func (d *DenyList) follow(ctx context.Context, brokers []string, topic string, l
 	delay := 500 * time.Millisecond
 	for {
 		// Restarting from lookback ago after a failure is safe: Deny is idempotent.
-		err := kafkax.RunBroadcast(ctx, brokers, topic, time.Now().Add(-lookback), handle)
+		err := kafkax.RunBroadcast(ctx, cluster, topic, time.Now().Add(-lookback), handle)
 		if ctx.Err() != nil {
 			return
 		}

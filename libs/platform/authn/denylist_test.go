@@ -92,10 +92,10 @@ func TestFollow(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := kafkax.EnsureTopics(ctx, env.Brokers, env.TopicPrefix, 3, events.TopicSessionEvents); err != nil {
+	if err := kafkax.EnsureTopics(ctx, kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix, 3, events.TopicSessionEvents); err != nil {
 		t.Fatal(err)
 	}
-	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	defer producer.Close()
 	publish := func(accountID, sessionID string) {
 		t.Helper()
@@ -113,7 +113,9 @@ func TestFollow(t *testing.T) {
 	publish("acc-early", "s-early") // before the follower starts
 	d := authn.NewDenyList()
 	done := make(chan error, 1)
-	go func() { done <- d.Follow(ctx, env.Brokers, env.TopicPrefix, authn.DefaultLookback, quietLogger()) }()
+	go func() {
+		done <- d.Follow(ctx, kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix, authn.DefaultLookback, quietLogger())
+	}()
 	defer func() {
 		cancel()
 		select {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/kafkax"
 )
 
 // Secret is a configuration value that must never reach a log line.
@@ -170,12 +172,18 @@ func (l *Loader) Err() error { return errors.Join(l.errs...) }
 
 // Base is the configuration every service shares (see docs/architecture.md).
 type Base struct {
-	Service         string
-	HTTPAddr        string
-	InternalAddr    string
-	MongoURI        Secret
-	MongoDatabase   string
-	KafkaBrokers    []string
+	Service       string
+	HTTPAddr      string
+	InternalAddr  string
+	MongoURI      Secret
+	MongoDatabase string
+	KafkaBrokers  []string
+	// KafkaTLS and KafkaSASL are the Kafka connection's security settings (KAFKA_TLS_*, KAFKA_SASL_*).
+	KafkaTLS  KafkaTLS
+	KafkaSASL KafkaSASL
+	// Kafka is the cluster every Kafka connection of the service uses, built from KafkaBrokers,
+	// KafkaTLS and KafkaSASL by LoadBase (see KafkaCluster).
+	Kafka           kafkax.Cluster
 	TopicPrefix     string
 	CreateTopics    bool
 	LogLevel        slog.Level
@@ -235,6 +243,12 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 	if len(b.KafkaBrokers) == 0 {
 		l.errs = append(l.errs, errors.New("KAFKA_BROKERS is empty"))
 	}
+	b.KafkaTLS, b.KafkaSASL = l.loadKafkaSecurity()
+	if cluster, err := b.KafkaCluster(); err != nil {
+		l.errs = append(l.errs, err)
+	} else {
+		b.Kafka = cluster
+	}
 	if b.BodyLimit <= 0 {
 		l.errs = append(l.errs, errors.New("BODY_LIMIT_BYTES must be positive"))
 	}
@@ -255,6 +269,13 @@ func (b Base) LogAttrs() []slog.Attr {
 		slog.Any("kafka_brokers", b.KafkaBrokers),
 		slog.String("kafka_topic_prefix", b.TopicPrefix),
 		slog.Bool("kafka_create_topics", b.CreateTopics),
+		slog.Bool("kafka_tls_enabled", b.KafkaTLS.Enabled),
+		slog.String("kafka_tls_ca_file", b.KafkaTLS.CAFile),
+		slog.String("kafka_tls_cert_file", b.KafkaTLS.CertFile),
+		slog.String("kafka_tls_server_name", b.KafkaTLS.ServerName),
+		slog.String("kafka_sasl_mechanism", b.KafkaSASL.Mechanism),
+		slog.String("kafka_sasl_username", b.KafkaSASL.Username),
+		slog.Any("kafka_sasl_password", b.KafkaSASL.Password),
 		slog.String("log_level", b.LogLevel.String()),
 		slog.String("otel_exporter_otlp_endpoint", b.OTLPEndpoint),
 		slog.String("jwks_url", b.JWKSURL),

@@ -21,13 +21,13 @@ const topicPollInterval = time.Second
 // from the beginning. A topic that does not exist yet is waited for. handle is called concurrently
 // from one goroutine per partition; its errors and undecodable messages are logged and skipped.
 // Partitions added after the start are not read. RunBroadcast returns nil when ctx is done.
-func RunBroadcast(ctx context.Context, brokers []string, topic string, since time.Time, handle Handler) error {
+func RunBroadcast(ctx context.Context, cluster Cluster, topic string, since time.Time, handle Handler) error {
 	log := slog.Default().With("topic", topic, "reader", "broadcast")
-	transport := &kafka.Transport{MetadataTTL: topicPollInterval}
+	transport := cluster.transport(topicPollInterval)
 	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: transport, Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(cluster.Brokers...), Transport: transport, Timeout: 10 * time.Second}
 
-	partitions, err := waitForTopic(ctx, client, topic, log)
+	partitions, err := waitForTopic(ctx, cluster, client, topic, log)
 	if err != nil || ctx.Err() != nil {
 		return nil
 	}
@@ -39,15 +39,16 @@ func RunBroadcast(ctx context.Context, brokers []string, topic string, since tim
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			readPartition(ctx, brokers, topic, p, starts[p], handle, log.With("partition", p))
+			readPartition(ctx, cluster, topic, p, starts[p], handle, log.With("partition", p))
 		}()
 	}
 	wg.Wait()
 	return nil
 }
 
-// waitForTopic returns the topic's partitions once it exists, or ctx's error.
-func waitForTopic(ctx context.Context, client *kafka.Client, topic string, log *slog.Logger) ([]int, error) {
+// waitForTopic returns the topic's partitions once it exists, or ctx's error. Refused credentials are
+// logged as such, at warn level: waiting does not help, the configuration must change.
+func waitForTopic(ctx context.Context, cluster Cluster, client *kafka.Client, topic string, log *slog.Logger) ([]int, error) {
 	for logged := false; ; {
 		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 		if err == nil {
@@ -63,7 +64,11 @@ func waitForTopic(ctx context.Context, client *kafka.Client, topic string, log *
 			err = fmt.Errorf("topic %s does not exist yet", topic)
 		}
 		if !logged {
-			log.InfoContext(ctx, "waiting for the topic", "err", err)
+			if err = diagnose(ctx, cluster, err); errors.Is(err, ErrAuthentication) {
+				log.WarnContext(ctx, "waiting for the topic: the brokers refuse this client", "err", err)
+			} else {
+				log.InfoContext(ctx, "waiting for the topic", "err", err)
+			}
 			logged = true
 		}
 		if !sleep(ctx, topicPollInterval) {
@@ -132,9 +137,10 @@ func listOffsets(ctx context.Context, client *kafka.Client, topic string, partit
 }
 
 // readPartition reads one partition from offset until ctx is done.
-func readPartition(ctx context.Context, brokers []string, topic string, partition int, offset int64, handle Handler, log *slog.Logger) {
+func readPartition(ctx context.Context, cluster Cluster, topic string, partition int, offset int64, handle Handler, log *slog.Logger) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        brokers,
+		Brokers:        cluster.Brokers,
+		Dialer:         cluster.dialer(),
 		Topic:          topic,
 		Partition:      partition,
 		MinBytes:       1,

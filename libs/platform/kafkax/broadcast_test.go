@@ -13,7 +13,7 @@ func (w *world) broadcast(t *testing.T, since time.Time) *received {
 	t.Helper()
 	got := newReceived()
 	runInBackground(t, "RunBroadcast", func(ctx context.Context) error {
-		return kafkax.RunBroadcast(ctx, w.env.Brokers, w.topic(events.TopicSessionEvents), since, got.handle)
+		return kafkax.RunBroadcast(ctx, kafkax.Cluster{Brokers: w.env.Brokers}, w.topic(events.TopicSessionEvents), since, got.handle)
 	})
 	return got
 }
@@ -77,7 +77,7 @@ func TestBroadcastWaitsForTheTopic(t *testing.T) {
 	got := w.broadcast(t, time.Now().Add(-time.Minute))
 	time.Sleep(200 * time.Millisecond)
 
-	if err := kafkax.EnsureTopics(context.Background(), w.env.Brokers, w.env.TopicPrefix, 2, events.TopicSessionEvents); err != nil {
+	if err := kafkax.EnsureTopics(context.Background(), kafkax.Cluster{Brokers: w.env.Brokers}, w.env.TopicPrefix, 2, events.TopicSessionEvents); err != nil {
 		t.Fatal(err)
 	}
 	ev := newEvent(t, "a")
@@ -94,7 +94,7 @@ func TestBroadcastReturnsWhenCancelledWhileWaiting(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 1)
 	stop := runInBackground(t, "RunBroadcast", func(ctx context.Context) error {
-		return kafkax.RunBroadcast(ctx, w.env.Brokers, w.topic("never.created"), time.Now(), newReceived().handle)
+		return kafkax.RunBroadcast(ctx, kafkax.Cluster{Brokers: w.env.Brokers}, w.topic("never.created"), time.Now(), newReceived().handle)
 	})
 	time.Sleep(100 * time.Millisecond)
 	stop()

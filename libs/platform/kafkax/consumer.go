@@ -23,8 +23,8 @@ const commitTimeout = 10 * time.Second
 
 // ConsumerConfig configures RunConsumer.
 type ConsumerConfig struct {
-	// Brokers are the cluster's bootstrap addresses.
-	Brokers []string
+	// Cluster is the Kafka cluster: bootstrap addresses, TLS and SASL.
+	Cluster Cluster
 	// GroupID is the consumer group; every instance of a service uses the same one.
 	GroupID string
 	// Topic is the topic to read, with the deployment prefix already in front (see Topic).
@@ -60,8 +60,8 @@ type Handler func(ctx context.Context, ev events.Envelope) error
 // the group again, with capped backoff, until they are back. It returns an error only for an
 // incomplete configuration.
 func RunConsumer(ctx context.Context, cfg ConsumerConfig, handle Handler) error {
-	if cfg.GroupID == "" || cfg.Topic == "" || len(cfg.Brokers) == 0 {
-		return errors.New("kafka consumer: Brokers, GroupID and Topic are required")
+	if cfg.GroupID == "" || cfg.Topic == "" || len(cfg.Cluster.Brokers) == 0 {
+		return errors.New("kafka consumer: Cluster.Brokers, GroupID and Topic are required")
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -100,7 +100,8 @@ func RunConsumer(ctx context.Context, cfg ConsumerConfig, handle Handler) error 
 // reports whether it got at least one message before failing.
 func consume(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, handle Handler) (fetched bool, err error) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           cfg.Brokers,
+		Brokers:           cfg.Cluster.Brokers,
+		Dialer:            cfg.Cluster.dialer(),
 		GroupID:           cfg.GroupID,
 		Topic:             cfg.Topic,
 		MinBytes:          1,

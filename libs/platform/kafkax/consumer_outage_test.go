@@ -28,7 +28,7 @@ func TestConsumerOutlivesABrokerOutage(t *testing.T) {
 	returned := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		returned <- kafkax.RunConsumer(ctx, kafkax.ConsumerConfig{Brokers: brokers, GroupID: "outage", Topic: "outage.events", Logger: quietLogger()}, got.handle)
+		returned <- kafkax.RunConsumer(ctx, kafkax.ConsumerConfig{Cluster: kafkax.Cluster{Brokers: brokers}, GroupID: "outage", Topic: "outage.events", Logger: quietLogger()}, got.handle)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -42,7 +42,7 @@ func TestConsumerOutlivesABrokerOutage(t *testing.T) {
 		}
 	})
 
-	producer := kafkax.NewProducer(brokers, "outage.")
+	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: brokers}, "outage.")
 	t.Cleanup(func() { _ = producer.Close() })
 	publish := func(ev events.Envelope) {
 		t.Helper()

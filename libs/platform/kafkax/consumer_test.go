@@ -15,7 +15,7 @@ import (
 
 func (w *world) consumer(group string, maxAttempts int) kafkax.ConsumerConfig {
 	return kafkax.ConsumerConfig{
-		Brokers:     w.env.Brokers,
+		Cluster:     kafkax.Cluster{Brokers: w.env.Brokers},
 		GroupID:     group,
 		Topic:       w.topic(events.TopicOTPDispatch),
 		Logger:      quietLogger(),
@@ -222,8 +222,8 @@ func TestRunConsumerRejectsIncompleteConfig(t *testing.T) {
 		cfg  kafkax.ConsumerConfig
 	}{
 		{name: "no brokers", cfg: kafkax.ConsumerConfig{GroupID: "g", Topic: "t"}},
-		{name: "no group", cfg: kafkax.ConsumerConfig{Brokers: []string{"127.0.0.1:1"}, Topic: "t"}},
-		{name: "no topic", cfg: kafkax.ConsumerConfig{Brokers: []string{"127.0.0.1:1"}, GroupID: "g"}},
+		{name: "no group", cfg: kafkax.ConsumerConfig{Cluster: kafkax.Cluster{Brokers: []string{"127.0.0.1:1"}}, Topic: "t"}},
+		{name: "no topic", cfg: kafkax.ConsumerConfig{Cluster: kafkax.Cluster{Brokers: []string{"127.0.0.1:1"}}, GroupID: "g"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,10 +36,10 @@ func newWorld(t *testing.T, partitions int, topics ...string) *world {
 	env := testenv.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := kafkax.EnsureTopics(ctx, env.Brokers, env.TopicPrefix, partitions, topics...); err != nil {
+	if err := kafkax.EnsureTopics(ctx, kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix, partitions, topics...); err != nil {
 		t.Fatalf("EnsureTopics: %v", err)
 	}
-	p := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	p := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	t.Cleanup(func() { _ = p.Close() })
 	return &world{env: env, producer: p}
 }

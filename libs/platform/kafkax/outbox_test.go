@@ -108,7 +108,7 @@ func TestOutboxKeepsEventsWhileKafkaIsDown(t *testing.T) {
 	t.Parallel()
 	w := newOutboxWorld(t)
 
-	down := kafkax.NewProducer([]string{closedAddr(t)}, w.env.TopicPrefix)
+	down := kafkax.NewProducer(kafkax.Cluster{Brokers: []string{closedAddr(t)}}, w.env.TopicPrefix)
 	defer func() { _ = down.Close() }()
 	failing := w.outbox(t, down)
 	stopFailing := runInBackground(t, "failing Outbox.Run", failing.Run)
@@ -148,7 +148,7 @@ func TestConcurrentRelaysPublishEachEventOnce(t *testing.T) {
 	const relays, perRelay = 3, 10
 	outboxes := make([]*kafkax.Outbox, relays)
 	for i := range outboxes {
-		p := kafkax.NewProducer(w.env.Brokers, w.env.TopicPrefix)
+		p := kafkax.NewProducer(kafkax.Cluster{Brokers: w.env.Brokers}, w.env.TopicPrefix)
 		t.Cleanup(func() { _ = p.Close() })
 		outboxes[i] = w.outbox(t, p)
 		runInBackground(t, fmt.Sprintf("relay %d", i), outboxes[i].Run)

@@ -4,17 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/segmentio/kafka-go"
 )
 
-// Ping reports whether at least one broker answers a metadata request (readiness checks use it).
-func Ping(ctx context.Context, brokers []string) error {
+// Ping reports whether at least one broker answers a metadata request (readiness checks use it),
+// over the cluster's TLS and SASL. Refused credentials or a failed TLS handshake give an error that
+// matches ErrAuthentication.
+func Ping(ctx context.Context, cluster Cluster) error {
 	var errs []error
-	for _, b := range brokers {
-		conn, err := (&kafka.Dialer{}).DialContext(ctx, "tcp", b)
+	dialer := cluster.dialer()
+	for _, b := range cluster.Brokers {
+		conn, err := dialer.DialContext(ctx, "tcp", b)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("dial %s: %w", b, err))
+			errs = append(errs, fmt.Errorf("dial %s: %w", b, classify(err)))
 			continue
 		}
 		_, err = conn.Brokers()
@@ -22,7 +23,7 @@ func Ping(ctx context.Context, brokers []string) error {
 		if err == nil {
 			return nil
 		}
-		errs = append(errs, fmt.Errorf("metadata from %s: %w", b, err))
+		errs = append(errs, fmt.Errorf("metadata from %s: %w", b, classify(err)))
 	}
 	if len(errs) == 0 {
 		return errors.New("no kafka brokers configured")

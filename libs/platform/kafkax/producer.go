@@ -20,21 +20,23 @@ import (
 // replicas. It is safe for concurrent use.
 type Producer struct {
 	prefix    string
+	cluster   Cluster
 	writer    *kafka.Writer
 	transport *kafka.Transport
 }
 
-// NewProducer returns a producer for the cluster at brokers; prefix is the deployment's topic prefix.
+// NewProducer returns a producer for the cluster; prefix is the deployment's topic prefix.
 // It never creates topics: publishing to a missing topic fails (see EnsureTopics).
-func NewProducer(brokers []string, prefix string) *Producer {
+func NewProducer(cluster Cluster, prefix string) *Producer {
 	// A transport of its own: kafka-go's shared default transport caches metadata per address, and a
 	// producer must see topics created after that cache was filled.
-	transport := &kafka.Transport{MetadataTTL: 2 * time.Second}
+	transport := cluster.transport(2 * time.Second)
 	return &Producer{
 		prefix:    prefix,
+		cluster:   cluster,
 		transport: transport,
 		writer: &kafka.Writer{
-			Addr:                   kafka.TCP(brokers...),
+			Addr:                   kafka.TCP(cluster.Brokers...),
 			Balancer:               &kafka.Hash{}, // same key, same partition: one account's events stay in order
 			RequiredAcks:           kafka.RequireAll,
 			BatchTimeout:           2 * time.Millisecond, // the 1s default would delay every event by up to 1s
@@ -50,7 +52,8 @@ func NewProducer(brokers []string, prefix string) *Producer {
 // Publish writes ev to the topic and returns once the brokers acknowledged it. topic is the topic's
 // name without the deployment prefix (an events.Topic* constant); a name that already starts with the
 // prefix is used as it is. The message key is ev.AccountID; the headers carry the event id and type
-// and the trace context of ctx.
+// and the trace context of ctx. Refused credentials or a failed TLS handshake give an error that
+// matches ErrAuthentication.
 func (p *Producer) Publish(ctx context.Context, topic string, ev events.Envelope) error {
 	if !strings.HasPrefix(topic, p.prefix) {
 		topic = Topic(p.prefix, topic)
@@ -81,7 +84,7 @@ func (p *Producer) Publish(ctx context.Context, topic string, ev events.Envelope
 	if err := p.writer.WriteMessages(ctx, msg); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "publish failed")
-		return fmt.Errorf("publish %s event %s to %s: %w", ev.Type, ev.EventID, topic, err)
+		return fmt.Errorf("publish %s event %s to %s: %w", ev.Type, ev.EventID, topic, diagnose(ctx, p.cluster, err))
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func TestEnsureTopics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := range 2 { // the second call finds them in place
-		if err := kafkax.EnsureTopics(ctx, w.env.Brokers, w.env.TopicPrefix, 4, events.AllTopics...); err != nil {
+		if err := kafkax.EnsureTopics(ctx, kafkax.Cluster{Brokers: w.env.Brokers}, w.env.TopicPrefix, 4, events.AllTopics...); err != nil {
 			t.Fatalf("EnsureTopics #%d: %v", i+1, err)
 		}
 	}
@@ -118,7 +118,7 @@ func TestEnsureTopics(t *testing.T) {
 			}
 		})
 	}
-	if err := kafkax.EnsureTopics(ctx, []string{closedAddr(t)}, w.env.TopicPrefix, 1, "x"); err == nil {
+	if err := kafkax.EnsureTopics(ctx, kafkax.Cluster{Brokers: []string{closedAddr(t)}}, w.env.TopicPrefix, 1, "x"); err == nil {
 		t.Error("EnsureTopics against a closed port succeeded")
 	}
 }

@@ -43,15 +43,28 @@ const (
 	codeCommandNotSupported = 115
 )
 
-// Connect connects to the MongoDB at uri, checks the connection with a ping and returns the client and
-// the named database. The uri is a secret: errors never include it.
-func Connect(ctx context.Context, uri, database string) (*mongo.Client, *mongo.Database, error) {
+// ClientOptions returns the driver's options for uri, exactly as the driver reads the URI (credentials,
+// authSource, tls, tlsCAFile, tlsCertificateKeyFile, replicaSet, readPreference, w, mongodb+srv with
+// its DNS lookup: nothing is rewritten); the timeouts of this package replace the URI's
+// serverSelectionTimeoutMS and connectTimeoutMS.
+// The uri is a secret: the error never includes it.
+func ClientOptions(uri string) (*options.ClientOptions, error) {
 	opts := options.Client().
 		ApplyURI(uri).
 		SetServerSelectionTimeout(ServerSelectionTimeout).
 		SetConnectTimeout(ConnectTimeout)
 	if err := opts.Validate(); err != nil {
-		return nil, nil, errors.New("connect to MongoDB: invalid MONGODB_URI") // the parse error may quote the URI
+		return nil, errors.New("invalid MONGODB_URI") // the parse error may quote the URI
+	}
+	return opts, nil
+}
+
+// Connect connects to the MongoDB at uri, checks the connection with a ping and returns the client and
+// the named database. The uri is a secret: errors never include it.
+func Connect(ctx context.Context, uri, database string) (*mongo.Client, *mongo.Database, error) {
+	opts, err := ClientOptions(uri)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to MongoDB: %w", err)
 	}
 	client, err := mongo.Connect(ctx, opts)
 	if err != nil {

@@ -229,7 +229,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	t.Cleanup(func() { _ = producer.Close() })
 	outbox := kafkax.NewOutbox(db, producer, log)
 	if err := outbox.EnsureIndexes(ctx); err != nil {

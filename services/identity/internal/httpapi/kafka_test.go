@@ -21,7 +21,7 @@ func TestEventsReachKafka(t *testing.T) {
 	h := newHarness(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafkax.EnsureTopics(ctx, h.env.Brokers, h.env.TopicPrefix, 1, events.TopicOTPDispatch, events.TopicAccountEvents); err != nil {
+	if err := kafkax.EnsureTopics(ctx, kafkax.Cluster{Brokers: h.env.Brokers}, h.env.TopicPrefix, 1, events.TopicOTPDispatch, events.TopicAccountEvents); err != nil {
 		t.Fatal(err)
 	}
 	reg := h.register(t, "ada@example.com", map[string]any{"username": "ada", "first_name": "Ada"})

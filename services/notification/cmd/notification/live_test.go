@@ -67,7 +67,7 @@ func newLive(t *testing.T, extra map[string]string) *live {
 	for k, v := range extra {
 		l.vars[k] = v
 	}
-	l.producer = kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	l.producer = kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	t.Cleanup(func() { _ = l.producer.Close() })
 	l.svc = startWith(t, env, l.vars)
 	return l
@@ -138,7 +138,7 @@ func (l *live) deadLetters(t *testing.T, topic string) func() []events.Envelope 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = kafkax.RunBroadcast(ctx, l.env.Brokers, kafkax.Topic(l.env.TopicPrefix, topic), time.Now().Add(-time.Hour), func(_ context.Context, ev events.Envelope) error {
+		_ = kafkax.RunBroadcast(ctx, kafkax.Cluster{Brokers: l.env.Brokers}, kafkax.Topic(l.env.TopicPrefix, topic), time.Now().Add(-time.Hour), func(_ context.Context, ev events.Envelope) error {
 			mu.Lock()
 			got = append(got, ev)
 			mu.Unlock()

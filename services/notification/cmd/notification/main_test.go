@@ -128,7 +128,7 @@ func (s *service) outbox(to string) []any {
 func TestRun(t *testing.T) {
 	env := testenv.New(t)
 	env.Database("notification") // dropped when the test ends
-	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	defer func() { _ = producer.Close() }()
 	publish := func(to, code string) {
 		t.Helper()

@@ -49,7 +49,7 @@ func TestOutageLongerThanTheOldGiveUpLimit(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- kafkax.RunConsumer(ctx, kafkax.ConsumerConfig{
-			Brokers: w.env.Brokers, GroupID: "notification", Logger: w.log,
+			Cluster: kafkax.Cluster{Brokers: w.env.Brokers}, GroupID: "notification", Logger: w.log,
 			Topic:     kafkax.Topic(w.env.TopicPrefix, events.TopicOTPDispatch),
 			RetryBase: time.Millisecond, RetryMax: 2 * time.Millisecond,
 		}, handle)

@@ -54,7 +54,7 @@ func newWorld(t *testing.T) *world {
 	if err := outbox.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := kafkax.EnsureTopics(ctx, env.Brokers, env.TopicPrefix, 3, events.TopicOTPDispatch); err != nil {
+	if err := kafkax.EnsureTopics(ctx, kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix, 3, events.TopicOTPDispatch); err != nil {
 		t.Fatal(err)
 	}
 	app, err := httpx.NewApp(httpx.Options{Service: "notification", Logger: log, BodyLimit: 64 << 10})
@@ -62,7 +62,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	httpapi.Routes(app, httpapi.NewHandler(outbox, log), true)
-	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	t.Cleanup(func() { _ = producer.Close() })
 	return &world{
 		env: env, db: db, app: app, producer: producer, log: log,
@@ -82,7 +82,7 @@ func (w *world) consume(t *testing.T) (seen func() []string, stop func()) {
 	done := make(chan error, 1)
 	go func() {
 		done <- kafkax.RunConsumer(ctx, kafkax.ConsumerConfig{
-			Brokers: w.env.Brokers, GroupID: "notification", Logger: w.log,
+			Cluster: kafkax.Cluster{Brokers: w.env.Brokers}, GroupID: "notification", Logger: w.log,
 			Topic: kafkax.Topic(w.env.TopicPrefix, events.TopicOTPDispatch),
 		}, func(ctx context.Context, env events.Envelope) error {
 			mu.Lock()

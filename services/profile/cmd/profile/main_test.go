@@ -104,7 +104,7 @@ func TestRun(t *testing.T) {
 		}
 	})
 
-	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	defer func() { _ = producer.Close() }()
 	publish := func(topic, typ string, payload any) {
 		t.Helper()
@@ -150,7 +150,7 @@ func TestRun(t *testing.T) {
 		rctx, stopReading := context.WithCancel(context.Background())
 		defer stopReading()
 		go func() {
-			_ = kafkax.RunBroadcast(rctx, env.Brokers, kafkax.Topic(env.TopicPrefix, events.TopicProfileEvents), time.Now().Add(-time.Minute),
+			_ = kafkax.RunBroadcast(rctx, kafkax.Cluster{Brokers: env.Brokers}, kafkax.Topic(env.TopicPrefix, events.TopicProfileEvents), time.Now().Add(-time.Minute),
 				func(_ context.Context, ev events.Envelope) error {
 					var snap events.ProfileSnapshot
 					if ev.Type == events.TypeProfileUpdated && ev.AccountID == "acc-1" && ev.Decode(&snap) == nil {

@@ -35,7 +35,7 @@ func TestAccountEventsOverKafka(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	profiles := store.NewProfiles(env.Database("profile"))
 	service := profile.NewService(profiles, profile.Options{})
-	if err := kafkax.EnsureTopics(ctx, env.Brokers, env.TopicPrefix, 3, events.TopicAccountEvents); err != nil {
+	if err := kafkax.EnsureTopics(ctx, kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix, 3, events.TopicAccountEvents); err != nil {
 		t.Fatal(err)
 	}
 
@@ -43,7 +43,7 @@ func TestAccountEventsOverKafka(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- kafkax.RunConsumer(cctx, kafkax.ConsumerConfig{
-			Brokers: env.Brokers, GroupID: "profile", Logger: log,
+			Cluster: kafkax.Cluster{Brokers: env.Brokers}, GroupID: "profile", Logger: log,
 			Topic: kafkax.Topic(env.TopicPrefix, events.TopicAccountEvents),
 		}, subscriber.AccountEvents(service, log))
 	}()
@@ -54,7 +54,7 @@ func TestAccountEventsOverKafka(t *testing.T) {
 		}
 	})
 
-	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	t.Cleanup(func() { _ = producer.Close() })
 	publish := func(ev events.Envelope) {
 		t.Helper()

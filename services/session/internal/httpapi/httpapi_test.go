@@ -289,7 +289,7 @@ func TestLogout(t *testing.T) {
 	remote := authn.NewDenyList()
 	go func() {
 		defer close(followDone)
-		_ = remote.Follow(ctx, s.env.Brokers, s.env.TopicPrefix, authn.DefaultLookback, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_ = remote.Follow(ctx, kafkax.Cluster{Brokers: s.env.Brokers}, s.env.TopicPrefix, authn.DefaultLookback, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 
 	r := do(t, s.public, http.MethodPost, "/api/v1/auth/logout", auth, "")
@@ -401,7 +401,7 @@ func TestMongoDBOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: "latchkey", Audience: "latchkey", TTL: 15 * time.Minute})
-	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	t.Cleanup(func() { _ = producer.Close() })
 	outbox := kafkax.NewOutbox(db, producer, log)
 	service := session.NewService(store.NewSessions(db), issuer, outbox, authn.NewDenyList(),

@@ -65,10 +65,10 @@ func newStackWith(t testing.TB, opts session.Options, cfg httpapi.Config, truste
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := kafkax.EnsureTopics(ctx, env.Brokers, env.TopicPrefix, 1, events.TopicSessionEvents); err != nil {
+	if err := kafkax.EnsureTopics(ctx, kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix, 1, events.TopicSessionEvents); err != nil {
 		t.Fatal(err)
 	}
-	producer := kafkax.NewProducer(env.Brokers, env.TopicPrefix)
+	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	outbox := kafkax.NewOutbox(db, producer, log)
 	if err := outbox.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)

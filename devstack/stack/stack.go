@@ -388,6 +388,8 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		"JWKS_URL":           "http://" + sessionInternal + "/.well-known/jwks.json",
 		"INTERNAL_API_TOKEN": s.token,
 		"LOG_LEVEL":          s.cfg.LogLevel,
+		// Clients reach the stack through the gateway, which also serves the discovery document.
+		"JWT_ISSUER": s.issuer(),
 		// Where every service verifies API keys.
 		"IDENTITY_INTERNAL_URL": "http://" + identityInternal,
 	}
@@ -437,7 +439,7 @@ func (s *Stack) bodyLimit() int64 {
 var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
-	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL",
+	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "JWT_ISSUER",
 }
 
 // pepper returns identity's OTP_PEPPER: fixed for the stack's lifetime, so codes survive
@@ -724,6 +726,16 @@ func (s *Stack) Pid(name string) int {
 		return p.cmd.Process.Pid
 	}
 	return 0
+}
+
+// issuer is the services' JWT_ISSUER: the gateway's URL, on loopback when the gateway listens on every
+// interface (the services accept plain http only for a loopback issuer).
+func (s *Stack) issuer() string {
+	host, port, err := net.SplitHostPort(s.gatewayLn.Addr().String())
+	if ip := net.ParseIP(host); err == nil && (host == "" || ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // GatewayURL is the gateway's base URL, e.g. "http://127.0.0.1:8080".

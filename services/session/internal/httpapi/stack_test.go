@@ -87,10 +87,10 @@ func newStackWith(t testing.TB, opts session.Options, cfg httpapi.Config, truste
 	}
 	opts.Logger = log
 	deny := authn.NewDenyList()
-	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: "latchkey", Audience: "latchkey", TTL: opts.AccessTokenTTL})
+	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: authntest.Issuer, Audience: "latchkey", TTL: opts.AccessTokenTTL})
 	service := session.NewService(sessions, issuer, outbox, deny, opts)
 	apiKeys := authntest.NewAPIKeys()
-	verifier := authn.NewVerifier(authn.VerifierConfig{Issuer: "latchkey", Audience: "latchkey", Logger: log, Source: keys.Source, APIKeys: apiKeys.Lookup})
+	verifier := authn.NewVerifier(authn.VerifierConfig{Issuer: authntest.Issuer, Audience: "latchkey", Logger: log, Source: keys.Source, APIKeys: apiKeys.Lookup})
 
 	// The ingress's location header, believed from trustedProxies only.
 	appOpts := httpx.Options{Service: "session", Logger: log, BodyLimit: 64 << 10, TrustedProxies: trustedProxies, LocationHeader: "X-Client-Geo"}

@@ -92,7 +92,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	if err != nil {
 		return err
 	}
-	log.Info("signing key loaded", "kid", keys.Signer().ID, "from_file", cfg.SigningKeyFile != "")
+	log.Info("signing key loaded", "kid", keys.Signer().ID, "from_file", cfg.SigningKeyFile != "", "published_keys", len(keys.JWKS().Keys))
 
 	// Kafka: every event goes through the outbox, which the relay below publishes.
 	if cfg.CreateTopics {
@@ -195,15 +195,20 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	return nil
 }
 
-// loadKeyring reads the signing key from JWT_SIGNING_KEY_FILE, or from MongoDB (creating it on the
-// first start) when no file is configured.
+// loadKeyring reads the signing key from JWT_SIGNING_KEY_FILE plus the verification-only keys of
+// JWT_VERIFICATION_KEY_FILES, or the keys in MongoDB (creating the first on the first start) when no
+// file is configured.
 func loadKeyring(ctx context.Context, cfg sessionconfig.Config, db *mongo.Database) (*token.Keyring, error) {
 	if cfg.SigningKeyFile != "" {
 		key, err := token.LoadPEM(cfg.SigningKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("JWT_SIGNING_KEY_FILE: %w", err)
 		}
-		return token.NewKeyring(key)
+		verification, err := token.LoadVerificationKeys(cfg.VerificationKeyFiles)
+		if err != nil {
+			return nil, fmt.Errorf("JWT_VERIFICATION_KEY_FILES: %w", err)
+		}
+		return token.NewKeyringWithSigner(key, verification...)
 	}
 	keys, err := token.LoadKeyring(ctx, store.NewSigningKeys(db))
 	if err != nil {

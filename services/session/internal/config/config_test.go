@@ -48,8 +48,8 @@ func TestLoad(t *testing.T) {
 			name: "overrides",
 			env: map[string]string{"INTERNAL_API_TOKEN": token, "ACCESS_TOKEN_TTL": "5m", "SESSION_IDLE_TTL": "24h",
 				"SESSION_ABSOLUTE_TTL": "48h", "JWT_SIGNING_KEY_FILE": "/run/secrets/jwt.pem", "SESSION_TOUCH_INTERVAL": "1m",
-				"JWT_VERIFICATION_KEY_FILES": "/run/secrets/old.pem, /run/secrets/next/",
-				"TOKEN_REFRESH_WINDOW":       "2m", "REFRESH_TOKEN_GRACE": "0s", "IDENTITY_INTERNAL_URL": "http://identity:9081", "LOCATION_HEADER": "X-Client-Geo"},
+				"TOKEN_REFRESH_WINDOW": "2m", "REFRESH_TOKEN_GRACE": "0s", "IDENTITY_INTERNAL_URL": "http://identity:9081", "LOCATION_HEADER": "X-Client-Geo",
+				"JWT_VERIFICATION_KEY_FILES": "/run/secrets/old.pem, /run/secrets/next/"},
 			check: func(t *testing.T, c config.Config) {
 				if c.AccessTokenTTL != 5*time.Minute || c.SessionIdleTTL != 24*time.Hour || c.SessionAbsoluteTTL != 48*time.Hour {
 					t.Errorf("TTLs = %s %s %s, want 5m 24h 48h", c.AccessTokenTTL, c.SessionIdleTTL, c.SessionAbsoluteTTL)

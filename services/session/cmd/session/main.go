@@ -140,7 +140,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	if err != nil {
 		return fmt.Errorf("internal app: %w", err)
 	}
-	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, httpapi.Config{Accounts: accounts}),
+	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, httpapi.Config{Accounts: accounts, Issuer: cfg.JWTIssuer}),
 		authn.Middleware(verifier, denyList), httpx.RequireToken(cfg.InternalToken))
 
 	// Background workers. They get their own context, cancelled only after HTTP has shut down, so a

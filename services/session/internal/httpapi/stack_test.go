@@ -52,6 +52,9 @@ func newStack(t testing.TB, opts session.Options) *stack {
 // newStackWith is newStack with the handlers' configuration and the public app's trusted proxies.
 func newStackWith(t testing.TB, opts session.Options, cfg httpapi.Config, trustedProxies []string) *stack {
 	t.Helper()
+	if cfg.Issuer == "" {
+		cfg.Issuer = authntest.Issuer // as main passes JWT_ISSUER
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	env := testenv.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -42,30 +42,31 @@ type Config struct {
 	SessionIdleTTL     time.Duration
 	SessionAbsoluteTTL time.Duration
 	SigningKeyFile     string
+	TouchInterval      time.Duration
+	RefreshWindow      time.Duration
+	RefreshGrace       time.Duration
+	LocationHeader     string
+
 	// VerificationKeyFiles are PEM files or directories of keys published next to the signing key but
 	// never signing (JWT_VERIFICATION_KEY_FILES, comma-separated): the previous and next keys of a
 	// file-based rotation.
 	VerificationKeyFiles []string
-	TouchInterval        time.Duration
-	RefreshWindow        time.Duration
-	RefreshGrace         time.Duration
-	LocationHeader       string
 }
 
 // Load reads the configuration and returns every problem at once.
 func Load(l *config.Loader) (Config, error) {
 	c := Config{
-		Base:                 l.LoadBase(Service, ":8082", ":9082"),
-		AccessTokenTTL:       l.Duration("ACCESS_TOKEN_TTL", 15*time.Minute),
-		SessionIdleTTL:       l.Duration("SESSION_IDLE_TTL", 720*time.Hour),
-		SessionAbsoluteTTL:   l.Duration("SESSION_ABSOLUTE_TTL", 2160*time.Hour),
-		SigningKeyFile:       l.String("JWT_SIGNING_KEY_FILE", ""),
-		VerificationKeyFiles: l.List("JWT_VERIFICATION_KEY_FILES", nil),
-		TouchInterval:        l.Duration("SESSION_TOUCH_INTERVAL", 5*time.Minute),
-		RefreshWindow:        l.Duration("TOKEN_REFRESH_WINDOW", 5*time.Minute),
-		RefreshGrace:         l.Duration("REFRESH_TOKEN_GRACE", 10*time.Second),
-		LocationHeader:       l.HeaderName("LOCATION_HEADER", ""),
+		Base:               l.LoadBase(Service, ":8082", ":9082"),
+		AccessTokenTTL:     l.Duration("ACCESS_TOKEN_TTL", 15*time.Minute),
+		SessionIdleTTL:     l.Duration("SESSION_IDLE_TTL", 720*time.Hour),
+		SessionAbsoluteTTL: l.Duration("SESSION_ABSOLUTE_TTL", 2160*time.Hour),
+		SigningKeyFile:     l.String("JWT_SIGNING_KEY_FILE", ""),
+		TouchInterval:      l.Duration("SESSION_TOUCH_INTERVAL", 5*time.Minute),
+		RefreshWindow:      l.Duration("TOKEN_REFRESH_WINDOW", 5*time.Minute),
+		RefreshGrace:       l.Duration("REFRESH_TOKEN_GRACE", 10*time.Second),
+		LocationHeader:     l.HeaderName("LOCATION_HEADER", ""),
 	}
+	c.VerificationKeyFiles = l.List("JWT_VERIFICATION_KEY_FILES", nil)
 	errs := []error{l.Err()}
 	if maxTTL := authn.DefaultLookback - authn.Leeway; c.AccessTokenTTL <= 0 || c.AccessTokenTTL > maxTTL {
 		// Every service reads revocations back authn.DefaultLookback on start-up; a token living longer

@@ -2,8 +2,9 @@
 //
 // Access tokens are EdDSA (Ed25519) JWTs. The Keyring holds every key the JWKS lists and signs with the
 // newest, so a key can be rotated by publishing the next key first and retiring the old one only after
-// the tokens it signed have expired. A key's id (kid) is derived from its public key, so every replica
-// names the same key the same way.
+// the tokens it signed have expired. With file-based keys the operator names the signing key and any
+// number of verification-only keys instead (NewKeyringWithSigner, LoadVerificationKeys). A key's id
+// (kid) is derived from its public key, so every replica names the same key the same way.
 package token
 
 import (

@@ -200,7 +200,7 @@ func TestChartConfig(t *testing.T) {
 	cms := byName(render.Of[*corev1.ConfigMap](objs))
 	deployments := byName(render.Of[*appsv1.Deployment](objs))
 	common := map[string]string{
-		"JWKS_URL": "http://latchkey-session:9082/.well-known/jwks.json", "JWT_ISSUER": "latchkey", "JWT_AUDIENCE": "latchkey",
+		"JWKS_URL": "http://latchkey-session:9082/.well-known/jwks.json", "JWT_ISSUER": "https://accounts.example.com", "JWT_AUDIENCE": "latchkey",
 		"KAFKA_CREATE_TOPICS": "false", "LOG_LEVEL": "info", "BODY_LIMIT_BYTES": "65536", "SHUTDOWN_TIMEOUT": "15s", "SHUTDOWN_DRAIN_DELAY": "5s",
 		"TRUSTED_PROXIES": "10.0.0.0/8", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
 	}

@@ -134,6 +134,7 @@ func TestRouting(t *testing.T) {
 		{name: "account sessions", srv: withDev, path: "/api/v1/account/sessions/abc", want: "session"},
 		{name: "security info", srv: withDev, path: "/api/v1/account/security-info", want: "identity"},
 		{name: "jwks", srv: withDev, path: "/.well-known/jwks.json", want: "session"},
+		{name: "openid configuration", srv: withDev, path: "/.well-known/openid-configuration", want: "session"},
 		{name: "query kept", srv: withDev, path: "/api/v1/account/sessions?page=2&size=10", want: "session", wantPath: "/api/v1/account/sessions"},
 		{name: "outbox dev", srv: withDev, path: "/api/v1/dev/outbox", want: "notification"},
 		{name: "outbox not dev", srv: withoutDev, path: "/api/v1/dev/outbox", want: ""},

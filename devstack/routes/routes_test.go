@@ -33,6 +33,8 @@ func TestRealTableMatch(t *testing.T) {
 		{path: "/.well-known/jwks.json/", want: ""},
 		{path: "/.well-known/jwks.jsonx", want: ""},
 		{path: "/.well-known", want: ""},
+		{path: "/.well-known/openid-configuration", want: "session"},
+		{path: "/.well-known/openid-configuration/", want: ""},
 		{path: "/api/v1/account/sessions", want: "session"},
 		{path: "/api/v1/account/sessions/", want: "session"},
 		{path: "/api/v1/account/sessions/abc", want: "session"},

@@ -405,6 +405,8 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		"LOG_LEVEL":          s.cfg.LogLevel,
 		// No load balancer to drain: a stopping service stops at once (journeys restart services).
 		"SHUTDOWN_DRAIN_DELAY": "0s",
+		// Clients reach the stack through the gateway, which also serves the discovery document.
+		"JWT_ISSUER": s.issuer(),
 		// Where every service verifies API keys.
 		"IDENTITY_INTERNAL_URL": "http://" + identityInternal,
 	}
@@ -455,7 +457,7 @@ func (s *Stack) bodyLimit() int64 {
 var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
-	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "SHUTDOWN_DRAIN_DELAY",
+	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "SHUTDOWN_DRAIN_DELAY", "JWT_ISSUER",
 	"KAFKA_TLS_ENABLED", "KAFKA_TLS_CA_FILE", "KAFKA_TLS_CERT_FILE", "KAFKA_TLS_KEY_FILE", "KAFKA_TLS_SERVER_NAME",
 	"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
 }
@@ -744,6 +746,16 @@ func (s *Stack) Pid(name string) int {
 		return p.cmd.Process.Pid
 	}
 	return 0
+}
+
+// issuer is the services' JWT_ISSUER: the gateway's URL, on loopback when the gateway listens on every
+// interface (the services accept plain http only for a loopback issuer).
+func (s *Stack) issuer() string {
+	host, port, err := net.SplitHostPort(s.gatewayLn.Addr().String())
+	if ip := net.ParseIP(host); err == nil && (host == "" || ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // GatewayURL is the gateway's base URL, e.g. "http://127.0.0.1:8080".

@@ -702,3 +702,18 @@ func TestBodyLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceIssuerIsTheGateway: every service's JWT_ISSUER is the gateway's URL, where clients reach
+// the stack and find its discovery document, unless ExtraEnv says otherwise.
+func TestServiceIssuerIsTheGateway(t *testing.T) {
+	st := startStack(t, fakeConfig(nil, nil))
+	if !strings.HasPrefix(st.GatewayURL(), "http://127.0.0.1:") {
+		t.Fatalf("GatewayURL() = %q, want a loopback URL", st.GatewayURL())
+	}
+	for _, name := range Services {
+		_, r := fetch(t, st.ServiceURL(name)+"/anything", nil)
+		if got := r.Env["JWT_ISSUER"]; got != st.GatewayURL() {
+			t.Errorf("%s: JWT_ISSUER=%q, want the gateway %q", name, got, st.GatewayURL())
+		}
+	}
+}

@@ -123,7 +123,7 @@ Call with (dict "root" $ "service" "identity"). */ -}}
   "LOG_LEVEL" $c.logLevel
   "OTEL_EXPORTER_OTLP_ENDPOINT" $c.otlpEndpoint
   "JWKS_URL" (printf "%s/.well-known/jwks.json" (include "latchkey.internalURL" (dict "root" $root "service" "session")))
-  "JWT_ISSUER" $c.jwtIssuer
+  "JWT_ISSUER" (include "latchkey.jwtIssuer" $root)
   "JWT_AUDIENCE" $c.jwtAudience
   "BODY_LIMIT_BYTES" (toString $c.bodyLimitBytes)
   "SHUTDOWN_TIMEOUT" $c.shutdownTimeout
@@ -138,6 +138,11 @@ Call with (dict "root" $ "service" "identity"). */ -}}
 {{- $_ := set $env "IDENTITY_INTERNAL_URL" (include "latchkey.internalURL" (dict "root" $root "service" "identity")) }}
 {{- if $v.signingKey.secretName }}
 {{- $_ := set $env "JWT_SIGNING_KEY_FILE" (printf "/var/run/secrets/latchkey/signing-key/%s" $v.signingKey.key) }}
+{{- with $v.signingKey.verificationKeys }}
+{{- $_ := set $env "JWT_VERIFICATION_KEY_FILES" (include "latchkey.verificationKeyFiles" $v.signingKey) }}
+{{- end }}
+{{- else if $v.signingKey.verificationKeys }}
+{{- fail "services.session.signingKey.verificationKeys needs services.session.signingKey.secretName: verification-only keys accompany a file-based signing key" }}
 {{- end }}
 {{- end }}
 {{- range $k, $val := $c.env }}{{ $_ := set $env $k (toString $val) }}{{ end }}

@@ -23,7 +23,7 @@ import (
 )
 
 const (
-	testIssuer   = "latchkey"
+	testIssuer   = "https://accounts.example.com"
 	testAudience = "latchkey"
 )
 

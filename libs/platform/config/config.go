@@ -221,7 +221,7 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 		LogLevel:        l.Level("LOG_LEVEL", slog.LevelInfo),
 		OTLPEndpoint:    l.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		JWKSURL:         l.String("JWKS_URL", "http://127.0.0.1:9082/.well-known/jwks.json"),
-		JWTIssuer:       l.String("JWT_ISSUER", "latchkey"),
+		JWTIssuer:       l.String("JWT_ISSUER", DefaultIssuer),
 		JWTAudience:     l.String("JWT_AUDIENCE", "latchkey"),
 		InternalToken:   Secret(l.Required("INTERNAL_API_TOKEN")),
 		BodyLimit:       l.Int("BODY_LIMIT_BYTES", 64<<10),
@@ -239,6 +239,9 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 	}
 	if u, err := url.Parse(b.IdentityInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		l.errs = append(l.errs, fmt.Errorf("IDENTITY_INTERNAL_URL=%q: want an http(s) URL", b.IdentityInternalURL))
+	}
+	if err := ValidateIssuer(b.JWTIssuer); err != nil {
+		l.errs = append(l.errs, fmt.Errorf("JWT_ISSUER=%q: %w", b.JWTIssuer, err))
 	}
 	if len(b.KafkaBrokers) == 0 {
 		l.errs = append(l.errs, errors.New("KAFKA_BROKERS is empty"))

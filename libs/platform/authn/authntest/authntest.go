@@ -18,11 +18,13 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/config"
 )
 
-// Issuer and Audience are the claims the tokens carry (the services' defaults).
+// Issuer and Audience are the claims the tokens carry (the services' defaults: the issuer is the local
+// stack's gateway URL, config.DefaultIssuer).
 const (
-	Issuer   = "latchkey"
+	Issuer   = config.DefaultIssuer
 	Audience = "latchkey"
 )
 

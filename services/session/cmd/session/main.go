@@ -58,7 +58,7 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg sessionconfig.Config)
 	if err != nil {
 		return err
 	}
-	log.Info("signing key loaded", "kid", keys.Signer().ID, "from_file", cfg.SigningKeyFile != "")
+	log.Info("signing key loaded", "kid", keys.Signer().ID, "from_file", cfg.SigningKeyFile != "", "published_keys", len(keys.JWKS().Keys))
 
 	denyList := authn.NewDenyList()
 	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL})
@@ -73,7 +73,7 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg sessionconfig.Config)
 		APIKeys:             authn.NewAPIKeyClient(cfg.IdentityInternalURL, cfg.InternalToken.Value(), nil),
 		APIKeyRatePerMinute: cfg.APIKeyRatePerMinute,
 	})
-	httpapi.Routes(rt.Public, rt.Internal, httpapi.NewHandler(svc, keys.JWKSJSON, log, httpapi.Config{Accounts: accounts}),
+	httpapi.Routes(rt.Public, rt.Internal, httpapi.NewHandler(svc, keys.JWKSJSON, log, httpapi.Config{Accounts: accounts, Issuer: cfg.JWTIssuer}),
 		authn.Middleware(verifier, denyList), httpx.RequireToken(cfg.InternalToken))
 
 	// The account facts validate shows: identity's account events and profile's profile events. One
@@ -87,15 +87,20 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg sessionconfig.Config)
 	return nil
 }
 
-// loadKeyring reads the signing key from JWT_SIGNING_KEY_FILE, or from MongoDB (creating it on the
-// first start) when no file is configured.
+// loadKeyring reads the signing key from JWT_SIGNING_KEY_FILE plus the verification-only keys of
+// JWT_VERIFICATION_KEY_FILES, or the keys in MongoDB (creating the first on the first start) when no
+// file is configured.
 func loadKeyring(ctx context.Context, cfg sessionconfig.Config, db *mongo.Database) (*token.Keyring, error) {
 	if cfg.SigningKeyFile != "" {
 		key, err := token.LoadPEM(cfg.SigningKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("JWT_SIGNING_KEY_FILE: %w", err)
 		}
-		return token.NewKeyring(key)
+		verification, err := token.LoadVerificationKeys(cfg.VerificationKeyFiles)
+		if err != nil {
+			return nil, fmt.Errorf("JWT_VERIFICATION_KEY_FILES: %w", err)
+		}
+		return token.NewKeyringWithSigner(key, verification...)
 	}
 	keys, err := token.LoadKeyring(ctx, store.NewSigningKeys(db))
 	if err != nil {

@@ -46,6 +46,11 @@ type Config struct {
 	RefreshWindow      time.Duration
 	RefreshGrace       time.Duration
 	LocationHeader     string
+
+	// VerificationKeyFiles are PEM files or directories of keys published next to the signing key but
+	// never signing (JWT_VERIFICATION_KEY_FILES, comma-separated): the previous and next keys of a
+	// file-based rotation.
+	VerificationKeyFiles []string
 }
 
 // Load reads the configuration and returns every problem at once.
@@ -61,6 +66,7 @@ func Load(l *config.Loader) (Config, error) {
 		RefreshGrace:       l.Duration("REFRESH_TOKEN_GRACE", 10*time.Second),
 		LocationHeader:     l.HeaderName("LOCATION_HEADER", ""),
 	}
+	c.VerificationKeyFiles = l.List("JWT_VERIFICATION_KEY_FILES", nil)
 	errs := []error{l.Err()}
 	if maxTTL := authn.DefaultLookback - authn.Leeway; c.AccessTokenTTL <= 0 || c.AccessTokenTTL > maxTTL {
 		// Every service reads revocations back authn.DefaultLookback on start-up; a token living longer
@@ -83,6 +89,10 @@ func Load(l *config.Loader) (Config, error) {
 		// A reused token inside the grace is not recognised as stolen: keep the window short.
 		errs = append(errs, fmt.Errorf("REFRESH_TOKEN_GRACE=%s: want a duration from 0 to 1m", c.RefreshGrace))
 	}
+	if len(c.VerificationKeyFiles) > 0 && c.SigningKeyFile == "" {
+		// Without a signing key file the keys live in MongoDB; files would be ignored there.
+		errs = append(errs, errors.New("JWT_VERIFICATION_KEY_FILES needs JWT_SIGNING_KEY_FILE"))
+	}
 	if c.SessionIdleTTL > c.SessionAbsoluteTTL {
 		errs = append(errs, fmt.Errorf("SESSION_IDLE_TTL=%s: want at most SESSION_ABSOLUTE_TTL (%s)", c.SessionIdleTTL, c.SessionAbsoluteTTL))
 	}
@@ -100,6 +110,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("session_idle_ttl", c.SessionIdleTTL),
 		slog.Duration("session_absolute_ttl", c.SessionAbsoluteTTL),
 		slog.String("jwt_signing_key_file", c.SigningKeyFile),
+		slog.Any("jwt_verification_key_files", c.VerificationKeyFiles),
 		slog.Duration("session_touch_interval", c.TouchInterval),
 		slog.Duration("token_refresh_window", c.RefreshWindow),
 		slog.Duration("refresh_token_grace", c.RefreshGrace),

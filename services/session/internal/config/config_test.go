@@ -48,7 +48,8 @@ func TestLoad(t *testing.T) {
 			name: "overrides",
 			env: map[string]string{"INTERNAL_API_TOKEN": token, "ACCESS_TOKEN_TTL": "5m", "SESSION_IDLE_TTL": "24h",
 				"SESSION_ABSOLUTE_TTL": "48h", "JWT_SIGNING_KEY_FILE": "/run/secrets/jwt.pem", "SESSION_TOUCH_INTERVAL": "1m",
-				"TOKEN_REFRESH_WINDOW": "2m", "REFRESH_TOKEN_GRACE": "0s", "IDENTITY_INTERNAL_URL": "http://identity:9081", "LOCATION_HEADER": "X-Client-Geo"},
+				"TOKEN_REFRESH_WINDOW": "2m", "REFRESH_TOKEN_GRACE": "0s", "IDENTITY_INTERNAL_URL": "http://identity:9081", "LOCATION_HEADER": "X-Client-Geo",
+				"JWT_VERIFICATION_KEY_FILES": "/run/secrets/old.pem, /run/secrets/next/"},
 			check: func(t *testing.T, c config.Config) {
 				if c.AccessTokenTTL != 5*time.Minute || c.SessionIdleTTL != 24*time.Hour || c.SessionAbsoluteTTL != 48*time.Hour {
 					t.Errorf("TTLs = %s %s %s, want 5m 24h 48h", c.AccessTokenTTL, c.SessionIdleTTL, c.SessionAbsoluteTTL)
@@ -58,6 +59,9 @@ func TestLoad(t *testing.T) {
 				}
 				if c.SigningKeyFile != "/run/secrets/jwt.pem" {
 					t.Errorf("SigningKeyFile = %q", c.SigningKeyFile)
+				}
+				if got := strings.Join(c.VerificationKeyFiles, "|"); got != "/run/secrets/old.pem|/run/secrets/next/" {
+					t.Errorf("VerificationKeyFiles = %q", c.VerificationKeyFiles)
 				}
 				if c.TouchInterval != time.Minute || c.RefreshWindow != 2*time.Minute || c.IdentityInternalURL != "http://identity:9081" || c.LocationHeader != "X-Client-Geo" {
 					t.Errorf("touch/window/identity/location = %s %s %q %q", c.TouchInterval, c.RefreshWindow, c.IdentityInternalURL, c.LocationHeader)
@@ -79,6 +83,11 @@ func TestLoad(t *testing.T) {
 			env: map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "identity:9081",
 				"LOCATION_HEADER": "X Geo", "SESSION_TOUCH_INTERVAL": "0s"},
 			wantErrs: []string{"IDENTITY_INTERNAL_URL=", "LOCATION_HEADER=", "SESSION_TOUCH_INTERVAL=0s"},
+		},
+		{
+			name:     "verification keys without a signing key file",
+			env:      map[string]string{"INTERNAL_API_TOKEN": token, "JWT_VERIFICATION_KEY_FILES": "/run/secrets/old.pem"},
+			wantErrs: []string{"JWT_VERIFICATION_KEY_FILES needs JWT_SIGNING_KEY_FILE"},
 		},
 		{
 			name:     "refresh grace too long",

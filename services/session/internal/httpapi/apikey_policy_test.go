@@ -13,6 +13,7 @@ import (
 // account's sessions but never end one (a key could otherwise sign its owner out everywhere).
 var sessionKeyPolicy = map[string]authntest.KeyDecision{
 	"GET /.well-known/jwks.json":                    authntest.KeysPublic,
+	"GET /.well-known/openid-configuration":         authntest.KeysPublic,
 	"POST /api/v1/auth/refresh":                     authntest.KeysPublic,
 	"POST /api/v1/auth/logout":                      authntest.KeysSignedIn,
 	"GET /api/v1/account/sessions":                  authntest.KeysAllowed,

@@ -46,6 +46,8 @@ type Accounts interface {
 type Config struct {
 	// Accounts, when set, fills validate's user fields; without it they are null.
 	Accounts Accounts
+	// Issuer is JWT_ISSUER, the base of the discovery document; empty serves none (404).
+	Issuer string
 }
 
 // Handler serves the session endpoints.
@@ -54,17 +56,20 @@ type Handler struct {
 	jwks     func() []byte
 	log      *slog.Logger
 	cfg      Config
+	// discovery is the encoded /.well-known/openid-configuration, nil without an issuer.
+	discovery []byte
 }
 
 // NewHandler returns a Handler. jwks returns the current JWKS document.
 func NewHandler(sessions Sessions, jwks func() []byte, log *slog.Logger, cfg Config) *Handler {
-	return &Handler{sessions: sessions, jwks: jwks, log: log, cfg: cfg}
+	return &Handler{sessions: sessions, jwks: jwks, log: log, cfg: cfg, discovery: discoveryJSON(cfg.Issuer)}
 }
 
 // Routes registers every route of the service, with the paths spelled as in the API documents.
 // requireUser is authn.Middleware; requireService is httpx.RequireToken(INTERNAL_API_TOKEN).
 func Routes(public, internal *fiber.App, h *Handler, requireUser, requireService fiber.Handler) {
 	public.Get("/.well-known/jwks.json", h.JWKS)
+	public.Get("/.well-known/openid-configuration", h.OpenIDConfiguration)
 	public.Post("/api/v1/auth/refresh", h.Refresh)
 	public.Post("/api/v1/auth/logout", requireUser, h.Logout)
 
@@ -90,11 +95,10 @@ func Routes(public, internal *fiber.App, h *Handler, requireUser, requireService
 }
 
 // JWKS serves the public keys that verify access tokens. Verifiers cache it for five minutes; a token
-// signed by a key they do not know yet makes them fetch it again sooner.
+// signed by a key they do not know yet makes them fetch it again sooner. It carries an ETag, so a
+// conditional request answers 304 while the keys are unchanged.
 func (h *Handler) JWKS(c *fiber.Ctx) error {
-	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(h.jwks())
+	return sendCacheable(c, h.jwks(), jwksCacheControl)
 }
 
 // createSessionRequest is the body of POST /internal/v1/sessions (docs/architecture.md).

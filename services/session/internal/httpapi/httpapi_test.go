@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
@@ -141,7 +142,7 @@ func TestJWKS(t *testing.T) {
 	}
 
 	// Another service verifies the token with nothing but the served JWKS.
-	v := authn.NewVerifier(authn.VerifierConfig{JWKSURL: s.internalURL + "/.well-known/jwks.json", Issuer: "latchkey", Audience: "latchkey"})
+	v := authn.NewVerifier(authn.VerifierConfig{JWKSURL: s.internalURL + "/.well-known/jwks.json", Issuer: authntest.Issuer, Audience: "latchkey"})
 	p, err := v.Verify(context.Background(), created.AccessToken)
 	if err != nil {
 		t.Fatalf("verify the issued access token against the served JWKS: %v", err)
@@ -341,7 +342,7 @@ func TestLogout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: s.internalURL + "/.well-known/jwks.json", Issuer: "latchkey", Audience: "latchkey"})
+	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: s.internalURL + "/.well-known/jwks.json", Issuer: authntest.Issuer, Audience: "latchkey"})
 	app.Get("/api/v1/me", authn.Middleware(verifier, remote), func(c *fiber.Ctx) error { return c.SendStatus(http.StatusNoContent) })
 	if r := do(t, app, http.MethodGet, "/api/v1/me", auth, ""); r.status != http.StatusUnauthorized {
 		t.Errorf("other service with the logged-out token: status %d, want 401", r.status)
@@ -400,7 +401,7 @@ func TestMongoDBOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: "latchkey", Audience: "latchkey", TTL: 15 * time.Minute})
+	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: authntest.Issuer, Audience: "latchkey", TTL: 15 * time.Minute})
 	producer := kafkax.NewProducer(kafkax.Cluster{Brokers: env.Brokers}, env.TopicPrefix)
 	t.Cleanup(func() { _ = producer.Close() })
 	outbox := kafkax.NewOutbox(db, producer, log)
@@ -416,7 +417,7 @@ func TestMongoDBOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	httpapi.Routes(public, internal, httpapi.NewHandler(service, keys.JWKSJSON, log, httpapi.Config{}),
-		authn.Middleware(authn.NewVerifier(authn.VerifierConfig{Issuer: "latchkey", Audience: "latchkey", Source: keys.Source}), nil),
+		authn.Middleware(authn.NewVerifier(authn.VerifierConfig{Issuer: authntest.Issuer, Audience: "latchkey", Source: keys.Source}), nil),
 		httpx.RequireToken(config.Secret(internalToken)))
 
 	tests := []struct {

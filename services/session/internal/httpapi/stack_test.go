@@ -52,6 +52,9 @@ func newStack(t testing.TB, opts session.Options) *stack {
 // newStackWith is newStack with the handlers' configuration and the public app's trusted proxies.
 func newStackWith(t testing.TB, opts session.Options, cfg httpapi.Config, trustedProxies []string) *stack {
 	t.Helper()
+	if cfg.Issuer == "" {
+		cfg.Issuer = authntest.Issuer // as main passes JWT_ISSUER
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	env := testenv.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -87,10 +90,10 @@ func newStackWith(t testing.TB, opts session.Options, cfg httpapi.Config, truste
 	}
 	opts.Logger = log
 	deny := authn.NewDenyList()
-	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: "latchkey", Audience: "latchkey", TTL: opts.AccessTokenTTL})
+	issuer := token.NewIssuer(keys, token.IssuerConfig{Issuer: authntest.Issuer, Audience: "latchkey", TTL: opts.AccessTokenTTL})
 	service := session.NewService(sessions, issuer, outbox, deny, opts)
 	apiKeys := authntest.NewAPIKeys()
-	verifier := authn.NewVerifier(authn.VerifierConfig{Issuer: "latchkey", Audience: "latchkey", Logger: log, Source: keys.Source, APIKeys: apiKeys.Lookup})
+	verifier := authn.NewVerifier(authn.VerifierConfig{Issuer: authntest.Issuer, Audience: "latchkey", Logger: log, Source: keys.Source, APIKeys: apiKeys.Lookup})
 
 	// The ingress's location header, believed from trustedProxies only.
 	appOpts := httpx.Options{Service: "session", Logger: log, BodyLimit: 64 << 10, TrustedProxies: trustedProxies, LocationHeader: "X-Client-Geo"}

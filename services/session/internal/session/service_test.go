@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/services/session/internal/session"
 	"github.com/latchkey/latchkey/services/session/internal/store"
@@ -80,7 +81,7 @@ func newFixture(t *testing.T, opts session.Options) fixture {
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	f := fixture{store: sessions, outbox: &recordingOutbox{}, deny: authn.NewDenyList()}
-	issuer := token.NewIssuer(ring, token.IssuerConfig{Issuer: "latchkey", Audience: "latchkey", TTL: opts.AccessTokenTTL})
+	issuer := token.NewIssuer(ring, token.IssuerConfig{Issuer: authntest.Issuer, Audience: "latchkey", TTL: opts.AccessTokenTTL})
 	f.svc = session.NewService(sessions, issuer, f.outbox, f.deny, opts)
 	return f
 }

@@ -2,8 +2,9 @@
 //
 // Access tokens are EdDSA (Ed25519) JWTs. The Keyring holds every key the JWKS lists and signs with the
 // newest, so a key can be rotated by publishing the next key first and retiring the old one only after
-// the tokens it signed have expired. A key's id (kid) is derived from its public key, so every replica
-// names the same key the same way.
+// the tokens it signed have expired. With file-based keys the operator names the signing key and any
+// number of verification-only keys instead (NewKeyringWithSigner, LoadVerificationKeys). A key's id
+// (kid) is derived from its public key, so every replica names the same key the same way.
 package token
 
 import (
@@ -145,12 +146,46 @@ func (k *Keyring) Replace(keys ...Key) error {
 	}
 	sorted := slices.Clone(keys)
 	slices.SortStableFunc(sorted, func(a, b Key) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	st := &keyringState{signer: sorted[0]}
 	for _, key := range sorted {
 		if len(key.Private) != ed25519.PrivateKeySize {
 			return fmt.Errorf("key %s is not an ed25519 private key", key.ID)
 		}
-		st.set.Keys = append(st.set.Keys, authn.NewJWK(key.ID, key.Public()))
+	}
+	pubs := make([]ed25519.PublicKey, 0, len(sorted)-1)
+	for _, key := range sorted[1:] {
+		pubs = append(pubs, key.Public())
+	}
+	return k.install(sorted[0], pubs)
+}
+
+// NewKeyringWithSigner returns a keyring that signs with signer and publishes, next to it, the
+// verification-only keys: the file-based rotation (JWT_SIGNING_KEY_FILE plus
+// JWT_VERIFICATION_KEY_FILES), where the operator, not the creation time, says which key signs. A
+// verification key equal to the signer, or listed twice, is published once.
+func NewKeyringWithSigner(signer Key, verification ...ed25519.PublicKey) (*Keyring, error) {
+	if len(signer.Private) != ed25519.PrivateKeySize {
+		return nil, errors.New("the signing key is not an ed25519 private key")
+	}
+	k := &Keyring{}
+	if err := k.install(signer, verification); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// install makes signer the signing key and publishes it first, then every other key of pubs.
+func (k *Keyring) install(signer Key, pubs []ed25519.PublicKey) error {
+	st := &keyringState{signer: signer}
+	st.set.Keys = append(st.set.Keys, authn.NewJWK(signer.ID, signer.Public()))
+	seen := map[string]bool{signer.ID: true}
+	for _, pub := range pubs {
+		if len(pub) != ed25519.PublicKeySize {
+			return errors.New("a verification key is not an ed25519 public key")
+		}
+		if kid := KeyID(pub); !seen[kid] {
+			seen[kid] = true
+			st.set.Keys = append(st.set.Keys, authn.NewJWK(kid, pub))
+		}
 	}
 	raw, err := json.Marshal(st.set)
 	if err != nil {

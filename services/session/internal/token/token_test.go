@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/services/session/internal/token"
 )
 
@@ -140,7 +141,7 @@ func TestIssue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer := token.NewIssuer(ring, token.IssuerConfig{Issuer: "latchkey", Audience: "latchkey", TTL: 15 * time.Minute})
+	issuer := token.NewIssuer(ring, token.IssuerConfig{Issuer: authntest.Issuer, Audience: "latchkey", TTL: 15 * time.Minute})
 	raw, exp, err := issuer.Issue(context.Background(), "acc-1", "sess-1")
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +150,7 @@ func TestIssue(t *testing.T) {
 		t.Errorf("expiry in %s, want about 15m", d)
 	}
 
-	v := authn.NewVerifier(authn.VerifierConfig{Issuer: "latchkey", Audience: "latchkey", Source: ring.Source})
+	v := authn.NewVerifier(authn.VerifierConfig{Issuer: authntest.Issuer, Audience: "latchkey", Source: ring.Source})
 	p, err := v.Verify(context.Background(), raw)
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
@@ -183,7 +184,7 @@ func BenchmarkIssue(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	issuer := token.NewIssuer(ring, token.IssuerConfig{Issuer: "latchkey", Audience: "latchkey", TTL: 15 * time.Minute})
+	issuer := token.NewIssuer(ring, token.IssuerConfig{Issuer: authntest.Issuer, Audience: "latchkey", TTL: 15 * time.Minute})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

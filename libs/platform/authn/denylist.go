@@ -227,8 +227,10 @@ func (d *DenyList) Follow(ctx context.Context, brokers []string, topicPrefix str
 }
 
 func (d *DenyList) follow(ctx context.Context, brokers []string, topic string, lookback time.Duration, log *slog.Logger) {
+	since := time.Now()
 	handle := func(ctx context.Context, ev events.Envelope) error {
 		d.Apply(ctx, ev, log)
+		observeRevocation(ev, since)
 		return nil
 	}
 	delay := 500 * time.Millisecond

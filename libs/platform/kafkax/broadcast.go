@@ -142,6 +142,7 @@ func readPartition(ctx context.Context, brokers []string, topic string, partitio
 		MaxWait:        fetchMaxWait,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: 250 * time.Millisecond,
+		Logger:         kafkaLogger(log, "kafka reader: "),
 		ErrorLogger:    readerErrorLogger(ctx, log),
 	})
 	defer func() { _ = r.Close() }()
@@ -161,6 +162,7 @@ func readPartition(ctx context.Context, brokers []string, topic string, partitio
 			}
 			continue
 		}
+		observeBroadcast(msg)
 		hctx, span, ev, err := decodeMessage(ctx, "process", msg)
 		if err != nil {
 			log.ErrorContext(hctx, "skipping a message that is not an event envelope", "offset", msg.Offset, "err", err)

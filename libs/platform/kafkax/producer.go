@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ func NewProducer(brokers []string, prefix string) *Producer {
 			WriteBackoffMax:        500 * time.Millisecond,
 			AllowAutoTopicCreation: false,
 			Transport:              transport,
+			// Through slog's default logger, looked up per line: the service's JSON logger.
+			Logger:      kafka.LoggerFunc(func(msg string, args ...any) { slog.Debug("kafka writer: " + fmt.Sprintf(msg, args...)) }),
+			ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { slog.Warn("kafka writer: " + fmt.Sprintf(msg, args...)) }),
 		},
 	}
 }

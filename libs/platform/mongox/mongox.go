@@ -49,7 +49,8 @@ func Connect(ctx context.Context, uri, database string) (*mongo.Client, *mongo.D
 	opts := options.Client().
 		ApplyURI(uri).
 		SetServerSelectionTimeout(ServerSelectionTimeout).
-		SetConnectTimeout(ConnectTimeout)
+		SetConnectTimeout(ConnectTimeout).
+		SetLoggerOptions(driverLogs())
 	if err := opts.Validate(); err != nil {
 		return nil, nil, errors.New("connect to MongoDB: invalid MONGODB_URI") // the parse error may quote the URI
 	}

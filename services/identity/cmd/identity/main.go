@@ -15,6 +15,7 @@ import (
 
 func main() {
 	log := telemetry.NewLogger(os.Stdout, config.Service, slog.LevelInfo)
+	telemetry.RouteLogs(log) // the log package, OpenTelemetry, Kafka and MongoDB clients: JSON too
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, log)
 	stop()

@@ -50,6 +50,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	if cfg.LogLevel != slog.LevelInfo {
 		log = telemetry.NewLogger(os.Stdout, config.Service, cfg.LogLevel)
+		telemetry.RouteLogs(log)
 	}
 	log.Info("starting", "config", cfg)
 	if cfg.PepperGenerated {

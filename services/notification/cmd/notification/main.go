@@ -38,6 +38,7 @@ const topicPartitions = 3
 
 func main() {
 	log := telemetry.NewLogger(os.Stdout, notificationconfig.Service, config.NewLoader().Level("LOG_LEVEL", slog.LevelInfo))
+	telemetry.RouteLogs(log) // the log package, OpenTelemetry, Kafka and MongoDB clients: JSON too
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, log, config.NewLoader())
 	stop()
@@ -144,7 +145,6 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	// Domain and HTTP.
 	messagesTotal := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "latchkey_notification_messages_total", Help: "Messages by channel and outcome (sent, retry, failed, expired, limited, duplicate, invalid).",
-		ConstLabels: prometheus.Labels{"service": cfg.Service},
 	}, []string{"channel", "outcome"})
 	metrics.Registry.MustRegister(messagesTotal)
 	service := delivery.NewService(deliveries, router, log, delivery.Options{

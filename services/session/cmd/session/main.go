@@ -37,6 +37,7 @@ const topicPartitions = 3
 
 func main() {
 	log := telemetry.NewLogger(os.Stdout, sessionconfig.Service, config.NewLoader().Level("LOG_LEVEL", slog.LevelInfo))
+	telemetry.RouteLogs(log) // the log package, OpenTelemetry, Kafka and MongoDB clients: JSON too
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, log, config.NewLoader())
 	stop()

@@ -61,7 +61,10 @@ func TestRevocationLagMetric(t *testing.T) {
 	before := revocationsMeasured(t)
 	d := authn.NewDenyList()
 	done := make(chan struct{})
-	go func() { defer close(done); _ = d.Follow(ctx, env.Brokers, env.TopicPrefix, authn.DefaultLookback, quietLogger()) }()
+	go func() {
+		defer close(done)
+		_ = d.Follow(ctx, env.Brokers, env.TopicPrefix, authn.DefaultLookback, quietLogger())
+	}()
 	defer func() { cancel(); <-done }()
 
 	waitDenied(d, "s-before")

@@ -122,6 +122,8 @@ func consume(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, handle H
 			log.Warn("close kafka reader", "err", err)
 		}
 	}()
+	lagged := startConsumerMetrics(cfg.GroupID, cfg.Topic)
+	defer lagged.forget()
 
 	for {
 		msg, err := r.FetchMessage(ctx)
@@ -132,12 +134,12 @@ func consume(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, handle H
 			return fetched, fmt.Errorf("kafka consumer %s on %s: fetch: %w", cfg.GroupID, cfg.Topic, err)
 		}
 		fetched = true
-		observeFetch(cfg.GroupID, msg)
+		lagged.observeFetch(msg)
 		outcome, done := process(ctx, log, cfg, msg, handle)
 		if !done {
 			return fetched, nil // cancelled while retrying: leave the offset uncommitted
 		}
-		observeDone(cfg.GroupID, msg, outcome)
+		lagged.observeDone(msg, outcome)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 		err = r.CommitMessages(cctx, msg)
 		cancel()

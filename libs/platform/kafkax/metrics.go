@@ -100,16 +100,41 @@ func (o *Outbox) measureBacklog(ctx context.Context) {
 	outboxPending.Set(float64(n))
 }
 
-// observeFetch records the lag of a consumer group's partition when a message was fetched: the
-// message itself and those after it are not processed yet.
-func observeFetch(group string, msg kafka.Message) {
-	consumerLag.WithLabelValues(group, msg.Topic, strconv.Itoa(msg.Partition)).Set(float64(max(0, msg.HighWaterMark-msg.Offset)))
+// consumerMetrics records one group member's metrics. The lag series of the partitions it read are
+// dropped when the member leaves, so that a replica that no longer owns a partition does not keep
+// reporting its last lag.
+type consumerMetrics struct {
+	group, topic string
+	partitions   map[int]bool
 }
 
-// observeDone records that a consumer group is done with msg.
-func observeDone(group string, msg kafka.Message, outcome string) {
-	consumerLag.WithLabelValues(group, msg.Topic, strconv.Itoa(msg.Partition)).Set(float64(max(0, msg.HighWaterMark-msg.Offset-1)))
-	consumerEvents.WithLabelValues(group, msg.Topic, outcome).Inc()
+// startConsumerMetrics creates the member's counters at zero, so they exist before the first event.
+func startConsumerMetrics(group, topic string) *consumerMetrics {
+	for _, o := range []string{outcomeHandled, outcomeSkipped, outcomeUndecodable} {
+		consumerEvents.WithLabelValues(group, topic, o)
+	}
+	consumerFailures.WithLabelValues(group, topic)
+	return &consumerMetrics{group: group, topic: topic, partitions: map[int]bool{}}
+}
+
+// observeFetch records the lag of the message's partition when it was fetched: the message itself
+// and those after it are not processed yet.
+func (c *consumerMetrics) observeFetch(msg kafka.Message) {
+	c.partitions[msg.Partition] = true
+	consumerLag.WithLabelValues(c.group, c.topic, strconv.Itoa(msg.Partition)).Set(float64(max(0, msg.HighWaterMark-msg.Offset)))
+}
+
+// observeDone records that the member is done with msg.
+func (c *consumerMetrics) observeDone(msg kafka.Message, outcome string) {
+	consumerLag.WithLabelValues(c.group, c.topic, strconv.Itoa(msg.Partition)).Set(float64(max(0, msg.HighWaterMark-msg.Offset-1)))
+	consumerEvents.WithLabelValues(c.group, c.topic, outcome).Inc()
+}
+
+// forget drops the lag series of the partitions this member read.
+func (c *consumerMetrics) forget() {
+	for p := range c.partitions {
+		consumerLag.DeleteLabelValues(c.group, c.topic, strconv.Itoa(p))
+	}
 }
 
 // observeBroadcast records a broadcast reader's lag after reading msg.

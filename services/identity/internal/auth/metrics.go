@@ -15,7 +15,18 @@ var loginAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Sign-in steps by step (password, device_code, two_factor_code) and outcome (success, challenge, failure, throttled, captcha, error).",
 }, []string{"step", "outcome"})
 
-func init() { telemetry.MustRegister(loginAttempts) }
+func init() {
+	telemetry.MustRegister(loginAttempts)
+	// Every series exists from the start, so rates and alerts see a zero rather than nothing.
+	for _, step := range []string{stepPassword, stepDeviceCode, stepTwoFactorCode} {
+		for _, o := range []string{outcomeSuccess, outcomeChallenge, outcomeFailure, outcomeThrottled, outcomeCaptcha, outcomeError} {
+			if o == outcomeChallenge && step != stepPassword {
+				continue
+			}
+			loginAttempts.WithLabelValues(step, o)
+		}
+	}
+}
 
 // Sign-in steps: the password, then the code of a device challenge or of the second factor.
 const (

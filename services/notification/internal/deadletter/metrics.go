@@ -3,6 +3,7 @@ package deadletter
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/telemetry"
 )
 
@@ -13,4 +14,9 @@ var deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Deliveries given up on and published to the dead-letter topic, by source topic.",
 }, []string{"source_topic"})
 
-func init() { telemetry.MustRegister(deadLetters) }
+func init() {
+	telemetry.MustRegister(deadLetters)
+	for _, source := range []string{events.TopicOTPDispatch, events.TopicAccountEvents} {
+		deadLetters.WithLabelValues(source) // every series exists from the start
+	}
+}

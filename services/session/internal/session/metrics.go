@@ -24,7 +24,12 @@ var (
 	})
 )
 
-func init() { telemetry.MustRegister(tokenRefreshes, refreshTokenReuses) }
+func init() {
+	telemetry.MustRegister(tokenRefreshes, refreshTokenReuses)
+	for _, o := range []string{"success", "invalid", "error"} {
+		tokenRefreshes.WithLabelValues(o) // every series exists from the start
+	}
+}
 
 func observeRefresh(err error) {
 	outcome := "error"

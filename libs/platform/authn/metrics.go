@@ -18,7 +18,12 @@ var revocationLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 	Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 }, []string{"event_type"})
 
-func init() { telemetry.MustRegister(revocationLag) }
+func init() {
+	telemetry.MustRegister(revocationLag)
+	for _, t := range []string{events.TypeSessionRevoked, events.TypeAPIKeyRevoked} {
+		revocationLag.WithLabelValues(t) // every series exists from the start
+	}
+}
 
 // observeRevocation records the lag of a revocation the follower applied. Events that happened before
 // the follower started (those it replays on start-up to learn the revocations in force) are not

@@ -143,9 +143,16 @@ func observeBroadcast(msg kafka.Message) {
 }
 
 // kafkaLogger routes kafka-go's informational messages (connections, group membership, commits) to
-// log at debug level: useful when chasing a problem, noise otherwise.
-func kafkaLogger(log *slog.Logger, prefix string) kafka.Logger {
+// log at debug level: useful when chasing a problem, noise otherwise. A nil log means slog's default
+// logger at the time of each message.
+func kafkaLogger(l *slog.Logger, prefix string) kafka.Logger {
 	return kafka.LoggerFunc(func(msg string, args ...any) {
-		log.Debug(prefix + fmt.Sprintf(msg, args...))
+		log := l
+		if log == nil {
+			log = slog.Default()
+		}
+		if log.Enabled(context.Background(), slog.LevelDebug) { // kafka-go logs every idle fetch
+			log.Debug(prefix + fmt.Sprintf(msg, args...))
+		}
 	})
 }

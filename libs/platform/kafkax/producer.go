@@ -45,7 +45,7 @@ func NewProducer(brokers []string, prefix string) *Producer {
 			AllowAutoTopicCreation: false,
 			Transport:              transport,
 			// Through slog's default logger, looked up per line: the service's JSON logger.
-			Logger:      kafka.LoggerFunc(func(msg string, args ...any) { slog.Debug("kafka writer: " + fmt.Sprintf(msg, args...)) }),
+			Logger:      kafkaLogger(nil, "kafka writer: "),
 			ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { slog.Warn("kafka writer: " + fmt.Sprintf(msg, args...)) }),
 		},
 	}

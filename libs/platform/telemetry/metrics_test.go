@@ -1,8 +1,10 @@
 package telemetry_test
 
 import (
+	"os/exec"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/libs/platform/telemetry"
@@ -53,5 +55,21 @@ func TestTwoMetricsShareProcessMetrics(t *testing.T) {
 		if _, ok := got.Value("latchkey_build_info", nil); !ok {
 			t.Errorf("%s: latchkey_build_info missing: %s", svc, got)
 		}
+	}
+}
+
+// The linker flags the image build and `make build` pass (docker/Dockerfile, Makefile; deploy checks
+// they use these) set the version and revision latchkey_build_info shows.
+func TestBuildInfoFromLinkerFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	ldflags := "-X github.com/latchkey/latchkey/libs/platform/telemetry.version=9.8.7 -X github.com/latchkey/latchkey/libs/platform/telemetry.revision=abc123"
+	out, err := exec.Command("go", "run", "-ldflags", ldflags, "./testdata/buildinfo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run: %v\n%s", err, out)
+	}
+	if got, want := strings.TrimSpace(string(out)), "9.8.7 abc123 "+runtime.Version(); got != want {
+		t.Errorf("BuildInfo() with linker flags = %q, want %q", got, want)
 	}
 }

@@ -22,6 +22,10 @@ SERVICES := identity session profile notification
 TESTFLAGS ?=
 # Extra flags for the stack runner, e.g. make run RUNFLAGS=-oidc (a local OIDC issuer for Google/Apple sign-in).
 RUNFLAGS ?=
+# latchkey_build_info's version and revision (libs/platform/telemetry), from git when there is a checkout.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -X github.com/latchkey/latchkey/libs/platform/telemetry.version=$(VERSION) -X github.com/latchkey/latchkey/libs/platform/telemetry.revision=$(REVISION)
 # The modules of go.work (in workspace mode `go list -m` lists exactly those).
 MODULES   = $(shell $(GO) list -m -f '{{.Dir}}')
 
@@ -38,7 +42,7 @@ help:
 	@sed -n 's/^#   //p' Makefile
 
 build:
-	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./devstack/cmd/devstack
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./devstack/cmd/devstack
 
 run: build
 	exec $(BIN)/devstack -bin $(BIN) -data $(DATA) -addr $(ADDR) $(RUNFLAGS)

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -48,12 +49,13 @@ type Object struct {
 // String names the object for messages, e.g. "Deployment latchkey-identity".
 func (o Object) String() string { return o.GVK.Kind + " " + o.Name }
 
-// Scheme knows the built-in Kubernetes API types and the Gateway API's.
+// Scheme knows the built-in Kubernetes API types, the Gateway API's and the Prometheus Operator's
+// (ServiceMonitor, PrometheusRule).
 var Scheme = newScheme()
 
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, gatewayv1.Install} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, gatewayv1.Install, monitoringv1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(fmt.Sprintf("render: build scheme: %v", err))
 		}

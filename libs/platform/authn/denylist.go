@@ -227,8 +227,10 @@ func (d *DenyList) Follow(ctx context.Context, cluster kafkax.Cluster, topicPref
 }
 
 func (d *DenyList) follow(ctx context.Context, cluster kafkax.Cluster, topic string, lookback time.Duration, log *slog.Logger) {
+	since := time.Now()
 	handle := func(ctx context.Context, ev events.Envelope) error {
 		d.Apply(ctx, ev, log)
+		observeRevocation(ev, since)
 		return nil
 	}
 	delay := 500 * time.Millisecond

@@ -300,7 +300,7 @@ func NewInternalApp(o Options, checks ...Check) (*fiber.App, error) {
 		app.Use(pprof.New())
 	}
 	if o.Metrics != nil {
-		app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{})))
+		app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(o.Metrics.Gatherer(), promhttp.HandlerOpts{})))
 	}
 	return app, nil
 }

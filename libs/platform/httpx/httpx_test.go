@@ -155,7 +155,7 @@ func TestPublicApp(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		raw, _ := io.ReadAll(resp.Body)
-		if !strings.Contains(string(raw), `latchkey_http_requests_total{method="POST",route="/api/v1/auth/echo",service="test",status="200"}`) {
+		if !strings.Contains(string(raw), `latchkey_http_requests_total{method="POST",route="/api/v1/auth/echo",status="200"}`) {
 			t.Fatalf("metrics lack the echo route counter:\n%s", grepLatch(string(raw)))
 		}
 	})

@@ -148,6 +148,7 @@ func readPartition(ctx context.Context, cluster Cluster, topic string, partition
 		MaxWait:        fetchMaxWait,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: 250 * time.Millisecond,
+		Logger:         kafkaLogger(log, "kafka reader: "),
 		ErrorLogger:    readerErrorLogger(ctx, log),
 	})
 	defer func() { _ = r.Close() }()
@@ -167,6 +168,7 @@ func readPartition(ctx context.Context, cluster Cluster, topic string, partition
 			}
 			continue
 		}
+		observeBroadcast(msg)
 		hctx, span, ev, err := decodeMessage(ctx, "process", msg)
 		if err != nil {
 			log.ErrorContext(hctx, "skipping a message that is not an event envelope", "offset", msg.Offset, "err", err)

@@ -115,6 +115,7 @@ func consume(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, handle H
 		SessionTimeout:    10 * time.Second,
 		RebalanceTimeout:  10 * time.Second,
 		JoinGroupBackoff:  500 * time.Millisecond,
+		Logger:            kafkaLogger(log, "kafka reader: "),
 		ErrorLogger:       readerErrorLogger(ctx, log),
 	})
 	defer func() {
@@ -122,6 +123,8 @@ func consume(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, handle H
 			log.Warn("close kafka reader", "err", err)
 		}
 	}()
+	lagged := startConsumerMetrics(cfg.GroupID, cfg.Topic)
+	defer lagged.forget()
 
 	for {
 		msg, err := r.FetchMessage(ctx)
@@ -132,9 +135,12 @@ func consume(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, handle H
 			return fetched, fmt.Errorf("kafka consumer %s on %s: fetch: %w", cfg.GroupID, cfg.Topic, err)
 		}
 		fetched = true
-		if !process(ctx, log, cfg, msg, handle) {
+		lagged.observeFetch(msg)
+		outcome, done := process(ctx, log, cfg, msg, handle)
+		if !done {
 			return fetched, nil // cancelled while retrying: leave the offset uncommitted
 		}
+		lagged.observeDone(msg, outcome)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 		err = r.CommitMessages(cctx, msg)
 		cancel()
@@ -148,34 +154,35 @@ func consume(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, handle H
 	}
 }
 
-// process handles one message and reports whether it is done with (and may be committed): handled,
-// given up on (MaxAttempts set), or undecodable. It reports false only when ctx was cancelled between
-// retries.
-func process(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, msg kafka.Message, handle Handler) bool {
+// process handles one message and reports whether it is done with (and may be committed), and how:
+// handled, given up on (MaxAttempts set: skipped), or undecodable. It reports false only when ctx was
+// cancelled between retries.
+func process(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, msg kafka.Message, handle Handler) (outcome string, done bool) {
 	hctx, span, ev, err := decodeMessage(context.WithoutCancel(ctx), "process", msg)
 	defer span.End()
 	log = log.With("partition", msg.Partition, "offset", msg.Offset)
 	if err != nil {
 		log.ErrorContext(hctx, "skipping a message that is not an event envelope", "err", err)
-		return true
+		return outcomeUndecodable, true
 	}
 	log = log.With("event_id", ev.EventID, "event_type", ev.Type)
 
 	for attempt := 1; ; attempt++ {
 		err := callHandler(hctx, handle, ev)
 		if err == nil {
-			return true
+			return outcomeHandled, true
 		}
+		consumerFailures.WithLabelValues(cfg.GroupID, cfg.Topic).Inc()
 		span.RecordError(err)
 		if cfg.MaxAttempts > 0 && attempt >= cfg.MaxAttempts {
 			span.SetStatus(codes.Error, "handler failed; event skipped")
 			log.ErrorContext(hctx, "handler failed; skipping the event", "attempts", attempt, "err", err)
-			return true
+			return outcomeSkipped, true
 		}
 		log.WarnContext(hctx, "handler failed; retrying", "attempt", attempt, "err", err)
 		if !sleep(ctx, backoff(attempt, cfg.RetryBase, cfg.RetryMax)) {
 			span.SetStatus(codes.Error, "shut down before the event was handled")
-			return false
+			return "", false
 		}
 	}
 }

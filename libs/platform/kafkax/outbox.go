@@ -153,8 +153,13 @@ func (o *Outbox) AddDiscarded(ctx context.Context, topic string, ev events.Envel
 func (o *Outbox) Run(ctx context.Context) error {
 	ticker := time.NewTicker(outboxPollInterval)
 	defer ticker.Stop()
+	var measured time.Time
 	for {
 		o.relayPending(ctx)
+		if time.Since(measured) >= outboxMeasureEvery {
+			o.measureBacklog(ctx)
+			measured = time.Now()
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -254,6 +259,7 @@ func (o *Outbox) publish(ctx context.Context, doc *outboxDoc) bool {
 		err = o.producer.Publish(pctx, doc.Topic, ev)
 	}
 	if err != nil {
+		outboxPublishErr.Inc()
 		retryAt := time.Now().UTC().Add(backoff(doc.Attempts, outboxRetryBase, outboxRetryMax))
 		log.WarnContext(pctx, "cannot publish outbox event; will retry", "retry_at", retryAt, "err", err)
 		if _, uerr := o.coll.UpdateOne(pctx, bson.M{"_id": doc.ID, "sentAt": nil},
@@ -262,6 +268,7 @@ func (o *Outbox) publish(ctx context.Context, doc *outboxDoc) bool {
 		}
 		return false
 	}
+	outboxPublished.Inc()
 	if _, err := o.claims.InsertOne(pctx, bson.M{"_id": claimID(doc.ID, "sent"), "claimedAt": time.Now().UTC()}); err != nil && !mongox.IsDuplicateKey(err) {
 		// Published but not marked: it is published again once the claim expires (consumers de-duplicate).
 		log.WarnContext(pctx, "published, but cannot record the outbox event as sent", "err", err)

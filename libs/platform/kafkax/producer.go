@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -45,6 +46,9 @@ func NewProducer(cluster Cluster, prefix string) *Producer {
 			WriteBackoffMax:        500 * time.Millisecond,
 			AllowAutoTopicCreation: false,
 			Transport:              transport,
+			// Through slog's default logger, looked up per line: the service's JSON logger.
+			Logger:      kafkaLogger(nil, "kafka writer: "),
+			ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { slog.Warn("kafka writer: " + fmt.Sprintf(msg, args...)) }),
 		},
 	}
 }

@@ -102,6 +102,7 @@ type closer struct {
 // SIGTERM, run, and exit status 1 (after logging the error) when run fails.
 func Main(name string, run func(ctx context.Context, log *slog.Logger) error) {
 	log := telemetry.NewLogger(os.Stdout, name, config.NewLoader().Level("LOG_LEVEL", slog.LevelInfo))
+	telemetry.RouteLogs(log) // the log package, OpenTelemetry, Kafka and MongoDB clients: JSON too
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, log)
 	stop()

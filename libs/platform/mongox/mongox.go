@@ -52,7 +52,8 @@ func ClientOptions(uri string) (*options.ClientOptions, error) {
 	opts := options.Client().
 		ApplyURI(uri).
 		SetServerSelectionTimeout(ServerSelectionTimeout).
-		SetConnectTimeout(ConnectTimeout)
+		SetConnectTimeout(ConnectTimeout).
+		SetLoggerOptions(driverLogs())
 	if err := opts.Validate(); err != nil {
 		return nil, errors.New("invalid MONGODB_URI") // the parse error may quote the URI
 	}

@@ -45,7 +45,8 @@ type LoginResult struct {
 // Failures are limited per IP, per (account, client) and — except from a trusted device — per account
 // (per unknown identifier alike, so that throttling behaves alike for both); see throttle.go.
 // *throttle.ExceededError then.
-func (s *Service) Login(ctx context.Context, in Login) (LoginResult, error) {
+func (s *Service) Login(ctx context.Context, in Login) (res LoginResult, err error) {
+	defer func() { observeLogin(res, err) }()
 	a, found, err := s.findByIdentifier(ctx, in.Identifier)
 	if err != nil {
 		return LoginResult{}, err
@@ -179,7 +180,8 @@ type DeviceVerification struct {
 // VerifyDevice checks the code sent at login, trusts the device and starts a session. Every failure
 // is ErrInvalidCode; answers are limited per IP, and wrong ones per account, on top of the code's
 // own tries (as for the other codes).
-func (s *Service) VerifyDevice(ctx context.Context, in DeviceVerification) (SignedIn, error) {
+func (s *Service) VerifyDevice(ctx context.Context, in DeviceVerification) (_ SignedIn, err error) {
+	defer func() { observeCodeStep(stepDeviceCode, err) }()
 	a, _, err := s.answerLoginCode(ctx, events.PurposeDeviceVerification, in.Token, in.Client.IP, func() (otp.Challenge, error) {
 		return s.Codes.VerifyToken(ctx, events.PurposeDeviceVerification, in.Token, in.Device.DeviceID, in.Code)
 	})
@@ -249,7 +251,8 @@ type TwoFactorVerification struct {
 // device: an untrusted one becomes trusted (and the owner is alerted of the new device). Every
 // failure is ErrInvalidCode; answers are limited per IP, and wrong ones per account, on top of the
 // code's own tries.
-func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification) (SignedIn, error) {
+func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification) (_ SignedIn, err error) {
+	defer func() { observeCodeStep(stepTwoFactorCode, err) }()
 	a, c, err := s.answerLoginCode(ctx, events.PurposeTwoFactor, in.Token, in.Client.IP, func() (otp.Challenge, error) {
 		if in.Device.DeviceID == "" {
 			return s.Codes.VerifyTokenAnyDevice(ctx, events.PurposeTwoFactor, in.Token, in.Code)

@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
+	"github.com/latchkey/latchkey/libs/platform/telemetry/metricstest"
 	"github.com/latchkey/latchkey/services/notification/internal/httpapi"
 	"github.com/latchkey/latchkey/services/notification/internal/providertest"
 	"github.com/latchkey/latchkey/services/notification/internal/store"
@@ -393,16 +394,26 @@ func TestLiveDelivery(t *testing.T) {
 		defer resp.Body.Close()
 		raw, _ := io.ReadAll(resp.Body)
 		for _, want := range []string{
-			`latchkey_notification_messages_total{channel="SMS",outcome="sent",service="notification"}`,
-			`latchkey_notification_messages_total{channel="WHATSAPP",outcome="sent",service="notification"}`,
-			`latchkey_notification_messages_total{channel="EMAIL",outcome="sent",service="notification"}`,
-			`latchkey_notification_messages_total{channel="SMS",outcome="retry",service="notification"} 2`,
-			`latchkey_notification_messages_total{channel="SMS",outcome="failed",service="notification"} 1`,
-			`latchkey_notification_messages_total{channel="SMS",outcome="expired",service="notification"} 1`,
-			`latchkey_notification_messages_total{channel="SMS",outcome="duplicate",service="notification"}`,
+			`latchkey_notification_messages_total{channel="SMS",outcome="sent"}`,
+			`latchkey_notification_messages_total{channel="WHATSAPP",outcome="sent"}`,
+			`latchkey_notification_messages_total{channel="EMAIL",outcome="sent"}`,
+			`latchkey_notification_messages_total{channel="SMS",outcome="retry"} 2`,
+			`latchkey_notification_messages_total{channel="SMS",outcome="failed"} 1`,
+			`latchkey_notification_messages_total{channel="SMS",outcome="expired"} 1`,
+			`latchkey_notification_messages_total{channel="SMS",outcome="duplicate"}`,
 		} {
 			if !strings.Contains(string(raw), want) {
 				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+		// The two dead letters above, by source topic.
+		got, err := metricstest.Scrape("http://" + l.svc.internal + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, source := range []string{events.TopicOTPDispatch, events.TopicAccountEvents} {
+			if v, _ := got.Value("latchkey_notification_dead_letters_total", map[string]string{"source_topic": source}); v < 1 {
+				t.Errorf("latchkey_notification_dead_letters_total{source_topic=%q} = %v, want at least 1", source, v)
 			}
 		}
 	})

@@ -89,7 +89,6 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg notificationconfig.Co
 	// Domain and HTTP.
 	messagesTotal := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "latchkey_notification_messages_total", Help: "Messages by channel and outcome (sent, retry, failed, expired, limited, duplicate, invalid).",
-		ConstLabels: prometheus.Labels{"service": cfg.Service},
 	}, []string{"channel", "outcome"})
 	rt.Metrics.Registry.MustRegister(messagesTotal)
 	svc := delivery.NewService(deliveries, router, log, delivery.Options{

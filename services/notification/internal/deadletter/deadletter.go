@@ -67,5 +67,6 @@ func (q *Queue) DeadLetter(ctx context.Context, d delivery.Dispatch, reason stri
 	if err := q.pub.Publish(ctx, Topic(source), env); err != nil {
 		return fmt.Errorf("dead letter %s: %w", d.EventID, err)
 	}
+	deadLetters.WithLabelValues(source).Inc()
 	return nil
 }

@@ -141,7 +141,8 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, ipAddress string) (
 }
 
 // RefreshFrom is Refresh that also records the client's approximate location ("" keeps the stored one).
-func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, location string) (Issued, error) {
+func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, location string) (_ Issued, err error) {
+	defer func() { observeRefresh(err) }()
 	id, ok := parseRefreshToken(refreshToken)
 	if !ok {
 		return Issued{}, ErrInvalidRefreshToken
@@ -279,6 +280,7 @@ func (s *Service) replayed(ctx context.Context, sess Session) error {
 		return ErrInvalidRefreshToken
 	}
 	s.log.WarnContext(ctx, "refresh token reused; revoking session", "session_id", sess.ID, "account_id", sess.AccountID)
+	refreshTokenReuses.Inc()
 	if err := s.revoke(ctx, sess.ID, sess.AccountID, ReasonRefreshTokenReused); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("revoke session %s after refresh token reuse: %w", sess.ID, err)
 	}

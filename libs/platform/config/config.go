@@ -165,6 +165,23 @@ func (l *Loader) Level(key string, def slog.Level) slog.Level {
 	return lvl
 }
 
+// PeerURL returns the required variable holding another service's internal URL (JWKS_URL,
+// IDENTITY_INTERNAL_URL...), and records an error naming it when it is unset or not an http(s) URL
+// with a host. There is no default: an address that works only on a laptop would make a deployment
+// that forgot the variable call itself; the chart and the local stack set it from routes.yaml.
+func (l *Loader) PeerURL(key string) string {
+	v, ok := l.raw(key)
+	if !ok {
+		l.errs = append(l.errs, fmt.Errorf("%s is required: the internal URL of a service this one calls", key))
+		return ""
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		l.fail(key, v, "an http(s) URL")
+		return ""
+	}
+	return v
+}
+
 // Err returns every problem found so far, or nil.
 func (l *Loader) Err() error { return errors.Join(l.errs...) }
 
@@ -209,7 +226,8 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 		CreateTopics:    l.Bool("KAFKA_CREATE_TOPICS", true),
 		LogLevel:        l.Level("LOG_LEVEL", slog.LevelInfo),
 		OTLPEndpoint:    l.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
-		JWKSURL:         l.String("JWKS_URL", "http://127.0.0.1:9082/.well-known/jwks.json"),
+		// Peer URLs have no default: a service that calls a peer requires it (PeerURL) in its own Load.
+		JWKSURL:         l.String("JWKS_URL", ""),
 		JWTIssuer:       l.String("JWT_ISSUER", "latchkey"),
 		JWTAudience:     l.String("JWT_AUDIENCE", "latchkey"),
 		InternalToken:   Secret(l.Required("INTERNAL_API_TOKEN")),
@@ -217,15 +235,12 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 		ShutdownTimeout: l.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 		TrustedProxies:  l.List("TRUSTED_PROXIES", []string{"127.0.0.1/32", "::1/128"}),
 
-		IdentityInternalURL: l.String("IDENTITY_INTERNAL_URL", "http://127.0.0.1:9081"),
+		IdentityInternalURL: l.String("IDENTITY_INTERNAL_URL", ""),
 		APIKeyRatePerMinute: l.Int("API_KEY_RATE_PER_MINUTE", 600),
 		Pprof:               l.Bool("PPROF_ENABLED", false),
 	}
 	if b.APIKeyRatePerMinute <= 0 {
 		l.errs = append(l.errs, errors.New("API_KEY_RATE_PER_MINUTE must be positive"))
-	}
-	if u, err := url.Parse(b.IdentityInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		l.errs = append(l.errs, fmt.Errorf("IDENTITY_INTERNAL_URL=%q: want an http(s) URL", b.IdentityInternalURL))
 	}
 	if len(b.KafkaBrokers) == 0 {
 		l.errs = append(l.errs, errors.New("KAFKA_BROKERS is empty"))

@@ -214,6 +214,8 @@ type Base struct {
 }
 
 // LoadBase reads the shared configuration. httpAddr and internalAddr are the service's default ports.
+// Peer URLs (JWKS_URL, IDENTITY_INTERNAL_URL) have no default: a service that calls a peer requires
+// it with PeerURL in its own Load.
 func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 	b := Base{
 		Service:         service,
@@ -226,7 +228,6 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 		CreateTopics:    l.Bool("KAFKA_CREATE_TOPICS", true),
 		LogLevel:        l.Level("LOG_LEVEL", slog.LevelInfo),
 		OTLPEndpoint:    l.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
-		// Peer URLs have no default: a service that calls a peer requires it (PeerURL) in its own Load.
 		JWKSURL:         l.String("JWKS_URL", ""),
 		JWTIssuer:       l.String("JWT_ISSUER", "latchkey"),
 		JWTAudience:     l.String("JWT_AUDIENCE", "latchkey"),

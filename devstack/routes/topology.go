@@ -122,3 +122,38 @@ func (t *Table) PeerEnv() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Doc markers around the generated topology table in docs/architecture.md.
+const (
+	DocBegin = "<!-- topology:begin (generated from charts/latchkey/routes.yaml; `LATCHKEY_UPDATE_DOCS=1 go test ./devstack/routes` rewrites it) -->"
+	DocEnd   = "<!-- topology:end -->"
+)
+
+// TopologyMarkdown is the ports and calls table of docs/architecture.md.
+func (t *Table) TopologyMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| service | public (`HTTP_ADDR`) | internal (`INTERNAL_ADDR`: `/healthz`, `/readyz`, `/metrics`, `/internal/v1/*`) | calls (variable → service, at its internal port) | called by |\n")
+	b.WriteString("|---|---|---|---|---|\n")
+	for _, name := range t.ServiceNames() {
+		svc := t.Services[name]
+		var calls []string
+		for _, c := range svc.Calls {
+			s := "`" + c.Env + "` → " + c.Service
+			if c.Path != "" {
+				s += " `" + c.Path + "`"
+			}
+			calls = append(calls, s)
+		}
+		callers := t.Callers(name)
+		fmt.Fprintf(&b, "| %s | :%d | :%d | %s | %s |\n", name, svc.Port, svc.InternalPort,
+			orDash(strings.Join(calls, "; ")), orDash(strings.Join(callers, ", ")))
+	}
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}

@@ -150,9 +150,11 @@ func startRelease(t *testing.T, vs valueSet) *release {
 	}
 	r := &release{cluster: c, table: table, bin: bin, procs: map[string]*proc{}, http: &http.Client{Timeout: 30 * time.Second}, logs: &syncBuffer{}}
 	t.Cleanup(func() {
+		var wg sync.WaitGroup
 		for _, p := range r.procs {
-			p.stop()
+			wg.Go(p.stop)
 		}
+		wg.Wait()
 		if t.Failed() {
 			t.Logf("service output:\n%s", r.logs.String())
 		}
@@ -223,6 +225,12 @@ func testSecrets(t *testing.T, objs []render.Object, mongoURI, brokers string) s
 		"internal-api-token":  randomHex(t, 32),
 		"otp-pepper":          randomHex(t, 32),
 		"jwt-signing-key.pem": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		// Provider credentials (production values): the stand-ins' own; notification's provider
+		// settings are pointed at the stand-ins in startRelease anyway.
+		"twilio-account-sid": providerfake.TwilioAccountSID,
+		"twilio-auth-token":  providerfake.TwilioAuthToken,
+		"smtp-username":      providerfake.SMTPUsername,
+		"smtp-password":      providerfake.SMTPPassword,
 	}
 	for ref, optional := range secretRefs(objs) {
 		name, k := ref[0], ref[1]
@@ -300,6 +308,11 @@ type proc struct {
 	err  error
 }
 
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
 func (p *proc) stop() {
 	select {
 	case <-p.done:
@@ -372,10 +385,11 @@ func (r *release) start(name string, env map[string]string) error {
 	}
 }
 
-// restart stops a service and starts it again with env.
+// restart kills a service (no graceful shutdown or drain delay to wait for: the test only needs the
+// next process) and starts it again with env.
 func (r *release) restart(t *testing.T, name string, env map[string]string) {
 	t.Helper()
-	r.procs[name].stop()
+	r.procs[name].kill()
 	if err := r.start(name, env); err != nil {
 		t.Fatal(err)
 	}

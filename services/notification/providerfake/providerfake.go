@@ -28,6 +28,14 @@ type Fakes struct {
 // SMSFrom is the sender number Env configures.
 const SMSFrom = "+15005550006"
 
+// The stand-ins' credentials, for a test that supplies them as Secret keys.
+const (
+	TwilioAccountSID = providertest.TwilioAccountSID
+	TwilioAuthToken  = providertest.TwilioAuthToken
+	SMTPUsername     = providertest.SMTPUsername
+	SMTPPassword     = providertest.SMTPPassword
+)
+
 // Start runs both stand-ins until the test ends.
 func Start(t testing.TB) *Fakes {
 	t.Helper()
@@ -39,14 +47,14 @@ func Start(t testing.TB) *Fakes {
 // against its own CA. It does not choose DELIVERY_DRIVER.
 func (f *Fakes) Env() map[string]string {
 	return map[string]string{
-		"TWILIO_ACCOUNT_SID":  providertest.TwilioAccountSID,
-		"TWILIO_AUTH_TOKEN":   providertest.TwilioAuthToken,
+		"TWILIO_ACCOUNT_SID":  TwilioAccountSID,
+		"TWILIO_AUTH_TOKEN":   TwilioAuthToken,
 		"TWILIO_SMS_FROM":     SMSFrom,
 		"TWILIO_API_BASE_URL": f.Twilio.URL,
 		"SMTP_HOST":           f.SMTP.Host,
 		"SMTP_PORT":           strconv.Itoa(f.SMTP.Port),
-		"SMTP_USERNAME":       providertest.SMTPUsername,
-		"SMTP_PASSWORD":       providertest.SMTPPassword,
+		"SMTP_USERNAME":       SMTPUsername,
+		"SMTP_PASSWORD":       SMTPPassword,
 		"SMTP_FROM":           "Latchkey <no-reply@latchkey.test>",
 		"SMTP_TLS":            "starttls",
 		"SMTP_TLS_CA_FILE":    f.SMTP.CAFile,

@@ -107,6 +107,8 @@ type release struct {
 	codes   *codeReader
 	http    *http.Client
 	logs    *syncBuffer
+	vs      valueSet
+	secrets secretStore
 	// healthyAccess is an access token issued while every service had its rendered environment.
 	healthyAccess string
 	mu            sync.Mutex // guards procs
@@ -148,7 +150,8 @@ func startRelease(t *testing.T, vs valueSet) *release {
 			t.Fatalf("no Deployment for %s", name)
 		}
 	}
-	r := &release{cluster: c, table: table, bin: bin, procs: map[string]*proc{}, http: &http.Client{Timeout: 30 * time.Second}, logs: &syncBuffer{}}
+	r := &release{cluster: c, table: table, bin: bin, procs: map[string]*proc{}, http: &http.Client{Timeout: 30 * time.Second},
+		logs: &syncBuffer{}, vs: vs, secrets: secrets}
 	t.Cleanup(func() {
 		var wg sync.WaitGroup
 		for _, p := range r.procs {
@@ -578,6 +581,57 @@ func (r *release) brokenVariants(t *testing.T) {
 	if want := countCalls(r.table); removed != want {
 		t.Errorf("%d peer variables rendered, want %d (one per call in routes.yaml)", removed, want)
 	}
+
+	// The chart as it was: profile's call to identity missing from the topology, so the chart renders
+	// no IDENTITY_INTERNAL_URL for profile. Profile refuses to start instead of calling itself.
+	t.Run("chart without profile's call to identity", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "latchkey")
+		if err := os.CopyFS(dir, os.DirFS(chartDir)); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "routes.yaml")
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(raw)
+		at := strings.Index(text, "\n  profile:\n")
+		call := "      - {service: identity, env: IDENTITY_INTERNAL_URL}\n"
+		i := strings.Index(text[at:], call)
+		if at < 0 || i < 0 {
+			t.Fatalf("routes.yaml: profile's call to identity not found")
+		}
+		text = text[:at+i] + text[at+i+len(call):]
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files := make([]string, len(r.vs.files))
+		for i, f := range r.vs.files {
+			files[i] = filepath.Join(dir, filepath.Base(f))
+		}
+		objs, err := render.Chart(dir, runRelease, runNamespace, files, r.vs.set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := newCluster(t, objs, runNamespace, r.secrets).pods["profile"].env
+		if _, ok := env["IDENTITY_INTERNAL_URL"]; ok {
+			t.Fatal("the chart still renders IDENTITY_INTERNAL_URL for profile")
+		}
+		var out syncBuffer
+		p, err := r.launch("profile", env, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			p.stop()
+			t.Fatal("profile kept running without IDENTITY_INTERNAL_URL")
+		}
+		if p.err == nil || !strings.Contains(out.String(), "IDENTITY_INTERNAL_URL") {
+			t.Fatalf("profile: exit %v, output %s; want a start-up error naming IDENTITY_INTERNAL_URL", p.err, out.String())
+		}
+	})
 
 	// A wrong port: the cluster would route nowhere (or to the callee's public port).
 	wrongPort := func(name, k string, public bool) map[string]string {

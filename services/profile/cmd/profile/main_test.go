@@ -70,17 +70,19 @@ func TestRun(t *testing.T) {
 	keys := authntest.New(t)
 	public, internal := freeAddr(t), freeAddr(t)
 	loader := config.NewLoaderFrom(map[string]string{
-		"HTTP_ADDR":             public,
-		"INTERNAL_ADDR":         internal,
-		"MONGODB_URI":           env.MongoURI,
-		"MONGODB_DATABASE":      env.DBPrefix + "profile",
-		"KAFKA_BROKERS":         strings.Join(env.Brokers, ","),
-		"KAFKA_TOPIC_PREFIX":    env.TopicPrefix,
-		"JWKS_URL":              keys.JWKSURL,
-		"IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081", // required; nothing listens there in this test
-		"INTERNAL_API_TOKEN":    "test-internal-token-0123456789",
-		"PROFILE_WAIT_TIMEOUT":  "300ms",
-		"SHUTDOWN_TIMEOUT":      "5s",
+		"HTTP_ADDR":            public,
+		"INTERNAL_ADDR":        internal,
+		"MONGODB_URI":          env.MongoURI,
+		"MONGODB_DATABASE":     env.DBPrefix + "profile",
+		"KAFKA_BROKERS":        strings.Join(env.Brokers, ","),
+		"KAFKA_TOPIC_PREFIX":   env.TopicPrefix,
+		"JWKS_URL":             keys.JWKSURL,
+		"INTERNAL_API_TOKEN":   "test-internal-token-0123456789",
+		"PROFILE_WAIT_TIMEOUT": "300ms",
+		"SHUTDOWN_TIMEOUT":     "5s",
+
+		// Required; nothing listens there in this test.
+		"IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081",
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -108,14 +108,16 @@ func startInstance(t *testing.T, env map[string]string) (*instance, error) {
 func baseEnv(t *testing.T) map[string]string {
 	env := testenv.New(t)
 	return map[string]string{
-		"MONGODB_URI":           env.MongoURI,
-		"MONGODB_DATABASE":      env.Database("session").Name(),
-		"KAFKA_BROKERS":         strings.Join(env.Brokers, ","),
-		"KAFKA_TOPIC_PREFIX":    env.TopicPrefix,
-		"INTERNAL_API_TOKEN":    internalToken,
-		"IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081", // required; nothing listens there in this test
-		"LOG_LEVEL":             "error",
-		"SHUTDOWN_TIMEOUT":      "2s",
+		"MONGODB_URI":        env.MongoURI,
+		"MONGODB_DATABASE":   env.Database("session").Name(),
+		"KAFKA_BROKERS":      strings.Join(env.Brokers, ","),
+		"KAFKA_TOPIC_PREFIX": env.TopicPrefix,
+		"INTERNAL_API_TOKEN": internalToken,
+		"LOG_LEVEL":          "error",
+		"SHUTDOWN_TIMEOUT":   "2s",
+
+		// Required; nothing listens there in this test.
+		"IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081",
 	}
 }
 

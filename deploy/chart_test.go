@@ -83,11 +83,14 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 	}{
 		{"unknown top-level key", []string{"ingres.enabled=true"}, "ingres"},
 		{"unknown nested key", []string{"ingress.classname=nginx"}, "classname"},
-		{"unknown service", []string{"services.billing.internalPort=9090"}, "billing"},
+		{"unknown service", []string{"services.billing.env.FOO=bar"}, "billing"},
+		// Ports and calls live in routes.yaml (the service topology), not in values.
+		{"internal port as a value", []string{"services.session.internalPort=9999"}, "internalPort"},
+		{"internal clients as a value", []string{"services.identity.internalClients={notification}"}, "internalClients"},
 		{"misspelled service key", []string{"services.identity.envv.FOO=bar"}, "envv"},
 		{"string for a boolean", []string{"ingress.enabled=yes"}, "enabled"},
 		{"string for an integer", []string{"serviceDefaults.replicas=two"}, "replicas"},
-		{"port out of range", []string{"services.session.internalPort=70000"}, "internalPort"},
+		{"port out of range", []string{"networkPolicy.egress.mongodb.ports={70000}"}, "ports"},
 		{"bad log level", []string{"config.logLevel=verbose"}, "logLevel"},
 		{"lower-case env name", []string{"services.profile.env.foo=bar"}, "foo"},
 		{"secret ref without key", []string{"secretEnv.SMTP_PASSWORD.secretName=smtp"}, "key"},
@@ -200,15 +203,15 @@ func TestChartConfig(t *testing.T) {
 	cms := byName(render.Of[*corev1.ConfigMap](objs))
 	deployments := byName(render.Of[*appsv1.Deployment](objs))
 	common := map[string]string{
-		"JWKS_URL": "http://latchkey-session:9082/.well-known/jwks.json", "JWT_ISSUER": "https://accounts.example.com", "JWT_AUDIENCE": "latchkey",
+		"JWT_ISSUER": "https://accounts.example.com", "JWT_AUDIENCE": "latchkey",
 		"KAFKA_CREATE_TOPICS": "false", "LOG_LEVEL": "info", "BODY_LIMIT_BYTES": "65536", "SHUTDOWN_TIMEOUT": "15s", "SHUTDOWN_DRAIN_DELAY": "5s",
 		"TRUSTED_PROXIES": "10.0.0.0/8", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
 	}
 	own := map[string]map[string]string{
-		"identity": {"HTTP_ADDR": ":8081", "INTERNAL_ADDR": ":9081", "MONGODB_DATABASE": "latchkey_identity", "SESSION_INTERNAL_URL": "http://latchkey-session:9082", "PROFILE_INTERNAL_URL": "http://latchkey-profile:9083", "ARGON2_MEMORY_KIB": "19456",
+		"identity": {"HTTP_ADDR": ":8081", "INTERNAL_ADDR": ":9081", "MONGODB_DATABASE": "latchkey_identity", "SESSION_INTERNAL_URL": "http://latchkey-session:9082", "PROFILE_INTERNAL_URL": "http://latchkey-profile:9083", "JWKS_URL": "http://latchkey-session:9082/.well-known/jwks.json", "ARGON2_MEMORY_KIB": "19456",
 			"LOGIN_MAX_PER_IP": "100", "REGISTRATION_MAX_PER_IP": "50", "THROTTLE_ALLOW_CIDRS": "", "CAPTCHA_PROVIDER": "none"},
 		"session":      {"HTTP_ADDR": ":8082", "INTERNAL_ADDR": ":9082", "MONGODB_DATABASE": "latchkey_session", "IDENTITY_INTERNAL_URL": "http://latchkey-identity:9081", "JWT_SIGNING_KEY_FILE": "/var/run/secrets/latchkey/signing-key/jwt-signing-key.pem"},
-		"profile":      {"HTTP_ADDR": ":8083", "INTERNAL_ADDR": ":9083", "MONGODB_DATABASE": "latchkey_profile"},
+		"profile":      {"HTTP_ADDR": ":8083", "INTERNAL_ADDR": ":9083", "MONGODB_DATABASE": "latchkey_profile", "IDENTITY_INTERNAL_URL": "http://latchkey-identity:9081", "JWKS_URL": "http://latchkey-session:9082/.well-known/jwks.json"},
 		"notification": {"HTTP_ADDR": ":8084", "INTERNAL_ADDR": ":9084", "MONGODB_DATABASE": "latchkey_notification", "DELIVERY_DRIVER": "outbox"},
 	}
 	secrets := map[string][]string{
@@ -230,6 +233,10 @@ func TestChartConfig(t *testing.T) {
 				}
 			}
 			for k := range cm.Data {
+				// A service gets the URLs of the services it calls, no others.
+				if isPeerURL := k == "JWKS_URL" || strings.HasSuffix(k, "_INTERNAL_URL"); isPeerURL && own[name][k] == "" {
+					t.Errorf("ConfigMap has %s = %q, a service %s does not call", k, cm.Data[k], name)
+				}
 				if slices.Contains([]string{"MONGODB_URI", "KAFKA_BROKERS", "INTERNAL_API_TOKEN", "OTP_PEPPER", "CAPTCHA_SECRET"}, k) {
 					t.Errorf("secret %s is in the ConfigMap", k)
 				}
@@ -321,7 +328,7 @@ func TestChartNetworkPoliciesNeverOpen(t *testing.T) {
 func TestChartNetworkPolicies(t *testing.T) {
 	objs := renderChart(t, valueSets[2])
 	policies := byName(render.Of[*networkingv1.NetworkPolicy](objs))
-	callers := map[string][]string{"identity": {"profile", "session"}, "profile": {"identity"}, "session": {"identity", "notification", "profile"}}
+	callers := map[string][]string{"identity": {"profile", "session"}, "profile": {"identity"}, "session": {"identity", "profile"}}
 	for _, name := range services {
 		t.Run(name, func(t *testing.T) {
 			np, ok := policies["latchkey-"+name]

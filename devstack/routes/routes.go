@@ -43,6 +43,11 @@ type Service struct {
 	Name string
 	// Port is the service's public port in a cluster.
 	Port int
+	// InternalPort serves /healthz, /readyz, /metrics, /internal/v1 and the JWKS; 0 when the table
+	// gives none.
+	InternalPort int
+	// Calls are the service's calls to other services' internal ports (see topology.go).
+	Calls []Call
 }
 
 // Route sends the requests whose path matches Path (compared as PathType) to Service.
@@ -99,7 +104,9 @@ type Table struct {
 // file is the YAML layout of routes.yaml.
 type file struct {
 	Services map[string]struct {
-		Port int `yaml:"port"`
+		Port         int    `yaml:"port"`
+		InternalPort int    `yaml:"internalPort"`
+		Calls        []Call `yaml:"calls"`
 	} `yaml:"services"`
 	Routes []Route `yaml:"routes"`
 }
@@ -145,8 +152,9 @@ func Parse(data []byte) (*Table, error) {
 		if port < 1 || port > 65535 {
 			errs = append(errs, fmt.Errorf("service %q: port %d out of range 1-65535", name, port))
 		}
-		t.Services[name] = Service{Name: name, Port: port}
+		t.Services[name] = Service{Name: name, Port: port, InternalPort: f.Services[name].InternalPort, Calls: f.Services[name].Calls}
 	}
+	errs = append(errs, validateTopology(t)...)
 
 	if len(f.Routes) == 0 {
 		errs = append(errs, errors.New("no routes defined"))

@@ -10,11 +10,12 @@
 //
 // Every service gets the environment of docs/architecture.md: its own listen addresses,
 // MONGODB_URI, MONGODB_DATABASE (DBPrefix + "latchkey_" + service), KAFKA_BROKERS,
-// KAFKA_TOPIC_PREFIX, JWKS_URL (the session service's internal port), IDENTITY_INTERNAL_URL (identity's
-// internal port, where API keys are verified), a random INTERNAL_API_TOKEN
-// shared by all and LOG_LEVEL; identity also SESSION_INTERNAL_URL and a stable OTP_PEPPER,
-// notification DEV_OUTBOX_ENABLED=true when Config.DevOutbox is set, and KAFKA_TLS_* and
-// KAFKA_SASL_* when Config.SecureKafka is set. Config.ExtraEnv adds more.
+// KAFKA_TOPIC_PREFIX, a random INTERNAL_API_TOKEN shared by all, LOG_LEVEL, SHUTDOWN_DRAIN_DELAY=0s,
+// JWT_ISSUER (the gateway's URL), and the URLs of the services it calls and only those (JWKS_URL,
+// *_INTERNAL_URL: the calls of the route table's service topology, charts/latchkey/routes.yaml, as the
+// Helm chart renders them); identity also a stable OTP_PEPPER, notification DEV_OUTBOX_ENABLED=true
+// when Config.DevOutbox is set, and KAFKA_TLS_* and KAFKA_SASL_* when Config.SecureKafka is set.
+// Config.ExtraEnv adds more.
 //
 // Child processes run in their own process group and, on Linux, die with the parent process, so a
 // crashed test or a killed `make run` leaves no orphans behind.
@@ -69,12 +70,14 @@ type Ports struct {
 	Internal int // health, metrics and internal API (INTERNAL_ADDR)
 }
 
-// DefaultPorts are the ports of docs/architecture.md, used unless the gateway port is 0.
-var DefaultPorts = map[string]Ports{
-	Identity:     {HTTP: 8081, Internal: 9081},
-	Session:      {HTTP: 8082, Internal: 9082},
-	Profile:      {HTTP: 8083, Internal: 9083},
-	Notification: {HTTP: 8084, Internal: 9084},
+// DefaultPorts are the ports of the route table's service topology (charts/latchkey/routes.yaml, the
+// cluster's ports), used unless the gateway port is 0.
+func DefaultPorts(table *routes.Table) map[string]Ports {
+	ports := make(map[string]Ports, len(table.Services))
+	for name, svc := range table.Services {
+		ports[name] = Ports{HTTP: svc.Port, Internal: svc.InternalPort}
+	}
+	return ports
 }
 
 // Defaults.
@@ -142,6 +145,7 @@ type Config struct {
 // Stack is a running local stack.
 type Stack struct {
 	cfg         Config
+	table       *routes.Table // the route table and service topology
 	services    map[string]*service
 	token       string
 	otpPepper   string
@@ -244,6 +248,12 @@ func (s *Stack) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
+	for _, name := range Services {
+		if svc, ok := table.Services[name]; !ok || svc.InternalPort == 0 {
+			return fmt.Errorf("stack: %s: service %s has no internalPort", routesFile, name)
+		}
+	}
+	s.table = table
 
 	s.gatewayLn, err = net.Listen("tcp", s.cfg.GatewayAddr)
 	if err != nil {
@@ -254,7 +264,7 @@ func (s *Stack) start(ctx context.Context) error {
 		return err
 	}
 	// After the embedded servers: they pick free ports too and must not take one chosen here.
-	ports, err := planPorts(gwPort == "0")
+	ports, err := planPorts(DefaultPorts(table), gwPort == "0")
 	if err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
@@ -391,8 +401,6 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 	svc.stdout = newLineWriter(prefix, s.stdout, svc.tail)
 	svc.stderr = newLineWriter(prefix, s.stderr, svc.tail)
 
-	sessionInternal := net.JoinHostPort(host, strconv.Itoa(ports[Session].Internal))
-	identityInternal := net.JoinHostPort(host, strconv.Itoa(ports[Identity].Internal))
 	env := map[string]string{
 		"HTTP_ADDR":          svc.httpAddr,
 		"INTERNAL_ADDR":      svc.internalAddr,
@@ -400,19 +408,18 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		"MONGODB_DATABASE":   s.Database(name),
 		"KAFKA_BROKERS":      strings.Join(s.brokers, ","),
 		"KAFKA_TOPIC_PREFIX": s.cfg.TopicPrefix,
-		"JWKS_URL":           "http://" + sessionInternal + "/.well-known/jwks.json",
 		"INTERNAL_API_TOKEN": s.token,
 		"LOG_LEVEL":          s.cfg.LogLevel,
 		// No load balancer to drain: a stopping service stops at once (journeys restart services).
 		"SHUTDOWN_DRAIN_DELAY": "0s",
 		// Clients reach the stack through the gateway, which also serves the discovery document.
 		"JWT_ISSUER": s.issuer(),
-		// Where every service verifies API keys.
-		"IDENTITY_INTERNAL_URL": "http://" + identityInternal,
 	}
+	// The services it calls, and only those (routes.yaml): JWKS_URL, *_INTERNAL_URL.
+	maps.Copy(env, s.table.Wiring(name, func(callee string) string {
+		return "http://" + net.JoinHostPort(host, strconv.Itoa(ports[callee].Internal))
+	}))
 	if name == Identity {
-		env["SESSION_INTERNAL_URL"] = "http://" + sessionInternal
-		env["PROFILE_INTERNAL_URL"] = "http://" + net.JoinHostPort(host, strconv.Itoa(ports[Profile].Internal))
 		env["OTP_PEPPER"] = s.otpPepper
 	}
 	if name == Notification && s.cfg.DevOutbox {
@@ -424,7 +431,7 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 	// The parent's environment (PATH, HOME, OTEL_*, ...) without the variables the stack manages,
 	// so a value left in the developer's shell cannot reach a service it was not meant for.
 	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); !slices.Contains(managedEnv, k) {
+		if k, _, _ := strings.Cut(kv, "="); !slices.Contains(managedEnv, k) && !slices.Contains(s.table.PeerEnv(), k) {
 			svc.env = append(svc.env, kv)
 		}
 	}
@@ -453,7 +460,8 @@ func (s *Stack) bodyLimit() int64 {
 	return limit
 }
 
-// managedEnv are the variables the stack sets for some or all services.
+// managedEnv are the variables the stack sets for some or all services (besides the peer URLs of the
+// route table's topology).
 var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
@@ -796,13 +804,13 @@ func (s *Stack) Topic(name string) string { return s.cfg.TopicPrefix + name }
 // DataDir is the directory of the embedded servers' data, "" when none was started.
 func (s *Stack) DataDir() string { return s.dataDir }
 
-// planPorts returns every service's ports: DefaultPorts, checked to be free, or free ports.
-func planPorts(free bool) (map[string]Ports, error) {
+// planPorts returns every service's ports: defaults (DefaultPorts), checked to be free, or free ports.
+func planPorts(defaults map[string]Ports, free bool) (map[string]Ports, error) {
 	ports := make(map[string]Ports, len(Services))
 	if !free {
 		var busy []string
 		for _, name := range Services {
-			p := DefaultPorts[name]
+			p := defaults[name]
 			for _, port := range []int{p.HTTP, p.Internal} {
 				if !portFree(port) {
 					busy = append(busy, fmt.Sprintf("%d (%s)", port, name))

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/devstack/routes"
 )
 
 // reply mirrors internal/fakesvc's answer.
@@ -193,13 +195,16 @@ func TestServiceEnvironment(t *testing.T) {
 		service string
 		want    map[string]string // "" = must be unset
 	}{
+		// Each service gets the URLs of the services it calls (routes.yaml), no others.
 		{service: Identity, want: map[string]string{
-			"SESSION_INTERNAL_URL": sessionInternal, "DEV_OUTBOX_ENABLED": "",
+			"SESSION_INTERNAL_URL": sessionInternal, "PROFILE_INTERNAL_URL": st.InternalURL(Profile), "DEV_OUTBOX_ENABLED": "",
+			"JWKS_URL": sessionInternal + "/.well-known/jwks.json", "IDENTITY_INTERNAL_URL": "",
 			"JWT_ISSUER": "identity-issuer", "ONLY_IDENTITY": "yes",
 		}},
-		{service: Session, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": ""}},
-		{service: Profile, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": ""}},
-		{service: Notification, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true"}},
+		{service: Session, want: map[string]string{"IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": ""}},
+		{service: Profile, want: map[string]string{"IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": sessionInternal + "/.well-known/jwks.json",
+			"PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": ""}},
+		{service: Notification, want: map[string]string{"IDENTITY_INTERNAL_URL": "", "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {
@@ -217,15 +222,12 @@ func TestServiceEnvironment(t *testing.T) {
 				"MONGODB_DATABASE":   "t1_latchkey_" + tt.service,
 				"KAFKA_BROKERS":      "127.0.0.1:2,127.0.0.1:3",
 				"KAFKA_TOPIC_PREFIX": "t1.",
-				"JWKS_URL":           sessionInternal + "/.well-known/jwks.json",
 				"INTERNAL_API_TOKEN": st.InternalToken(),
 				"LOG_LEVEL":          "debug",
 				// No load balancer to drain locally.
 				"SHUTDOWN_DRAIN_DELAY": "0s",
-				// Every service verifies API keys at identity's internal port.
-				"IDENTITY_INTERNAL_URL": st.InternalURL(Identity),
-				"SHARED":                "all",
-				"PATH":                  os.Getenv("PATH"),
+				"SHARED":               "all",
+				"PATH":                 os.Getenv("PATH"),
 			}
 			for k, v := range tt.want {
 				want[k] = v
@@ -586,7 +588,7 @@ func TestChildrenDieWithParent(t *testing.T) {
 
 func TestPlanPorts(t *testing.T) {
 	t.Run("free", func(t *testing.T) {
-		ports, err := planPorts(true)
+		ports, err := planPorts(nil, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -601,13 +603,13 @@ func TestPlanPorts(t *testing.T) {
 		}
 	})
 	t.Run("defaults", func(t *testing.T) {
-		ports, err := planPorts(false)
+		ports, err := planPorts(defaultPorts(t), false)
 		if err != nil {
 			t.Skipf("default ports busy on this machine: %v", err)
 		}
 		for _, name := range Services {
-			if ports[name] != DefaultPorts[name] {
-				t.Fatalf("%s: %v, want %v", name, ports[name], DefaultPorts[name])
+			if ports[name] != defaultPorts(t)[name] {
+				t.Fatalf("%s: %v, want %v", name, ports[name], defaultPorts(t)[name])
 			}
 		}
 	})
@@ -617,7 +619,7 @@ func TestPlanPorts(t *testing.T) {
 			t.Skipf("port 9083 not available to the test: %v", err)
 		}
 		defer ln.Close()
-		_, err = planPorts(false)
+		_, err = planPorts(defaultPorts(t), false)
 		if err == nil || !strings.Contains(err.Error(), "9083 (profile)") {
 			t.Fatalf("error = %v", err)
 		}
@@ -716,4 +718,22 @@ func TestServiceIssuerIsTheGateway(t *testing.T) {
 			t.Errorf("%s: JWT_ISSUER=%q, want the gateway %q", name, got, st.GatewayURL())
 		}
 	}
+}
+
+// defaultPorts are the ports of charts/latchkey/routes.yaml.
+func defaultPorts(t *testing.T) map[string]Ports {
+	t.Helper()
+	path, err := routes.Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := routes.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := DefaultPorts(table)
+	if got, want := ports[Profile], (Ports{HTTP: 8083, Internal: 9083}); got != want {
+		t.Fatalf("profile's ports in routes.yaml = %v, want %v (docs/architecture.md)", got, want)
+	}
+	return ports
 }

@@ -102,10 +102,39 @@ Call with (dict "root" $ "service" "identity"). */ -}}
 {{- required (printf "service %q is not in routes.yaml" .service) $svc.port -}}
 {{- end -}}
 
+{{- /* A service's entry in the route table: port, internalPort and calls (the service topology). */ -}}
+{{- define "latchkey.topology" -}}
+{{- $table := include "latchkey.routeTable" .root | fromYaml -}}
+{{- toYaml (required (printf "service %q is not in routes.yaml" .service) (index $table.services .service)) -}}
+{{- end -}}
+
+{{- /* A service's internal port (/healthz, /readyz, /metrics, /internal/v1), from the route table. */ -}}
+{{- define "latchkey.internalPort" -}}
+{{- $svc := include "latchkey.topology" . | fromYaml -}}
+{{- required (printf "service %q has no internalPort in routes.yaml" .service) $svc.internalPort -}}
+{{- end -}}
+
+{{- /* The services whose internal port this service calls, from the route table, as a YAML list. */ -}}
+{{- define "latchkey.callees" -}}
+{{- $svc := include "latchkey.topology" . | fromYaml -}}
+{{- $out := list -}}
+{{- range $svc.calls }}{{ $out = append $out .service }}{{ end -}}
+{{- toYaml (dict "callees" ($out | uniq | sortAlpha)) -}}
+{{- end -}}
+
+{{- /* The services that call this service's internal port, from the route table, as a YAML list. */ -}}
+{{- define "latchkey.callers" -}}
+{{- $table := include "latchkey.routeTable" .root | fromYaml -}}
+{{- $out := list -}}
+{{- range $caller, $svc := $table.services }}
+{{- range $svc.calls }}{{ if eq .service $.service }}{{ $out = append $out $caller }}{{ end }}{{ end }}
+{{- end -}}
+{{- toYaml (dict "callers" ($out | uniq | sortAlpha)) -}}
+{{- end -}}
+
 {{- /* The internal base URL of a service, e.g. http://latchkey-session:9082. */ -}}
 {{- define "latchkey.internalURL" -}}
-{{- $port := (index .root.Values.services .service).internalPort -}}
-{{- printf "http://%s:%v" (include "latchkey.serviceFullname" .) $port -}}
+{{- printf "http://%s:%v" (include "latchkey.serviceFullname" .) (include "latchkey.internalPort" .) -}}
 {{- end -}}
 
 {{- /* The plain environment of a service (its ConfigMap's data), as YAML.
@@ -116,13 +145,12 @@ Call with (dict "root" $ "service" "identity"). */ -}}
 {{- $v := include "latchkey.serviceValues" . | fromYaml -}}
 {{- $env := dict
   "HTTP_ADDR" (printf ":%v" (include "latchkey.publicPort" .))
-  "INTERNAL_ADDR" (printf ":%v" $v.internalPort)
+  "INTERNAL_ADDR" (printf ":%v" (include "latchkey.internalPort" .))
   "MONGODB_DATABASE" (printf "%s%s" $c.mongodbDatabasePrefix .service)
   "KAFKA_TOPIC_PREFIX" $c.kafkaTopicPrefix
   "KAFKA_CREATE_TOPICS" (toString $c.kafkaCreateTopics)
   "LOG_LEVEL" $c.logLevel
   "OTEL_EXPORTER_OTLP_ENDPOINT" $c.otlpEndpoint
-  "JWKS_URL" (printf "%s/.well-known/jwks.json" (include "latchkey.internalURL" (dict "root" $root "service" "session")))
   "JWT_ISSUER" (include "latchkey.jwtIssuer" $root)
   "JWT_AUDIENCE" $c.jwtAudience
   "BODY_LIMIT_BYTES" (toString $c.bodyLimitBytes)
@@ -130,12 +158,11 @@ Call with (dict "root" $ "service" "identity"). */ -}}
   "SHUTDOWN_DRAIN_DELAY" $c.shutdownDrainDelay
   "TRUSTED_PROXIES" $c.trustedProxies
 -}}
-{{- if eq .service "identity" }}
-{{- $_ := set $env "SESSION_INTERNAL_URL" (include "latchkey.internalURL" (dict "root" $root "service" "session")) }}
-{{- $_ := set $env "PROFILE_INTERNAL_URL" (include "latchkey.internalURL" (dict "root" $root "service" "profile")) }}
+{{- /* The services it calls (routes.yaml): JWKS_URL, *_INTERNAL_URL. */}}
+{{- range (include "latchkey.topology" . | fromYaml).calls }}
+{{- $_ := set $env .env (printf "%s%s" (include "latchkey.internalURL" (dict "root" $root "service" .service)) (.path | default "")) }}
 {{- end }}
 {{- if eq .service "session" }}
-{{- $_ := set $env "IDENTITY_INTERNAL_URL" (include "latchkey.internalURL" (dict "root" $root "service" "identity")) }}
 {{- if $v.signingKey.secretName }}
 {{- $_ := set $env "JWT_SIGNING_KEY_FILE" (printf "/var/run/secrets/latchkey/signing-key/%s" $v.signingKey.key) }}
 {{- with $v.signingKey.verificationKeys }}

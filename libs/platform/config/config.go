@@ -167,6 +167,23 @@ func (l *Loader) Level(key string, def slog.Level) slog.Level {
 	return lvl
 }
 
+// PeerURL returns the required variable holding another service's internal URL (JWKS_URL,
+// IDENTITY_INTERNAL_URL...), and records an error naming it when it is unset or not an http(s) URL
+// with a host. There is no default: an address that works only on a laptop would make a deployment
+// that forgot the variable call itself; the chart and the local stack set it from routes.yaml.
+func (l *Loader) PeerURL(key string) string {
+	v, ok := l.raw(key)
+	if !ok {
+		l.errs = append(l.errs, fmt.Errorf("%s is required: the internal URL of a service this one calls", key))
+		return ""
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		l.fail(key, v, "an http(s) URL")
+		return ""
+	}
+	return v
+}
+
 // Err returns every problem found so far, or nil.
 func (l *Loader) Err() error { return errors.Join(l.errs...) }
 
@@ -208,6 +225,8 @@ type Base struct {
 }
 
 // LoadBase reads the shared configuration. httpAddr and internalAddr are the service's default ports.
+// Peer URLs (JWKS_URL, IDENTITY_INTERNAL_URL) have no default: a service that calls a peer requires
+// it with PeerURL in its own Load.
 func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 	b := Base{
 		Service:         service,
@@ -220,7 +239,7 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 		CreateTopics:    l.Bool("KAFKA_CREATE_TOPICS", true),
 		LogLevel:        l.Level("LOG_LEVEL", slog.LevelInfo),
 		OTLPEndpoint:    l.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
-		JWKSURL:         l.String("JWKS_URL", "http://127.0.0.1:9082/.well-known/jwks.json"),
+		JWKSURL:         l.String("JWKS_URL", ""),
 		JWTIssuer:       l.String("JWT_ISSUER", DefaultIssuer),
 		JWTAudience:     l.String("JWT_AUDIENCE", "latchkey"),
 		InternalToken:   Secret(l.Required("INTERNAL_API_TOKEN")),
@@ -230,15 +249,12 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 
 		ShutdownDrainDelay: l.Duration("SHUTDOWN_DRAIN_DELAY", 5*time.Second),
 
-		IdentityInternalURL: l.String("IDENTITY_INTERNAL_URL", "http://127.0.0.1:9081"),
+		IdentityInternalURL: l.String("IDENTITY_INTERNAL_URL", ""),
 		APIKeyRatePerMinute: l.Int("API_KEY_RATE_PER_MINUTE", 600),
 		Pprof:               l.Bool("PPROF_ENABLED", false),
 	}
 	if b.APIKeyRatePerMinute <= 0 {
 		l.errs = append(l.errs, errors.New("API_KEY_RATE_PER_MINUTE must be positive"))
-	}
-	if u, err := url.Parse(b.IdentityInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		l.errs = append(l.errs, fmt.Errorf("IDENTITY_INTERNAL_URL=%q: want an http(s) URL", b.IdentityInternalURL))
 	}
 	if err := ValidateIssuer(b.JWTIssuer); err != nil {
 		l.errs = append(l.errs, fmt.Errorf("JWT_ISSUER=%q: %w", b.JWTIssuer, err))

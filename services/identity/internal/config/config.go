@@ -1,8 +1,9 @@
 // Package config reads the identity service's configuration: the shared variables of
 // docs/architecture.md (config.Base) plus these, defaults in brackets:
 //
-//	SESSION_INTERNAL_URL [http://127.0.0.1:9082]   the session service's internal API
-//	PROFILE_INTERNAL_URL [http://127.0.0.1:9083]   the profile service's internal API: account events are
+//	SESSION_INTERNAL_URL (required)                the session service's internal API
+//	JWKS_URL (required)                            the session service's public keys
+//	PROFILE_INTERNAL_URL (required)                the profile service's internal API: account events are
 //	                                               delivered there before a change is answered (read-your-own-writes)
 //	ARGON2_MEMORY_KIB [19456]                      argon2id memory (KiB); at least OWASP's 19456
 //	ARGON2_ITERATIONS [2]                          argon2id passes; at least 2
@@ -165,8 +166,8 @@ func Load(l *config.Loader) (Config, error) {
 	}
 	c := Config{
 		Base:               l.LoadBase(Service, DefaultHTTPAddr, DefaultInternalAddr),
-		SessionInternalURL: l.String("SESSION_INTERNAL_URL", "http://127.0.0.1:9082"),
-		ProfileInternalURL: l.String("PROFILE_INTERNAL_URL", "http://127.0.0.1:9083"),
+		SessionInternalURL: l.PeerURL("SESSION_INTERNAL_URL"),
+		ProfileInternalURL: l.PeerURL("PROFILE_INTERNAL_URL"),
 		Argon2: password.Params{
 			MemoryKiB:   uint32(positive("ARGON2_MEMORY_KIB", 19456)),
 			Iterations:  uint32(positive("ARGON2_ITERATIONS", 2)),
@@ -247,12 +248,6 @@ func Load(l *config.Loader) (Config, error) {
 	oauthCfg, oauthErrs := loadOAuth(l)
 	c.OAuth = oauthCfg
 	errs = append(errs, oauthErrs...)
-	if u, err := url.Parse(c.SessionInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("SESSION_INTERNAL_URL=%q: want an http(s) URL", c.SessionInternalURL))
-	}
-	if u, err := url.Parse(c.ProfileInternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("PROFILE_INTERNAL_URL=%q: want an http(s) URL", c.ProfileInternalURL))
-	}
 	// OWASP's argon2id floor (m=19 MiB, t=2); weaker settings are refused rather than silently used.
 	if c.Argon2.MemoryKiB < password.DefaultParams.MemoryKiB {
 		errs = append(errs, fmt.Errorf("ARGON2_MEMORY_KIB=%d: want at least %d", c.Argon2.MemoryKiB, password.DefaultParams.MemoryKiB))
@@ -275,6 +270,7 @@ func Load(l *config.Loader) (Config, error) {
 	if n := len(c.OTPPepper.Value()); n > 0 && n < minPepper {
 		errs = append(errs, fmt.Errorf("OTP_PEPPER must be at least %d characters", minPepper))
 	}
+	c.JWKSURL = l.PeerURL("JWKS_URL") // the callers' URLs come from charts/latchkey/routes.yaml
 	if err := errors.Join(append([]error{l.Err()}, errs...)...); err != nil {
 		return c, err
 	}

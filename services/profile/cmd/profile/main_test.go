@@ -82,6 +82,8 @@ func TestRun(t *testing.T) {
 		"SHUTDOWN_TIMEOUT":     "5s",
 		// Nothing to drain in a test: stop at once.
 		"SHUTDOWN_DRAIN_DELAY": "0s",
+		// Required; nothing listens there in this test.
+		"IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081",
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -3,15 +3,15 @@
 //
 //	PROFILE_WAIT_TIMEOUT [1.5s]  how long GET /api/v1/me waits for a just-registered account's
 //	                             account.created event before answering from the token alone
-//	IDENTITY_INTERNAL_URL [http://127.0.0.1:9081]  identity's internal API (phone numbers set through
-//	                             PATCH /api/v1/me and /api/v1/auth/me are handed to identity)
+//	IDENTITY_INTERNAL_URL (required)  identity's internal API (phone numbers set through
+//	                             PATCH /api/v1/me and /api/v1/auth/me are handed to identity, API keys)
+//	JWKS_URL (required)          the session service's public keys (charts/latchkey/routes.yaml)
 package config
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/config"
@@ -35,12 +35,10 @@ func Load(l *config.Loader) (Config, error) {
 	c := Config{
 		Base:                l.LoadBase(Service, ":8083", ":9083"),
 		ProfileWait:         l.Duration("PROFILE_WAIT_TIMEOUT", 1500*time.Millisecond),
-		IdentityInternalURL: l.String("IDENTITY_INTERNAL_URL", "http://127.0.0.1:9081"),
+		IdentityInternalURL: l.PeerURL("IDENTITY_INTERNAL_URL"),
 	}
+	c.JWKSURL = l.PeerURL("JWKS_URL")
 	err := l.Err()
-	if u, perr := url.Parse(c.IdentityInternalURL); perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		err = errors.Join(err, fmt.Errorf("IDENTITY_INTERNAL_URL=%q: want an http(s) URL", c.IdentityInternalURL))
-	}
 	if c.ProfileWait > 10*time.Second {
 		err = errors.Join(err, fmt.Errorf("PROFILE_WAIT_TIMEOUT=%s: want at most 10s (a request waits that long)", c.ProfileWait))
 	}

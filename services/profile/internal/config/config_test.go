@@ -20,10 +20,12 @@ func TestLoad(t *testing.T) {
 		wantWait time.Duration
 		wantErrs []string
 	}{
-		{name: "defaults", env: map[string]string{"INTERNAL_API_TOKEN": token}, wantWait: 1500 * time.Millisecond},
-		{name: "wait set", env: map[string]string{"INTERNAL_API_TOKEN": token, "PROFILE_WAIT_TIMEOUT": "500ms"}, wantWait: 500 * time.Millisecond},
-		{name: "wait too long", env: map[string]string{"INTERNAL_API_TOKEN": token, "PROFILE_WAIT_TIMEOUT": "1m"}, wantErrs: []string{"PROFILE_WAIT_TIMEOUT"}},
-		{name: "identity URL not http", env: map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "ftp://identity"}, wantErrs: []string{"IDENTITY_INTERNAL_URL"}},
+		{name: "defaults", env: map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json"}, wantWait: 1500 * time.Millisecond},
+		{name: "wait set", env: map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json", "PROFILE_WAIT_TIMEOUT": "500ms"}, wantWait: 500 * time.Millisecond},
+		{name: "wait too long", env: map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json", "PROFILE_WAIT_TIMEOUT": "1m"}, wantErrs: []string{"PROFILE_WAIT_TIMEOUT"}},
+		{name: "identity URL missing", env: map[string]string{"INTERNAL_API_TOKEN": token, "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json"}, wantErrs: []string{"IDENTITY_INTERNAL_URL is required"}},
+		{name: "JWKS URL missing", env: map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "http://identity:9081"}, wantErrs: []string{"JWKS_URL is required"}},
+		{name: "identity URL not http", env: map[string]string{"INTERNAL_API_TOKEN": token, "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json", "IDENTITY_INTERNAL_URL": "ftp://identity"}, wantErrs: []string{"IDENTITY_INTERNAL_URL"}},
 		{
 			name:     "every problem at once",
 			env:      map[string]string{"PROFILE_WAIT_TIMEOUT": "soon", "BODY_LIMIT_BYTES": "lots"},
@@ -61,7 +63,7 @@ func TestLoad(t *testing.T) {
 
 func TestLogValueMasksSecrets(t *testing.T) {
 	const uri = "mongodb://user:hunter2@db:27017"
-	cfg, err := profileconfig.Load(config.NewLoaderFrom(map[string]string{"INTERNAL_API_TOKEN": token, "MONGODB_URI": uri}))
+	cfg, err := profileconfig.Load(config.NewLoaderFrom(map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json", "MONGODB_URI": uri}))
 	if err != nil {
 		t.Fatal(err)
 	}

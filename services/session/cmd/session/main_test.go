@@ -117,6 +117,8 @@ func baseEnv(t *testing.T) map[string]string {
 		"SHUTDOWN_TIMEOUT":   "2s",
 		// Nothing to drain in a test: stop at once.
 		"SHUTDOWN_DRAIN_DELAY": "0s",
+		// Required; nothing listens there in this test.
+		"IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081",
 	}
 }
 

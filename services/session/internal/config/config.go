@@ -15,7 +15,7 @@
 //	REFRESH_TOKEN_GRACE   [10s]    for this long after a refresh, the refresh token it replaced returns
 //	                               the same new pair (parallel refreshes of one client) instead of being
 //	                               taken for reuse; 0 turns it off; at most 1m
-//	IDENTITY_INTERNAL_URL (platform config) identity's internal API, also for re-authentication before
+//	IDENTITY_INTERNAL_URL (required)      identity's internal API, also for re-authentication before
 //	                               sign-out-others and sign-out-all)
 //	LOCATION_HEADER       [""]     request header in which the ingress puts the client's approximate
 //	                               location (e.g. "X-Client-Geo"); read only from TRUSTED_PROXIES; off
@@ -67,6 +67,7 @@ func Load(l *config.Loader) (Config, error) {
 		LocationHeader:     l.HeaderName("LOCATION_HEADER", ""),
 	}
 	c.VerificationKeyFiles = l.List("JWT_VERIFICATION_KEY_FILES", nil)
+	c.IdentityInternalURL = l.PeerURL("IDENTITY_INTERNAL_URL") // API keys, re-authentication
 	errs := []error{l.Err()}
 	if maxTTL := authn.DefaultLookback - authn.Leeway; c.AccessTokenTTL <= 0 || c.AccessTokenTTL > maxTTL {
 		// Every service reads revocations back authn.DefaultLookback on start-up; a token living longer

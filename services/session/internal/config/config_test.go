@@ -19,7 +19,7 @@ func TestLoad(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			env:  map[string]string{"INTERNAL_API_TOKEN": token},
+			env:  map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081"},
 			check: func(t *testing.T, c config.Config) {
 				if c.HTTPAddr != ":8082" || c.InternalAddr != ":9082" {
 					t.Errorf("addrs = %q %q, want :8082 :9082", c.HTTPAddr, c.InternalAddr)
@@ -75,7 +75,7 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name:     "access tokens longer than the deny-list lookback",
-			env:      map[string]string{"INTERNAL_API_TOKEN": token, "ACCESS_TOKEN_TTL": "1h"},
+			env:      map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081", "ACCESS_TOKEN_TTL": "1h"},
 			wantErrs: []string{"ACCESS_TOKEN_TTL=1h0m0s"},
 		},
 		{
@@ -91,12 +91,12 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name:     "refresh grace too long",
-			env:      map[string]string{"INTERNAL_API_TOKEN": token, "REFRESH_TOKEN_GRACE": "5m"},
+			env:      map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081", "REFRESH_TOKEN_GRACE": "5m"},
 			wantErrs: []string{"REFRESH_TOKEN_GRACE=5m0s"},
 		},
 		{
 			name:     "idle longer than absolute",
-			env:      map[string]string{"INTERNAL_API_TOKEN": token, "SESSION_IDLE_TTL": "100h", "SESSION_ABSOLUTE_TTL": "10h"},
+			env:      map[string]string{"INTERNAL_API_TOKEN": token, "IDENTITY_INTERNAL_URL": "http://127.0.0.1:9081", "SESSION_IDLE_TTL": "100h", "SESSION_ABSOLUTE_TTL": "10h"},
 			wantErrs: []string{"SESSION_IDLE_TTL=100h0m0s: want at most SESSION_ABSOLUTE_TTL"},
 		},
 	}
@@ -124,7 +124,7 @@ func TestLoad(t *testing.T) {
 
 func TestLogValueMasksSecrets(t *testing.T) {
 	c, err := config.Load(platformconfig.NewLoaderFrom(map[string]string{
-		"INTERNAL_API_TOKEN": "very-secret-internal-token", "MONGODB_URI": "mongodb://user:hunter2@db:27017",
+		"INTERNAL_API_TOKEN": "very-secret-internal-token", "IDENTITY_INTERNAL_URL": "http://identity:9081", "MONGODB_URI": "mongodb://user:hunter2@db:27017",
 	}))
 	if err != nil {
 		t.Fatal(err)

@@ -64,6 +64,7 @@ func TestLoadKeyringFromFiles(t *testing.T) {
 
 	load := func(env map[string]string) (*token.Keyring, error) {
 		env["INTERNAL_API_TOKEN"] = internalToken
+		env["IDENTITY_INTERNAL_URL"] = "http://127.0.0.1:9081" // required; not called here
 		cfg, err := sessionconfig.Load(config.NewLoaderFrom(env))
 		if err != nil {
 			return nil, err

@@ -13,7 +13,8 @@
 // KAFKA_TOPIC_PREFIX, JWKS_URL (the session service's internal port), IDENTITY_INTERNAL_URL (identity's
 // internal port, where API keys are verified), a random INTERNAL_API_TOKEN
 // shared by all and LOG_LEVEL; identity also SESSION_INTERNAL_URL and a stable OTP_PEPPER,
-// notification DEV_OUTBOX_ENABLED=true when Config.DevOutbox is set. Config.ExtraEnv adds more.
+// notification DELIVERY_DRIVER=outbox with DEVELOPMENT_MODE=true, and DEV_OUTBOX_ENABLED=true when
+// Config.DevOutbox is set. Config.ExtraEnv adds more.
 //
 // Child processes run in their own process group and, on Linux, die with the parent process, so a
 // crashed test or a killed `make run` leaves no orphans behind.
@@ -396,8 +397,14 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		env["PROFILE_INTERNAL_URL"] = "http://" + net.JoinHostPort(host, strconv.Itoa(ports[Profile].Internal))
 		env["OTP_PEPPER"] = s.otpPepper
 	}
-	if name == Notification && s.cfg.DevOutbox {
-		env["DEV_OUTBOX_ENABLED"] = "true"
+	if name == Notification {
+		// The local stack keeps messages in the dev outbox; the service allows it only in development
+		// mode (ExtraEnv may switch to DELIVERY_DRIVER=live).
+		env["DELIVERY_DRIVER"] = "outbox"
+		env["DEVELOPMENT_MODE"] = "true"
+		if s.cfg.DevOutbox {
+			env["DEV_OUTBOX_ENABLED"] = "true"
+		}
 	}
 	maps.Copy(env, s.cfg.ExtraEnv[AllServices])
 	maps.Copy(env, s.cfg.ExtraEnv[name])
@@ -437,6 +444,7 @@ func (s *Stack) bodyLimit() int64 {
 var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
+	"DELIVERY_DRIVER", "DEVELOPMENT_MODE",
 	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL",
 }
 

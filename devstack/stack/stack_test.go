@@ -198,8 +198,8 @@ func TestServiceEnvironment(t *testing.T) {
 			"JWT_ISSUER": "identity-issuer", "ONLY_IDENTITY": "yes",
 		}},
 		{service: Session, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": ""}},
-		{service: Profile, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": ""}},
-		{service: Notification, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true"}},
+		{service: Profile, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "DEVELOPMENT_MODE": ""}},
+		{service: Notification, want: map[string]string{"SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true", "DELIVERY_DRIVER": "outbox", "DEVELOPMENT_MODE": "true"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 	"github.com/latchkey/latchkey/services/notification/internal/email"
 	"github.com/latchkey/latchkey/services/notification/internal/httpapi"
 	"github.com/latchkey/latchkey/services/notification/internal/messaging"
+	"github.com/latchkey/latchkey/services/notification/internal/retry"
 	"github.com/latchkey/latchkey/services/notification/internal/sendlimit"
 	"github.com/latchkey/latchkey/services/notification/internal/store"
 	"github.com/latchkey/latchkey/services/notification/internal/subscriber"
@@ -122,7 +123,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	// Kafka.
 	if cfg.CreateTopics {
 		if err := kafkax.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.TopicPrefix, topicPartitions,
-			events.TopicOTPDispatch, events.TopicOTPDispatchDLQ, events.TopicAccountEvents, events.TopicAccountEventsDLQ); err != nil {
+			append([]string{events.TopicOTPDispatch, events.TopicOTPDispatchDLQ, events.TopicAccountEvents, events.TopicAccountEventsDLQ}, retryTopics...)...); err != nil {
 			return fmt.Errorf("kafka topics: %w", err)
 		}
 	}
@@ -149,7 +150,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	metrics.Registry.MustRegister(messagesTotal)
 	service := delivery.NewService(deliveries, router, log, delivery.Options{
 		MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, RetryAfterMax: cfg.RetryAfterMax,
-		Limiter: limiter, DeadLetters: deadletter.New(producer), Stopping: workCtx.Done(),
+		Limiter: limiter, DeadLetters: deadletter.New(producer), Retries: retry.New(producer), Stopping: workCtx.Done(),
 		Observe: func(channel, outcome string) { messagesTotal.WithLabelValues(channel, outcome).Inc() },
 	})
 	opts := httpx.Options{Service: cfg.Service, Logger: log, Metrics: metrics, BodyLimit: cfg.BodyLimit, TrustedProxies: cfg.TrustedProxies}
@@ -205,6 +206,9 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	// One consumer group per topic, so a rebalance of one does not pause (and redeliver) the other.
 	consume("notification", events.TopicOTPDispatch, subscriber.OTPDispatch(service, log))
 	consume("notification-alerts", events.TopicAccountEvents, subscriber.SecurityAlerts(service, log))
+	for _, rc := range retryConsumers(service, log, workCtx.Done()) {
+		consume(rc.group, rc.topic, rc.handle)
+	}
 
 	serveErr := httpx.Serve(serveCtx, log, cfg.ShutdownTimeout, httpx.Server{Name: "public", Addr: cfg.HTTPAddr, App: public},
 		httpx.Server{Name: "internal", Addr: cfg.InternalAddr, App: internal})

@@ -180,10 +180,10 @@ type Options struct {
 	DeadLetters   DeadLetters   // nil: failed deliveries are only recorded
 	// Retries, when set, takes a delivery that must wait for its next attempt, so Deliver returns
 	// instead of waiting; nil: Deliver waits between attempts itself (holding up the caller).
-	Retries Retries
-	Observe       func(channel, outcome string)
-	Stopping      <-chan struct{}  // closed on shutdown: ends a wait between attempts
-	Now           func() time.Time // the clock (default time.Now)
+	Retries  Retries
+	Observe  func(channel, outcome string)
+	Stopping <-chan struct{}  // closed on shutdown: ends a wait between attempts
+	Now      func() time.Time // the clock (default time.Now)
 }
 
 // Service delivers dispatches.

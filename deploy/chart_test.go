@@ -212,7 +212,7 @@ func TestChartConfig(t *testing.T) {
 			"LOGIN_MAX_PER_IP": "100", "REGISTRATION_MAX_PER_IP": "50", "THROTTLE_ALLOW_CIDRS": "", "CAPTCHA_PROVIDER": "none"},
 		"session":      {"HTTP_ADDR": ":8082", "INTERNAL_ADDR": ":9082", "MONGODB_DATABASE": "latchkey_session", "IDENTITY_INTERNAL_URL": "http://latchkey-identity:9081", "JWT_SIGNING_KEY_FILE": "/var/run/secrets/latchkey/signing-key/jwt-signing-key.pem"},
 		"profile":      {"HTTP_ADDR": ":8083", "INTERNAL_ADDR": ":9083", "MONGODB_DATABASE": "latchkey_profile", "IDENTITY_INTERNAL_URL": "http://latchkey-identity:9081", "JWKS_URL": "http://latchkey-session:9082/.well-known/jwks.json"},
-		"notification": {"HTTP_ADDR": ":8084", "INTERNAL_ADDR": ":9084", "MONGODB_DATABASE": "latchkey_notification", "DELIVERY_DRIVER": "outbox"},
+		"notification": {"HTTP_ADDR": ":8084", "INTERNAL_ADDR": ":9084", "MONGODB_DATABASE": "latchkey_notification", "DELIVERY_DRIVER": "live"},
 	}
 	secrets := map[string][]string{
 		"identity":     {"CAPTCHA_SECRET", "INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI", "OTP_PEPPER"},

@@ -131,6 +131,11 @@ func TestTiltfileEvaluates(t *testing.T) {
 	if !strings.Contains(string(all), `DEV_OUTBOX_ENABLED: \"true\"`) {
 		t.Error("the chart is not deployed with charts/latchkey/values-dev.yaml (DEV_OUTBOX_ENABLED is not set)")
 	}
+	for _, v := range []string{`DELIVERY_DRIVER: outbox`, `DEVELOPMENT_MODE: \"true\"`} {
+		if !strings.Contains(string(all), v) {
+			t.Errorf("the local cluster's notification service lacks %s: it would refuse the dev outbox", v)
+		}
+	}
 	if m := res.Manifests[get("tests")]; m.TriggerMode != tiltTriggerModeManual {
 		t.Errorf("tests trigger mode %d, want manual (%d)", m.TriggerMode, tiltTriggerModeManual)
 	}

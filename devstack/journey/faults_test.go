@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey/devstack/stack"
+	"github.com/latchkey/latchkey/libs/platform/mongox"
 )
 
 // startFaultStack starts a stack with its own embedded MongoDB server and Kafka broker (the shared
@@ -141,6 +143,13 @@ func TestFaultMongoDown(t *testing.T) {
 		{"security info (envelope)", "GET", "/api/v1/account/security-info", nil, a.access, true},
 		{"dev outbox (plain)", "GET", "/api/v1/dev/outbox?to=x%40example.com", nil, "", false},
 	}
+	// Each request fails within mongox.RequestBudget (at most two server selections of
+	// mongox.ServerSelectionTimeout). Asserting that as a latency would be flaky on a shared machine;
+	// a client that gives up after a generous 5 s proves the answer is bounded, where before a session
+	// list waited out two 5 s selections (10 s).
+	if mongox.RequestBudget > 2*time.Second {
+		t.Fatalf("mongox.RequestBudget = %s, want at most 2s", mongox.RequestBudget)
+	}
 	// In parallel: each waits out the driver's server selection timeout.
 	t.Run("while MongoDB is down", func(t *testing.T) {
 		for _, tt := range tests {
@@ -150,9 +159,13 @@ func TestFaultMongoDown(t *testing.T) {
 				if tt.token != "" {
 					headers = bearer(tt.token)
 				}
-				r := c.do(tt.method, tt.path, tt.body, headers...)
+				bounded := &client{t: t, base: c.base, http: &http.Client{Timeout: 5 * time.Second}}
+				r := bounded.do(tt.method, tt.path, tt.body, headers...)
 				if r.Status != http.StatusServiceUnavailable {
 					t.Fatalf("%s %s with MongoDB down: status %d, want 503: %s", tt.method, tt.path, r.Status, r.Raw)
+				}
+				if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 {
+					t.Errorf("Retry-After = %q, want a number of seconds", r.Header.Get("Retry-After"))
 				}
 				if tt.envelope {
 					if r.Body["success"] != false || str(r.Body, "httpStatus") != "SERVICE_UNAVAILABLE" {

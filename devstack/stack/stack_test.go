@@ -203,8 +203,8 @@ func TestServiceEnvironment(t *testing.T) {
 		}},
 		{service: Session, want: map[string]string{"IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": ""}},
 		{service: Profile, want: map[string]string{"IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": sessionInternal + "/.well-known/jwks.json",
-			"PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": ""}},
-		{service: Notification, want: map[string]string{"IDENTITY_INTERNAL_URL": "", "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true"}},
+			"PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "DEVELOPMENT_MODE": ""}},
+		{service: Notification, want: map[string]string{"IDENTITY_INTERNAL_URL": "", "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true", "DELIVERY_DRIVER": "outbox", "DEVELOPMENT_MODE": "true"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {

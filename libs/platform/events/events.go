@@ -22,10 +22,17 @@ const (
 	TopicOTPDispatchDLQ = "otp.dispatch.v1.dlq"
 	// TopicAccountEventsDLQ holds the security alerts of TopicAccountEvents that could not be delivered.
 	TopicAccountEventsDLQ = "account.events.v1.dlq"
+	// TopicOTPDispatchRetry and TopicAccountEventsRetry hold the deliveries of their source topic
+	// waiting for a later attempt (payload DeliveryRetry, with the original event and its not-before
+	// time), so one failing destination does not hold up the source partition. Only the notification
+	// service writes and reads them. The OTP retry topic carries codes, like otp.dispatch.v1.
+	TopicOTPDispatchRetry   = "otp.dispatch.v1.retry"
+	TopicAccountEventsRetry = "account.events.v1.retry"
 )
 
 // AllTopics lists every topic a deployment needs.
-var AllTopics = []string{TopicOTPDispatch, TopicAccountEvents, TopicSessionEvents, TopicProfileEvents, TopicOTPDispatchDLQ, TopicAccountEventsDLQ}
+var AllTopics = []string{TopicOTPDispatch, TopicAccountEvents, TopicSessionEvents, TopicProfileEvents, TopicOTPDispatchDLQ, TopicAccountEventsDLQ,
+	TopicOTPDispatchRetry, TopicAccountEventsRetry}
 
 // Event types.
 const (
@@ -38,6 +45,7 @@ const (
 	TypeSessionCreated = "session.created" // on TopicSessionEvents, payload SessionCreated
 	TypeSessionRevoked = "session.revoked" // on TopicSessionEvents, payload SessionRevoked
 	TypeDeadLetter     = "dead.letter"     // on the *.dlq topics, payload DeadLetter
+	TypeDeliveryRetry  = "delivery.retry"  // on the *.retry topics, payload DeliveryRetry
 )
 
 // Envelope is the wire form of every event.
@@ -219,6 +227,16 @@ type SessionRevoked struct {
 	SessionID string    `json:"sessionId"`
 	Reason    string    `json:"reason"`
 	DenyUntil time.Time `json:"denyUntil"`
+}
+
+// DeliveryRetry is a delivery waiting for its next attempt, on the retry topic of the topic it came
+// from (TopicOTPDispatchRetry, TopicAccountEventsRetry) under the original event id and account id.
+// Event is the original envelope (an OTP's code included: the topic is as sensitive as its source).
+type DeliveryRetry struct {
+	Topic     string          `json:"topic"`     // the original topic, without the deployment prefix
+	NotBefore time.Time       `json:"notBefore"` // the next attempt is due then
+	Attempts  int             `json:"attempts"`  // attempts made so far
+	Event     json.RawMessage `json:"event"`     // the original Envelope
 }
 
 // DeadLetter is an event a consumer gave up on, published to the dead-letter topic of the topic it came

@@ -28,12 +28,20 @@ import (
 // Timeouts applied by Connect and Ping.
 const (
 	// ServerSelectionTimeout bounds how long an operation waits for a usable server, so a MongoDB that
-	// is down answers an error instead of hanging.
-	ServerSelectionTimeout = 5 * time.Second
+	// is down answers an error (a 503 with Retry-After) instead of hanging. A request makes at most
+	// RequestBudget/ServerSelectionTimeout attempts to reach a MongoDB that is down before it fails
+	// (e.g. a best-effort write and then its read), so it answers within RequestBudget.
+	ServerSelectionTimeout = time.Second
+	// RequestBudget is the longest a request waits for a MongoDB that is down: the fault tests hold
+	// every service to it (two sequential server selections at most).
+	RequestBudget = 2 * ServerSelectionTimeout
 	// ConnectTimeout bounds one TCP connection attempt.
 	ConnectTimeout = 5 * time.Second
 	// PingTimeout bounds Ping when its context has no deadline.
 	PingTimeout = 2 * time.Second
+	// StartupTimeout is how long Connect keeps trying to reach a server when its context has no
+	// earlier deadline (a pod starting beside a MongoDB that is still electing a primary).
+	StartupTimeout = 5 * time.Second
 )
 
 // codeNotImplemented is the NotImplemented server error code (FerretDB's answer to index options it
@@ -71,11 +79,34 @@ func Connect(ctx context.Context, uri, database string) (*mongo.Client, *mongo.D
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to MongoDB: %w", err)
 	}
-	if err := client.Ping(ctx, readpref.Primary()); err != nil {
-		_ = client.Disconnect(context.WithoutCancel(ctx))
-		return nil, nil, fmt.Errorf("connect to MongoDB: ping: %w", err)
+	// One ping waits at most ServerSelectionTimeout; keep trying for StartupTimeout.
+	pctx, cancel := context.WithTimeout(ctx, StartupTimeout)
+	defer cancel()
+	for {
+		err := client.Ping(pctx, readpref.Primary())
+		if err == nil {
+			break
+		}
+		if pctx.Err() != nil || !retryablePing(err) {
+			_ = client.Disconnect(context.WithoutCancel(ctx))
+			return nil, nil, fmt.Errorf("connect to MongoDB: ping: %w", err)
+		}
+		select {
+		case <-pctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	return client, client.Database(database), nil
+}
+
+// retryablePing reports whether a failed ping may succeed later (no server reachable yet), as opposed
+// to a refusal such as failed authentication.
+func retryablePing(err error) bool {
+	var se mongo.ServerError
+	if errors.As(err, &se) {
+		return false
+	}
+	return mongo.IsTimeout(err) || mongo.IsNetworkError(err) || strings.Contains(err.Error(), "server selection")
 }
 
 // Ping reports whether the server answers, for readiness checks. Without a deadline on ctx it waits at

@@ -52,13 +52,45 @@ func TestConnectFails(t *testing.T) {
 			if err == nil {
 				t.Fatal("Connect succeeded, want an error")
 			}
-			if took := time.Since(start); took > 3*mongox.ServerSelectionTimeout {
+			if took := time.Since(start); took > mongox.StartupTimeout+3*mongox.ServerSelectionTimeout {
 				t.Errorf("Connect took %s to fail", took)
 			}
 			if strings.Contains(err.Error(), "s3cret") {
 				t.Errorf("error leaks the URI's password: %v", err)
 			}
 		})
+	}
+}
+
+// TestRequestBudget: a request that meets a MongoDB that is down fails within about 2 s (the fault
+// tests in devstack/journey observe it end to end): an operation waits at most one server selection,
+// and a request's best-effort write plus its read fit the budget.
+func TestRequestBudget(t *testing.T) {
+	if mongox.RequestBudget > 2*time.Second || mongox.RequestBudget < 2*mongox.ServerSelectionTimeout {
+		t.Errorf("RequestBudget %s, ServerSelectionTimeout %s: want two selections within 2s", mongox.RequestBudget, mongox.ServerSelectionTimeout)
+	}
+	// Connect's options pointed at nobody: one operation fails after one selection.
+	opts, err := mongox.ClientOptions("mongodb://127.0.0.1:1/?directConnection=true&serverSelectionTimeoutMS=30000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.ServerSelectionTimeout == nil || *opts.ServerSelectionTimeout != mongox.ServerSelectionTimeout {
+		t.Fatalf("server selection timeout %v, want %s whatever the URI says", opts.ServerSelectionTimeout, mongox.ServerSelectionTimeout)
+	}
+	down, err := mongo.Connect(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = down.Disconnect(context.Background()) }()
+	done := make(chan error, 1)
+	go func() { done <- down.Ping(context.Background(), nil) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("ping of nobody succeeded")
+		}
+	case <-time.After(5 * mongox.RequestBudget): // generous: proves "bounded", not a latency
+		t.Fatal("an operation on a MongoDB that is down did not fail within 5x the request budget")
 	}
 }
 

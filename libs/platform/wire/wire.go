@@ -151,8 +151,14 @@ func TooManyRequestsLimit(msg string, retryAfter time.Duration, rl RateLimit) *E
 	return &Error{Status: http.StatusTooManyRequests, Message: msg, RetryAfter: retryAfter, RateLimit: &rl}
 }
 
-// Unavailable is a 503: a dependency (MongoDB, the session service) is down.
-func Unavailable(msg string) *Error { return New(http.StatusServiceUnavailable, msg) }
+// UnavailableRetryAfter is the Retry-After of Unavailable: about when a dependency that was down
+// (MongoDB electing a primary, a restarting sibling) may answer again.
+const UnavailableRetryAfter = 2 * time.Second
+
+// Unavailable is a 503 with Retry-After: a dependency (MongoDB, the session service) is down.
+func Unavailable(msg string) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Message: msg, RetryAfter: UnavailableRetryAfter}
+}
 
 // Invalid is a 422 listing the failed fields.
 func Invalid(fields ...FieldError) *Error {

@@ -49,6 +49,7 @@ func newLive(t *testing.T, extra map[string]string) *live {
 	l := &live{env: env, db: env.Database("notification"), twilio: providertest.NewTwilio(t), smtp: providertest.NewSMTP(t)}
 	l.vars = map[string]string{
 		"DELIVERY_DRIVER":            "live",
+		"DEVELOPMENT_MODE":           "false", // live delivery is the production setting
 		"TWILIO_ACCOUNT_SID":         providertest.TwilioAccountSID,
 		"TWILIO_AUTH_TOKEN":          providertest.TwilioAuthToken,
 		"TWILIO_SMS_FROM":            smsFrom,

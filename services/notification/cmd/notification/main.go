@@ -20,6 +20,7 @@ import (
 	"github.com/latchkey/latchkey/services/notification/internal/email"
 	"github.com/latchkey/latchkey/services/notification/internal/httpapi"
 	"github.com/latchkey/latchkey/services/notification/internal/messaging"
+	"github.com/latchkey/latchkey/services/notification/internal/retry"
 	"github.com/latchkey/latchkey/services/notification/internal/sendlimit"
 	"github.com/latchkey/latchkey/services/notification/internal/store"
 	"github.com/latchkey/latchkey/services/notification/internal/subscriber"
@@ -40,7 +41,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	}
 	return lifecycle.Run(ctx, log, cfg.Base, lifecycle.Options{
 		Config: cfg,
-		Topics: []string{events.TopicOTPDispatch, events.TopicOTPDispatchDLQ, events.TopicAccountEvents, events.TopicAccountEventsDLQ},
+		Topics: append([]string{events.TopicOTPDispatch, events.TopicOTPDispatchDLQ, events.TopicAccountEvents, events.TopicAccountEventsDLQ}, retryTopics...),
 	}, func(ctx context.Context, rt *lifecycle.Runtime) error { return build(ctx, rt, cfg) })
 }
 
@@ -93,7 +94,7 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg notificationconfig.Co
 	rt.Metrics.Registry.MustRegister(messagesTotal)
 	svc := delivery.NewService(deliveries, router, log, delivery.Options{
 		MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, RetryAfterMax: cfg.RetryAfterMax,
-		Limiter: limiter, DeadLetters: deadletter.New(rt.Producer), Stopping: rt.Stopping(),
+		Limiter: limiter, DeadLetters: deadletter.New(rt.Producer), Retries: retry.New(rt.Producer), Stopping: rt.Stopping(),
 		Observe: func(channel, outcome string) { messagesTotal.WithLabelValues(channel, outcome).Inc() },
 	})
 	if cfg.DevOutboxEnabled {
@@ -120,5 +121,9 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg notificationconfig.Co
 	}
 	consume("notification", events.TopicOTPDispatch, subscriber.OTPDispatch(svc, log))
 	consume("notification-alerts", events.TopicAccountEvents, subscriber.SecurityAlerts(svc, log))
+	// The delayed retries, each topic in its own group (see retries.go).
+	for _, rc := range retryConsumers(svc, log, rt.Stopping()) {
+		consume(rc.group, rc.topic, rc.handle)
+	}
 	return nil
 }

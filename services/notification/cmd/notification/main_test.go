@@ -84,6 +84,9 @@ func startWith(t *testing.T, env *testenv.Env, extra map[string]string) *service
 		"SHUTDOWN_TIMEOUT":   "5s",
 		// Nothing to drain in a test: stop at once.
 		"SHUTDOWN_DRAIN_DELAY": "0s",
+		// The local stack's delivery: the outbox, allowed by DEVELOPMENT_MODE (extra may switch to live).
+		"DELIVERY_DRIVER":  "outbox",
+		"DEVELOPMENT_MODE": "true",
 	}
 	for k, v := range extra {
 		vars[k] = v
@@ -189,5 +192,25 @@ func TestRunReportsEveryConfigError(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
+	}
+}
+
+// TestRunRefusesOutboxOutsideDevelopment: the service does not start storing codes instead of sending
+// them, nor serve them over HTTP, unless DEVELOPMENT_MODE=true says it runs on a developer's machine.
+func TestRunRefusesOutboxOutsideDevelopment(t *testing.T) {
+	for name, extra := range map[string]map[string]string{
+		"outbox driver":    {"DELIVERY_DRIVER": "outbox"},
+		"dev outbox route": {"DELIVERY_DRIVER": "live", "SMTP_HOST": "smtp.example.com", "SMTP_FROM": "a@example.com", "DEV_OUTBOX_ENABLED": "true"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vars := map[string]string{"INTERNAL_API_TOKEN": "test-internal-token-0123456789"}
+			for k, v := range extra {
+				vars[k] = v
+			}
+			err := run(context.Background(), slog.New(slog.DiscardHandler), config.NewLoaderFrom(vars))
+			if err == nil || !strings.Contains(err.Error(), "DEVELOPMENT_MODE=true") {
+				t.Fatalf("run = %v, want a configuration error naming DEVELOPMENT_MODE=true", err)
+			}
+		})
 	}
 }

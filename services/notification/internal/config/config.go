@@ -1,14 +1,17 @@
 // Package config holds the notification service's configuration: the variables every service reads
 // (see docs/architecture.md) plus the ones below.
 //
-//	DELIVERY_DRIVER [outbox]          how messages leave: "outbox" stores them in MongoDB's dev_outbox
-//	                                  collection instead of sending them (local stack and tests);
-//	                                  "live" sends SMS and WhatsApp through Twilio and e-mail over SMTP
-//	                                  (each provider is on when its TWILIO_ACCOUNT_SID / SMTP_HOST is set;
-//	                                  a channel without one fails permanently)
+//	DELIVERY_DRIVER [live]            how messages leave: "live" sends SMS and WhatsApp through Twilio and
+//	                                  e-mail over SMTP (each provider is on when its TWILIO_ACCOUNT_SID /
+//	                                  SMTP_HOST is set; a channel without one fails permanently; neither
+//	                                  set is a start-up error); "outbox" stores them, codes in plain text,
+//	                                  in MongoDB's dev_outbox collection instead of sending them (local
+//	                                  stack and tests only: refused unless DEVELOPMENT_MODE=true)
 //	DEV_OUTBOX_ENABLED [false]        serve GET /api/v1/dev/outbox, which shows the stored messages, codes
-//	                                  included; for local development and tests only, the Helm chart
-//	                                  never sets it
+//	                                  included; refused unless DEVELOPMENT_MODE=true; the Helm chart's
+//	                                  ingress and HTTPRoute never route it
+//	DEVELOPMENT_MODE [false]          allow the development-only settings above (set by the local stack,
+//	                                  values-dev.yaml and the dev kustomize overlay; never in production)
 //	DELIVERY_MAX_ATTEMPTS [5]         attempts of one event before it goes to the dead-letter topic
 //	DELIVERY_RETRY_BASE [1s]          wait after the first failed attempt, doubled per attempt (jittered)
 //	DELIVERY_RETRY_MAX [30s]          longest wait between attempts
@@ -68,6 +71,7 @@ type Config struct {
 	config.Base
 	DeliveryDriver   string
 	DevOutboxEnabled bool
+	DevelopmentMode  bool // DEVELOPMENT_MODE: allows the outbox driver and the dev outbox route
 	MaxAttempts      int
 	RetryBase        time.Duration
 	RetryMax         time.Duration
@@ -94,8 +98,9 @@ func (c Config) SMTPEnabled() bool { return c.DeliveryDriver == DriverLive && c.
 func Load(l *config.Loader) (Config, error) {
 	c := Config{
 		Base:             l.LoadBase(Service, ":8084", ":9084"),
-		DeliveryDriver:   l.String("DELIVERY_DRIVER", DriverOutbox),
+		DeliveryDriver:   l.String("DELIVERY_DRIVER", DriverLive),
 		DevOutboxEnabled: l.Bool("DEV_OUTBOX_ENABLED", false),
+		DevelopmentMode:  l.Bool("DEVELOPMENT_MODE", false),
 		MaxAttempts:      l.Int("DELIVERY_MAX_ATTEMPTS", 5),
 		RetryBase:        l.Duration("DELIVERY_RETRY_BASE", time.Second),
 		RetryMax:         l.Duration("DELIVERY_RETRY_MAX", 30*time.Second),
@@ -137,6 +142,10 @@ func Load(l *config.Loader) (Config, error) {
 
 	switch c.DeliveryDriver {
 	case DriverOutbox:
+		if !c.DevelopmentMode {
+			err = errors.Join(err, errors.New("DELIVERY_DRIVER=outbox stores one-time codes instead of sending them: "+
+				"allowed only with DEVELOPMENT_MODE=true (local stack); production uses DELIVERY_DRIVER=live"))
+		}
 	case DriverLive:
 		if !c.TwilioEnabled() && !c.SMTPEnabled() {
 			err = errors.Join(err, errors.New("DELIVERY_DRIVER=live needs TWILIO_ACCOUNT_SID or SMTP_HOST"))
@@ -153,6 +162,9 @@ func Load(l *config.Loader) (Config, error) {
 		}
 	default:
 		err = errors.Join(err, fmt.Errorf("DELIVERY_DRIVER=%q: want %q or %q", c.DeliveryDriver, DriverOutbox, DriverLive))
+	}
+	if c.DevOutboxEnabled && !c.DevelopmentMode {
+		err = errors.Join(err, errors.New("DEV_OUTBOX_ENABLED=true serves one-time codes over HTTP: allowed only with DEVELOPMENT_MODE=true (local stack)"))
 	}
 	if c.MaxAttempts < 1 {
 		err = errors.Join(err, fmt.Errorf("DELIVERY_MAX_ATTEMPTS=%d: want at least 1", c.MaxAttempts))
@@ -182,6 +194,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append(c.Base.LogAttrs(),
 		slog.String("delivery_driver", c.DeliveryDriver),
 		slog.Bool("dev_outbox_enabled", c.DevOutboxEnabled),
+		slog.Bool("development_mode", c.DevelopmentMode),
 		slog.Int("delivery_max_attempts", c.MaxAttempts),
 		slog.Duration("delivery_retry_base", c.RetryBase),
 		slog.Duration("delivery_retry_max", c.RetryMax),

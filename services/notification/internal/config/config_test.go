@@ -13,6 +13,15 @@ import (
 
 const token = "0123456789abcdef-internal"
 
+// devEnv is the local stack's notification environment: the dev outbox, allowed by DEVELOPMENT_MODE.
+func devEnv(extra ...string) map[string]string {
+	env := map[string]string{"INTERNAL_API_TOKEN": token, "DELIVERY_DRIVER": "outbox", "DEVELOPMENT_MODE": "true"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
+	return env
+}
+
 func TestLoad(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
@@ -20,14 +29,15 @@ func TestLoad(t *testing.T) {
 		wantDevOutbox bool
 		wantErrs      []string
 	}{
-		{name: "defaults", env: map[string]string{"INTERNAL_API_TOKEN": token}},
-		{name: "dev outbox on", env: map[string]string{"INTERNAL_API_TOKEN": token, "DEV_OUTBOX_ENABLED": "true", "DELIVERY_DRIVER": "outbox"}, wantDevOutbox: true},
-		{name: "unknown driver", env: map[string]string{"INTERNAL_API_TOKEN": token, "DELIVERY_DRIVER": "twilio"}, wantErrs: []string{"DELIVERY_DRIVER"}},
+		{name: "development outbox", env: devEnv()},
+		{name: "dev outbox on", env: devEnv("DEV_OUTBOX_ENABLED", "true"), wantDevOutbox: true},
+		{name: "unknown driver", env: devEnv("DELIVERY_DRIVER", "twilio"), wantErrs: []string{"DELIVERY_DRIVER"}},
 		{
 			name:     "every problem at once",
 			env:      map[string]string{"DEV_OUTBOX_ENABLED": "maybe", "DELIVERY_DRIVER": "smtp", "DELIVERY_MAX_ATTEMPTS": "0"},
 			wantErrs: []string{"INTERNAL_API_TOKEN", "DEV_OUTBOX_ENABLED", "DELIVERY_DRIVER", "DELIVERY_MAX_ATTEMPTS"},
 		},
+		{name: "bad development mode", env: devEnv("DEVELOPMENT_MODE", "yes please"), wantErrs: []string{"DEVELOPMENT_MODE"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := notificationconfig.Load(config.NewLoaderFrom(tc.env))
@@ -45,8 +55,8 @@ func TestLoad(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			if cfg.DeliveryDriver != notificationconfig.DriverOutbox || cfg.DevOutboxEnabled != tc.wantDevOutbox {
-				t.Errorf("driver %q, dev outbox %v; want outbox, %v", cfg.DeliveryDriver, cfg.DevOutboxEnabled, tc.wantDevOutbox)
+			if cfg.DeliveryDriver != notificationconfig.DriverOutbox || cfg.DevOutboxEnabled != tc.wantDevOutbox || !cfg.DevelopmentMode {
+				t.Errorf("driver %q, dev outbox %v, development %v; want outbox, %v, true", cfg.DeliveryDriver, cfg.DevOutboxEnabled, cfg.DevelopmentMode, tc.wantDevOutbox)
 			}
 			if cfg.ConsumerRetry != 200*time.Millisecond || cfg.ConsumerRetryMax != 5*time.Second {
 				t.Errorf("consumer retry %s..%s, want 200ms..5s", cfg.ConsumerRetry, cfg.ConsumerRetryMax)
@@ -58,9 +68,45 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// TestOutboxNeedsDevelopmentMode: the outbox driver stores one-time codes in plain text and never
+// sends them, and the dev outbox route serves them over HTTP. Neither starts without
+// DEVELOPMENT_MODE=true, and the default driver, with no other setting, is live delivery, which refuses
+// to start without a provider instead of falling back to the outbox.
+func TestOutboxNeedsDevelopmentMode(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "outbox driver", env: devEnv("DEVELOPMENT_MODE", ""), wantErr: "DELIVERY_DRIVER=outbox"},
+		{name: "outbox driver, development off", env: devEnv("DEVELOPMENT_MODE", "false"), wantErr: "DEVELOPMENT_MODE=true"},
+		{name: "dev outbox route on live delivery", env: liveEnv("DEV_OUTBOX_ENABLED", "true"), wantErr: "DEV_OUTBOX_ENABLED"},
+		{name: "default driver without provider", env: map[string]string{"INTERNAL_API_TOKEN": token}, wantErr: "DELIVERY_DRIVER=live needs TWILIO_ACCOUNT_SID or SMTP_HOST"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := notificationconfig.Load(config.NewLoaderFrom(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Load error = %v, want one mentioning %q", err, tc.wantErr)
+			}
+		})
+	}
+	cfg, err := notificationconfig.Load(config.NewLoaderFrom(liveEnv("DEVELOPMENT_MODE", "")))
+	if err != nil {
+		t.Fatalf("live delivery without DEVELOPMENT_MODE: %v", err)
+	}
+	if cfg.DeliveryDriver != notificationconfig.DriverLive || cfg.DevelopmentMode {
+		t.Errorf("driver %q, development %v; want live, false", cfg.DeliveryDriver, cfg.DevelopmentMode)
+	}
+	// Development mode alone changes nothing: the driver is still chosen by DELIVERY_DRIVER.
+	cfg, err = notificationconfig.Load(config.NewLoaderFrom(liveEnv("DEVELOPMENT_MODE", "true")))
+	if err != nil || cfg.DeliveryDriver != notificationconfig.DriverLive {
+		t.Errorf("live delivery with DEVELOPMENT_MODE: driver %q, err %v", cfg.DeliveryDriver, err)
+	}
+}
+
 func TestLogValueMasksSecrets(t *testing.T) {
 	const uri = "mongodb://user:hunter2@db:27017"
-	cfg, err := notificationconfig.Load(config.NewLoaderFrom(map[string]string{"INTERNAL_API_TOKEN": token, "MONGODB_URI": uri}))
+	cfg, err := notificationconfig.Load(config.NewLoaderFrom(devEnv("MONGODB_URI", uri)))
 	if err != nil {
 		t.Fatal(err)
 	}

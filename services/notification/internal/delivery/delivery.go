@@ -45,6 +45,13 @@ type DeadLetters interface {
 	DeadLetter(ctx context.Context, d Dispatch, reason string, attempts int) error
 }
 
+// Retries schedules a later attempt of a dispatch (the delayed retry topics, package retry): the
+// event it came from is then done with, and its partition moves on instead of waiting for the attempt.
+// The later attempt calls Deliver again with the same dispatch, which carries on from where it stopped.
+type Retries interface {
+	Retry(ctx context.Context, d Dispatch, notBefore time.Time, attempts int) error
+}
+
 // Status is the state of a delivery (of an event) or of one message.
 type Status string
 
@@ -171,9 +178,12 @@ type Options struct {
 	RetryAfterMax time.Duration // the longest Retry-After honoured; longer gives up (default 10m)
 	Limiter       Limiter       // nil: no abuse limits
 	DeadLetters   DeadLetters   // nil: failed deliveries are only recorded
-	Observe       func(channel, outcome string)
-	Stopping      <-chan struct{}  // closed on shutdown: ends a wait between attempts
-	Now           func() time.Time // the clock (default time.Now)
+	// Retries, when set, takes a delivery that must wait for its next attempt, so Deliver returns
+	// instead of waiting; nil: Deliver waits between attempts itself (holding up the caller).
+	Retries  Retries
+	Observe  func(channel, outcome string)
+	Stopping <-chan struct{}  // closed on shutdown: ends a wait between attempts
+	Now      func() time.Time // the clock (default time.Now)
 }
 
 // Service delivers dispatches.
@@ -351,6 +361,13 @@ func (s *Service) attempt(ctx context.Context, d Dispatch, msgs []Message) error
 		}
 		if err := s.store.RecordError(ctx, d.EventID, transient.Error(), s.now()); err != nil {
 			return errors.Join(transient, err)
+		}
+		if s.opts.Retries != nil {
+			if err := s.opts.Retries.Retry(ctx, d, s.now().Add(wait), rec.Attempts); err != nil {
+				return errors.Join(transient, err)
+			}
+			s.log.WarnContext(ctx, "send failed; retry scheduled", "event_id", d.EventID, "attempt", rec.Attempts, "wait", wait, "err", transient)
+			return nil
 		}
 		s.log.WarnContext(ctx, "send failed; retrying", "event_id", d.EventID, "attempt", rec.Attempts, "wait", wait, "err", transient)
 		if !s.sleep(ctx, wait) {

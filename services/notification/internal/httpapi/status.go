@@ -42,9 +42,9 @@ var twilioStatuses = map[string]delivery.Status{
 	"undelivered": delivery.StatusFailed, "failed": delivery.StatusFailed, "canceled": delivery.StatusFailed,
 }
 
-// twilioStatus is POST /api/v1/notifications/twilio/status: 204 when applied, 403 without a valid
-// X-Twilio-Signature, 422 without MessageSid or with an unknown MessageStatus, 404 for a message this
-// service did not send.
+// twilioStatus is POST /api/v1/notifications/twilio/status: 204 when applied, 202 when kept for a
+// message whose SID is not stored yet (applied when it is), 403 without a valid X-Twilio-Signature,
+// 422 without MessageSid or with an unknown MessageStatus.
 func (h *Handler) twilioStatus(c *fiber.Ctx) error {
 	params := map[string]string{}
 	c.Request().PostArgs().VisitAll(func(k, v []byte) { params[string(k)] = string(v) })
@@ -73,6 +73,12 @@ func (h *Handler) twilioStatus(c *fiber.Ctx) error {
 		}
 	}
 	rec, err := h.status.recorder.ProviderStatus(c.UserContext(), sid, status, providerStatus, errorText, h.status.now())
+	if errors.Is(err, store.ErrStatusPending) {
+		// Twilio called back before the sender stored the SID: the report is kept and applied when
+		// it is. 202 (not 404): Twilio does not retry callbacks, so a 4xx would lose it.
+		h.log.InfoContext(c.UserContext(), "twilio status for a message not stored yet: kept", "provider_status", providerStatus)
+		return c.SendStatus(fiber.StatusAccepted)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return wire.NotFound("Not Found")
 	}

@@ -3,12 +3,14 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,7 +120,8 @@ func TestTwilioStatusCallback(t *testing.T) {
 				return providertest.SignTwilio(providertest.TwilioAuthToken, "https://evil.example/api/v1/notifications/twilio/status", v)
 			},
 		},
-		{name: "unknown message", form: url.Values{"MessageSid": {"SM404"}, "MessageStatus": {"delivered"}}, signature: sign, wantStatus: 404, wantRecord: "sent"},
+		// A SID not stored (yet) is kept for reconciliation, not refused: see TestTwilioStatusBeforeSIDStored.
+		{name: "unknown message", form: url.Values{"MessageSid": {"SM404"}, "MessageStatus": {"delivered"}}, signature: sign, wantStatus: 202, wantRecord: "sent"},
 		{name: "no message sid", form: url.Values{"MessageStatus": {"delivered"}}, signature: sign, wantStatus: 422, wantRecord: "sent"},
 		{name: "unknown status", form: form("exploded"), signature: sign, wantStatus: 422, wantRecord: "sent"},
 	} {
@@ -148,5 +151,105 @@ func TestTwilioStatusCallbackAbsentWithoutTwilio(t *testing.T) {
 	status, body := postCallback(t, app, url.Values{"MessageSid": {"SM1"}}, "x")
 	if status != http.StatusNotFound || body["detail"] != "Not Found" {
 		t.Errorf("got %d %v, want the plain 404", status, body)
+	}
+}
+
+// TestTwilioStatusBeforeSIDStored: Twilio may call back before the sender has stored the message's
+// SID (the API answered, the service has not written it yet). Those reports are kept (202, which
+// Twilio does not retry, instead of a 404 that would lose them) and applied, oldest first and never
+// going back from a final state, when the SID is stored; nothing is left behind.
+func TestTwilioStatusBeforeSIDStored(t *testing.T) {
+	t.Parallel()
+	app, db := newCallbackApp(t)
+	ctx := context.Background()
+	deliveries := store.NewDeliveries(db)
+	now := time.Now()
+	if err := deliveries.AddMessage(ctx, delivery.MessageRecord{ID: "ev-2:sms", EventID: "ev-2", Channel: "SMS", Status: delivery.StatusQueued, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := deliveries.UpdateMessage(ctx, "ev-2:sms", delivery.MessageUpdate{Status: delivery.StatusSending, CountAttempt: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	// Twilio's callbacks, in the order they arrive: "sent" late, after "delivered".
+	for _, status := range []string{"queued", "delivered", "sent"} {
+		form := url.Values{"MessageSid": {"SM2"}, "MessageStatus": {status}, "AccountSid": {providertest.TwilioAccountSID}}
+		code, body := postCallback(t, app, form, providertest.SignTwilio(providertest.TwilioAuthToken, callbackURL, form))
+		if code != http.StatusAccepted {
+			t.Fatalf("callback %s before the SID is stored = %d %v, want 202", status, code, body)
+		}
+	}
+	pending := func() int64 {
+		n, err := db.Collection(store.PendingStatusCollection).CountDocuments(ctx, bson.M{"providerMessageId": "SM2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := pending(); n != 3 {
+		t.Fatalf("%d reports kept, want 3", n)
+	}
+	// The sender stores the SID (delivery.Service after Twilio's API answered).
+	if err := deliveries.UpdateMessage(ctx, "ev-2:sms", delivery.MessageUpdate{Status: delivery.StatusSent, ProviderMessageID: "SM2"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var doc bson.M
+	if err := db.Collection(store.MessagesCollection).FindOne(ctx, bson.M{"_id": "ev-2:sms"}).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["status"] != "delivered" || doc["providerStatus"] == nil {
+		t.Errorf("message after reconciliation = %v, want delivered with the provider's status", doc)
+	}
+	if n := pending(); n != 0 {
+		t.Errorf("%d reports still kept after reconciliation, want 0", n)
+	}
+	// Later callbacks for the SID apply directly.
+	form := url.Values{"MessageSid": {"SM2"}, "MessageStatus": {"read"}, "AccountSid": {providertest.TwilioAccountSID}}
+	if code, body := postCallback(t, app, form, providertest.SignTwilio(providertest.TwilioAuthToken, callbackURL, form)); code != http.StatusNoContent {
+		t.Errorf("callback after the SID is stored = %d %v, want 204", code, body)
+	}
+}
+
+// TestTwilioStatusRacingSIDStore: callbacks and the SID's storing race; whichever writes last finds
+// the other's write, so every report is applied exactly once and none is left behind.
+func TestTwilioStatusRacingSIDStore(t *testing.T) {
+	t.Parallel()
+	app, db := newCallbackApp(t)
+	ctx := context.Background()
+	deliveries := store.NewDeliveries(db)
+	now := time.Now()
+	const n = 8
+	for i := range n {
+		id := fmt.Sprintf("ev-r%d:sms", i)
+		if err := deliveries.AddMessage(ctx, delivery.MessageRecord{ID: id, EventID: fmt.Sprintf("ev-r%d", i), Channel: "SMS", Status: delivery.StatusSending, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		sid := fmt.Sprintf("SMR%d", i)
+		wg.Go(func() {
+			form := url.Values{"MessageSid": {sid}, "MessageStatus": {"delivered"}, "AccountSid": {providertest.TwilioAccountSID}}
+			if code, body := postCallback(t, app, form, providertest.SignTwilio(providertest.TwilioAuthToken, callbackURL, form)); code != http.StatusAccepted && code != http.StatusNoContent {
+				t.Errorf("callback for %s = %d %v, want 202 or 204", sid, code, body)
+			}
+		})
+		wg.Go(func() {
+			if err := deliveries.UpdateMessage(ctx, fmt.Sprintf("ev-r%d:sms", i), delivery.MessageUpdate{Status: delivery.StatusSent, ProviderMessageID: sid}, time.Now()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		var doc bson.M
+		if err := db.Collection(store.MessagesCollection).FindOne(ctx, bson.M{"_id": fmt.Sprintf("ev-r%d:sms", i)}).Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc["status"] != "delivered" {
+			t.Errorf("message %d = %v, want delivered", i, doc["status"])
+		}
+	}
+	if left, err := db.Collection(store.PendingStatusCollection).CountDocuments(ctx, bson.M{}); err != nil || left != 0 {
+		t.Errorf("%d reports left behind (err %v), want 0", left, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
@@ -24,20 +25,31 @@ import (
 const (
 	Collection         = "deliveries"
 	MessagesCollection = "delivery_messages"
+	// PendingStatusCollection keeps provider status reports that arrived before their message's
+	// provider id was stored (Twilio may call back before Send has returned the SID to this service).
+	PendingStatusCollection = "delivery_status_pending"
 )
+
+// PendingStatusTTL is how long a status report for a provider id no message has is kept.
+const PendingStatusTTL = 7 * 24 * time.Hour
 
 // ErrNotFound: no message has that provider id.
 var ErrNotFound = errors.New("no such message")
+
+// ErrStatusPending: no message has that provider id yet; the report is kept and applied when the
+// message's provider id is stored.
+var ErrStatusPending = errors.New("status kept until its message is stored")
 
 // Deliveries is the MongoDB implementation of delivery.Store.
 type Deliveries struct {
 	coll     *mongo.Collection
 	messages *mongo.Collection
+	pending  *mongo.Collection
 }
 
 // NewDeliveries returns a store over db's deliveries collections.
 func NewDeliveries(db *mongo.Database) *Deliveries {
-	return &Deliveries{coll: db.Collection(Collection), messages: db.Collection(MessagesCollection)}
+	return &Deliveries{coll: db.Collection(Collection), messages: db.Collection(MessagesCollection), pending: db.Collection(PendingStatusCollection)}
 }
 
 // EnsureIndexes creates the indexes operators look deliveries up by (status, and an account's
@@ -51,9 +63,16 @@ func (s *Deliveries) EnsureIndexes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return mongox.EnsureIndexes(ctx, s.messages,
+	err = mongox.EnsureIndexes(ctx, s.messages,
 		mongo.IndexModel{Keys: bson.D{{Key: "eventId", Value: 1}}},
 		mongo.IndexModel{Keys: bson.D{{Key: "providerMessageId", Value: 1}}, Options: options.Index().SetSparse(true)},
+	)
+	if err != nil {
+		return err
+	}
+	return mongox.EnsureIndexes(ctx, s.pending,
+		mongo.IndexModel{Keys: bson.D{{Key: "providerMessageId", Value: 1}, {Key: "at", Value: 1}}},
+		mongo.IndexModel{Keys: bson.D{{Key: "createdAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(int32(PendingStatusTTL / time.Second))},
 	)
 }
 
@@ -213,23 +232,107 @@ func (s *Deliveries) UpdateMessage(ctx context.Context, id string, u delivery.Me
 	if u.CountAttempt {
 		update = append(update, bson.E{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}})
 	}
-	return s.update(ctx, s.messages, id, update)
+	if err := s.update(ctx, s.messages, id, update); err != nil {
+		return err
+	}
+	if u.ProviderMessageID != "" {
+		// Status reports that beat the id here. The message is sent: a failure to apply them leaves
+		// them kept (the next callback for the id applies them) rather than failing the delivery.
+		_, _, _ = s.reconcile(ctx, u.ProviderMessageID)
+	}
+	return nil
 }
 
 // ProviderStatus applies a provider's status report (Twilio's status callback) to the message it sent
 // as providerID: status is the message's new state (sent, delivered or failed), providerStatus the
 // provider's own word for it, errorText the provider's error, if any. A message already delivered or
-// failed does not go back to sent (callbacks may arrive out of order). It returns ErrNotFound when no
-// message has that provider id.
+// failed does not go back to sent (callbacks may arrive out of order).
+//
+// A report for a provider id no message has yet (the provider called back before the sender stored
+// the id) is kept in PendingStatusCollection and ErrStatusPending returned; UpdateMessage applies it
+// when it stores that provider id. Both sides check the other after writing, so a report racing the
+// id's storing is applied by one of them, never lost, and claimed by deleting it, never applied twice.
 func (s *Deliveries) ProviderStatus(ctx context.Context, providerID string, status delivery.Status, providerStatus, errorText string, at time.Time) (delivery.MessageRecord, error) {
-	filter := bson.D{{Key: "providerMessageId", Value: providerID}}
-	var d messageDoc
-	if err := s.messages.FindOne(ctx, filter).Decode(&d); err != nil {
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return delivery.MessageRecord{}, ErrNotFound
+	d, err := s.messageByProviderID(ctx, providerID)
+	if errors.Is(err, ErrNotFound) {
+		_, err = s.pending.InsertOne(ctx, pendingDoc{
+			ProviderMessageID: providerID, Status: string(status), ProviderStatus: providerStatus, ErrorText: errorText,
+			At: at.UTC(), CreatedAt: time.Now().UTC(),
+		})
+		if err != nil {
+			return delivery.MessageRecord{}, fmt.Errorf("keep status of %s: %w", providerID, err)
 		}
-		return delivery.MessageRecord{}, fmt.Errorf("find message %s: %w", providerID, err)
+		// The message may have got its provider id between the lookup and the insert.
+		rec, applied, err := s.reconcile(ctx, providerID)
+		if err != nil {
+			return delivery.MessageRecord{}, err
+		}
+		if !applied {
+			return delivery.MessageRecord{}, ErrStatusPending
+		}
+		return rec, nil
 	}
+	if err != nil {
+		return delivery.MessageRecord{}, err
+	}
+	return s.applyStatus(ctx, d, status, providerStatus, errorText, at)
+}
+
+// pendingDoc is a provider status report kept until its message's provider id is stored.
+type pendingDoc struct {
+	ID                primitive.ObjectID `bson:"_id,omitempty"`
+	ProviderMessageID string             `bson:"providerMessageId"`
+	Status            string             `bson:"status"`
+	ProviderStatus    string             `bson:"providerStatus"`
+	ErrorText         string             `bson:"errorText,omitempty"`
+	At                time.Time          `bson:"at"`
+	CreatedAt         time.Time          `bson:"createdAt"`
+}
+
+func (s *Deliveries) messageByProviderID(ctx context.Context, providerID string) (messageDoc, error) {
+	var d messageDoc
+	if err := s.messages.FindOne(ctx, bson.D{{Key: "providerMessageId", Value: providerID}}).Decode(&d); err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return messageDoc{}, ErrNotFound
+		}
+		return messageDoc{}, fmt.Errorf("find message %s: %w", providerID, err)
+	}
+	return d, nil
+}
+
+// reconcile applies, oldest first, the kept reports for providerID once a message has that id. It
+// reports whether it applied any, and the message as it left it.
+func (s *Deliveries) reconcile(ctx context.Context, providerID string) (delivery.MessageRecord, bool, error) {
+	d, err := s.messageByProviderID(ctx, providerID)
+	if errors.Is(err, ErrNotFound) {
+		return delivery.MessageRecord{}, false, nil
+	}
+	if err != nil {
+		return delivery.MessageRecord{}, false, err
+	}
+	rec, applied := d.record(), false
+	for {
+		var p pendingDoc
+		err := s.pending.FindOneAndDelete(ctx, bson.D{{Key: "providerMessageId", Value: providerID}},
+			options.FindOneAndDelete().SetSort(bson.D{{Key: "at", Value: 1}})).Decode(&p)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return rec, applied, nil
+		}
+		if err != nil {
+			return rec, applied, fmt.Errorf("claim kept status of %s: %w", providerID, err)
+		}
+		if rec, err = s.applyStatus(ctx, d, delivery.Status(p.Status), p.ProviderStatus, p.ErrorText, p.At); err != nil {
+			// Put it back for the next attempt (the next callback or the next UpdateMessage).
+			p.ID = primitive.ObjectID{}
+			_, _ = s.pending.InsertOne(context.WithoutCancel(ctx), p)
+			return rec, applied, err
+		}
+		d.Status, d.LastError, applied = string(rec.Status), rec.LastError, true
+	}
+}
+
+// applyStatus writes one status report to the message d.
+func (s *Deliveries) applyStatus(ctx context.Context, d messageDoc, status delivery.Status, providerStatus, errorText string, at time.Time) (delivery.MessageRecord, error) {
 	final := d.Status == string(delivery.StatusDelivered) || d.Status == string(delivery.StatusFailed)
 	set := bson.D{{Key: "providerStatus", Value: providerStatus}, {Key: "updatedAt", Value: at.UTC()}}
 	if !final || status != delivery.StatusSent {

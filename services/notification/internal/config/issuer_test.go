@@ -11,7 +11,7 @@ import (
 // TestIssuerMustBeAnHTTPSURL: the notification service verifies iss against JWT_ISSUER, so anything but an https
 // URL (http on loopback) is a start-up error naming the variable, and an https issuer is taken as is.
 func TestIssuerMustBeAnHTTPSURL(t *testing.T) {
-	env := map[string]string{"INTERNAL_API_TOKEN": "0123456789abcdef0123", "JWT_ISSUER": "https://accounts.example.com"}
+	env := map[string]string{"INTERNAL_API_TOKEN": "0123456789abcdef0123", "SMTP_HOST": "smtp.example.com", "SMTP_FROM": "Latchkey <no-reply@example.com>", "JWT_ISSUER": "https://accounts.example.com"}
 	c, err := config.Load(platform.NewLoaderFrom(env))
 	if err != nil {
 		t.Fatalf("Load with an https issuer: %v", err)

@@ -11,7 +11,7 @@ import (
 // TestDefaultPortsAreTheTopologys: without HTTP_ADDR and INTERNAL_ADDR the service listens on the
 // ports charts/latchkey/routes.yaml gives it.
 func TestDefaultPortsAreTheTopologys(t *testing.T) {
-	c, err := config.Load(platformconfig.NewLoaderFrom(map[string]string{"INTERNAL_API_TOKEN": "0123456789abcdef0123"}))
+	c, err := config.Load(platformconfig.NewLoaderFrom(map[string]string{"INTERNAL_API_TOKEN": "0123456789abcdef0123", "SMTP_HOST": "smtp.example.com", "SMTP_FROM": "Latchkey <no-reply@example.com>"}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,12 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg sessionconfig.Config)
 		APIKeys:             authn.NewAPIKeyClient(cfg.IdentityInternalURL, cfg.InternalToken.Value(), nil),
 		APIKeyRatePerMinute: cfg.APIKeyRatePerMinute,
 	})
-	httpapi.Routes(rt.Public, rt.Internal, httpapi.NewHandler(svc, keys.JWKSJSON, log, httpapi.Config{Accounts: accounts, Issuer: cfg.JWTIssuer}),
+	// The API description at /openapi.json and /docs, when API_DOCS_ENABLED.
+	var apiDoc func() []byte
+	if cfg.APIDocsEnabled {
+		apiDoc = placeholderAPIDoc
+	}
+	httpapi.Routes(rt.Public, rt.Internal, httpapi.NewHandler(svc, keys.JWKSJSON, log, httpapi.Config{Accounts: accounts, Issuer: cfg.JWTIssuer, APIDoc: apiDoc}),
 		authn.Middleware(verifier, denyList), httpx.RequireToken(cfg.InternalToken))
 
 	// The account facts validate shows: identity's account events and profile's profile events. One

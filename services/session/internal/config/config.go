@@ -20,6 +20,8 @@
 //	LOCATION_HEADER       [""]     request header in which the ingress puts the client's approximate
 //	                               location (e.g. "X-Client-Geo"); read only from TRUSTED_PROXIES; off
 //	                               when empty
+//	API_DOCS_ENABLED      [false]  serve the OpenAPI document at GET /openapi.json and the docs page
+//	                               at GET /docs (the chart's apiDocs.enabled; the local stack sets it)
 package config
 
 import (
@@ -46,6 +48,8 @@ type Config struct {
 	RefreshWindow      time.Duration
 	RefreshGrace       time.Duration
 	LocationHeader     string
+	// APIDocsEnabled serves /openapi.json and /docs (API_DOCS_ENABLED).
+	APIDocsEnabled bool
 
 	// VerificationKeyFiles are PEM files or directories of keys published next to the signing key but
 	// never signing (JWT_VERIFICATION_KEY_FILES, comma-separated): the previous and next keys of a
@@ -65,6 +69,7 @@ func Load(l *config.Loader) (Config, error) {
 		RefreshWindow:      l.Duration("TOKEN_REFRESH_WINDOW", 5*time.Minute),
 		RefreshGrace:       l.Duration("REFRESH_TOKEN_GRACE", 10*time.Second),
 		LocationHeader:     l.HeaderName("LOCATION_HEADER", ""),
+		APIDocsEnabled:     l.Bool("API_DOCS_ENABLED", false),
 	}
 	c.VerificationKeyFiles = l.List("JWT_VERIFICATION_KEY_FILES", nil)
 	c.IdentityInternalURL = l.PeerURL("IDENTITY_INTERNAL_URL") // API keys, re-authentication
@@ -116,5 +121,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("token_refresh_window", c.RefreshWindow),
 		slog.Duration("refresh_token_grace", c.RefreshGrace),
 		slog.String("location_header", c.LocationHeader),
+		slog.Bool("api_docs_enabled", c.APIDocsEnabled),
 	)...)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
+	"github.com/latchkey/latchkey/services/session/internal/httpapi"
 	"github.com/latchkey/latchkey/services/session/internal/session"
 )
 
@@ -26,11 +27,15 @@ var sessionKeyPolicy = map[string]authntest.KeyDecision{
 	"POST /api/v1/auth/sessions/update-device-info": authntest.KeysSignedIn,
 	"GET /api/v1/auth/session/validate":             authntest.KeysSignedIn,
 	"GET /api/v1/auth/token-health":                 authntest.KeysSignedIn,
+	// The API description (API_DOCS_ENABLED): public, the same for everyone.
+	"GET /openapi.json": authntest.KeysPublic,
+	"GET /docs":         authntest.KeysPublic,
+	"GET /docs/:asset":  authntest.KeysPublic,
 }
 
 // TestAPIKeyRoutePolicy asks every public route of the real app what it decides about API keys.
 func TestAPIKeyRoutePolicy(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, session.Options{})
+	s := newStackWith(t, session.Options{}, httpapi.Config{APIDoc: sampleAPIDoc}, nil)
 	authntest.CheckKeyPolicy(t, s.public, s.apiKeys.Issue(t, "acc-1", authn.ScopeRead|authn.ScopeWrite), sessionKeyPolicy)
 }

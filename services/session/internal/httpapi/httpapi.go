@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchkey/latchkey/libs/platform/apidocs"
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/wire"
@@ -48,6 +49,9 @@ type Config struct {
 	Accounts Accounts
 	// Issuer is JWT_ISSUER, the base of the discovery document; empty serves none (404).
 	Issuer string
+	// APIDoc returns Latchkey's OpenAPI document, served at /openapi.json with the docs page at /docs
+	// (package apidocs); nil serves neither (API_DOCS_ENABLED=false: 404).
+	APIDoc func() []byte
 }
 
 // Handler serves the session endpoints.
@@ -88,6 +92,11 @@ func Routes(public, internal *fiber.App, h *Handler, requireUser, requireService
 	// than told its valid key is an "Invalid session".
 	public.Get("/api/v1/auth/session/validate", authn.SignedInOnly(requireUser), h.Touch, h.ValidateSession)
 	public.Get("/api/v1/auth/token-health", authn.SignedInOnly(requireUser), h.TokenHealth)
+
+	// The API description: GET /openapi.json, GET /docs and the page's assets under /docs/.
+	if h.cfg.APIDoc != nil {
+		apidocs.Register(public, h.cfg.APIDoc, apidocs.Options{Title: "Latchkey API"})
+	}
 
 	internal.Get("/.well-known/jwks.json", h.JWKS)
 	internal.Post("/internal/v1/sessions", requireService, h.CreateSession)

@@ -50,6 +50,13 @@ func TestRealTableMatch(t *testing.T) {
 		{path: "/api/v1/auth/refresh", want: "session"},
 		{path: "/api/v1/auth/refresh/x", want: "identity"},
 		{path: "/api/v1/auth/logout", want: "session"},
+		{path: "/openapi.json", want: "session"},
+		{path: "/openapi.json/x", want: ""},
+		{path: "/openapi.jsonx", want: ""},
+		{path: "/docs", want: "session"},
+		{path: "/docs/", want: "session"},
+		{path: "/docs/swagger-ui-bundle.js", want: "session"},
+		{path: "/docsx", want: ""},
 		// profile
 		{path: "/api/v1/me", want: "profile"},
 		{path: "/api/v1/me/", want: "profile"},

@@ -13,9 +13,10 @@
 // KAFKA_TOPIC_PREFIX, a random INTERNAL_API_TOKEN shared by all, LOG_LEVEL, SHUTDOWN_DRAIN_DELAY=0s,
 // JWT_ISSUER (the gateway's URL), and the URLs of the services it calls and only those (JWKS_URL,
 // *_INTERNAL_URL: the calls of the route table's service topology, charts/latchkey/routes.yaml, as the
-// Helm chart renders them); identity also a stable OTP_PEPPER, notification DELIVERY_DRIVER=outbox with
-// DEVELOPMENT_MODE=true, and DEV_OUTBOX_ENABLED=true when Config.DevOutbox is set, and KAFKA_TLS_* and
-// KAFKA_SASL_* when Config.SecureKafka is set. Config.ExtraEnv adds more.
+// Helm chart renders them); identity also a stable OTP_PEPPER, session API_DOCS_ENABLED=true,
+// notification DELIVERY_DRIVER=outbox with DEVELOPMENT_MODE=true, and DEV_OUTBOX_ENABLED=true when
+// Config.DevOutbox is set, and KAFKA_TLS_* and KAFKA_SASL_* when Config.SecureKafka is set.
+// Config.ExtraEnv adds more.
 //
 // Child processes run in their own process group and, on Linux, die with the parent process, so a
 // crashed test or a killed `make run` leaves no orphans behind.
@@ -422,6 +423,10 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 	if name == Identity {
 		env["OTP_PEPPER"] = s.otpPepper
 	}
+	if name == Session {
+		// The local stack serves the API description (/openapi.json, /docs), as the chart does by default.
+		env["API_DOCS_ENABLED"] = "true"
+	}
 	if name == Notification {
 		// The local stack keeps messages in the dev outbox; the service allows it only in development
 		// mode (ExtraEnv may switch to DELIVERY_DRIVER=live).
@@ -472,7 +477,7 @@ var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
 	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "SHUTDOWN_DRAIN_DELAY", "JWT_ISSUER",
-	"DELIVERY_DRIVER", "DEVELOPMENT_MODE",
+	"DELIVERY_DRIVER", "DEVELOPMENT_MODE", "API_DOCS_ENABLED",
 	"KAFKA_TLS_ENABLED", "KAFKA_TLS_CA_FILE", "KAFKA_TLS_CERT_FILE", "KAFKA_TLS_KEY_FILE", "KAFKA_TLS_SERVER_NAME",
 	"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
 }

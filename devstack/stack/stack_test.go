@@ -201,9 +201,9 @@ func TestServiceEnvironment(t *testing.T) {
 			"JWKS_URL": sessionInternal + "/.well-known/jwks.json", "IDENTITY_INTERNAL_URL": "",
 			"JWT_ISSUER": "identity-issuer", "ONLY_IDENTITY": "yes",
 		}},
-		{service: Session, want: map[string]string{"IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": ""}},
+		{service: Session, want: map[string]string{"IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": "", "API_DOCS_ENABLED": "true"}},
 		{service: Profile, want: map[string]string{"IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": sessionInternal + "/.well-known/jwks.json",
-			"PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "DEVELOPMENT_MODE": ""}},
+			"PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "DEVELOPMENT_MODE": "", "API_DOCS_ENABLED": ""}},
 		{service: Notification, want: map[string]string{"IDENTITY_INTERNAL_URL": "", "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true", "DELIVERY_DRIVER": "outbox", "DEVELOPMENT_MODE": "true"}},
 	}
 	for _, tt := range tests {

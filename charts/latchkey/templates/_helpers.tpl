@@ -172,6 +172,10 @@ Call with (dict "root" $ "service" "identity"). */ -}}
 {{- fail "services.session.signingKey.verificationKeys needs services.session.signingKey.secretName: verification-only keys accompany a file-based signing key" }}
 {{- end }}
 {{- end }}
+{{- if eq .service "session" }}
+{{- /* The session service serves /openapi.json and /docs (apiDocs.enabled). */}}
+{{- $_ := set $env "API_DOCS_ENABLED" (toString $root.Values.apiDocs.enabled) }}
+{{- end }}
 {{- range $k, $val := $c.env }}{{ $_ := set $env $k (toString $val) }}{{ end }}
 {{- range $k, $val := $v.env }}{{ $_ := set $env $k (toString $val) }}{{ end }}
 {{- toYaml $env -}}

@@ -56,3 +56,25 @@ func TestChartAPIDocs(t *testing.T) {
 		t.Errorf("apiDocs.enabled=yes rendered (%v); want the schema to refuse it", err)
 	}
 }
+
+// TestChartNotesAPIDocs: the install notes say where the document and the docs page are, unless off.
+func TestChartNotesAPIDocs(t *testing.T) {
+	for _, tc := range []struct {
+		set  []string
+		want bool
+	}{
+		{[]string{"ingress.host=accounts.example.com"}, true},
+		{[]string{"ingress.host=accounts.example.com", "apiDocs.enabled=false"}, false},
+	} {
+		rel, err := render.Install(chartDir, "latchkey", "latchkey", nil, tc.set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes := rel.Info.Notes
+		for _, url := range []string{"https://accounts.example.com/openapi.json", "https://accounts.example.com/docs"} {
+			if strings.Contains(notes, url) != tc.want {
+				t.Errorf("--set %v: NOTES mention %s = %v, want %v:\n%s", tc.set, url, !tc.want, tc.want, notes)
+			}
+		}
+	}
+}

@@ -502,6 +502,9 @@ func (r *release) journey(t *testing.T) {
 	r.do(t, "GET", "/api/v1/me", nil, "X-API-Key", key).want(t, 200, "GET /api/v1/me with an API key (profile verifies it at identity)")
 	r.do(t, "GET", "/api/v1/auth/sessions", nil, "X-API-Key", key).want(t, 200, "GET /api/v1/auth/sessions with an API key (session verifies it at identity)")
 
+	// apiDocs.enabled (on by default) reaches the session service as API_DOCS_ENABLED.
+	r.do(t, "GET", "/openapi.json", nil).want(t, 200, "GET /openapi.json (apiDocs.enabled)")
+
 	r.do(t, "GET", "/api/v1/me", nil, bearerHeader(access)...).want(t, 200, "profile before logout")
 	r.do(t, "GET", "/api/v1/auth/whoami", nil, bearerHeader(access)...).want(t, 200, "identity before logout")
 	r.do(t, "POST", "/api/v1/auth/logout", nil, bearerHeader(access)...).want(t, 200, "logout")

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -26,8 +26,8 @@ func TestAPIDocsSetting(t *testing.T) {
 		OpenAPI string `json:"openapi"`
 	}
 	getJSON(t, on.public+"/openapi.json", &doc)
-	if doc.OpenAPI != "3.1.0" {
-		t.Errorf("GET /openapi.json: openapi %q, want 3.1.0", doc.OpenAPI)
+	if !strings.HasPrefix(doc.OpenAPI, "3.1.") {
+		t.Errorf("GET /openapi.json: openapi %q, want an OpenAPI 3.1 document", doc.OpenAPI)
 	}
 	if got := status(on.public + "/docs"); got != http.StatusOK {
 		t.Errorf("GET /docs with API_DOCS_ENABLED=true: status %d, want 200", got)
@@ -37,18 +37,6 @@ func TestAPIDocsSetting(t *testing.T) {
 	for _, path := range []string{"/openapi.json", "/docs", "/docs/swagger-ui-bundle.js"} {
 		if got := status(off.public + path); got != http.StatusNotFound {
 			t.Errorf("GET %s without API_DOCS_ENABLED: status %d, want 404", path, got)
-		}
-	}
-}
-
-func TestPlaceholderAPIDocIsAnOpenAPIDocument(t *testing.T) {
-	var doc map[string]any
-	if err := json.Unmarshal(placeholderAPIDoc(), &doc); err != nil {
-		t.Fatal(err)
-	}
-	for _, field := range []string{"openapi", "info", "paths"} {
-		if _, ok := doc[field]; !ok {
-			t.Errorf("placeholder document lacks %q", field)
 		}
 	}
 }

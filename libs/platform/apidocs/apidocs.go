@@ -146,13 +146,20 @@ func send(c *fiber.Ctx, a *asset, cacheControl string) error {
 	// httpx marks every answer no-store; these are public, the same for everyone.
 	c.Set(fiber.HeaderCacheControl, cacheControl)
 	c.Response().Header.Del(fiber.HeaderPragma)
-	c.Set(fiber.HeaderETag, a.etag)
 	c.Vary(fiber.HeaderAcceptEncoding)
-	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), a.etag) {
+	// The gzipped body is another representation: it has its own entity tag (RFC 9110 §8.8.3), so a
+	// cache never answers a client that cannot unzip with a body validated for one that can.
+	zipped := len(a.body) >= minGzip && acceptsGzip(c.Get(fiber.HeaderAcceptEncoding))
+	etag := a.etag
+	if zipped {
+		etag = strings.TrimSuffix(a.etag, `"`) + `-gzip"`
+	}
+	c.Set(fiber.HeaderETag, etag)
+	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), etag) {
 		return c.SendStatus(fiber.StatusNotModified)
 	}
 	c.Set(fiber.HeaderContentType, a.contentType)
-	if len(a.body) >= minGzip && acceptsGzip(c.Get(fiber.HeaderAcceptEncoding)) {
+	if zipped {
 		c.Set(fiber.HeaderContentEncoding, "gzip")
 		return c.Send(a.compressed())
 	}

@@ -318,6 +318,18 @@ func TestLargeAssetsGzipped(t *testing.T) {
 		if !bytes.Equal(unzipped, plain.body) || len(got.body) >= len(plain.body) {
 			t.Errorf("gzipped bundle (%d bytes) does not unzip to the bundle (%d bytes)", len(got.body), len(plain.body))
 		}
+		// Its own entity tag, revalidated like the plain one.
+		etag := got.header.Get("ETag")
+		if etag == plain.header.Get("ETag") {
+			t.Errorf("gzipped and plain bundle share the ETag %s", etag)
+		}
+		again := get(t, app, "/docs/swagger-ui-bundle.js", map[string]string{"Accept-Encoding": tc.accept, "If-None-Match": etag})
+		if again.status != http.StatusNotModified {
+			t.Errorf("If-None-Match %s with gzip: status %d, want 304", etag, again.status)
+		}
+		if plainAgain := get(t, app, "/docs/swagger-ui-bundle.js", map[string]string{"If-None-Match": etag}); plainAgain.status != http.StatusOK || plainAgain.header.Get("Content-Encoding") != "" {
+			t.Errorf("gzip ETag without Accept-Encoding: status %d, Content-Encoding %q; want the plain bundle", plainAgain.status, plainAgain.header.Get("Content-Encoding"))
+		}
 	}
 }
 

@@ -20,6 +20,9 @@ ADDR     ?= 127.0.0.1:8080
 SERVICES := identity session profile notification
 # Extra flags for `make test`, e.g. make test TESTFLAGS='-run TestJourney -v'.
 TESTFLAGS ?=
+# Per test binary: the journeys run ~45 services' worth of stacks and take 6–11 minutes on a busy
+# 2-core machine, past go test's default of 10.
+TEST_TIMEOUT ?= 25m
 # Extra flags for the stack runner, e.g. make run RUNFLAGS=-oidc (a local OIDC issuer for Google/Apple sign-in).
 RUNFLAGS ?=
 # latchkey_build_info's version and revision (libs/platform/telemetry), from git when there is a checkout.
@@ -48,7 +51,7 @@ run: build
 	exec $(BIN)/devstack -bin $(BIN) -data $(DATA) -addr $(ADDR) $(RUNFLAGS)
 
 test: tools
-	LATCHKEY_TILT=$(abspath $(TILT)) LATCHKEY_HELM=$(abspath $(HELM)) $(GO) test -race -count=1 $(TESTFLAGS) work
+	LATCHKEY_TILT=$(abspath $(TILT)) LATCHKEY_HELM=$(abspath $(HELM)) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) work
 	@if [ -n "$(TEST_FUZZTIME)" ]; then $(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME); fi
 
 tools: $(TILT) $(HELM)

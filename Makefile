@@ -20,7 +20,7 @@ ADDR     ?= 127.0.0.1:8080
 SERVICES := identity session profile notification
 # Extra flags for `make test`, e.g. make test TESTFLAGS='-run TestJourney -v'.
 TESTFLAGS ?=
-# Per test binary: the journeys run ~45 services' worth of stacks and take 6–11 minutes on a busy
+# Per test binary: the journey tests start many local stacks and take 6–11 minutes on a busy
 # 2-core machine, past go test's default of 10.
 TEST_TIMEOUT ?= 25m
 # Extra flags for the stack runner, e.g. make run RUNFLAGS=-oidc (a local OIDC issuer for Google/Apple sign-in).

@@ -3,6 +3,7 @@ package apispec
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -65,6 +66,49 @@ func TestOperationsNamedAndAnswered(t *testing.T) {
 			}
 			if !ok {
 				t.Errorf("%s: no 2xx/3xx response", where)
+			}
+		}
+	}
+}
+
+// Each path answers in its wire style: errors under /api/v1/account are the envelope, elsewhere
+// FastAPI's {"detail": ...} (HTTPValidationError for 422); successes under /api/v1/account are
+// envelopes.
+func TestWireStylePerPath(t *testing.T) {
+	doc, err := Document()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const schemas = "#/components/schemas/"
+	for path, item := range doc.Paths.Map() {
+		envelope := strings.HasPrefix(path, "/api/v1/account/")
+		for method, op := range item.Operations() {
+			for code, resp := range op.Responses.Map() {
+				mt := resp.Value.Content.Get("application/json")
+				if mt == nil || mt.Schema == nil {
+					continue // no body: 204, 304, 202
+				}
+				ref := strings.TrimPrefix(mt.Schema.Ref, schemas)
+				if ref == "" && mt.Schema.Value != nil && len(mt.Schema.Value.AllOf) > 0 {
+					ref = strings.TrimPrefix(mt.Schema.Value.AllOf[0].Ref, schemas)
+				}
+				where := method + " " + path + " " + code
+				switch {
+				case code[0] == '4' || code[0] == '5':
+					want := "HTTPError"
+					if envelope {
+						want = "EnvelopeError"
+					} else if code == "422" {
+						want = "HTTPValidationError"
+					}
+					if ref != want {
+						t.Errorf("%s: error schema %q, want %s", where, ref, want)
+					}
+				case envelope && !strings.HasPrefix(ref, "Envelope"):
+					t.Errorf("%s: success schema %q is not an envelope", where, ref)
+				case !envelope && strings.HasPrefix(ref, "Envelope"):
+					t.Errorf("%s: a plain path answers an envelope", where)
+				}
 			}
 		}
 	}

@@ -80,3 +80,19 @@ type fakeT struct {
 
 func (f *fakeT) Errorf(string, ...any) { f.errors++ }
 func (f *fakeT) Helper()               {}
+
+// The pending list names real operations, so it cannot silently outlive a rename.
+func TestPendingItem2NamesOperations(t *testing.T) {
+	if err := load(); err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, r := range table {
+		known[r.op.OperationID] = true
+	}
+	for id := range PendingItem2 {
+		if !known[id] {
+			t.Errorf("PendingItem2 names %q, which is no operationId of the document", id)
+		}
+	}
+}

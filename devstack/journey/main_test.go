@@ -21,6 +21,7 @@ import (
 
 	"github.com/latchkey/latchkey/devstack/stack"
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 )
 
 var binDir string
@@ -155,16 +156,17 @@ type response struct {
 func (c *client) do(method, path string, body any, headers ...string) response {
 	c.t.Helper()
 	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		rd, sent = strings.NewReader(b), []byte(b)
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		rd = bytes.NewReader(raw)
+		rd, sent = bytes.NewReader(raw), raw
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
@@ -183,6 +185,7 @@ func (c *client) do(method, path string, body any, headers ...string) response {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	apispectest.Check(c.t, req, sent, resp.StatusCode, resp.Header, raw)
 	out := response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	_ = json.Unmarshal(raw, &out.Body)
 	return out

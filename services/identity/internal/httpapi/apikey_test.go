@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.mongodb.org/mongo-driver/bson"
 
+	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
@@ -57,6 +58,7 @@ func keyCall(t *testing.T, app *fiber.App, method, path, body string, headers ..
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	apispectest.Check(t, req, []byte(body), resp.StatusCode, resp.Header, raw)
 	var out any
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &out); err != nil {

@@ -20,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/config"
@@ -331,6 +332,7 @@ func (h *harness) do(t testing.TB, r request) response {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	apispectest.Check(t, req, []byte(r.body), resp.StatusCode, resp.Header, raw)
 	out := response{status: resp.StatusCode, header: resp.Header, raw: raw}
 	if len(bytes.TrimSpace(raw)) > 0 && raw[0] == '{' {
 		if err := json.Unmarshal(raw, &out.body); err != nil {

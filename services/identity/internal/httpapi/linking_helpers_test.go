@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/libs/devinfra/oidctest"
+	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/services/identity/internal/oauth"
 )
@@ -28,16 +29,17 @@ func withGoogle(iss *oidctest.Issuer) func(*setup) {
 func (h *harness) callAs(t *testing.T, method, path, token string, body any, headers ...string) response {
 	t.Helper()
 	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		rd, sent = strings.NewReader(b), []byte(b)
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd = bytes.NewReader(raw)
+		rd, sent = bytes.NewReader(raw), raw
 	}
 	req := httptest.NewRequest(method, path, rd)
 	if rd != nil {
@@ -58,6 +60,7 @@ func (h *harness) callAs(t *testing.T, method, path, token string, body any, hea
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	apispectest.Check(t, req, sent, resp.StatusCode, resp.Header, raw)
 	out := response{status: resp.StatusCode, header: resp.Header, raw: raw}
 	if len(bytes.TrimSpace(raw)) > 0 && raw[0] == '{' {
 		if err := json.Unmarshal(raw, &out.body); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 	"github.com/latchkey/latchkey/services/identity/internal/captcha"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
 )
@@ -239,6 +240,7 @@ func (h *harness) doWithHeader(t *testing.T, r request, name, value string) resp
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	apispectest.Check(t, req, []byte(r.body), resp.StatusCode, resp.Header, raw)
 	out := response{status: resp.StatusCode, header: resp.Header, raw: raw}
 	if len(raw) > 0 && raw[0] == '{' {
 		if err := json.Unmarshal(raw, &out.body); err != nil {

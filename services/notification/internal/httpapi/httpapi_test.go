@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/services/notification/internal/delivery"
 	"github.com/latchkey/latchkey/services/notification/internal/devoutbox"
@@ -42,12 +43,14 @@ func newApp(t *testing.T, enabled bool) (*fiber.App, *devoutbox.Outbox) {
 
 func get(t *testing.T, app *fiber.App, target string) (int, map[string]any) {
 	t.Helper()
-	resp, err := app.Test(httptest.NewRequest(http.MethodGet, target, nil), 10_000)
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	resp, err := app.Test(req, 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	apispectest.CheckResponse(t, req, nil, resp, raw)
 	var body map[string]any
 	if err := json.Unmarshal(raw, &body); err != nil {
 		t.Fatalf("GET %s: body %q is not a JSON object", target, raw)

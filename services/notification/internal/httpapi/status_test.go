@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/services/notification/internal/delivery"
 	"github.com/latchkey/latchkey/services/notification/internal/httpapi"
@@ -57,7 +58,8 @@ func newCallbackApp(t testing.TB) (*fiber.App, *mongo.Database) {
 
 func postCallback(t *testing.T, app *fiber.App, form url.Values, signature string) (int, map[string]any) {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, httpapi.StatusCallbackPath, strings.NewReader(form.Encode()))
+	sent := form.Encode()
+	req := httptest.NewRequest(http.MethodPost, httpapi.StatusCallbackPath, strings.NewReader(sent))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if signature != "" {
 		req.Header.Set("X-Twilio-Signature", signature)
@@ -68,6 +70,7 @@ func postCallback(t *testing.T, app *fiber.App, form url.Values, signature strin
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	apispectest.CheckResponse(t, req, []byte(sent), resp, raw)
 	var body map[string]any
 	_ = json.Unmarshal(raw, &body)
 	return resp.StatusCode, body

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 	"github.com/latchkey/latchkey/services/profile/internal/profile"
 )
 
@@ -23,6 +24,7 @@ func (f *fixture) send(t *testing.T, method, path, token, body string) (int, map
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	apispectest.Check(t, req, []byte(body), resp.StatusCode, resp.Header, raw)
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("%s %s: body %q is not a JSON object: %v", method, path, raw, err)

@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
@@ -63,6 +64,7 @@ func (f *fixture) do(t *testing.T, method, path, token string) (int, map[string]
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	apispectest.Check(t, req, nil, resp.StatusCode, resp.Header, raw)
 	var body map[string]any
 	if err := json.Unmarshal(raw, &body); err != nil {
 		t.Fatalf("%s %s: body %q is not a JSON object: %v", method, path, raw, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/latchkey/latchkey/libs/devinfra/testenv"
+	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/config"
@@ -156,6 +157,7 @@ func do(t testing.TB, app *fiber.App, method, path, auth, body string) response 
 	if err != nil {
 		t.Fatal(err)
 	}
+	apispectest.Check(t, req, []byte(body), resp.StatusCode, resp.Header, raw)
 	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.body); err != nil {

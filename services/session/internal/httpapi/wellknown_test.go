@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/services/session/internal/httpapi"
@@ -52,6 +53,7 @@ func get(t *testing.T, app *fiber.App, path string, header map[string]string) (*
 	if err != nil {
 		t.Fatal(err)
 	}
+	apispectest.CheckResponse(t, req, nil, resp, raw)
 	return resp, raw
 }
 

@@ -247,6 +247,9 @@ type Deps struct {
 	// Providers and IDTokens serve provider linking and sign-in.
 	Providers Providers
 	IDTokens  IDTokens
+	// AccessTokens, when set, proves provider accounts by access token (Google, GitHub); without it
+	// only ID tokens are accepted.
+	AccessTokens AccessTokens
 	// Reservations, when set, keeps registration off usernames reserved for their previous owner.
 	Reservations Reservations
 	// StepUps keeps step-up tokens and e-mail change reverts; without it no step-up token is accepted.

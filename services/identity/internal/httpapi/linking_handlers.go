@@ -433,14 +433,19 @@ func (h *Handler) verifyPhone(c *fiber.Ctx) error {
 
 // --- AudioPod paths: providers ---
 
+// providerBody is a linked provider as the AudioPod account page shows it (provider,
+// provider_account_id, type), plus the provider account's e-mail and when it was linked.
 type providerBody struct {
-	Provider string  `json:"provider"`
-	Email    *string `json:"email"`
-	LinkedAt string  `json:"linked_at"`
+	Provider          string  `json:"provider"`
+	ProviderAccountID string  `json:"provider_account_id"`
+	Type              string  `json:"type"`
+	Email             *string `json:"email"`
+	LinkedAt          string  `json:"linked_at"`
 }
 
 func providerOf(l oauth.Link) providerBody {
-	return providerBody{Provider: l.Provider, Email: optional(l.Email), LinkedAt: l.LinkedAt.UTC().Format(time.RFC3339)}
+	return providerBody{Provider: l.Provider, ProviderAccountID: l.Subject, Type: "oauth", Email: optional(l.Email),
+		LinkedAt: l.LinkedAt.UTC().Format(time.RFC3339)}
 }
 
 // GET /api/v1/auth/account-providers — the linked providers.
@@ -458,8 +463,7 @@ func (h *Handler) listProviders(c *fiber.Ctx) error {
 
 type linkProviderRequest struct {
 	Provider string `json:"provider"`
-	IDToken  string `json:"id_token"`
-	Nonce    string `json:"nonce"`
+	providerProofRequest
 }
 
 // plainProvider accepts google, github or apple in any case.
@@ -471,8 +475,11 @@ func plainProvider(v *wire.Checker, field, value string) string {
 	return p
 }
 
-// POST /api/v1/auth/account-providers {provider, id_token, nonce?} — 201; 409 when already linked to
-// this or another account.
+// POST /api/v1/auth/account-providers — the AudioPod body {provider, provider_account_id, type:
+// "oauth", access_token, refresh_token, expires_at, scope} (Google, GitHub: the access token's owner,
+// asked at the provider's user-info endpoint, must be provider_account_id) or {provider, id_token,
+// nonce?} (Google, Apple, GitHub through an OIDC bridge) — 201 with the linked provider; 400 for a
+// token that does not prove provider_account_id; 409 when already linked to this or another account.
 func (h *Handler) linkProvider(c *fiber.Ctx) error {
 	var req linkProviderRequest
 	if err := wire.Decode(c, &req); err != nil {
@@ -483,14 +490,14 @@ func (h *Handler) linkProvider(c *fiber.Ctx) error {
 	if v.Required("provider", req.Provider) {
 		provider = plainProvider(v, "provider", req.Provider)
 	}
-	if v.Required("id_token", req.IDToken) {
-		v.MaxLen("id_token", req.IDToken, maxIDToken)
-	}
-	v.MaxLen("nonce", req.Nonce, maxNonce)
+	proof := req.check(v, true)
 	if err := v.Err(); err != nil {
 		return err
 	}
-	l, err := h.auth.LinkProvider(c.UserContext(), caller(c).AccountID, provider, strings.TrimSpace(req.IDToken), req.Nonce)
+	l, err := h.auth.LinkProviderWith(c.UserContext(), caller(c).AccountID, provider, proof)
+	if perr := proofFailure(err, proof, http.StatusBadRequest); perr != nil {
+		return perr
+	}
 	if err != nil {
 		return linkFailure(err, false)
 	}
@@ -563,8 +570,7 @@ func (h *Handler) devices(c *fiber.Ctx) error {
 // --- provider sign-in ---
 
 type oauthSignInRequest struct {
-	IDToken    string `json:"id_token"`
-	Nonce      string `json:"nonce"`
+	providerProofRequest
 	DeviceID   string `json:"device_id"`
 	DeviceName string `json:"device_name"`
 	Platform   string `json:"platform"`
@@ -585,19 +591,17 @@ func (h *Handler) oauthSignIn(c *fiber.Ctx) error {
 		return err
 	}
 	v := wire.NewChecker()
-	if v.Required("id_token", req.IDToken) {
-		v.MaxLen("id_token", req.IDToken, maxIDToken)
-	}
-	v.MaxLen("nonce", req.Nonce, maxNonce)
+	proof := req.check(v, false)
 	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform})
 	if err := v.Err(); err != nil {
 		return err
 	}
 	res, err := h.auth.SignInWithProvider(c.UserContext(), auth.ProviderSignIn{
-		Provider: provider, IDToken: strings.TrimSpace(req.IDToken), Nonce: req.Nonce, Device: dev, Client: client(c),
+		Provider: provider, IDToken: proof.IDToken, Nonce: proof.Nonce, AccessToken: proof.AccessToken,
+		AccountID: proof.AccountID, Device: dev, Client: client(c),
 	})
-	if errors.Is(err, oauth.ErrInvalidToken) {
-		return wire.Unauthorized(msgInvalidIDToken)
+	if perr := proofFailure(err, proof, http.StatusUnauthorized); perr != nil {
+		return perr
 	}
 	if err != nil {
 		return linkFailure(err, false)

@@ -164,7 +164,7 @@ func (s *Service) SignInWithProvider(ctx context.Context, in ProviderSignIn) (re
 			return ProviderResult{}, err
 		}
 	}
-	signed, err := s.startSession(ctx, a, in.Device, in.Client)
+	signed, err := s.startSession(ctx, a, in.Device, in.Client, device.MethodOAuthPrefix+in.Provider)
 	if err != nil {
 		return ProviderResult{}, err
 	}
@@ -243,7 +243,12 @@ func (s *Service) trustAfterProvider(ctx context.Context, a account.Account, in 
 // ListDevices returns the account's trusted devices and the device id of the session sessionID
 // ("" when identity did not start it on a known device).
 func (s *Service) ListDevices(ctx context.Context, accountID, sessionID string) ([]device.TrustedDevice, string, error) {
-	list, err := s.Devices.List(ctx, accountID)
+	return s.ListDevicesAll(ctx, accountID, sessionID, false)
+}
+
+// ListDevicesAll is ListDevices with the revoked devices too when withRevoked.
+func (s *Service) ListDevicesAll(ctx context.Context, accountID, sessionID string, withRevoked bool) ([]device.TrustedDevice, string, error) {
+	list, err := s.Devices.ListAll(ctx, accountID, withRevoked)
 	if err != nil {
 		return nil, "", err
 	}

@@ -46,6 +46,7 @@ func Start() *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /user", s.serveUser)
 	mux.HandleFunc("GET /user/emails", s.serveEmails)
+	mux.HandleFunc("POST /dev/token", s.serveDevToken)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	return s
@@ -141,4 +142,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// serveDevToken mints an access token for the local stack (not a GitHub endpoint): body {"id",
+// "login", "email", "email_verified" (default true)} → {"access_token"}. Never expose this server
+// beyond tests and the local stack.
+func (s *Server) serveDevToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID            int64  `json:"id"`
+		Login         string `json:"login"`
+		Email         string `json:"email"`
+		EmailVerified *bool  `json:"email_verified"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil || req.ID <= 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": `want {"id": 1, "login": "...", "email": "..."}`})
+		return
+	}
+	tok := s.Token(User{ID: req.ID, Login: req.Login, Email: req.Email, EmailVerified: req.EmailVerified == nil || *req.EmailVerified})
+	writeJSON(w, http.StatusOK, map[string]string{"access_token": tok, "token_type": "bearer"})
 }

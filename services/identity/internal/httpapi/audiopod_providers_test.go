@@ -158,3 +158,23 @@ func TestGitHubSignInWithAccessToken(t *testing.T) {
 		t.Error("the local GitHub API was never asked")
 	}
 }
+
+// A provider whose user-info endpoint is unreachable: 503, nothing linked, no account created.
+func TestAccessTokenProviderDown(t *testing.T) {
+	t.Parallel()
+	iss := oidctest.New(t)
+	gh := githubtest.New(t)
+	tok := gh.Token(githubtest.User{ID: 1, Email: "x@users.example", EmailVerified: true})
+	gh.Close() // unreachable from now on
+	h := newHarness(t, withAccessTokens(iss, gh))
+	_, ada := h.signedUp(t, "ada@example.com", "ada", "laptop")
+	if r := h.callAs(t, "POST", "/api/v1/auth/account-providers", ada, audioPodLink("github", "1", tok)); r.status != http.StatusServiceUnavailable || r.str("detail") == "" {
+		t.Errorf("link = %d %s, want 503", r.status, r.raw)
+	}
+	if r := h.callAs(t, "POST", "/api/v1/auth/oauth/github", "", map[string]any{"access_token": tok}); r.status != http.StatusServiceUnavailable {
+		t.Errorf("sign-in = %d %s, want 503", r.status, r.raw)
+	}
+	if got := h.callAs(t, "GET", "/api/v1/auth/account-providers", ada, nil).list(t); len(got) != 0 {
+		t.Errorf("providers = %v, want none", got)
+	}
+}

@@ -34,9 +34,12 @@ func jsonList(t *testing.T, r response) []map[string]any {
 	return out
 }
 
-func envelopeList(t *testing.T, r response) []map[string]any {
+func envelopeList(t *testing.T, r response) []map[string]any { return envelopeField(t, r, "data") }
+
+// envelopeField returns the answer's field as a list of objects.
+func envelopeField(t *testing.T, r response, field string) []map[string]any {
 	t.Helper()
-	raw, _ := json.Marshal(r.Body["data"])
+	raw, _ := json.Marshal(r.Body[field])
 	var out []map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil || out == nil {
 		t.Fatalf("data is not a list: %s", r.Raw)
@@ -71,7 +74,7 @@ func TestDevicesAndContactsJourney(t *testing.T) {
 				t.Errorf("%v isCurrent = %v, want %v", d["deviceId"], d["isCurrent"], want)
 			}
 		}
-		plain := jsonList(t, c.do("GET", "/api/v1/auth/devices", nil, bearer(a.access)...).want(t, 200, "auth devices"))
+		plain := envelopeField(t, c.do("GET", "/api/v1/auth/devices", nil, bearer(a.access)...).want(t, 200, "auth devices"), "devices")
 		for _, d := range plain {
 			if want := d["device_fingerprint"] == a.device; d["is_current_session"] != want || d["is_trusted"] != true {
 				t.Errorf("device = %v, want is_current_session %v", d, want)

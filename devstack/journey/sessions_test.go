@@ -122,8 +122,9 @@ func TestSessions(t *testing.T) {
 		}
 		r = c.do("POST", "/api/v1/auth/sessions/update-device-info", map[string]any{"device_name": "Ada's iPhone", "platform": "ios"},
 			append(bearer(s.access), "User-Agent", safariOnIPhone)...).want(t, 200, "update device info")
-		if str(r.Body, "device_info", "device_name") != "Ada's iPhone" || str(r.Body, "device_info", "platform") != "IOS" ||
-			!strings.HasPrefix(str(r.Body, "device_info", "os"), "iOS") || str(r.Body, "user_agent") != safariOnIPhone {
+		if str(r.Body, "device", "device_name") != "Ada's iPhone" || str(r.Body, "device", "platform") != "IOS" ||
+			!strings.HasPrefix(str(r.Body, "device", "os"), "iOS") || str(r.Body, "user_agent") != safariOnIPhone ||
+			!strings.HasPrefix(str(r.Body, "device_info"), "Safari ") {
 			t.Errorf("update-device-info = %s", r.Raw)
 		}
 		c.do("POST", "/api/v1/auth/sessions/update-device-info", map[string]any{"platform": "not a platform!"}, bearer(s.access)...).want(t, 422, "bad platform")

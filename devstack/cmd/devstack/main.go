@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/devstack/stack"
+	"github.com/latchkey/latchkey/libs/devinfra/githubtest"
 	"github.com/latchkey/latchkey/libs/devinfra/oidctest"
 )
 
@@ -47,7 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	routesFile := fs.String("routes", "", "route table (default: charts/latchkey/routes.yaml above the working directory)")
 	logLevel := fs.String("log-level", "info", "services' LOG_LEVEL: debug, info, warn or error")
 	secureKafka := fs.Bool("secure-kafka", false, "run the embedded Kafka broker with TLS and SASL SCRAM-SHA-512, as production clusters run, and configure the services for it")
-	withOIDC := fs.Bool("oidc", false, "run a local OpenID Connect issuer and point identity's Google and Apple sign-in at it")
+	withOIDC := fs.Bool("oidc", false, "run a local OpenID Connect issuer and point identity's Google and Apple sign-in at it, and a local GitHub API for GitHub access tokens")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -69,8 +70,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer iss.Close()
 		env := iss.Env("google", oidctest.DevClientID)
 		maps.Copy(env, iss.Env("apple", oidctest.DevClientID))
+		gh := githubtest.Start() // GitHub's API (GET /user) for access-token linking and sign-in
+		defer gh.Close()
+		maps.Copy(env, gh.Env())
 		extraEnv["identity"] = env
 		oidcNote = fmt.Sprintf("  oidc:        %[1]s (Google and Apple; mint an ID token: curl -s -X POST %[1]s/token -d '{\"sub\":\"g-1\",\"email\":\"you@example.com\"}')\n", iss.URL)
+		oidcNote += fmt.Sprintf("  github api:  %[1]s (mint an access token: curl -s -X POST %[1]s/dev/token -d '{\"id\":1,\"email\":\"you@example.com\"}')\n", gh.URL)
 	}
 	st, err := stack.Start(ctx, stack.Config{
 		ExtraEnv:    extraEnv,

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,6 +37,8 @@ type Issuer struct {
 	URL string
 	// JWKSURL is where the public keys are served.
 	JWKSURL string
+	// UserInfoURL is the user-info endpoint (Google's OAUTH_GOOGLE_USERINFO_URL).
+	UserInfoURL string
 
 	srv      *httptest.Server
 	rsaKey   *rsa.PrivateKey
@@ -43,6 +46,17 @@ type Issuer struct {
 	rsaKid   string
 	ecKid    string
 	jwksHits atomic.Int64
+
+	mu           sync.Mutex
+	accessTokens map[string]UserInfo
+}
+
+// UserInfo is what the issuer's user-info endpoint (GET /v1/userinfo, Google's OpenID user-info)
+// answers for an access token minted by AccessToken.
+type UserInfo struct {
+	Subject       string
+	Email         string
+	EmailVerified bool
 }
 
 // Start generates the signing keys and starts serving. Close stops it.
@@ -70,9 +84,11 @@ func Start() (*Issuer, error) {
 		writeJSON(w, map[string]any{"keys": []map[string]string{iss.rsaJWK(), iss.ecJWK()}})
 	})
 	mux.HandleFunc("POST /token", iss.serveToken)
+	mux.HandleFunc("GET /v1/userinfo", iss.serveUserInfo)
 	iss.srv = httptest.NewServer(mux)
 	iss.URL = iss.srv.URL
 	iss.JWKSURL = iss.srv.URL + "/jwks"
+	iss.UserInfoURL = iss.srv.URL + "/v1/userinfo"
 	return iss, nil
 }
 
@@ -130,10 +146,14 @@ func (i *Issuer) JWKSRequests() int { return int(i.jwksHits.Load()) }
 
 // Env returns the environment variables that point a Latchkey identity service's provider (google,
 // apple, github) at this issuer with the given client id: OAUTH_<PROVIDER>_ISSUER, _JWKS_URL and
-// _CLIENT_IDS.
+// _CLIENT_IDS, and for google also _USERINFO_URL.
 func (i *Issuer) Env(provider, clientID string) map[string]string {
 	p := "OAUTH_" + strings.ToUpper(provider) + "_"
-	return map[string]string{p + "ISSUER": i.URL, p + "JWKS_URL": i.JWKSURL, p + "CLIENT_IDS": clientID}
+	env := map[string]string{p + "ISSUER": i.URL, p + "JWKS_URL": i.JWKSURL, p + "CLIENT_IDS": clientID}
+	if strings.EqualFold(provider, "google") { // Google's access tokens are proven at its user-info endpoint
+		env[p+"USERINFO_URL"] = i.UserInfoURL
+	}
+	return env
 }
 
 // Claims are the claims of an ID token. Zero values take defaults in Sign: Issuer the issuer's URL,
@@ -273,4 +293,38 @@ func newJTI() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return b64(b[:])
+}
+
+// AccessToken issues an opaque access token ("ya29.…", as Google's) that the user-info endpoint
+// answers with u.
+func (i *Issuer) AccessToken(u UserInfo) string {
+	tok := "ya29." + rand.Text()
+	i.mu.Lock()
+	if i.accessTokens == nil {
+		i.accessTokens = map[string]UserInfo{}
+	}
+	i.accessTokens[tok] = u
+	i.mu.Unlock()
+	return tok
+}
+
+// serveUserInfo answers GET /v1/userinfo as Google does: the claims of the bearer token's account,
+// or 401 with a WWW-Authenticate error for an unknown token.
+func (i *Issuer) serveUserInfo(w http.ResponseWriter, r *http.Request) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	i.mu.Lock()
+	u, known := i.accessTokens[tok]
+	i.mu.Unlock()
+	if !ok || !known {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"Invalid Credentials"}`))
+		return
+	}
+	out := map[string]any{"sub": u.Subject}
+	if u.Email != "" {
+		out["email"], out["email_verified"] = u.Email, u.EmailVerified
+	}
+	writeJSON(w, out)
 }

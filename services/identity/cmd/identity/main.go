@@ -99,6 +99,8 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		// Provider linking and sign-in; ID tokens are checked against each provider's JWKS.
 		Providers: store.NewProviders(db),
 		IDTokens:  oauth.NewVerifier(cfg.OAuth, &http.Client{Timeout: 5 * time.Second}),
+		// Access tokens (Google, GitHub) are proven at the provider's user-info endpoint.
+		AccessTokens: oauth.NewUserInfo(cfg.UserInfo, &http.Client{Timeout: 5 * time.Second}),
 		// Step-up tokens (X-Reauth-Token) and the links undoing an e-mail change.
 		StepUps: store.NewStepUps(db),
 	})

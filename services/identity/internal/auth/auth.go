@@ -135,8 +135,10 @@ type Devices interface {
 	List(ctx context.Context, accountID string) ([]device.TrustedDevice, error)
 	// Revoke removes the account's trusted device with key id id, or returns device.ErrNotFound.
 	Revoke(ctx context.Context, accountID, id string) error
+	// ListAll returns the account's trusted devices, and the revoked ones too when withRevoked.
+	ListAll(ctx context.Context, accountID string, withRevoked bool) ([]device.TrustedDevice, error)
 	// RecordSignIn remembers the device a session started on and counts the sign-in.
-	RecordSignIn(ctx context.Context, accountID, deviceID, sessionID, ip, userAgent string, at time.Time) error
+	RecordSignIn(ctx context.Context, in device.SignIn) error
 	// SessionDevice returns the device id a session of the account started on, or device.ErrNotFound.
 	SessionDevice(ctx context.Context, accountID, sessionID string) (string, error)
 	// Count returns how many devices the account trusts.
@@ -247,6 +249,9 @@ type Deps struct {
 	// Providers and IDTokens serve provider linking and sign-in.
 	Providers Providers
 	IDTokens  IDTokens
+	// AccessTokens, when set, proves provider accounts by access token (Google, GitHub); without it
+	// only ID tokens are accepted.
+	AccessTokens AccessTokens
 	// Reservations, when set, keeps registration off usernames reserved for their previous owner.
 	Reservations Reservations
 	// StepUps keeps step-up tokens and e-mail change reverts; without it no step-up token is accepted.
@@ -283,14 +288,19 @@ func (s *Service) WithClock(now func() time.Time) *Service {
 	return &c
 }
 
-func (s *Service) startSession(ctx context.Context, a account.Account, d device.Info, cl Client) (SignedIn, error) {
+// startSession starts a session of a on device d; method is how the person signed in
+// (device.MethodPassword, device.MethodOTP, device.MethodOAuthPrefix+provider), recorded on the device.
+func (s *Service) startSession(ctx context.Context, a account.Account, d device.Info, cl Client, method string) (SignedIn, error) {
 	t, err := s.Sessions.Start(ctx, SessionRequest{AccountID: a.ID, Device: d, Client: cl})
 	if err != nil {
 		return SignedIn{}, err
 	}
 	if d.DeviceID != "" {
-		// Best effort: only the device list's "current" mark and sign-in counts depend on it.
-		if err := s.Devices.RecordSignIn(ctx, a.ID, d.DeviceID, t.SessionID, cl.IP, cl.UserAgent, s.now().UTC()); err != nil {
+		// Best effort: only the device list's "current" mark, sign-in counts and last sign-in facts depend on it.
+		if err := s.Devices.RecordSignIn(ctx, device.SignIn{
+			AccountID: a.ID, DeviceID: d.DeviceID, SessionID: t.SessionID, IP: cl.IP, UserAgent: cl.UserAgent,
+			Location: cl.Location, Method: method, Timezone: d.Timezone, At: s.now().UTC(),
+		}); err != nil {
 			s.Logger.WarnContext(ctx, "record session device", "account_id", a.ID, "err", err)
 		}
 	}
@@ -301,7 +311,7 @@ func (s *Service) trust(ctx context.Context, accountID string, d device.Info) er
 	now := s.now().UTC()
 	_, err := s.Devices.Trust(ctx, device.TrustedDevice{
 		ID: events.NewID(), AccountID: accountID, DeviceID: d.DeviceID, DeviceName: d.DeviceName,
-		Platform: d.Platform, CreatedAt: now, LastUsedAt: now,
+		Platform: d.Platform, Timezone: d.Timezone, CreatedAt: now, LastUsedAt: now,
 	})
 	return err
 }

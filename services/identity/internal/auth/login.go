@@ -115,7 +115,7 @@ func (s *Service) Login(ctx context.Context, in Login) (res LoginResult, err err
 		}
 		return LoginResult{Challenge: ch}, nil
 	}
-	signed, err := s.startSession(ctx, a, in.Device, in.Client)
+	signed, err := s.startSession(ctx, a, in.Device, in.Client, device.MethodPassword)
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -192,7 +192,7 @@ func (s *Service) VerifyDevice(ctx context.Context, in DeviceVerification) (_ Si
 		return SignedIn{}, fmt.Errorf("trust device: %w", err)
 	}
 	s.alertNewDevice(ctx, a, in.Device, in.Client)
-	return s.startSession(ctx, a, in.Device, in.Client)
+	return s.startSession(ctx, a, in.Device, in.Client, device.MethodPassword)
 }
 
 // answerLoginCode checks an answer to a sign-in code of purpose (verify runs the check) under the
@@ -265,7 +265,7 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification)
 	in.Device.DeviceID = c.DeviceID
 	if in.Device.DeviceID == "" {
 		// A provider sign-in without a device id: no device to trust, as without 2FA.
-		return s.startSession(ctx, a, in.Device, in.Client)
+		return s.startSession(ctx, a, in.Device, in.Client, device.MethodOTP)
 	}
 	switch _, err := s.Devices.Find(ctx, a.ID, in.Device.DeviceID); {
 	case err == nil:
@@ -281,5 +281,5 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification)
 	default:
 		return SignedIn{}, fmt.Errorf("find trusted device: %w", err)
 	}
-	return s.startSession(ctx, a, in.Device, in.Client)
+	return s.startSession(ctx, a, in.Device, in.Client, device.MethodOTP)
 }

@@ -25,15 +25,18 @@ var (
 // the account. oauth.ErrLinkedElsewhere when another account has it, oauth.ErrAlreadyLinked when the
 // account already has this provider.
 func (s *Service) LinkProvider(ctx context.Context, accountID, provider, idToken, nonce string) (oauth.Link, error) {
+	return s.LinkProviderWith(ctx, accountID, provider, ProviderProof{IDToken: idToken, Nonce: nonce})
+}
+
+// LinkProviderWith links the provider account proof proves (an ID token, or an access token checked
+// at the provider's user-info endpoint) to the account; see proveProvider for the proof's errors.
+func (s *Service) LinkProviderWith(ctx context.Context, accountID, provider string, proof ProviderProof) (oauth.Link, error) {
 	a, err := s.activeAccount(ctx, accountID)
 	if err != nil {
 		return oauth.Link{}, err
 	}
-	id, err := s.IDTokens.Verify(ctx, provider, idToken, nonce)
+	id, err := s.proveProvider(ctx, provider, proof)
 	if err != nil {
-		return oauth.Link{}, err
-	}
-	if err := s.Providers.ClaimIDToken(ctx, id, s.now()); err != nil { // each ID token serves once
 		return oauth.Link{}, err
 	}
 	l := oauth.Link{ID: events.NewID(), AccountID: a.ID, Provider: provider, Subject: id.Subject, LinkedAt: s.now().UTC()}
@@ -90,13 +93,16 @@ func (s *Service) ListProviders(ctx context.Context, accountID string) ([]oauth.
 	return s.Providers.ListByAccount(ctx, accountID)
 }
 
-// ProviderSignIn is a sign-in with a provider's ID token.
+// ProviderSignIn is a sign-in with a provider's ID token, or its access token (then AccountID, when
+// given, must be the account the token belongs to).
 type ProviderSignIn struct {
-	Provider string
-	IDToken  string
-	Nonce    string
-	Device   device.Info // DeviceID optional
-	Client   Client
+	Provider    string
+	IDToken     string
+	Nonce       string
+	AccessToken string
+	AccountID   string
+	Device      device.Info // DeviceID optional
+	Client      Client
 }
 
 // SignInWithProvider verifies the ID token and starts a session for the account linked to the
@@ -112,14 +118,14 @@ func (s *Service) SignInWithProvider(ctx context.Context, in ProviderSignIn) (re
 	if err := s.checkIP(ctx, ScopeLoginIP, in.Client.IP, s.cfg.LoginPerIP); err != nil {
 		return ProviderResult{}, err
 	}
-	id, err := s.IDTokens.Verify(ctx, in.Provider, in.IDToken, in.Nonce)
+	// A captured ID token cannot sign in again (proveProvider claims it).
+	id, err := s.proveProvider(ctx, in.Provider, ProviderProof{IDToken: in.IDToken, Nonce: in.Nonce, AccessToken: in.AccessToken, AccountID: in.AccountID})
 	if err != nil {
-		if ferr := s.failIP(ctx, ScopeLoginIP, in.Client.IP, s.cfg.LoginPerIP); ferr != nil {
-			return ProviderResult{}, ferr
+		if errors.Is(err, oauth.ErrInvalidToken) && !errors.Is(err, oauth.ErrTokenReplayed) || errors.Is(err, ErrProviderAccountMismatch) {
+			if ferr := s.failIP(ctx, ScopeLoginIP, in.Client.IP, s.cfg.LoginPerIP); ferr != nil {
+				return ProviderResult{}, ferr
+			}
 		}
-		return ProviderResult{}, err
-	}
-	if err := s.Providers.ClaimIDToken(ctx, id, s.now()); err != nil { // a captured token cannot sign in again
 		return ProviderResult{}, err
 	}
 	var a account.Account
@@ -158,7 +164,7 @@ func (s *Service) SignInWithProvider(ctx context.Context, in ProviderSignIn) (re
 			return ProviderResult{}, err
 		}
 	}
-	signed, err := s.startSession(ctx, a, in.Device, in.Client)
+	signed, err := s.startSession(ctx, a, in.Device, in.Client, device.MethodOAuthPrefix+in.Provider)
 	if err != nil {
 		return ProviderResult{}, err
 	}
@@ -237,7 +243,12 @@ func (s *Service) trustAfterProvider(ctx context.Context, a account.Account, in 
 // ListDevices returns the account's trusted devices and the device id of the session sessionID
 // ("" when identity did not start it on a known device).
 func (s *Service) ListDevices(ctx context.Context, accountID, sessionID string) ([]device.TrustedDevice, string, error) {
-	list, err := s.Devices.List(ctx, accountID)
+	return s.ListDevicesAll(ctx, accountID, sessionID, false)
+}
+
+// ListDevicesAll is ListDevices with the revoked devices too when withRevoked.
+func (s *Service) ListDevicesAll(ctx context.Context, accountID, sessionID string, withRevoked bool) ([]device.TrustedDevice, string, error) {
+	list, err := s.Devices.ListAll(ctx, accountID, withRevoked)
 	if err != nil {
 		return nil, "", err
 	}

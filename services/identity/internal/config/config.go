@@ -33,9 +33,14 @@
 //	OAUTH_APPLE_ISSUER [https://appleid.apple.com]
 //	OAUTH_APPLE_JWKS_URL [https://appleid.apple.com/auth/keys]
 //	OAUTH_APPLE_CLIENT_IDS []                      Apple sign-in is off when empty
-//	OAUTH_GITHUB_ISSUER [], OAUTH_GITHUB_JWKS_URL [], OAUTH_GITHUB_CLIENT_IDS []
-//	                                               GitHub issues no OIDC ID tokens itself: set these to
-//	                                               an OIDC bridge in front of it, or leave GitHub off
+//	OAUTH_GITHUB_CLIENT_IDS []                     the GitHub OAuth app's client id; GitHub is off when empty
+//	OAUTH_GITHUB_ISSUER [], OAUTH_GITHUB_JWKS_URL [] GitHub issues no OIDC ID tokens itself: set both only
+//	                                               for an OIDC bridge in front of it (ID tokens); without
+//	                                               them GitHub accepts access tokens only
+//	OAUTH_GOOGLE_USERINFO_URL [https://openidconnect.googleapis.com/v1/userinfo]
+//	OAUTH_GITHUB_API_URL [https://api.github.com]  where an access token's owner is asked (Google's
+//	                                               OpenID user-info, GitHub's GET /user) when a client
+//	                                               proves a provider account with an access token
 //	USERNAME_CHANGE_INTERVAL [720h]                least time between two username changes of an account
 //	USERNAME_RESERVATION_PERIOD [2160h]            how long a given-up username stays reserved for its old owner
 //	LOCATION_HEADER []                             request header in which the ingress puts the client's
@@ -112,7 +117,10 @@ type Config struct {
 	APIKeyMaxTTL     time.Duration
 	// OAuth are the sign-in providers' ID-token settings, one per oauth.Providers entry; a provider
 	// without client ids is disabled.
-	OAuth     []oauth.ProviderConfig
+	OAuth []oauth.ProviderConfig
+	// UserInfo says where access tokens are proven (OAUTH_GOOGLE_USERINFO_URL, OAUTH_GITHUB_API_URL)
+	// and for which providers (Google and GitHub when their client ids are set).
+	UserInfo  oauth.UserInfoConfig
 	Usernames username.Config
 	// Step-up: the lifetime of step-up tokens, and the link undoing an e-mail change.
 	ReauthTokenTTL    time.Duration
@@ -141,7 +149,9 @@ func loadOAuth(l *config.Loader) ([]oauth.ProviderConfig, []error) {
 			JWKSURL:   l.String(prefix+"JWKS_URL", def.jwks),
 			ClientIDs: l.List(prefix+"CLIENT_IDS", nil),
 		}
-		if len(c.ClientIDs) > 0 {
+		// GitHub without an OIDC bridge (no issuer, no JWKS URL) takes access tokens only.
+		githubWithoutBridge := name == oauth.GitHub && len(c.Issuers) == 0 && c.JWKSURL == ""
+		if len(c.ClientIDs) > 0 && !githubWithoutBridge {
 			if u, err := url.Parse(c.JWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				errs = append(errs, fmt.Errorf("%sJWKS_URL=%q: want an http(s) URL", prefix, c.JWKSURL))
 			}
@@ -247,6 +257,9 @@ func Load(l *config.Loader) (Config, error) {
 	}
 	oauthCfg, oauthErrs := loadOAuth(l)
 	c.OAuth = oauthCfg
+	userInfo, userInfoErrs := loadUserInfo(l, oauthCfg)
+	c.UserInfo = userInfo
+	errs = append(errs, userInfoErrs...)
 	errs = append(errs, oauthErrs...)
 	// OWASP's argon2id floor (m=19 MiB, t=2); weaker settings are refused rather than silently used.
 	if c.Argon2.MemoryKiB < password.DefaultParams.MemoryKiB {
@@ -330,6 +343,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("api_key_default_ttl", c.APIKeyDefaultTTL),
 		slog.Duration("api_key_max_ttl", c.APIKeyMaxTTL),
 		slog.Any("oauth_enabled", enabledProviders(c.OAuth)),
+		slog.Any("oauth_access_tokens", c.UserInfo.Enabled),
 		slog.Duration("username_change_interval", c.Usernames.ChangeInterval),
 		slog.Duration("username_reservation_period", c.Usernames.Reservation),
 		slog.Duration("reauth_token_ttl", c.ReauthTokenTTL),

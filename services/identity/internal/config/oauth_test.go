@@ -43,3 +43,41 @@ func TestLoadOAuthProviders(t *testing.T) {
 		t.Errorf("Load = %v, want errors for the JWKS URL and the missing issuer", err)
 	}
 }
+
+func TestLoadUserInfoEndpoints(t *testing.T) {
+	t.Parallel()
+	base := func(extra map[string]string) map[string]string {
+		m := map[string]string{"INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://s:9082", "PROFILE_INTERNAL_URL": "http://p:9083", "JWKS_URL": "http://s:9082/.well-known/jwks.json"}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	// Production defaults; no provider accepts access tokens without a client id.
+	c, err := config.Load(platform.NewLoaderFrom(base(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UserInfo.GoogleUserinfoURL != oauth.DefaultGoogleUserinfoURL || c.UserInfo.GitHubAPIURL != "https://api.github.com" || len(c.UserInfo.Enabled) != 0 {
+		t.Errorf("UserInfo = %+v, want the production endpoints, none enabled", c.UserInfo)
+	}
+	// GitHub with a client id and no OIDC bridge: access tokens only, no configuration error.
+	c, err = config.Load(platform.NewLoaderFrom(base(map[string]string{
+		"OAUTH_GITHUB_CLIENT_IDS": "Iv1.abc", "OAUTH_GOOGLE_CLIENT_IDS": "web", "OAUTH_GITHUB_API_URL": "http://127.0.0.1:9999",
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.UserInfo.Enabled) != 2 || c.UserInfo.GitHubAPIURL != "http://127.0.0.1:9999" {
+		t.Errorf("UserInfo = %+v, want google and github enabled, the overridden GitHub API", c.UserInfo)
+	}
+	// A bad endpoint is a start-up error naming the variable.
+	for _, key := range []string{"OAUTH_GOOGLE_USERINFO_URL", "OAUTH_GITHUB_API_URL"} {
+		for _, bad := range []string{"ftp://x", "not a url", "https://x/?token=1"} {
+			_, err := config.Load(platform.NewLoaderFrom(base(map[string]string{key: bad})))
+			if err == nil || !strings.Contains(err.Error(), key) {
+				t.Errorf("%s=%q: Load = %v, want an error naming it", key, bad, err)
+			}
+		}
+	}
+}

@@ -56,6 +56,7 @@ type verifyRegistrationRequest struct {
 	DeviceID   string `json:"device_id"`
 	DeviceName string `json:"device_name"`
 	Platform   string `json:"platform"`
+	Timezone   string `json:"timezone"`
 }
 
 type userBody struct {
@@ -114,7 +115,7 @@ func (h *Handler) verifyRegistration(c *fiber.Ctx) error {
 	v.MaxLen("last_name", req.LastName, maxName)
 	v.PlainText("first_name", req.FirstName)
 	v.PlainText("last_name", req.LastName)
-	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform})
+	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform, Timezone: req.Timezone})
 	if err := v.Err(); err != nil {
 		return err
 	}
@@ -134,6 +135,7 @@ type loginRequest struct {
 	DeviceID   string `json:"device_id"`
 	DeviceName string `json:"device_name"`
 	Platform   string `json:"platform"`
+	Timezone   string `json:"timezone"`
 	// CaptchaToken (or the X-Captcha-Token header) is asked for after many failures from one address.
 	CaptchaToken string `json:"captcha_token"`
 }
@@ -176,7 +178,7 @@ func (h *Handler) login(c *fiber.Ctx) error {
 	}
 	v.MaxLen("password", req.Password, maxLoginPass)
 	v.Required("device_id", req.DeviceID)
-	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform})
+	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform, Timezone: req.Timezone})
 	if err := v.Err(); err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ type verifyDeviceRequest struct {
 	DeviceID                string `json:"deviceId"`
 	DeviceName              string `json:"deviceName"`
 	Platform                string `json:"platform"`
+	Timezone                string `json:"timezone"`
 }
 
 type onboardingBody struct {
@@ -56,7 +57,7 @@ func (h *Handler) verifyDevice(c *fiber.Ctx) error {
 		v.Check(otp.ValidCodeFormat(req.OTP), "otp", "OTP must be exactly 6 digits", "string_pattern_mismatch")
 	}
 	v.Required("deviceId", req.DeviceID)
-	dev := checkDevice(v, "deviceId", "deviceName", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform})
+	dev := checkDevice(v, "deviceId", "deviceName", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform, Timezone: req.Timezone})
 	if err := v.Err(); err != nil {
 		return err
 	}

@@ -183,6 +183,8 @@ type setup struct {
 	argon2 password.Params
 	db     *mongo.Database // use this database (e.g. on a client the test disconnects)
 	oauth  []oauth.ProviderConfig
+	// userInfo says where access tokens are proven (a local GitHub API, the OIDC issuer's user-info).
+	userInfo oauth.UserInfoConfig
 	// usernameLookups limits the public username endpoints per IP (zero: no limit).
 	usernameLookups throttle.Limit
 
@@ -250,7 +252,8 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 		Accounts: store.NewAccounts(db), Devices: store.NewDevices(db), Codes: codes, Hasher: hasher, Limiter: limiter,
 		Sessions: sessionclient.New(sessions.srv.URL, internalToken, nil), Outbox: outbox, Logger: log,
 		Providers: store.NewProviders(db), IDTokens: oauth.NewVerifier(o.oauth, nil), Captcha: o.captcha,
-		StepUps: store.NewStepUps(db),
+		AccessTokens: oauth.NewUserInfo(o.userInfo, nil),
+		StepUps:      store.NewStepUps(db),
 	})
 	app, err := httpx.NewApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10, TrustedProxies: []string{"0.0.0.0/32"}, LocationHeader: geoHeader})
 	if err != nil {

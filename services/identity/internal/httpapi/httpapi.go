@@ -120,6 +120,7 @@ func checkDevice(v *wire.Checker, idField, nameField, platformField string, d de
 		DeviceID:   strings.TrimSpace(d.DeviceID),
 		DeviceName: strings.TrimSpace(d.DeviceName),
 		Platform:   strings.ToUpper(strings.TrimSpace(d.Platform)),
+		Timezone:   checkTimezone(v, "timezone", d.Timezone),
 	}
 }
 

@@ -433,14 +433,19 @@ func (h *Handler) verifyPhone(c *fiber.Ctx) error {
 
 // --- AudioPod paths: providers ---
 
+// providerBody is a linked provider as the AudioPod account page shows it (provider,
+// provider_account_id, type), plus the provider account's e-mail and when it was linked.
 type providerBody struct {
-	Provider string  `json:"provider"`
-	Email    *string `json:"email"`
-	LinkedAt string  `json:"linked_at"`
+	Provider          string  `json:"provider"`
+	ProviderAccountID string  `json:"provider_account_id"`
+	Type              string  `json:"type"`
+	Email             *string `json:"email"`
+	LinkedAt          string  `json:"linked_at"`
 }
 
 func providerOf(l oauth.Link) providerBody {
-	return providerBody{Provider: l.Provider, Email: optional(l.Email), LinkedAt: l.LinkedAt.UTC().Format(time.RFC3339)}
+	return providerBody{Provider: l.Provider, ProviderAccountID: l.Subject, Type: "oauth", Email: optional(l.Email),
+		LinkedAt: l.LinkedAt.UTC().Format(time.RFC3339)}
 }
 
 // GET /api/v1/auth/account-providers — the linked providers.
@@ -458,8 +463,7 @@ func (h *Handler) listProviders(c *fiber.Ctx) error {
 
 type linkProviderRequest struct {
 	Provider string `json:"provider"`
-	IDToken  string `json:"id_token"`
-	Nonce    string `json:"nonce"`
+	providerProofRequest
 }
 
 // plainProvider accepts google, github or apple in any case.
@@ -471,8 +475,11 @@ func plainProvider(v *wire.Checker, field, value string) string {
 	return p
 }
 
-// POST /api/v1/auth/account-providers {provider, id_token, nonce?} — 201; 409 when already linked to
-// this or another account.
+// POST /api/v1/auth/account-providers — the AudioPod body {provider, provider_account_id, type:
+// "oauth", access_token, refresh_token, expires_at, scope} (Google, GitHub: the access token's owner,
+// asked at the provider's user-info endpoint, must be provider_account_id) or {provider, id_token,
+// nonce?} (Google, Apple, GitHub through an OIDC bridge) — 201 with the linked provider; 400 for a
+// token that does not prove provider_account_id; 409 when already linked to this or another account.
 func (h *Handler) linkProvider(c *fiber.Ctx) error {
 	var req linkProviderRequest
 	if err := wire.Decode(c, &req); err != nil {
@@ -483,14 +490,14 @@ func (h *Handler) linkProvider(c *fiber.Ctx) error {
 	if v.Required("provider", req.Provider) {
 		provider = plainProvider(v, "provider", req.Provider)
 	}
-	if v.Required("id_token", req.IDToken) {
-		v.MaxLen("id_token", req.IDToken, maxIDToken)
-	}
-	v.MaxLen("nonce", req.Nonce, maxNonce)
+	proof := req.check(v, true)
 	if err := v.Err(); err != nil {
 		return err
 	}
-	l, err := h.auth.LinkProvider(c.UserContext(), caller(c).AccountID, provider, strings.TrimSpace(req.IDToken), req.Nonce)
+	l, err := h.auth.LinkProviderWith(c.UserContext(), caller(c).AccountID, provider, proof)
+	if perr := proofFailure(err, proof, http.StatusBadRequest); perr != nil {
+		return perr
+	}
 	if err != nil {
 		return linkFailure(err, false)
 	}
@@ -513,8 +520,11 @@ func (h *Handler) unlinkProvider(c *fiber.Ctx) error {
 
 // --- AudioPod paths: devices ---
 
-// deviceBody is one entry of GET /api/v1/auth/devices. Identity knows only trusted devices, so
-// is_trusted and is_active are always true; location is always null (no IP geolocation).
+// deviceBody is one entry of GET /api/v1/auth/devices. Identity knows the devices the owner
+// trusted: is_active and is_trusted are false only for a revoked one (listed with
+// include_inactive=true). location is the approximate location of the device's latest sign-in, from
+// the ingress's LOCATION_HEADER (as the session service records it), null when unknown. is_blocked
+// is always false: Latchkey does not block devices (a revoked device simply needs verification again).
 type deviceBody struct {
 	ID                string  `json:"id"`
 	DeviceFingerprint string  `json:"device_fingerprint"`
@@ -524,23 +534,52 @@ type deviceBody struct {
 	DeviceType        *string `json:"device_type"`
 	IPAddress         *string `json:"ip_address"`
 	Location          *string `json:"location"`
+	Timezone          *string `json:"timezone"`
 	FirstSeen         string  `json:"first_seen"`
 	LastSeen          string  `json:"last_seen"`
 	LoginCount        int     `json:"login_count"`
+	LastLoginMethod   *string `json:"last_login_method"`
 	IsActive          bool    `json:"is_active"`
+	IsBlocked         bool    `json:"is_blocked"`
 	IsCurrentSession  bool    `json:"is_current_session"`
+	CurrentSessionID  *string `json:"current_session_id"`
 	IsTrusted         bool    `json:"is_trusted"`
 }
 
-// GET /api/v1/auth/devices — is_current_session marks the device the access token's session was
-// started on.
+// devicesBody is GET /api/v1/auth/devices: the devices listed, counts over them, and the caller's.
+type devicesBody struct {
+	Devices       []deviceBody `json:"devices"`
+	TotalCount    int          `json:"total_count"`
+	ActiveCount   int          `json:"active_count"`
+	TrustedCount  int          `json:"trusted_count"`
+	CurrentDevice *deviceBody  `json:"current_device"`
+}
+
+// queryBool reads a boolean query parameter as FastAPI does (true/false, 1/0, yes/no, on/off).
+func queryBool(c *fiber.Ctx, name string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(c.Query(name))) {
+	case "", "false", "0", "no", "off":
+		return false, nil
+	case "true", "1", "yes", "on":
+		return true, nil
+	}
+	return false, wire.Invalid(wire.Query(name, "Input should be a valid boolean, unable to interpret input", "bool_parsing"))
+}
+
+// GET /api/v1/auth/devices[?include_inactive=true] — is_current_session and current_session_id
+// mark the device the access token's session was started on; revoked devices only with
+// include_inactive=true.
 func (h *Handler) devices(c *fiber.Ctx) error {
 	p := caller(c)
-	list, current, err := h.auth.ListDevices(c.UserContext(), p.AccountID, p.SessionID)
+	withRevoked, err := queryBool(c, "include_inactive")
+	if err != nil {
+		return err
+	}
+	list, current, err := h.auth.ListDevicesAll(c.UserContext(), p.AccountID, p.SessionID, withRevoked)
 	if err != nil {
 		return linkFailure(err, false)
 	}
-	out := make([]deviceBody, len(list))
+	out := devicesBody{Devices: make([]deviceBody, len(list)), TotalCount: len(list)}
 	for i, d := range list {
 		ua := device.ParseUserAgent(d.UserAgent)
 		name := d.DeviceName
@@ -550,11 +589,23 @@ func (h *Handler) devices(c *fiber.Ctx) error {
 				name = ""
 			}
 		}
-		out[i] = deviceBody{
+		isCurrent := current != "" && d.DeviceID == current && d.Active()
+		out.Devices[i] = deviceBody{
 			ID: d.ID, DeviceFingerprint: d.DeviceID, DisplayName: optional(name), Browser: optional(ua.Browser),
 			OS: optional(ua.OS), DeviceType: optional(ua.DeviceType), IPAddress: optional(d.LastIP),
+			Location: optional(d.LastLocation), Timezone: optional(d.Timezone),
 			FirstSeen: d.CreatedAt.UTC().Format(time.RFC3339), LastSeen: d.LastUsedAt.UTC().Format(time.RFC3339),
-			LoginCount: d.LoginCount, IsActive: true, IsCurrentSession: current != "" && d.DeviceID == current, IsTrusted: true,
+			LoginCount: d.LoginCount, LastLoginMethod: optional(d.LastLoginMethod), IsActive: d.Active(),
+			IsCurrentSession: isCurrent, IsTrusted: d.Active(),
+		}
+		if isCurrent {
+			out.Devices[i].CurrentSessionID = optional(p.SessionID)
+			cur := out.Devices[i]
+			out.CurrentDevice = &cur
+		}
+		if d.Active() {
+			out.ActiveCount++
+			out.TrustedCount++
 		}
 	}
 	return wire.OK(c, http.StatusOK, "", out)
@@ -563,11 +614,11 @@ func (h *Handler) devices(c *fiber.Ctx) error {
 // --- provider sign-in ---
 
 type oauthSignInRequest struct {
-	IDToken    string `json:"id_token"`
-	Nonce      string `json:"nonce"`
+	providerProofRequest
 	DeviceID   string `json:"device_id"`
 	DeviceName string `json:"device_name"`
 	Platform   string `json:"platform"`
+	Timezone   string `json:"timezone"`
 }
 
 // POST /api/v1/auth/oauth/{provider} — 200 with tokens for a linked provider account, 201 with tokens
@@ -585,19 +636,17 @@ func (h *Handler) oauthSignIn(c *fiber.Ctx) error {
 		return err
 	}
 	v := wire.NewChecker()
-	if v.Required("id_token", req.IDToken) {
-		v.MaxLen("id_token", req.IDToken, maxIDToken)
-	}
-	v.MaxLen("nonce", req.Nonce, maxNonce)
-	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform})
+	proof := req.check(v, false)
+	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform, Timezone: req.Timezone})
 	if err := v.Err(); err != nil {
 		return err
 	}
 	res, err := h.auth.SignInWithProvider(c.UserContext(), auth.ProviderSignIn{
-		Provider: provider, IDToken: strings.TrimSpace(req.IDToken), Nonce: req.Nonce, Device: dev, Client: client(c),
+		Provider: provider, IDToken: proof.IDToken, Nonce: proof.Nonce, AccessToken: proof.AccessToken,
+		AccountID: proof.AccountID, Device: dev, Client: client(c),
 	})
-	if errors.Is(err, oauth.ErrInvalidToken) {
-		return wire.Unauthorized(msgInvalidIDToken)
+	if perr := proofFailure(err, proof, http.StatusUnauthorized); perr != nil {
+		return perr
 	}
 	if err != nil {
 		return linkFailure(err, false)

@@ -150,6 +150,7 @@ type verifyTwoFactorRequest struct {
 	DeviceID       string `json:"device_id"`
 	DeviceName     string `json:"device_name"`
 	Platform       string `json:"platform"`
+	Timezone       string `json:"timezone"`
 }
 
 // POST /api/v1/auth/verify-2fa — finishes a login that answered a two_factor challenge; the same
@@ -166,7 +167,7 @@ func (h *Handler) verifyTwoFactor(c *fiber.Ctx) error {
 	if v.Required("otp_code", req.OTPCode) {
 		v.Check(otp.ValidCodeFormat(req.OTPCode), "otp_code", "String should match pattern '^[0-9]{6}$'", "string_pattern_mismatch")
 	}
-	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform})
+	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform, Timezone: req.Timezone})
 	if err := v.Err(); err != nil {
 		return err
 	}

@@ -73,12 +73,16 @@ func TestDevicesListRevokeAndSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.RecordSignIn(ctx, "a1", "laptop", "s1", "203.0.113.5", "UA/1", now.Add(time.Minute)); err != nil {
+	if err := s.RecordSignIn(ctx, device.SignIn{AccountID: "a1", DeviceID: "laptop", SessionID: "s1", IP: "203.0.113.5", UserAgent: "UA/1",
+		Location: "Berlin, DE", Method: device.MethodOAuthPrefix + "github", Timezone: "Europe/Berlin", At: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := s.List(ctx, "a1")
 	if err != nil || len(list) != 2 || list[0].DeviceID != "laptop" || list[0].LoginCount != 1 || list[0].LastIP != "203.0.113.5" || list[0].UserAgent != "UA/1" {
 		t.Fatalf("List = %+v, %v, want laptop (just used, one sign-in) first", list, err)
+	}
+	if d := list[0]; d.LastLocation != "Berlin, DE" || d.LastLoginMethod != "oauth:github" || d.Timezone != "Europe/Berlin" || !d.Active() {
+		t.Errorf("laptop = %+v, want the sign-in's location, method and time zone", d)
 	}
 	if d, err := s.SessionDevice(ctx, "a1", "s1"); err != nil || d != "laptop" {
 		t.Errorf("SessionDevice = %q, %v", d, err)
@@ -97,5 +101,31 @@ func TestDevicesListRevokeAndSessions(t *testing.T) {
 	}
 	if _, err := s.Find(ctx, "a2", "laptop"); err != nil {
 		t.Errorf("the other account's laptop: %v", err)
+	}
+	// A revoked device is kept (ListAll with revoked ones) but neither trusted nor counted, and
+	// cannot be revoked twice; trusting it again makes it active under the same key id.
+	if err := s.Revoke(ctx, "a1", "k1"); !errors.Is(err, device.ErrNotFound) {
+		t.Errorf("second Revoke = %v, want ErrNotFound", err)
+	}
+	if l, _ := s.List(ctx, "a1"); len(l) != 1 || l[0].DeviceID != "phone" {
+		t.Errorf("List after Revoke = %+v, want the phone only", l)
+	}
+	all, err := s.ListAll(ctx, "a1", true)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("ListAll = %+v, %v, want 2", all, err)
+	}
+	for _, d := range all {
+		if d.DeviceID == "laptop" && (d.Active() || d.RevokedAt.IsZero()) {
+			t.Errorf("revoked laptop = %+v, want RevokedAt set", d)
+		}
+	}
+	if n, err := s.Count(ctx, "a1"); err != nil || n != 1 {
+		t.Errorf("Count = %d, %v, want 1", n, err)
+	}
+	if d, err := s.Trust(ctx, device.TrustedDevice{ID: "k-new", AccountID: "a1", DeviceID: "laptop", CreatedAt: now, LastUsedAt: now}); err != nil || d.ID != "k1" || !d.Active() {
+		t.Errorf("Trust again = %+v, %v, want k1 active", d, err)
+	}
+	if _, err := s.Find(ctx, "a1", "laptop"); err != nil {
+		t.Errorf("Find after trusting again: %v", err)
 	}
 }

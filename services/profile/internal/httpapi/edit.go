@@ -136,6 +136,9 @@ type AccountMe struct {
 	PhoneNumber         *string `json:"phone_number"`
 	CountryCode         *string `json:"country_code"`
 	PhoneVerified       bool    `json:"phone_verified"`
+	// IsSuperuser is the AudioPod document's flag. Latchkey has no superusers (no administrative
+	// accounts) yet, so it is always false.
+	IsSuperuser bool `json:"is_superuser"`
 	// PendingPhoneNumber (not in the AudioPod document) is a number set here and not verified yet;
 	// phone_number stays the verified one until it is. Absent when there is none.
 	PendingPhoneNumber *string `json:"pending_phone_number,omitempty"`

@@ -127,6 +127,10 @@ func TestAuthMe(t *testing.T) {
 	if body["full_name"] != "Jane Doe" || body["onboarding_completed"] != true || body["is_active"] != true {
 		t.Errorf("GET: %v", body)
 	}
+	// The AudioPod document's is_superuser: a bool, false (Latchkey has no superusers).
+	if su, ok := body["is_superuser"].(bool); !ok || su {
+		t.Errorf("is_superuser = %#v, want the bool false", body["is_superuser"])
+	}
 
 	for _, tc := range []struct {
 		name       string

@@ -33,7 +33,7 @@ func TestDeviceInfoRefusesInvisibleText(t *testing.T) {
 	if ua, _ := r.body["user_agent"].(string); ua != "Mozilla/5.0 (X11; Linux x86_64)" {
 		t.Errorf("stored user agent %q, want it without the invisible characters", ua)
 	}
-	if dev := r.body["device_info"].(map[string]any); dev["device_name"] != "laptop" {
+	if dev := r.body["device"].(map[string]any); dev["device_name"] != "laptop" {
 		t.Errorf("device name %v, want the refused changes not applied", dev["device_name"])
 	}
 	if strings.ContainsRune(r.raw, '\u202E') {

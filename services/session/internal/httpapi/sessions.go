@@ -253,11 +253,13 @@ type deviceInfo struct {
 	Location   *string `json:"location"`
 }
 
-// authSession is a session in the AudioPod document's words.
+// authSession is a session in the AudioPod document's words: device_info is its summary string;
+// Device (not in the document) keeps the device's details.
 type authSession struct {
 	SessionID  string     `json:"session_id"`
 	UserID     string     `json:"user_id"`
-	DeviceInfo deviceInfo `json:"device_info"`
+	DeviceInfo string     `json:"device_info"`
+	Device     deviceInfo `json:"device"`
 	IPAddress  string     `json:"ip_address"`
 	UserAgent  string     `json:"user_agent"`
 	CreatedAt  time.Time  `json:"created_at"`
@@ -269,13 +271,14 @@ type authSession struct {
 func toAuthSession(s session.Session, current string) authSession {
 	out := authSession{
 		SessionID: s.ID, UserID: s.AccountID,
-		DeviceInfo: deviceInfo{DeviceID: s.DeviceID, DeviceName: s.DeviceName, Platform: s.Platform, Browser: s.Browser, OS: s.OS},
+		DeviceInfo: deviceSummary(s),
+		Device:     deviceInfo{DeviceID: s.DeviceID, DeviceName: s.DeviceName, Platform: s.Platform, Browser: s.Browser, OS: s.OS},
 		IPAddress:  s.IPAddress, UserAgent: s.UserAgent, CreatedAt: s.CreatedAt, LastActive: s.LastActiveAt,
 		ExpiresAt: s.ExpiresAt, IsCurrent: s.ID == current,
 	}
 	if s.Location != "" {
 		loc := s.Location
-		out.DeviceInfo.Location = &loc
+		out.Device.Location = &loc
 	}
 	return out
 }
@@ -386,14 +389,19 @@ func (h *Handler) UpdateDeviceInfo(c *fiber.Ctx) error {
 	return c.JSON(toAuthSession(updated, p.SessionID))
 }
 
+// sessionInfo is validate's session_info: the AudioPod document's fields, plus device, ip_address
+// and user_agent.
 type sessionInfo struct {
 	SessionID  string     `json:"session_id"`
-	DeviceInfo deviceInfo `json:"device_info"`
+	UserID     string     `json:"user_id"`
+	DeviceInfo string     `json:"device_info"`
+	Device     deviceInfo `json:"device"`
 	IPAddress  string     `json:"ip_address"`
 	UserAgent  string     `json:"user_agent"`
 	CreatedAt  time.Time  `json:"created_at"`
 	LastActive time.Time  `json:"last_active"`
 	ExpiresAt  time.Time  `json:"expires_at"`
+	IsCurrent  bool       `json:"is_current"`
 }
 
 type validateUser struct {
@@ -433,8 +441,9 @@ func (h *Handler) ValidateSession(c *fiber.Ctx) error {
 	health := h.sessions.Health(p)
 	out := validateResponse{
 		IsValid: true,
-		SessionInfo: sessionInfo{SessionID: a.SessionID, DeviceInfo: a.DeviceInfo, IPAddress: a.IPAddress, UserAgent: a.UserAgent,
-			CreatedAt: a.CreatedAt, LastActive: a.LastActive, ExpiresAt: a.ExpiresAt},
+		SessionInfo: sessionInfo{SessionID: a.SessionID, UserID: a.UserID, DeviceInfo: a.DeviceInfo, Device: a.Device,
+			IPAddress: a.IPAddress, UserAgent: a.UserAgent, CreatedAt: a.CreatedAt, LastActive: a.LastActive,
+			ExpiresAt: a.ExpiresAt, IsCurrent: a.IsCurrent}, // the caller's own session: is_current is true
 		User:         validateUser{ID: p.AccountID},
 		ExpiresIn:    int(health.ExpiresIn / time.Second),
 		NeedsRefresh: health.ShouldRefresh,

@@ -227,9 +227,14 @@ func TestListSessions(t *testing.T) {
 			if item["is_current"] != current || item["user_id"] != "acc-1" || item["user_agent"] == "" || item["expires_at"] == nil || item["last_active"] == nil {
 				t.Errorf("session = %v", item)
 			}
-			dev := item["device_info"].(map[string]any)
-			if current && (dev["platform"] != "IOS" || !strings.HasPrefix(dev["browser"].(string), "Safari")) {
-				t.Errorf("device_info = %v, want IOS Safari", dev)
+			// The AudioPod document's device_info is a string; the details are under device.
+			summary, ok := item["device_info"].(string)
+			if !ok {
+				t.Fatalf("device_info = %#v, want a string", item["device_info"])
+			}
+			dev := item["device"].(map[string]any)
+			if current && (summary != "Safari 17.5 on iOS" || dev["platform"] != "IOS" || !strings.HasPrefix(dev["browser"].(string), "Safari")) {
+				t.Errorf("device_info = %q, device = %v, want Safari 17.5 on iOS", summary, dev)
 			}
 		}
 	})
@@ -581,6 +586,11 @@ func TestValidateAndTokenHealth(t *testing.T) {
 			if info["session_id"] != created.SessionID || info["ip_address"] != "203.0.113.9" || info["user_agent"] != firefoxLinux {
 				t.Errorf("session_info = %v", info)
 			}
+			// The AudioPod document's session_info: user_id, is_current, and device_info a string.
+			if info["user_id"] != "acc-1" || info["is_current"] != true || info["device_info"] != "Firefox 128.0 on Linux" ||
+				info["created_at"] == nil || info["last_active"] == nil || info["expires_at"] == nil {
+				t.Errorf("session_info = %v, want user_id, is_current true, device_info \"Firefox 128.0 on Linux\"", info)
+			}
 			if user := r.body["user"].(map[string]any); user["id"] != "acc-1" {
 				t.Errorf("user = %v, want id acc-1", user)
 			}
@@ -668,7 +678,10 @@ func TestUpdateDeviceInfo(t *testing.T) {
 			if tc.wantStatus != 200 {
 				return
 			}
-			dev := r.body["device_info"].(map[string]any)
+			if r.body["device_info"] != "Safari 17.5 on iOS" {
+				t.Errorf("device_info = %#v, want the summary string", r.body["device_info"])
+			}
+			dev := r.body["device"].(map[string]any)
 			if dev["location"] != tc.wantLocation || dev["device_name"] != tc.wantName || dev["platform"] != tc.wantPlatform ||
 				!strings.HasPrefix(dev["os"].(string), "iOS") || !strings.HasPrefix(dev["browser"].(string), "Safari") || r.body["user_agent"] != safariIPhone {
 				t.Errorf("session = %s", r.raw)

@@ -27,7 +27,7 @@ type documentedPath struct {
 
 // samples replace the {parameters} of documented paths.
 var samples = strings.NewReplacer("{username}", "ada", "{sessionId}", "0b4f6f2e-8c2a-4f7e-9d7c-1d2e3f4a5b6c",
-	"{deviceKeyId}", "dk_123", "{provider}", "google", "{keyId}", "key_123")
+	"{deviceKeyId}", "dk_123", "{provider}", "google", "{keyId}", "key_123", "{asset}", "swagger-ui-bundle.js")
 
 func documentedPaths(t *testing.T) map[string][]documentedPath {
 	t.Helper()

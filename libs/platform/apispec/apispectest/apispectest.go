@@ -26,22 +26,6 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/apispec"
 )
 
-// PendingItem2 lists the operations whose responses are not validated yet: the document already
-// describes their target shapes (issue 15 item 2: is_superuser, device_info as a string, user_id and
-// is_current, provider_account_id, the devices listing object), which the handlers do not produce
-// until that work is merged. Requests are still validated. The integrator deletes this list (and its
-// use in Check) when item 2 is merged.
-var PendingItem2 = map[string]bool{
-	"getAuthMe":            true, // is_superuser
-	"patchAuthMe":          true, // is_superuser
-	"listAuthSessions":     true, // device_info string, user_id, is_current
-	"updateDeviceInfo":     true, // answers the same session object as listAuthSessions
-	"validateSession":      true, // session_info.user_id, is_current, device_info string
-	"listAccountProviders": true, // provider_account_id
-	"linkAccountProvider":  true, // the original body; the answer's provider_account_id
-	"listAuthDevices":      true, // {devices, total_count, active_count, trusted_count, current_device}
-}
-
 // OwnerExtension is the path-item extension that names the service registering the path.
 const OwnerExtension = "x-latchkey-service"
 
@@ -175,9 +159,6 @@ func check(req *http.Request, reqBody []byte, status int, header http.Header, re
 		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
 			return fmt.Errorf("request (%s) does not match the document: %w", r.op.OperationID, err)
 		}
-	}
-	if PendingItem2[r.op.OperationID] {
-		return nil
 	}
 	h := header.Clone()
 	if h == nil {

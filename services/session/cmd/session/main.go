@@ -10,6 +10,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"github.com/latchkey/latchkey/libs/platform/apispec"
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
@@ -76,7 +77,7 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg sessionconfig.Config)
 	// The API description at /openapi.json and /docs, when API_DOCS_ENABLED.
 	var apiDoc func() []byte
 	if cfg.APIDocsEnabled {
-		apiDoc = placeholderAPIDoc
+		apiDoc = apispec.JSON
 	}
 	httpapi.Routes(rt.Public, rt.Internal, httpapi.NewHandler(svc, keys.JWKSJSON, log, httpapi.Config{Accounts: accounts, Issuer: cfg.JWTIssuer, APIDoc: apiDoc}),
 		authn.Middleware(verifier, denyList), httpx.RequireToken(cfg.InternalToken))

@@ -39,6 +39,9 @@ type Issuer struct {
 	JWKSURL string
 	// UserInfoURL is the user-info endpoint (Google's OAUTH_GOOGLE_USERINFO_URL).
 	UserInfoURL string
+	// TokenInfoURL is the tokeninfo endpoint (Google's OAUTH_GOOGLE_TOKENINFO_URL): which client an
+	// access token was issued to.
+	TokenInfoURL string
 
 	srv      *httptest.Server
 	rsaKey   *rsa.PrivateKey
@@ -57,6 +60,11 @@ type UserInfo struct {
 	Subject       string
 	Email         string
 	EmailVerified bool
+	// Audience is the OAuth client the token was issued to (tokeninfo's aud and azp); empty:
+	// DevClientID. Another client id makes a third-party app's token for the same person.
+	Audience string
+	// Expired makes tokeninfo answer as Google does for an expired token (400 invalid_token).
+	Expired bool
 }
 
 // Start generates the signing keys and starts serving. Close stops it.
@@ -85,10 +93,14 @@ func Start() (*Issuer, error) {
 	})
 	mux.HandleFunc("POST /token", iss.serveToken)
 	mux.HandleFunc("GET /v1/userinfo", iss.serveUserInfo)
+	mux.HandleFunc("GET /tokeninfo", iss.serveTokenInfo)
+	mux.HandleFunc("POST /tokeninfo", iss.serveTokenInfo)
+	mux.HandleFunc("POST /dev/access-token", iss.serveDevAccessToken)
 	iss.srv = httptest.NewServer(mux)
 	iss.URL = iss.srv.URL
 	iss.JWKSURL = iss.srv.URL + "/jwks"
 	iss.UserInfoURL = iss.srv.URL + "/v1/userinfo"
+	iss.TokenInfoURL = iss.srv.URL + "/tokeninfo"
 	return iss, nil
 }
 
@@ -146,12 +158,13 @@ func (i *Issuer) JWKSRequests() int { return int(i.jwksHits.Load()) }
 
 // Env returns the environment variables that point a Latchkey identity service's provider (google,
 // apple, github) at this issuer with the given client id: OAUTH_<PROVIDER>_ISSUER, _JWKS_URL and
-// _CLIENT_IDS, and for google also _USERINFO_URL.
+// _CLIENT_IDS, and for google also _USERINFO_URL and _TOKENINFO_URL.
 func (i *Issuer) Env(provider, clientID string) map[string]string {
 	p := "OAUTH_" + strings.ToUpper(provider) + "_"
 	env := map[string]string{p + "ISSUER": i.URL, p + "JWKS_URL": i.JWKSURL, p + "CLIENT_IDS": clientID}
 	if strings.EqualFold(provider, "google") { // Google's access tokens are proven at its user-info endpoint
 		env[p+"USERINFO_URL"] = i.UserInfoURL
+		env[p+"TOKENINFO_URL"] = i.TokenInfoURL
 	}
 	return env
 }
@@ -296,8 +309,11 @@ func newJTI() string {
 }
 
 // AccessToken issues an opaque access token ("ya29.…", as Google's) that the user-info endpoint
-// answers with u.
+// answers with u, issued to the client u.Audience (default DevClientID).
 func (i *Issuer) AccessToken(u UserInfo) string {
+	if u.Audience == "" {
+		u.Audience = DevClientID
+	}
 	tok := "ya29." + rand.Text()
 	i.mu.Lock()
 	if i.accessTokens == nil {
@@ -327,4 +343,45 @@ func (i *Issuer) serveUserInfo(w http.ResponseWriter, r *http.Request) {
 		out["email"], out["email_verified"] = u.Email, u.EmailVerified
 	}
 	writeJSON(w, out)
+}
+
+// serveTokenInfo answers Google's tokeninfo for an access token (?access_token= or the POST form):
+// the client it was issued to (aud, azp), its subject and its remaining lifetime (a string, as
+// Google sends it); 400 invalid_token for an unknown or expired token.
+func (i *Issuer) serveTokenInfo(w http.ResponseWriter, r *http.Request) {
+	tok := r.FormValue("access_token")
+	i.mu.Lock()
+	u, known := i.accessTokens[tok]
+	i.mu.Unlock()
+	if tok == "" || !known || u.Expired {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_token","error_description":"Invalid Value"}`))
+		return
+	}
+	out := map[string]any{
+		"azp": u.Audience, "aud": u.Audience, "sub": u.Subject, "scope": "openid https://www.googleapis.com/auth/userinfo.email",
+		"exp": fmt.Sprint(time.Now().Add(time.Hour).Unix()), "expires_in": "3599", "access_type": "online",
+	}
+	if u.Email != "" {
+		out["email"], out["email_verified"] = u.Email, fmt.Sprint(u.EmailVerified)
+	}
+	writeJSON(w, out)
+}
+
+// serveDevAccessToken mints an access token for the local stack (not a Google endpoint): body
+// {"sub", "email", "email_verified" (default true), "aud" (default DevClientID)} → {"access_token"}.
+func (i *Issuer) serveDevAccessToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Sub           string `json:"sub"`
+		Email         string `json:"email"`
+		EmailVerified *bool  `json:"email_verified"`
+		Aud           string `json:"aud"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil || req.Sub == "" {
+		http.Error(w, `want {"sub": "...", "email": "..."}`, http.StatusBadRequest)
+		return
+	}
+	tok := i.AccessToken(UserInfo{Subject: req.Sub, Email: req.Email, EmailVerified: req.EmailVerified == nil || *req.EmailVerified, Audience: req.Aud})
+	writeJSON(w, map[string]string{"access_token": tok, "token_type": "Bearer"})
 }

@@ -65,6 +65,9 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 	if cfg.PepperGenerated {
 		log.Warn("OTP_PEPPER is not set: using a random pepper for this process; codes and device tokens will not survive a restart or work across replicas")
 	}
+	if cfg.UserInfo.GitHubSecretMissing {
+		log.Warn("OAUTH_GITHUB_CLIENT_IDS is set but OAUTH_GITHUB_CLIENT_SECRET is not: GitHub access tokens are refused (they cannot be checked against the app)")
+	}
 	if err := store.EnsureIndexes(ctx, db); err != nil {
 		return err
 	}

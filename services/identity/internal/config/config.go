@@ -41,6 +41,12 @@
 //	OAUTH_GITHUB_API_URL [https://api.github.com]  where an access token's owner is asked (Google's
 //	                                               OpenID user-info, GitHub's GET /user) when a client
 //	                                               proves a provider account with an access token
+//	OAUTH_GOOGLE_TOKENINFO_URL [https://oauth2.googleapis.com/tokeninfo]  a Google access token must name
+//	                                               one of OAUTH_GOOGLE_CLIENT_IDS (aud or azp) here
+//	OAUTH_GITHUB_CLIENT_SECRET []                  the GitHub OAuth app's secret: a GitHub access token
+//	                                               must pass GitHub's check-a-token API for one of
+//	                                               OAUTH_GITHUB_CLIENT_IDS; without it GitHub access
+//	                                               tokens are refused (start-up warning)
 //	USERNAME_CHANGE_INTERVAL [720h]                least time between two username changes of an account
 //	USERNAME_RESERVATION_PERIOD [2160h]            how long a given-up username stays reserved for its old owner
 //	LOCATION_HEADER []                             request header in which the ingress puts the client's
@@ -344,6 +350,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("api_key_max_ttl", c.APIKeyMaxTTL),
 		slog.Any("oauth_enabled", enabledProviders(c.OAuth)),
 		slog.Any("oauth_access_tokens", c.UserInfo.Enabled),
+		slog.Any("oauth_github_client_secret", c.UserInfo.GitHubClientSecret),
 		slog.Duration("username_change_interval", c.Usernames.ChangeInterval),
 		slog.Duration("username_reservation_period", c.Usernames.Reservation),
 		slog.Duration("reauth_token_ttl", c.ReauthTokenTTL),

@@ -58,21 +58,38 @@ func TestLoadUserInfoEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.UserInfo.GoogleUserinfoURL != oauth.DefaultGoogleUserinfoURL || c.UserInfo.GitHubAPIURL != "https://api.github.com" || len(c.UserInfo.Enabled) != 0 {
+	if c.UserInfo.GoogleUserinfoURL != oauth.DefaultGoogleUserinfoURL || c.UserInfo.GitHubAPIURL != "https://api.github.com" || len(c.UserInfo.Enabled) != 0 ||
+		c.UserInfo.GoogleTokenInfoURL != "https://oauth2.googleapis.com/tokeninfo" || c.UserInfo.GitHubSecretMissing {
 		t.Errorf("UserInfo = %+v, want the production endpoints, none enabled", c.UserInfo)
 	}
-	// GitHub with a client id and no OIDC bridge: access tokens only, no configuration error.
+	// GitHub with a client id and no client secret: its access tokens are refused (a warning, not an
+	// error); Google's are bound to its client ids.
 	c, err = config.Load(platform.NewLoaderFrom(base(map[string]string{
 		"OAUTH_GITHUB_CLIENT_IDS": "Iv1.abc", "OAUTH_GOOGLE_CLIENT_IDS": "web", "OAUTH_GITHUB_API_URL": "http://127.0.0.1:9999",
 	})))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.UserInfo.Enabled) != 2 || c.UserInfo.GitHubAPIURL != "http://127.0.0.1:9999" {
+	if len(c.UserInfo.Enabled) != 1 || c.UserInfo.Enabled[0] != oauth.Google || !c.UserInfo.GitHubSecretMissing || c.UserInfo.GoogleClientIDs[0] != "web" {
+		t.Errorf("UserInfo = %+v, want google only, GitHub's secret missing", c.UserInfo)
+	}
+	// With the secret (and no OIDC bridge): GitHub access tokens, checked against the app; the
+	// secret never shows in the logged configuration.
+	const secret = "gh-app-secret-1234567890"
+	c, err = config.Load(platform.NewLoaderFrom(base(map[string]string{
+		"OAUTH_GITHUB_CLIENT_IDS": "Iv1.abc", "OAUTH_GOOGLE_CLIENT_IDS": "web", "OAUTH_GITHUB_API_URL": "http://127.0.0.1:9999", "OAUTH_GITHUB_CLIENT_SECRET": secret,
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.UserInfo.Enabled) != 2 || c.UserInfo.GitHubAPIURL != "http://127.0.0.1:9999" || c.UserInfo.GitHubClientSecret.Value() != secret || c.UserInfo.GitHubClientIDs[0] != "Iv1.abc" {
 		t.Errorf("UserInfo = %+v, want google and github enabled, the overridden GitHub API", c.UserInfo)
 	}
+	if logged := c.LogValue().String(); strings.Contains(logged, secret) || !strings.Contains(logged, "oauth_github_client_secret") {
+		t.Errorf("logged config shows the GitHub client secret or lacks it: %s", logged)
+	}
 	// A bad endpoint is a start-up error naming the variable.
-	for _, key := range []string{"OAUTH_GOOGLE_USERINFO_URL", "OAUTH_GITHUB_API_URL"} {
+	for _, key := range []string{"OAUTH_GOOGLE_USERINFO_URL", "OAUTH_GOOGLE_TOKENINFO_URL", "OAUTH_GITHUB_API_URL"} {
 		for _, bad := range []string{"ftp://x", "not a url", "https://x/?token=1"} {
 			_, err := config.Load(platform.NewLoaderFrom(base(map[string]string{key: bad})))
 			if err == nil || !strings.Contains(err.Error(), key) {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/config"
 )
 
 // Production endpoints of the user-info APIs that prove an access token's owner.
@@ -19,8 +21,11 @@ const (
 	DefaultGoogleUserinfoURL = "https://openidconnect.googleapis.com/v1/userinfo"
 	// DefaultGitHubAPIURL is the base URL of GitHub's REST API (GET /user, GET /user/emails).
 	DefaultGitHubAPIURL = "https://api.github.com"
-	maxAccessToken      = 4096
-	maxUserInfoBytes    = 1 << 20
+	// DefaultGoogleTokenInfoURL is Google's tokeninfo endpoint, which names the OAuth client (aud,
+	// azp) an access token was issued to.
+	DefaultGoogleTokenInfoURL = "https://oauth2.googleapis.com/tokeninfo"
+	maxAccessToken            = 4096
+	maxUserInfoBytes          = 1 << 20
 )
 
 // Errors of access-token verification.
@@ -35,9 +40,20 @@ var (
 // UserInfoConfig says where the providers' user-info endpoints are and which providers accept access
 // tokens (those with a registered client: OAUTH_<P>_CLIENT_IDS set).
 type UserInfoConfig struct {
-	GoogleUserinfoURL string // DefaultGoogleUserinfoURL in production
-	GitHubAPIURL      string // DefaultGitHubAPIURL in production
-	Enabled           []string
+	GoogleUserinfoURL  string // DefaultGoogleUserinfoURL in production
+	GoogleTokenInfoURL string // DefaultGoogleTokenInfoURL in production
+	GitHubAPIURL       string // DefaultGitHubAPIURL in production
+	Enabled            []string
+	// The OAuth apps an access token must have been issued to: a token of any other app (a
+	// third-party app holding the person's token) proves nothing to Latchkey.
+	GoogleClientIDs []string // tokeninfo's aud or azp must be one of them
+	GitHubClientIDs []string // GitHub's "check a token" API is asked with each
+	// GitHubClientSecret authenticates the check (HTTP Basic client_id:secret). Without it GitHub
+	// access tokens are refused (the provider is treated as off for them).
+	GitHubClientSecret config.Secret
+	// GitHubSecretMissing: GitHub has client ids but no OAUTH_GITHUB_CLIENT_SECRET (a start-up
+	// warning; GitHub access tokens are refused).
+	GitHubSecretMissing bool
 }
 
 // UserInfo proves the owner of an access token by asking the provider who it belongs to: Google's
@@ -56,6 +72,12 @@ func NewUserInfo(cfg UserInfoConfig, client *http.Client) *UserInfo {
 	}
 	u := &UserInfo{client: client, cfg: cfg, enabled: map[string]bool{}}
 	for _, p := range cfg.Enabled {
+		// A token is only accepted when the app it must belong to can be checked.
+		switch {
+		case p == Google && len(cfg.GoogleClientIDs) == 0,
+			p == GitHub && (len(cfg.GitHubClientIDs) == 0 || cfg.GitHubClientSecret == ""):
+			continue
+		}
 		u.enabled[p] = true
 	}
 	return u
@@ -91,11 +113,18 @@ func (u *UserInfo) google(ctx context.Context, token string) (Identity, error) {
 		Email         string `json:"email"`
 		EmailVerified any    `json:"email_verified"`
 	}
+	sub, err := u.googleTokenInfo(ctx, token)
+	if err != nil {
+		return Identity{}, err
+	}
 	if err := u.get(ctx, u.cfg.GoogleUserinfoURL, token, nil, &info); err != nil {
 		return Identity{}, err
 	}
 	if info.Sub == "" || len(info.Sub) > 255 {
 		return Identity{}, fmt.Errorf("%w: user-info has no usable sub", ErrInvalidToken)
+	}
+	if info.Sub != sub {
+		return Identity{}, fmt.Errorf("%w: user-info and tokeninfo name different subjects", ErrInvalidToken)
 	}
 	id := Identity{Provider: Google, Subject: info.Sub, Email: strings.ToLower(strings.TrimSpace(info.Email))}
 	switch ev := info.EmailVerified.(type) {
@@ -114,6 +143,10 @@ var githubHeaders = map[string]string{
 
 func (u *UserInfo) github(ctx context.Context, token string) (Identity, error) {
 	base := strings.TrimRight(u.cfg.GitHubAPIURL, "/")
+	checked, err := u.githubCheckToken(ctx, base, token)
+	if err != nil {
+		return Identity{}, err
+	}
 	var user struct {
 		ID json.Number `json:"id"`
 	}
@@ -123,6 +156,9 @@ func (u *UserInfo) github(ctx context.Context, token string) (Identity, error) {
 	n, err := strconv.ParseInt(user.ID.String(), 10, 64)
 	if err != nil || n <= 0 {
 		return Identity{}, fmt.Errorf("%w: GitHub user has no usable id", ErrInvalidToken)
+	}
+	if n != checked {
+		return Identity{}, fmt.Errorf("%w: GET /user and the token check name different users", ErrInvalidToken)
 	}
 	id := Identity{Provider: GitHub, Subject: strconv.FormatInt(n, 10)}
 	// The primary e-mail and whether GitHub verified it (needs the user:email scope; without it the
@@ -152,17 +188,26 @@ func (u *UserInfo) get(ctx context.Context, endpoint, token string, headers map[
 		return fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	return u.send(req, headers, out)
+}
+
+// send sends req with headers and decodes the JSON answer into out: ErrProviderUnavailable for a
+// network error, 5xx or 429, ErrInvalidToken for any other status than 200.
+func (u *UserInfo) send(req *http.Request, headers map[string]string, out any) error {
+	endpoint := req.URL.String()
 	req.Header.Set("User-Agent", "latchkey-identity") // GitHub refuses requests without one
-	if req.Header.Get("Accept") == "" {
-		req.Header.Set("Accept", "application/json")
-	}
+	req.Header.Set("Accept", "application/json")
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
 	resp, err := u.client.Do(req)
 	if err != nil {
-		// The URL holds no token (it is in the header), so the error may be wrapped as is.
-		return fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
+		// No URL holds a token (it is in a header or the body); still, keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%w: %s: %w", ErrProviderUnavailable, redact(endpoint), err)
 	}
 	defer resp.Body.Close()
 	switch {

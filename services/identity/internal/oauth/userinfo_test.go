@@ -19,7 +19,8 @@ func TestUserInfoFailures(t *testing.T) {
 	weird := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"id":"abc"}`)) }))
 	t.Cleanup(weird.Close)
 	mk := func(api string, enabled ...string) *UserInfo {
-		return NewUserInfo(UserInfoConfig{GoogleUserinfoURL: api + "/v1/userinfo", GitHubAPIURL: api, Enabled: enabled}, nil)
+		return NewUserInfo(UserInfoConfig{GoogleUserinfoURL: api + "/v1/userinfo", GoogleTokenInfoURL: api + "/tokeninfo", GitHubAPIURL: api, Enabled: enabled,
+			GitHubClientIDs: []string{githubtest.ClientID}, GitHubClientSecret: githubtest.ClientSecret}, nil)
 	}
 	tok := gh.Token(githubtest.User{ID: 12, Login: "x"})
 	tests := []struct {

@@ -16,7 +16,10 @@ func withAccessTokens(iss *oidctest.Issuer, gh *githubtest.Server) func(*setup) 
 	return func(s *setup) {
 		withGoogle(iss)(s)
 		s.oauth = append(s.oauth, oauth.ProviderConfig{Name: oauth.GitHub, ClientIDs: []string{githubtest.ClientID}})
-		s.userInfo = oauth.UserInfoConfig{GoogleUserinfoURL: iss.UserInfoURL, GitHubAPIURL: gh.URL, Enabled: []string{oauth.Google, oauth.GitHub}}
+		s.userInfo = oauth.UserInfoConfig{
+			GoogleUserinfoURL: iss.UserInfoURL, GoogleTokenInfoURL: iss.TokenInfoURL, GitHubAPIURL: gh.URL, Enabled: []string{oauth.Google, oauth.GitHub},
+			GoogleClientIDs: []string{googleClientID}, GitHubClientIDs: []string{githubtest.ClientID}, GitHubClientSecret: githubtest.ClientSecret,
+		}
 	}
 }
 
@@ -84,7 +87,7 @@ func TestAudioPodLinkWithAccessToken(t *testing.T) {
 		t.Errorf("link = %s", r.raw)
 	}
 	// And Google by its user-info endpoint.
-	gtok := iss.AccessToken(oidctest.UserInfo{Subject: "g-ada", Email: "ada.g@gmail.com", EmailVerified: true})
+	gtok := iss.AccessToken(oidctest.UserInfo{Subject: "g-ada", Email: "ada.g@gmail.com", EmailVerified: true, Audience: googleClientID})
 	r = h.callAs(t, "POST", "/api/v1/auth/account-providers", ada, audioPodLink("google", "g-ada", gtok)).wantStatus(t, http.StatusCreated, "link google")
 	if r.str("provider") != "google" || r.str("provider_account_id") != "g-ada" {
 		t.Errorf("link = %s", r.raw)

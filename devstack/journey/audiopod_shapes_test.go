@@ -96,6 +96,8 @@ func TestAudioPodShapes(t *testing.T) {
 		ha := c.stepUp(t, a.access, password)
 		c.do("POST", "/api/v1/auth/account-providers", link("9002", gh.Token(ghUser)), ha...).want(t, 400, "provider_account_id of another GitHub account")
 		c.do("POST", "/api/v1/auth/account-providers", link("9001", "gho_forged"), ha...).want(t, 400, "forged token")
+		// A token GitHub issued to another OAuth app, for the same person, proves nothing to Latchkey.
+		c.do("POST", "/api/v1/auth/account-providers", link("9001", gh.TokenFor(githubtest.ForeignClientID, ghUser)), ha...).want(t, 400, "another app's token")
 		c.do("POST", "/api/v1/auth/account-providers", link("9001", gh.Token(ghUser)), bearer(a.access)...).want(t, 401, "without step-up")
 		r := c.do("POST", "/api/v1/auth/account-providers", link("9001", gh.Token(ghUser)), ha...).want(t, 201, "link github")
 		if str(r.Body, "provider") != "github" || str(r.Body, "provider_account_id") != strconv.Itoa(9001) {
@@ -119,6 +121,7 @@ func TestAudioPodShapes(t *testing.T) {
 			t.Fatalf("github sign-in = %s, want a session of %s", r.Raw, a.id)
 		}
 		c.do("POST", "/api/v1/auth/oauth/github", map[string]any{"access_token": "gho_forged"}).want(t, 401, "forged token")
+		c.do("POST", "/api/v1/auth/oauth/github", map[string]any{"access_token": gh.TokenFor(githubtest.ForeignClientID, ghUser)}).want(t, 401, "another app's token")
 
 		d := c.do("GET", "/api/v1/auth/devices?include_inactive=true", nil, bearer(access)...).want(t, 200, "devices")
 		wantTypes(t, "devices", d.Body, map[string]string{"devices": "array", "total_count": "number", "active_count": "number",

@@ -70,12 +70,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer iss.Close()
 		env := iss.Env("google", oidctest.DevClientID)
 		maps.Copy(env, iss.Env("apple", oidctest.DevClientID))
-		gh := githubtest.Start() // GitHub's API (GET /user) for access-token linking and sign-in
+		// GitHub's API (check-a-token, GET /user) for access-token linking and sign-in; identity gets
+		// the local app's client id and secret, so tokens minted for it (the default) are accepted.
+		gh := githubtest.Start()
 		defer gh.Close()
 		maps.Copy(env, gh.Env())
 		extraEnv["identity"] = env
 		oidcNote = fmt.Sprintf("  oidc:        %[1]s (Google and Apple; mint an ID token: curl -s -X POST %[1]s/token -d '{\"sub\":\"g-1\",\"email\":\"you@example.com\"}')\n", iss.URL)
-		oidcNote += fmt.Sprintf("  github api:  %[1]s (mint an access token: curl -s -X POST %[1]s/dev/token -d '{\"id\":1,\"email\":\"you@example.com\"}')\n", gh.URL)
+		oidcNote += fmt.Sprintf("               (a Google access token for our app: curl -s -X POST %[1]s/dev/access-token -d '{\"sub\":\"g-1\",\"email\":\"you@example.com\"}'; add \"aud\":\"other\" for another app's, which is refused)\n", iss.URL)
+		oidcNote += fmt.Sprintf("  github api:  %[1]s (an access token for our app: curl -s -X POST %[1]s/dev/token -d '{\"id\":1,\"email\":\"you@example.com\"}'; add \"client_id\":\"%[2]s\" for another app's, which is refused)\n", gh.URL, githubtest.ForeignClientID)
 	}
 	st, err := stack.Start(ctx, stack.Config{
 		ExtraEnv:    extraEnv,

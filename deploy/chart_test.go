@@ -210,13 +210,14 @@ func TestChartConfig(t *testing.T) {
 	own := map[string]map[string]string{
 		"identity": {"HTTP_ADDR": ":8081", "INTERNAL_ADDR": ":9081", "MONGODB_DATABASE": "latchkey_identity", "SESSION_INTERNAL_URL": "http://latchkey-session:9082", "PROFILE_INTERNAL_URL": "http://latchkey-profile:9083", "JWKS_URL": "http://latchkey-session:9082/.well-known/jwks.json", "ARGON2_MEMORY_KIB": "19456",
 			"LOGIN_MAX_PER_IP": "100", "REGISTRATION_MAX_PER_IP": "50", "THROTTLE_ALLOW_CIDRS": "", "CAPTCHA_PROVIDER": "none",
-			"OAUTH_GITHUB_CLIENT_IDS": "", "OAUTH_GOOGLE_USERINFO_URL": "https://openidconnect.googleapis.com/v1/userinfo", "OAUTH_GITHUB_API_URL": "https://api.github.com"},
+			"OAUTH_GITHUB_CLIENT_IDS": "", "OAUTH_GOOGLE_USERINFO_URL": "https://openidconnect.googleapis.com/v1/userinfo", "OAUTH_GITHUB_API_URL": "https://api.github.com",
+			"OAUTH_GOOGLE_TOKENINFO_URL": "https://oauth2.googleapis.com/tokeninfo"},
 		"session":      {"HTTP_ADDR": ":8082", "INTERNAL_ADDR": ":9082", "MONGODB_DATABASE": "latchkey_session", "IDENTITY_INTERNAL_URL": "http://latchkey-identity:9081", "JWT_SIGNING_KEY_FILE": "/var/run/secrets/latchkey/signing-key/jwt-signing-key.pem"},
 		"profile":      {"HTTP_ADDR": ":8083", "INTERNAL_ADDR": ":9083", "MONGODB_DATABASE": "latchkey_profile", "IDENTITY_INTERNAL_URL": "http://latchkey-identity:9081", "JWKS_URL": "http://latchkey-session:9082/.well-known/jwks.json"},
 		"notification": {"HTTP_ADDR": ":8084", "INTERNAL_ADDR": ":9084", "MONGODB_DATABASE": "latchkey_notification", "DELIVERY_DRIVER": "live"},
 	}
 	secrets := map[string][]string{
-		"identity":     {"CAPTCHA_SECRET", "INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI", "OTP_PEPPER"},
+		"identity":     {"CAPTCHA_SECRET", "INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI", "OAUTH_GITHUB_CLIENT_SECRET", "OTP_PEPPER"},
 		"session":      {"INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI"},
 		"profile":      {"INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI"},
 		"notification": {"INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI", "SMTP_PASSWORD", "SMTP_USERNAME", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"},
@@ -238,7 +239,7 @@ func TestChartConfig(t *testing.T) {
 				if isPeerURL := k == "JWKS_URL" || strings.HasSuffix(k, "_INTERNAL_URL"); isPeerURL && own[name][k] == "" {
 					t.Errorf("ConfigMap has %s = %q, a service %s does not call", k, cm.Data[k], name)
 				}
-				if slices.Contains([]string{"MONGODB_URI", "KAFKA_BROKERS", "INTERNAL_API_TOKEN", "OTP_PEPPER", "CAPTCHA_SECRET"}, k) {
+				if slices.Contains([]string{"MONGODB_URI", "KAFKA_BROKERS", "INTERNAL_API_TOKEN", "OTP_PEPPER", "CAPTCHA_SECRET", "OAUTH_GITHUB_CLIENT_SECRET"}, k) {
 					t.Errorf("secret %s is in the ConfigMap", k)
 				}
 			}

@@ -3,6 +3,7 @@ package oidctest_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -58,5 +59,32 @@ func TestIssuerServesDiscoveryJWKSAndTokens(t *testing.T) {
 	env := iss.Env("google", "cid")
 	if env["OAUTH_GOOGLE_ISSUER"] != iss.URL || env["OAUTH_GOOGLE_JWKS_URL"] != iss.JWKSURL || env["OAUTH_GOOGLE_CLIENT_IDS"] != "cid" {
 		t.Errorf("Env = %v", env)
+	}
+}
+
+// tokeninfo names the client an access token was issued to; an unknown or expired token is 400.
+func TestTokenInfo(t *testing.T) {
+	t.Parallel()
+	iss := oidctest.New(t)
+	info := func(tok string) (int, map[string]any) {
+		resp, err := http.PostForm(iss.TokenInfoURL, url.Values{"access_token": {tok}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if st, out := info(iss.AccessToken(oidctest.UserInfo{Subject: "s-1"})); st != http.StatusOK || out["aud"] != oidctest.DevClientID || out["azp"] != oidctest.DevClientID || out["sub"] != "s-1" || out["expires_in"] != "3599" {
+		t.Errorf("default = %d %v, want aud DevClientID", st, out)
+	}
+	if st, out := info(iss.AccessToken(oidctest.UserInfo{Subject: "s-1", Audience: "other"})); st != http.StatusOK || out["aud"] != "other" {
+		t.Errorf("other app = %d %v, want aud other", st, out)
+	}
+	for name, tok := range map[string]string{"unknown": "ya29.x", "expired": iss.AccessToken(oidctest.UserInfo{Subject: "s-1", Expired: true})} {
+		if st, out := info(tok); st != http.StatusBadRequest || out["error"] != "invalid_token" {
+			t.Errorf("%s = %d %v, want 400 invalid_token", name, st, out)
+		}
 	}
 }

@@ -38,7 +38,7 @@ var (
 )
 
 // UserInfoConfig says where the providers' user-info endpoints are and which providers accept access
-// tokens (those with a registered client: OAUTH_<P>_CLIENT_IDS set).
+// tokens (Google: OAUTH_GOOGLE_CLIENT_IDS set; GitHub: OAUTH_GITHUB_CLIENT_IDS and the client secret).
 type UserInfoConfig struct {
 	GoogleUserinfoURL  string // DefaultGoogleUserinfoURL in production
 	GoogleTokenInfoURL string // DefaultGoogleTokenInfoURL in production

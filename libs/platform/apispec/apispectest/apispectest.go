@@ -26,6 +26,19 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/apispec"
 )
 
+// The documentation page and its assets are text and images, not JSON: their bodies are taken as
+// strings, so the document's schemas (type: string) and content types still get checked.
+func init() {
+	for _, ct := range []string{"text/html", "text/javascript", "text/css", "image/png"} {
+		openapi3filter.RegisterBodyDecoder(ct, rawBody)
+	}
+}
+
+func rawBody(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+	b, err := io.ReadAll(body)
+	return string(b), err
+}
+
 // OwnerExtension is the path-item extension that names the service registering the path.
 const OwnerExtension = "x-latchkey-service"
 

@@ -205,15 +205,12 @@ type Base struct {
 	CreateTopics    bool
 	LogLevel        slog.Level
 	OTLPEndpoint    string
-	JWKSURL         string
 	JWTIssuer       string
 	JWTAudience     string
 	InternalToken   Secret
 	BodyLimit       int
 	ShutdownTimeout time.Duration
 	TrustedProxies  []string
-	// IdentityInternalURL is identity's internal API, where API keys are verified.
-	IdentityInternalURL string
 	// APIKeyRatePerMinute is each API key's request budget per replica of a service.
 	APIKeyRatePerMinute int
 	// Pprof serves Go's profiler under /debug/pprof/ on the internal port (PPROF_ENABLED, off by
@@ -239,7 +236,6 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 		CreateTopics:    l.Bool("KAFKA_CREATE_TOPICS", true),
 		LogLevel:        l.Level("LOG_LEVEL", slog.LevelInfo),
 		OTLPEndpoint:    l.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
-		JWKSURL:         l.String("JWKS_URL", ""),
 		JWTIssuer:       l.String("JWT_ISSUER", DefaultIssuer),
 		JWTAudience:     l.String("JWT_AUDIENCE", "latchkey"),
 		InternalToken:   Secret(l.Required("INTERNAL_API_TOKEN")),
@@ -249,7 +245,6 @@ func (l *Loader) LoadBase(service, httpAddr, internalAddr string) Base {
 
 		ShutdownDrainDelay: l.Duration("SHUTDOWN_DRAIN_DELAY", 5*time.Second),
 
-		IdentityInternalURL: l.String("IDENTITY_INTERNAL_URL", ""),
 		APIKeyRatePerMinute: l.Int("API_KEY_RATE_PER_MINUTE", 600),
 		Pprof:               l.Bool("PPROF_ENABLED", false),
 	}
@@ -297,7 +292,6 @@ func (b Base) LogAttrs() []slog.Attr {
 		slog.Any("kafka_sasl_password", b.KafkaSASL.Password),
 		slog.String("log_level", b.LogLevel.String()),
 		slog.String("otel_exporter_otlp_endpoint", b.OTLPEndpoint),
-		slog.String("jwks_url", b.JWKSURL),
 		slog.String("jwt_issuer", b.JWTIssuer),
 		slog.String("jwt_audience", b.JWTAudience),
 		slog.Any("internal_api_token", b.InternalToken),
@@ -305,7 +299,6 @@ func (b Base) LogAttrs() []slog.Attr {
 		slog.Duration("shutdown_timeout", b.ShutdownTimeout),
 		slog.Duration("shutdown_drain_delay", b.ShutdownDrainDelay),
 		slog.Any("trusted_proxies", b.TrustedProxies),
-		slog.String("identity_internal_url", b.IdentityInternalURL),
 		slog.Int("api_key_rate_per_minute", b.APIKeyRatePerMinute),
 	}
 }

@@ -100,8 +100,11 @@ const minPepper = 32
 // Config is the identity service's configuration.
 type Config struct {
 	config.Base
+	// The internal URLs of the services identity calls (charts/latchkey/routes.yaml): session's API
+	// and JWKS, profile's event intake.
 	SessionInternalURL      string
 	ProfileInternalURL      string
+	JWKSURL                 string
 	Argon2                  password.Params
 	Hashing                 password.Concurrency // see loadPasswordSettings
 	PasswordPolicy          password.Policy
@@ -343,7 +346,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("location_header", c.LocationHeader),
 		slog.String("username_lookup_ip_limit", fmt.Sprintf("%d per %s", c.UsernameLookupsPerIP.Max, c.UsernameLookupsPerIP.Window)),
 		slog.Any("otp_pepper", c.OTPPepper),
-		slog.String("identity_internal_url", c.IdentityInternalURL),
 		slog.Int("api_key_rate_per_minute", c.APIKeyRatePerMinute),
 		slog.String("api_key_prefix", c.APIKeyPrefix),
 		slog.Duration("api_key_default_ttl", c.APIKeyDefaultTTL),

@@ -26,8 +26,10 @@ type Config struct {
 	// ProfileWait bounds how long a GET /api/v1/me for a profile that does not exist yet waits for
 	// the account.created event (it is usually still in flight right after registration).
 	ProfileWait time.Duration
-	// IdentityInternalURL is identity's internal API, the system of record for phone numbers.
+	// IdentityInternalURL is identity's internal API: phone numbers, snapshots, API keys.
 	IdentityInternalURL string
+	// JWKSURL is the session service's internal JWKS, which verifies access tokens.
+	JWKSURL string
 }
 
 // Load reads the configuration and returns every problem at once.
@@ -54,5 +56,6 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append(c.Base.LogAttrs(),
 		slog.Duration("profile_wait_timeout", c.ProfileWait),
 		slog.String("identity_internal_url", c.IdentityInternalURL),
+		slog.String("jwks_url", c.JWKSURL),
 	)...)
 }

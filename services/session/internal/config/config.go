@@ -40,14 +40,16 @@ const Service = "session"
 // Config is the session service's configuration.
 type Config struct {
 	config.Base
-	AccessTokenTTL     time.Duration
-	SessionIdleTTL     time.Duration
-	SessionAbsoluteTTL time.Duration
-	SigningKeyFile     string
-	TouchInterval      time.Duration
-	RefreshWindow      time.Duration
-	RefreshGrace       time.Duration
-	LocationHeader     string
+	// IdentityInternalURL is identity's internal API: API keys and re-authentication.
+	IdentityInternalURL string
+	AccessTokenTTL      time.Duration
+	SessionIdleTTL      time.Duration
+	SessionAbsoluteTTL  time.Duration
+	SigningKeyFile      string
+	TouchInterval       time.Duration
+	RefreshWindow       time.Duration
+	RefreshGrace        time.Duration
+	LocationHeader      string
 	// APIDocsEnabled serves /openapi.json and /docs (API_DOCS_ENABLED).
 	APIDocsEnabled bool
 
@@ -112,6 +114,7 @@ func Load(l *config.Loader) (Config, error) {
 // masks them; the struct is spelled out because a JSON-encoded struct would print them in clear.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append(c.Base.LogAttrs(),
+		slog.String("identity_internal_url", c.IdentityInternalURL),
 		slog.Duration("access_token_ttl", c.AccessTokenTTL),
 		slog.Duration("session_idle_ttl", c.SessionIdleTTL),
 		slog.Duration("session_absolute_ttl", c.SessionAbsoluteTTL),

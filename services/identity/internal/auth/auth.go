@@ -202,6 +202,8 @@ type SessionRequest struct {
 	AccountID string
 	Device    device.Info
 	Client    Client
+	// Assurance is how the person proved who they are (amr, acr, auth_time in the access tokens).
+	Assurance Assurance
 }
 
 // Tokens are a session's credentials, as the session service returns them.
@@ -289,9 +291,10 @@ func (s *Service) WithClock(now func() time.Time) *Service {
 }
 
 // startSession starts a session of a on device d; method is how the person signed in
-// (device.MethodPassword, device.MethodOTP, device.MethodOAuthPrefix+provider), recorded on the device.
-func (s *Service) startSession(ctx context.Context, a account.Account, d device.Info, cl Client, method string) (SignedIn, error) {
-	t, err := s.Sessions.Start(ctx, SessionRequest{AccountID: a.ID, Device: d, Client: cl})
+// (device.MethodPassword, device.MethodOTP, device.MethodOAuthPrefix+provider), recorded on the device,
+// and amr the factors proven (AMR* values), which the access tokens carry.
+func (s *Service) startSession(ctx context.Context, a account.Account, d device.Info, cl Client, method string, amr ...string) (SignedIn, error) {
+	t, err := s.Sessions.Start(ctx, SessionRequest{AccountID: a.ID, Device: d, Client: cl, Assurance: assure(s.now(), amr...)})
 	if err != nil {
 		return SignedIn{}, err
 	}

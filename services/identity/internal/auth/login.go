@@ -115,7 +115,7 @@ func (s *Service) Login(ctx context.Context, in Login) (res LoginResult, err err
 		}
 		return LoginResult{Challenge: ch}, nil
 	}
-	signed, err := s.startSession(ctx, a, in.Device, in.Client, device.MethodPassword)
+	signed, err := s.startSession(ctx, a, in.Device, in.Client, device.MethodPassword, AMRPassword)
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -182,7 +182,7 @@ type DeviceVerification struct {
 // own tries (as for the other codes).
 func (s *Service) VerifyDevice(ctx context.Context, in DeviceVerification) (_ SignedIn, err error) {
 	defer func() { observeCodeStep(stepDeviceCode, err) }()
-	a, _, err := s.answerLoginCode(ctx, events.PurposeDeviceVerification, in.Token, in.Client.IP, func() (otp.Challenge, error) {
+	a, c, err := s.answerLoginCode(ctx, events.PurposeDeviceVerification, in.Token, in.Client.IP, func() (otp.Challenge, error) {
 		return s.Codes.VerifyToken(ctx, events.PurposeDeviceVerification, in.Token, in.Device.DeviceID, in.Code)
 	})
 	if err != nil {
@@ -192,7 +192,7 @@ func (s *Service) VerifyDevice(ctx context.Context, in DeviceVerification) (_ Si
 		return SignedIn{}, fmt.Errorf("trust device: %w", err)
 	}
 	s.alertNewDevice(ctx, a, in.Device, in.Client)
-	return s.startSession(ctx, a, in.Device, in.Client, device.MethodPassword)
+	return s.startSession(ctx, a, in.Device, in.Client, device.MethodPassword, AMRPassword, codeAMR(c.Channel))
 }
 
 // answerLoginCode checks an answer to a sign-in code of purpose (verify runs the check) under the
@@ -265,7 +265,7 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification)
 	in.Device.DeviceID = c.DeviceID
 	if in.Device.DeviceID == "" {
 		// A provider sign-in without a device id: no device to trust, as without 2FA.
-		return s.startSession(ctx, a, in.Device, in.Client, device.MethodOTP)
+		return s.startSession(ctx, a, in.Device, in.Client, device.MethodOTP, AMRPassword, codeAMR(c.Channel))
 	}
 	switch _, err := s.Devices.Find(ctx, a.ID, in.Device.DeviceID); {
 	case err == nil:
@@ -281,5 +281,5 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification)
 	default:
 		return SignedIn{}, fmt.Errorf("find trusted device: %w", err)
 	}
-	return s.startSession(ctx, a, in.Device, in.Client, device.MethodOTP)
+	return s.startSession(ctx, a, in.Device, in.Client, device.MethodOTP, AMRPassword, codeAMR(c.Channel))
 }

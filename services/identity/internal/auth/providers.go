@@ -164,7 +164,7 @@ func (s *Service) SignInWithProvider(ctx context.Context, in ProviderSignIn) (re
 			return ProviderResult{}, err
 		}
 	}
-	signed, err := s.startSession(ctx, a, in.Device, in.Client, device.MethodOAuthPrefix+in.Provider)
+	signed, err := s.startSession(ctx, a, in.Device, in.Client, device.MethodOAuthPrefix+in.Provider, AMRFederated)
 	if err != nil {
 		return ProviderResult{}, err
 	}

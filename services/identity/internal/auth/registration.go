@@ -107,7 +107,7 @@ func (s *Service) CompleteRegistration(ctx context.Context, r Registration) (Sig
 			return SignedIn{}, fmt.Errorf("trust registering device: %w", err)
 		}
 	}
-	return s.startSession(ctx, a, r.Device, r.Client, device.MethodPassword)
+	return s.startSession(ctx, a, r.Device, r.Client, device.MethodPassword, AMRPassword)
 }
 
 // createdEventNamespace derives the account.created event id from the account id, so that a

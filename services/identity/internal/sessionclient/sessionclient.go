@@ -43,6 +43,10 @@ type startRequest struct {
 	IPAddress  string `json:"ipAddress"`
 	UserAgent  string `json:"userAgent"`
 	Location   string `json:"location,omitempty"`
+	// How the person signed in, for the access tokens' amr, acr and auth_time (Unix seconds).
+	AMR      []string `json:"amr,omitempty"`
+	ACR      string   `json:"acr,omitempty"`
+	AuthTime int64    `json:"authTime,omitempty"`
 }
 
 type startResponse struct {
@@ -59,6 +63,7 @@ func (c *Client) Start(ctx context.Context, r auth.SessionRequest) (auth.Tokens,
 	a, err := c.api.Call(ctx, http.MethodPost, sessionsPath, startRequest{
 		AccountID: r.AccountID, DeviceID: r.Device.DeviceID, DeviceName: r.Device.DeviceName,
 		Platform: r.Device.Platform, IPAddress: r.Client.IP, UserAgent: r.Client.UserAgent, Location: r.Client.Location,
+		AMR: r.Assurance.AMR, ACR: r.Assurance.ACR, AuthTime: unixOrZero(r.Assurance.AuthTime),
 	})
 	if err != nil {
 		return auth.Tokens{}, fmt.Errorf("%w: %w", auth.ErrSessionUnavailable, err)
@@ -110,4 +115,11 @@ func (c *Client) Revoke(ctx context.Context, accountID, exceptSessionID, reason 
 		return 0, fmt.Errorf("%w: revoke response lacks revoked: %.200s", auth.ErrSessionUnavailable, a.Body)
 	}
 	return *out.Revoked, nil
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }

@@ -266,6 +266,10 @@ type Deps struct {
 	// Captcha, when set, verifies the CAPTCHA tokens asked for after Registration.CaptchaAfter
 	// sends or failures from one address.
 	Captcha Captcha
+	// The second factors beside codes by channel (factors.go); nil: the factor is not offered.
+	Authenticators Authenticators
+	RecoveryCodes  RecoveryCodes
+	Passkeys       Passkeys
 }
 
 // Service runs the flows.

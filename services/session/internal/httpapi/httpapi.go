@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -23,7 +24,7 @@ import (
 
 // Sessions is the session domain as the handlers use it.
 type Sessions interface {
-	Create(ctx context.Context, accountID string, dev session.Device) (session.Issued, error)
+	Create(ctx context.Context, accountID string, dev session.Device, a session.Assurance) (session.Issued, error)
 	RefreshFrom(ctx context.Context, refreshToken, ipAddress, location string) (session.Issued, error)
 	Logout(ctx context.Context, p authn.Principal) error
 	List(ctx context.Context, accountID string) ([]session.Session, error)
@@ -120,6 +121,11 @@ type createSessionRequest struct {
 	UserAgent  string `json:"userAgent"`
 	// Location is optional: the client's approximate location as identity's trusted ingress saw it.
 	Location string `json:"location"`
+	// How the account signed in (optional; see session.NormalizeAssurance): RFC 8176 amr values, the
+	// acr (aal1, aal2 or aal3; absent reads as aal1) and auth_time in Unix seconds (absent reads as now).
+	AMR      []string `json:"amr"`
+	ACR      string   `json:"acr"`
+	AuthTime int64    `json:"authTime"`
 }
 
 type createSessionResponse struct {
@@ -148,8 +154,13 @@ func (h *Handler) CreateSession(c *fiber.Ctx) error {
 	chk.MaxLen("platform", req.Platform, 64)
 	chk.MaxLen("location", req.Location, httpx.MaxLocation)
 	chk.Check(req.IPAddress == "" || net.ParseIP(req.IPAddress) != nil, "ipAddress", "value is not a valid IP address", "ip_any_address")
+	chk.Check(req.AuthTime >= 0, "authTime", "Input should be greater than or equal to 0", "greater_than_equal")
 	if err := chk.Err(); err != nil {
 		return err
+	}
+	var authTime time.Time
+	if req.AuthTime > 0 {
+		authTime = time.Unix(req.AuthTime, 0)
 	}
 	issued, err := h.sessions.Create(c.UserContext(), req.AccountID, session.Device{
 		// identity refused invisible text in what people typed; what it recorded is cleaned here.
@@ -159,8 +170,11 @@ func (h *Handler) CreateSession(c *fiber.Ctx) error {
 		IPAddress:  req.IPAddress,
 		UserAgent:  truncate(wire.CleanText(req.UserAgent), maxUserAgent),
 		Location:   wire.CleanText(req.Location),
-	})
+	}, session.Assurance{AMR: req.AMR, ACR: req.ACR, AuthTime: authTime})
 	if err != nil {
+		if fe, ok := invalidAssurance(err); ok {
+			return wire.Invalid(fe)
+		}
 		return h.fail(c, err)
 	}
 	noStore(c)
@@ -250,4 +264,21 @@ func truncate(s string, n int) string {
 		runes++
 	}
 	return s
+}
+
+// invalidAssurance is the 422 entry of a session.NormalizeAssurance refusal.
+func invalidAssurance(err error) (wire.FieldError, bool) {
+	for _, f := range []struct {
+		err   error
+		field string
+	}{
+		{session.ErrUnknownAMR, "amr"}, {session.ErrTooManyAMR, "amr"},
+		{session.ErrUnknownACR, "acr"}, {session.ErrACRWithoutMFA, "acr"},
+		{session.ErrFutureAuthTime, "authTime"},
+	} {
+		if errors.Is(err, f.err) {
+			return wire.Body(f.field, "Value error, "+f.err.Error(), "value_error"), true
+		}
+	}
+	return wire.FieldError{}, false
 }

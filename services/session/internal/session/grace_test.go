@@ -20,7 +20,7 @@ func TestRefreshParallelWithinGrace(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, session.Options{RefreshGrace: 10 * time.Second})
 	ctx := context.Background()
-	first, err := f.svc.Create(ctx, "acc-1", device)
+	first, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestRefreshReuseAfterGraceRevokes(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, session.Options{RefreshGrace: 300 * time.Millisecond})
 	ctx := context.Background()
-	first, err := f.svc.Create(ctx, "acc-1", device)
+	first, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestRefreshGraceEndsWithNextRotation(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, session.Options{RefreshGrace: 10 * time.Second})
 	ctx := context.Background()
-	first, err := f.svc.Create(ctx, "acc-1", device)
+	first, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestRefreshGraceNotAfterRevocation(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, session.Options{RefreshGrace: 10 * time.Second})
 	ctx := context.Background()
-	first, err := f.svc.Create(ctx, "acc-1", device)
+	first, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestSignOutOthersNeedsReauthentication(t *testing.T) {
 			ctx := context.Background()
 			var mine session.Issued
 			for i := range 3 {
-				issued, err := f.svc.Create(ctx, "acc-1", device)
+				issued, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -86,7 +86,7 @@ func TestRevokeAllReachesRecentlyEndedSessions(t *testing.T) {
 	// The idle TTL is shorter than the access token's: a session can end while its token still works.
 	f := newFixture(t, session.Options{IdleTTL: 50 * time.Millisecond})
 	ctx := context.Background()
-	issued, err := f.svc.Create(ctx, "acc-1", device)
+	issued, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestTouchIsThrottled(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, session.Options{TouchInterval: time.Hour})
 	ctx := context.Background()
-	issued, err := f.svc.Create(ctx, "acc-1", device)
+	issued, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestTouchIsThrottled(t *testing.T) {
 	}
 
 	g := newFixture(t, session.Options{TouchInterval: 10 * time.Millisecond})
-	issued, err = g.svc.Create(ctx, "acc-1", device)
+	issued, err = g.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func refreshCounts(t *testing.T) map[string]float64 {
 func TestRefreshOutcomeMetrics(t *testing.T) {
 	f := newFixture(t, session.Options{})
 	ctx := context.Background()
-	first, err := f.svc.Create(ctx, "acc-metrics", device)
+	first, err := f.svc.Create(ctx, "acc-metrics", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,8 @@ type Store interface {
 
 // AccessTokens signs access tokens.
 type AccessTokens interface {
-	Issue(ctx context.Context, accountID, sessionID string) (token string, expiresAt time.Time, err error)
+	// Issue signs an access token of the account's session carrying the session's Assurance.
+	Issue(ctx context.Context, accountID, sessionID string, a Assurance) (token string, expiresAt time.Time, err error)
 }
 
 // Outbox records events to publish; the relay delivers them even if Kafka is down right now.
@@ -102,9 +103,14 @@ func NewService(store Store, tokens AccessTokens, outbox Outbox, deny Revocation
 }
 
 // Create starts a session for the account on the device and issues its first tokens. identity calls it
-// (through the internal API) once the account has signed in.
-func (s *Service) Create(ctx context.Context, accountID string, dev Device) (Issued, error) {
+// (through the internal API) once the account has signed in, with how it signed in (a, checked by
+// NormalizeAssurance: a bad one is returned as its error, wrapped, and nothing is stored).
+func (s *Service) Create(ctx context.Context, accountID string, dev Device, a Assurance) (Issued, error) {
 	now := time.Now().UTC()
+	assurance, err := NormalizeAssurance(a, now)
+	if err != nil {
+		return Issued{}, fmt.Errorf("start session: %w", err)
+	}
 	id := uuid.NewString()
 	refresh := newRefreshToken(id)
 	sess := Session{
@@ -120,6 +126,7 @@ func (s *Service) Create(ctx context.Context, accountID string, dev Device) (Iss
 		LastActiveAt:      now,
 		AbsoluteExpiresAt: now.Add(s.opts.AbsoluteTTL),
 		RefreshHash:       hashRefreshToken(refresh),
+		Assurance:         assurance,
 	}
 	describe(&sess)
 	sess.ExpiresAt = s.expiry(sess, now)
@@ -183,7 +190,8 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 	next := newRefreshToken(id)
 	// The access token is signed before the rotation so that the pair can be sealed into the same
 	// write, for the refreshes that present this token again within the grace.
-	access, accessExp, err := s.tokens.Issue(ctx, sess.AccountID, id)
+	// A refresh re-proves nothing: the new token keeps the session's amr, acr and auth_time.
+	access, accessExp, err := s.tokens.Issue(ctx, sess.AccountID, id, sess.Assurance)
 	if err != nil {
 		s.release(ctx, id, hash)
 		return Issued{}, fmt.Errorf("issue access token: %w", err)
@@ -332,7 +340,7 @@ func (s *Service) expiry(sess Session, now time.Time) time.Time {
 }
 
 func (s *Service) issue(ctx context.Context, sess Session, refresh string) (Issued, error) {
-	access, exp, err := s.tokens.Issue(ctx, sess.AccountID, sess.ID)
+	access, exp, err := s.tokens.Issue(ctx, sess.AccountID, sess.ID, sess.Assurance)
 	if err != nil {
 		return Issued{}, fmt.Errorf("issue access token: %w", err)
 	}

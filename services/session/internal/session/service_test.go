@@ -92,7 +92,7 @@ func TestCreate(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, session.Options{})
 	ctx := context.Background()
-	issued, err := f.svc.Create(ctx, "acc-1", device)
+	issued, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestRefreshRotates(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, session.Options{})
 	ctx := context.Background()
-	first, err := f.svc.Create(ctx, "acc-1", device)
+	first, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestRefreshReuseRevokes(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, session.Options{})
 	ctx := context.Background()
-	first, err := f.svc.Create(ctx, "acc-1", device)
+	first, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestRefreshConcurrentUseOfOneToken(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, session.Options{})
 	ctx := context.Background()
-	first, err := f.svc.Create(ctx, "acc-1", device)
+	first, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestRefreshRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, tc.opts)
-			issued, err := f.svc.Create(ctx, "acc-1", device)
+			issued, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -340,11 +340,11 @@ func TestLogout(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, session.Options{})
 	ctx := context.Background()
-	issued, err := f.svc.Create(ctx, "acc-1", device)
+	issued, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := f.svc.Create(ctx, "acc-2", device)
+	other, err := f.svc.Create(ctx, "acc-2", device, session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestLogoutRacingRefresh(t *testing.T) {
 	f := newFixture(t, session.Options{})
 	ctx := context.Background()
 	for i := range 5 {
-		issued, err := f.svc.Create(ctx, "acc-1", device)
+		issued, err := f.svc.Create(ctx, "acc-1", device, session.Assurance{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -87,6 +87,10 @@ type Session struct {
 	GraceHash   string
 	GraceSealed []byte
 	GraceUntil  time.Time
+	// Assurance is how the account signed in to start the session; every access token of the session
+	// carries it, unchanged by refreshes (a refresh proves possession of the refresh token, not of a
+	// factor).
+	Assurance Assurance
 }
 
 // Active reports whether the session can still be used at now.

@@ -121,6 +121,12 @@ type sessionDoc struct {
 	GraceHash   string     `bson:"graceHash,omitempty"`
 	GraceSealed []byte     `bson:"graceSealed,omitempty"`
 	GraceUntil  *time.Time `bson:"graceUntil,omitempty"`
+	// How the session was authenticated (session.Assurance). Sessions stored before these were
+	// recorded have none of them: they read as no amr, acr aal1 and the session's createdAt (the
+	// sign-in that started it), which is true of every such session and claims nothing more.
+	AMR      []string   `bson:"amr,omitempty"`
+	ACR      string     `bson:"acr,omitempty"`
+	AuthTime *time.Time `bson:"authTime,omitempty"`
 }
 
 func toDoc(s session.Session) sessionDoc {
@@ -131,10 +137,15 @@ func toDoc(s session.Session) sessionDoc {
 		ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt, RevokeReason: s.RevokeReason,
 		RefreshHash: s.RefreshHash, RotatedRefreshHashes: s.RotatedRefreshHashes,
 		GraceHash: s.GraceHash, GraceSealed: s.GraceSealed,
+		AMR: s.Assurance.AMR, ACR: s.Assurance.ACR,
 	}
 	if !s.GraceUntil.IsZero() {
 		until := s.GraceUntil
 		d.GraceUntil = &until
+	}
+	if !s.Assurance.AuthTime.IsZero() {
+		at := s.Assurance.AuthTime
+		d.AuthTime = &at
 	}
 	if d.RotatedRefreshHashes == nil {
 		d.RotatedRefreshHashes = []string{}
@@ -157,6 +168,13 @@ func (d sessionDoc) session() session.Session {
 	}
 	if d.GraceUntil != nil {
 		s.GraceUntil = d.GraceUntil.UTC()
+	}
+	s.Assurance = session.Assurance{AMR: d.AMR, ACR: d.ACR, AuthTime: s.CreatedAt}
+	if s.Assurance.ACR == "" {
+		s.Assurance.ACR = session.ACRSingleFactor
+	}
+	if d.AuthTime != nil {
+		s.Assurance.AuthTime = d.AuthTime.UTC()
 	}
 	if d.RevokedAt != nil {
 		s.RevokedAt = d.RevokedAt.UTC()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
+	"github.com/latchkey/latchkey/services/session/internal/session"
 	"github.com/latchkey/latchkey/services/session/internal/token"
 )
 
@@ -149,7 +150,7 @@ func TestKeyringWithSigner(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _, err := token.NewIssuer(switched, token.IssuerConfig{Issuer: authntest.Issuer, Audience: authntest.Audience, TTL: time.Minute}).
-		Issue(context.Background(), "acc-1", "sess-1")
+		Issue(context.Background(), "acc-1", "sess-1", session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/latchkey/latchkey/services/session/internal/session"
 )
 
 // Issuer signs access tokens.
@@ -33,18 +35,24 @@ func NewIssuer(keys *Keyring, cfg IssuerConfig) *Issuer {
 // TTL is the lifetime of the tokens the Issuer signs.
 func (i *Issuer) TTL() time.Duration { return i.ttl }
 
-// claims are the access-token claims authn.Verifier reads.
+// claims are the access-token claims authn.Verifier reads. amr, acr and auth_time say how the session
+// was authenticated (OpenID Connect Core §2, RFC 8176); amr is left out when the session has none
+// (sessions started before they were recorded).
 type claims struct {
 	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
+	SessionID string           `json:"sid"`
+	AMR       []string         `json:"amr,omitempty"`
+	ACR       string           `json:"acr,omitempty"`
+	AuthTime  *jwt.NumericDate `json:"auth_time,omitempty"`
 }
 
-// Issue signs an access token for the account's session and returns it with its expiry.
-func (i *Issuer) Issue(_ context.Context, accountID, sessionID string) (string, time.Time, error) {
+// Issue signs an access token for the account's session, with the session's assurance, and returns
+// it with its expiry.
+func (i *Issuer) Issue(_ context.Context, accountID, sessionID string, a session.Assurance) (string, time.Time, error) {
 	now := time.Now()
 	exp := now.Add(i.ttl)
 	key := i.keys.Signer()
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims{
+	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    i.issuer,
 			Audience:  jwt.ClaimStrings{i.audience},
@@ -55,7 +63,13 @@ func (i *Issuer) Issue(_ context.Context, accountID, sessionID string) (string, 
 			ID:        uuid.NewString(),
 		},
 		SessionID: sessionID,
-	})
+		AMR:       a.AMR,
+		ACR:       a.ACR,
+	}
+	if !a.AuthTime.IsZero() {
+		c.AuthTime = jwt.NewNumericDate(a.AuthTime)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	tok.Header["kid"] = key.ID
 	raw, err := tok.SignedString(key.Private)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
+	"github.com/latchkey/latchkey/services/session/internal/session"
 	"github.com/latchkey/latchkey/services/session/internal/token"
 )
 
@@ -142,7 +143,7 @@ func TestIssue(t *testing.T) {
 		t.Fatal(err)
 	}
 	issuer := token.NewIssuer(ring, token.IssuerConfig{Issuer: authntest.Issuer, Audience: "latchkey", TTL: 15 * time.Minute})
-	raw, exp, err := issuer.Issue(context.Background(), "acc-1", "sess-1")
+	raw, exp, err := issuer.Issue(context.Background(), "acc-1", "sess-1", session.Assurance{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func BenchmarkIssue(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := issuer.Issue(ctx, "acc-1", "sess-1"); err != nil {
+		if _, _, err := issuer.Issue(ctx, "acc-1", "sess-1", session.Assurance{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -61,6 +61,15 @@ type Principal struct {
 	APIKeyCreatedAt time.Time
 	// Scopes are the API key's scopes (zero for an access token, which is not scoped).
 	Scopes Scope
+
+	// AMR, ACR and AuthTime are how the access token's session was authenticated, from its amr
+	// (RFC 8176 method references: pwd, otp, sms, hwk, swk, user, fed, mfa), acr (ACRSingleFactor,
+	// ACRMultiFactor, ACRHardwareKey) and auth_time claims. A refresh keeps them: AuthTime is the
+	// sign-in, not the token's issue. Empty and zero for an API key, and for a token that lacks them
+	// (none satisfies RequireAssurance).
+	AMR      []string
+	ACR      string
+	AuthTime time.Time
 }
 
 // IsAPIKey reports whether the principal was authenticated by an API key rather than a sign-in.
@@ -167,7 +176,10 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 // claims are the access-token claims Latchkey issues; Validate adds the checks jwt does not know.
 type claims struct {
 	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
+	SessionID string           `json:"sid"`
+	AMR       []string         `json:"amr,omitempty"`
+	ACR       string           `json:"acr,omitempty"`
+	AuthTime  *jwt.NumericDate `json:"auth_time,omitempty"`
 }
 
 // Validate requires the subject and session id every Latchkey token carries.
@@ -216,6 +228,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 		SessionID: c.SessionID,
 		TokenID:   c.ID,
 		ExpiresAt: c.ExpiresAt.Time,
+		AMR:       c.AMR,
+		ACR:       c.ACR,
+	}
+	if c.AuthTime != nil {
+		p.AuthTime = c.AuthTime.Time
 	}
 	v.cache.put(raw, p)
 	return p, nil

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,7 +185,7 @@ func TestVerify(t *testing.T) {
 				if !errors.Is(err, authn.ErrInvalidToken) {
 					t.Fatalf("err = %v, want ErrInvalidToken", err)
 				}
-				if p != (authn.Principal{}) {
+				if !reflect.DeepEqual(p, authn.Principal{}) {
 					t.Errorf("principal = %+v, want zero", p)
 				}
 				return
@@ -195,7 +196,7 @@ func TestVerify(t *testing.T) {
 			want := authn.Principal{AccountID: "acc-1", SessionID: "sess-1", TokenID: "tok-1"}
 			got := p
 			got.ExpiresAt = time.Time{}
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("principal = %+v, want %+v", got, want)
 			}
 			if p.ExpiresAt.IsZero() {

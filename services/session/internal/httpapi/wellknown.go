@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/services/session/internal/session"
 )
 
 // Cache lifetimes of the well-known documents. The JWKS changes with a key rotation, whose runbook
@@ -37,6 +39,8 @@ type Discovery struct {
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
 	// ClaimsSupported are the claims of an access token.
 	ClaimsSupported []string `json:"claims_supported"`
+	// ACRValuesSupported are the acr values access tokens carry (session.KnownACR), weakest first.
+	ACRValuesSupported []string `json:"acr_values_supported"`
 }
 
 // NewDiscovery returns the discovery document of issuer (JWT_ISSUER, validated at start-up).
@@ -47,7 +51,8 @@ func NewDiscovery(issuer string) Discovery {
 		ResponseTypesSupported:           []string{"token"},
 		SubjectTypesSupported:            []string{"public"},
 		IDTokenSigningAlgValuesSupported: []string{authn.Algorithm},
-		ClaimsSupported:                  []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid"},
+		ClaimsSupported:                  []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "amr", "acr", "auth_time"},
+		ACRValuesSupported:               slices.Clone(session.KnownACR),
 	}
 }
 

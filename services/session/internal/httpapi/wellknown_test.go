@@ -88,6 +88,7 @@ func TestOpenIDConfiguration(t *testing.T) {
 		"id_token_signing_alg_values_supported": []any{"EdDSA"},
 		"subject_types_supported":               []any{"public"},
 		"response_types_supported":              []any{"token"},
+		"acr_values_supported":                  []any{"aal1", "aal2", "aal3"},
 	} {
 		got, _ := json.Marshal(doc[field])
 		w, _ := json.Marshal(want)
@@ -96,7 +97,7 @@ func TestOpenIDConfiguration(t *testing.T) {
 		}
 	}
 	claims, _ := doc["claims_supported"].([]any)
-	for _, c := range []string{"iss", "sub", "aud", "exp", "sid"} {
+	for _, c := range []string{"iss", "sub", "aud", "exp", "sid", "amr", "acr", "auth_time"} {
 		if !slices.Contains(claims, any(c)) {
 			t.Errorf("claims_supported = %v lacks %s", claims, c)
 		}

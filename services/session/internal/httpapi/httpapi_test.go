@@ -54,6 +54,15 @@ func TestCreateSession(t *testing.T) {
 		{name: "malformed JSON", auth: "Bearer " + internalToken, body: `{"accountId":`, wantStatus: 422, wantType: "json_invalid"},
 		{name: "not an object", auth: "Bearer " + internalToken, body: `["acc-1"]`, wantStatus: 422},
 		{name: "empty body", auth: "Bearer " + internalToken, wantStatus: 422, wantLoc: []string{"body"}, wantType: "missing"},
+		{name: "with assurance", auth: "Bearer " + internalToken, body: `{"accountId":"acc-1","amr":["pwd","otp","mfa"],"acr":"aal2","authTime":1700000000}`, wantStatus: 201},
+		{name: "unknown amr", auth: "Bearer " + internalToken, body: `{"accountId":"acc-1","amr":["pwd","retina"]}`, wantStatus: 422, wantLoc: []string{"body", "amr"}, wantType: "value_error"},
+		{name: "too many amr", auth: "Bearer " + internalToken, body: `{"accountId":"acc-1","amr":["pwd","pwd","pwd","pwd","pwd","pwd","pwd","pwd","pwd"]}`, wantStatus: 422, wantLoc: []string{"body", "amr"}, wantType: "value_error"},
+		{name: "amr not a list", auth: "Bearer " + internalToken, body: `{"accountId":"acc-1","amr":"pwd"}`, wantStatus: 422, wantLoc: []string{"body", "amr"}},
+		{name: "unknown acr", auth: "Bearer " + internalToken, body: `{"accountId":"acc-1","amr":["pwd"],"acr":"gold"}`, wantStatus: 422, wantLoc: []string{"body", "acr"}, wantType: "value_error"},
+		{name: "aal2 without mfa", auth: "Bearer " + internalToken, body: `{"accountId":"acc-1","amr":["pwd"],"acr":"aal2"}`, wantStatus: 422, wantLoc: []string{"body", "acr"}, wantType: "value_error"},
+		{name: "authTime in the future", auth: "Bearer " + internalToken, body: `{"accountId":"acc-1","amr":["pwd"],"authTime":4102444800}`, wantStatus: 422, wantLoc: []string{"body", "authTime"}, wantType: "value_error"},
+		{name: "negative authTime", auth: "Bearer " + internalToken, body: `{"accountId":"acc-1","authTime":-1}`, wantStatus: 422, wantLoc: []string{"body", "authTime"}, wantType: "greater_than_equal"},
+		{name: "authTime not a number", auth: "Bearer " + internalToken, body: `{"accountId":"acc-1","authTime":"now"}`, wantStatus: 422, wantLoc: []string{"body", "authTime"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,6 +52,7 @@ type fixture struct {
 	store  *store.Sessions
 	outbox *recordingOutbox
 	deny   *authn.DenyList
+	ring   *token.Keyring
 }
 
 func newFixture(t *testing.T, opts session.Options) fixture {
@@ -80,7 +81,7 @@ func newFixture(t *testing.T, opts session.Options) fixture {
 		opts.AbsoluteTTL = 24 * time.Hour
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	f := fixture{store: sessions, outbox: &recordingOutbox{}, deny: authn.NewDenyList()}
+	f := fixture{store: sessions, outbox: &recordingOutbox{}, deny: authn.NewDenyList(), ring: ring}
 	issuer := token.NewIssuer(ring, token.IssuerConfig{Issuer: authntest.Issuer, Audience: "latchkey", TTL: opts.AccessTokenTTL})
 	f.svc = session.NewService(sessions, issuer, f.outbox, f.deny, opts)
 	return f

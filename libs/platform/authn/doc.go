@@ -17,4 +17,18 @@
 // keys of deactivated accounts at once. What a key may do is declared per route where the service
 // registers it (SignedInOnly, KeysMayWrite; by default safe methods only), within the key's read and
 // write scopes, with a per-key rate limit.
+//
+// An access token also says how its session was signed in: Principal.AMR (RFC 8176 method references
+// such as pwd, otp, sms, hwk, swk, mfa), Principal.ACR (ACRSingleFactor, ACRMultiFactor,
+// ACRHardwareKey) and Principal.AuthTime (the sign-in; refreshes keep it). An operation that needs a
+// recent strong sign-in puts RequireAssurance after Middleware where its route is registered:
+//
+//	app.Post("/api/v1/things/:id/transfer", requireAuth,
+//		authn.RequireAssurance(authn.Assurance{MinACR: authn.ACRMultiFactor, MaxAge: 15 * time.Minute}),
+//		h.transfer)
+//
+// A token that falls short is answered 401 with the step-up challenge of RFC 9470
+// (WWW-Authenticate: Bearer error="insufficient_user_authentication", acr_values, max_age), in the
+// path's wire style; an API key, which proves no sign-in, 403. CheckAssurance is the same check inside
+// a handler.
 package authn

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/authn"
 )
 
 // Assurance is how a session was authenticated, as identity reported it when the session started:
@@ -16,17 +18,18 @@ type Assurance struct {
 	AuthTime time.Time
 }
 
-// The amr values a session may carry (RFC 8176, plus "fed" for a linked provider's token).
+// KnownAMR are the amr values a session may carry (RFC 8176, plus "fed" for a linked provider's token).
 var KnownAMR = []string{"pwd", "otp", "sms", "hwk", "swk", "user", "fed", "mfa"}
 
-// The acr values a session may carry, weakest first (NIST 800-63B's authenticator assurance levels).
+// KnownACR are the acr values a session may carry, weakest first (NIST 800-63B's authenticator
+// assurance levels).
 var KnownACR = []string{ACRSingleFactor, ACRMultiFactor, ACRHardwareKey}
 
-// Assurance levels.
+// Assurance levels, as every service's authn reads them.
 const (
-	ACRSingleFactor = "aal1"
-	ACRMultiFactor  = "aal2"
-	ACRHardwareKey  = "aal3"
+	ACRSingleFactor = authn.ACRSingleFactor
+	ACRMultiFactor  = authn.ACRMultiFactor
+	ACRHardwareKey  = authn.ACRHardwareKey
 )
 
 // MaxAMR bounds the amr values of one session: every known value at most once.

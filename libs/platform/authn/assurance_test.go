@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/authn/authntest"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 )
 
@@ -190,5 +191,18 @@ func TestRequireAssuranceRefusesBadRequirements(t *testing.T) {
 			}()
 			authn.RequireAssurance(a)
 		})
+	}
+}
+
+func TestAuthntestWithAssurance(t *testing.T) {
+	keys := authntest.New(t)
+	v := authn.NewVerifier(authn.VerifierConfig{JWKSURL: keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience})
+	at := time.Now().Add(-time.Minute).Truncate(time.Second)
+	p, err := v.Verify(context.Background(), keys.Token(t, "acc-1", "sess-1", authntest.WithAssurance([]string{"pwd", "hwk", "user", "mfa"}, authn.ACRHardwareKey, at)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.AMR, []string{"pwd", "hwk", "user", "mfa"}) || p.ACR != "aal3" || !p.AuthTime.Equal(at) {
+		t.Errorf("principal amr/acr/auth_time = %v/%q/%v", p.AMR, p.ACR, p.AuthTime)
 	}
 }

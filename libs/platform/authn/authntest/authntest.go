@@ -1,7 +1,7 @@
 // Package authntest issues access tokens for tests the way the session service
 // does (EdDSA, kid in the header, iss/aud/sub/sid/iat/nbf/exp/jti) and serves their public key as a
-// JWKS over HTTP, so tests exercise the real authn.Verifier; APIKeys issues API keys and answers for
-// them as identity's verification API does.
+// JWKS over HTTP, so tests exercise the real authn.Verifier (WithAssurance adds amr, acr and
+// auth_time); APIKeys issues API keys and answers for them as identity's verification API does.
 package authntest
 
 import (
@@ -120,4 +120,12 @@ func (k *APIKeys) Lookup(_ context.Context, key string) (authn.APIKeyInfo, error
 		return authn.APIKeyInfo{}, authn.ErrUnknownAPIKey
 	}
 	return info, nil
+}
+
+// WithAssurance is a change for Token that says how the session was signed in: the amr, acr and
+// auth_time claims the session service signs (for tests of routes behind authn.RequireAssurance).
+func WithAssurance(amr []string, acr string, authTime time.Time) func(jwt.MapClaims) {
+	return func(c jwt.MapClaims) {
+		c["amr"], c["acr"], c["auth_time"] = amr, acr, authTime.Unix()
+	}
 }

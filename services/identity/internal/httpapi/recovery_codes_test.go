@@ -144,3 +144,29 @@ func TestAlertRecoveryCodeUsed(t *testing.T) {
 		}
 	}
 }
+
+// enrolledFactors stands in for the authenticator apps and passkeys (packages of their own, wired in
+// main) with a fixed answer: the accounts in enrolled have one.
+type enrolledFactors struct{ enrolled map[string]bool }
+
+func (f enrolledFactors) Enrolled(_ context.Context, accountID string) (bool, error) {
+	return f.enrolled[accountID], nil
+}
+
+func (f enrolledFactors) Verify(context.Context, string, string, time.Time) (bool, error) {
+	return false, nil
+}
+
+// TestRecoveryCodesWithAuthenticatorApp: an authenticator app is a second factor too, without 2FA by
+// code.
+func TestRecoveryCodesWithAuthenticatorApp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	cy := h.signUp(t, "cy@example.com")
+	dee := h.signUp(t, "dee@example.com")
+	h.svc.Authenticators = enrolledFactors{enrolled: map[string]bool{cy.id: true}}
+	recoveryCodes(t, h.stepUp(t, "POST", recoveryCodesPath, cy.token, h.mintStepUp(t, cy.id, cy.sid, auth.MethodOTP, time.Minute), nil))
+	if r := h.stepUp(t, "POST", recoveryCodesPath, dee.token, h.mintStepUp(t, dee.id, dee.sid, auth.MethodOTP, time.Minute), nil); r.status != http.StatusBadRequest {
+		t.Errorf("without any factor = %d %s, want 400", r.status, r.raw)
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -197,6 +198,12 @@ func (s *Service) Replace(ctx context.Context, accountID string, at time.Time) (
 		return codes, nil
 	}
 	return nil, fmt.Errorf("replace recovery codes of %s: %w", accountID, ErrGenerationTaken)
+}
+
+// Clear removes every recovery code of the account (for when its last second factor goes): a
+// redemption racing it fails, and a later Replace starts a new set.
+func (s *Service) Clear(ctx context.Context, accountID string) error {
+	return s.store.DeleteBefore(ctx, accountID, math.MaxInt64)
 }
 
 // Remaining returns how many unused codes the account's live set has (0 without a set).

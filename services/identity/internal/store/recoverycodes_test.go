@@ -237,3 +237,36 @@ func TestRecoveryCodesConcurrentRegenerations(t *testing.T) {
 		t.Errorf("codes of %d sets work, want exactly one", working)
 	}
 }
+
+// TestRecoveryCodesClear: cleared codes no longer work, and a new set can be generated after.
+func TestRecoveryCodesClear(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc := recovery.New(recoveryKey, store.NewRecoveryCodes(newDB(t)))
+	old, err := svc.Replace(ctx, "ada", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := svc.Redeem(ctx, "ada", old[0], time.Now()); err != nil || !ok {
+		t.Fatalf("Redeem = %v, %v", ok, err)
+	}
+	if err := svc.Clear(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := svc.Remaining(ctx, "ada"); err != nil || n != 0 {
+		t.Errorf("Remaining after Clear = %d, %v, want 0", n, err)
+	}
+	if ok, err := svc.Redeem(ctx, "ada", old[1], time.Now()); err != nil || ok {
+		t.Errorf("a cleared code = %v, %v, want false", ok, err)
+	}
+	fresh, err := svc.Replace(ctx, "ada", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := svc.Remaining(ctx, "ada"); err != nil || n != 10 {
+		t.Errorf("Remaining of a set after Clear = %d, %v, want 10", n, err)
+	}
+	if ok, err := svc.Redeem(ctx, "ada", fresh[0], time.Now()); err != nil || !ok {
+		t.Errorf("a new code after Clear = %v, %v, want true", ok, err)
+	}
+}

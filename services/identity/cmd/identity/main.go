@@ -25,6 +25,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/phone"
 	"github.com/latchkey/latchkey/services/identity/internal/profileclient"
+	"github.com/latchkey/latchkey/services/identity/internal/recovery"
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 	"github.com/latchkey/latchkey/services/identity/internal/subscriber"
@@ -63,7 +64,7 @@ func run(ctx context.Context, log *slog.Logger, env *platformconfig.Loader) erro
 func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error {
 	log, db, outbox := rt.Log, rt.DB, rt.Outbox
 	if cfg.PepperGenerated {
-		log.Warn("OTP_PEPPER is not set: using a random pepper for this process; codes and device tokens will not survive a restart or work across replicas")
+		log.Warn("OTP_PEPPER is not set: using a random pepper for this process; codes, device tokens and recovery codes will not survive a restart or work across replicas")
 	}
 	if cfg.UserInfo.GitHubSecretMissing {
 		log.Warn("OAUTH_GITHUB_CLIENT_IDS is set but OAUTH_GITHUB_CLIENT_SECRET is not: GitHub access tokens are refused (they cannot be checked against the app)")
@@ -106,6 +107,9 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		AccessTokens: oauth.NewUserInfo(cfg.UserInfo, &http.Client{Timeout: 5 * time.Second}),
 		// Step-up tokens (X-Reauth-Token) and the links undoing an e-mail change.
 		StepUps: store.NewStepUps(db),
+		// Recovery codes, stored as HMACs under a key derived from OTP_PEPPER (so it must be stable:
+		// with a random pepper the codes die with the process, like device tokens).
+		RecoveryCodes: recovery.New(recovery.KeyFrom(cfg.OTPPepper.Value()), store.NewRecoveryCodes(db)),
 	})
 	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
 	// Account events reach the profile projection before a change is answered (read-your-own-writes).

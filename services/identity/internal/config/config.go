@@ -66,6 +66,8 @@
 //
 // OTP_PEPPER must be set (at least 32 characters) when more than one replica runs or codes must
 // survive a restart: without it each process draws its own, which only suits a single dev instance.
+// It also keys the stored recovery codes (package recovery derives their key from it), so changing
+// it invalidates every account's recovery codes as well as trusted-device tokens.
 package config
 
 import (

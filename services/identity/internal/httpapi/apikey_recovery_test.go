@@ -254,6 +254,7 @@ var identityKeyPolicy = map[string]authntest.KeyDecision{
 	"POST /api/v1/me/password":                               authntest.KeysSignedIn,
 	"POST /api/v1/account/2fa/enable":                        authntest.KeysSignedIn,
 	"POST /api/v1/account/2fa/disable":                       authntest.KeysSignedIn,
+	"POST /api/v1/account/2fa/recovery-codes":                authntest.KeysSignedIn,
 	"DELETE /api/v1/account/deactivate":                      authntest.KeysSignedIn,
 	"POST /api/v1/account/password/change":                   authntest.KeysSignedIn,
 	"POST /api/v1/account/password/change-with-otp/send-otp": authntest.KeysSignedIn,

@@ -34,6 +34,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/oauth"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
+	"github.com/latchkey/latchkey/services/identity/internal/recovery"
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
@@ -129,8 +130,21 @@ func newSessionService(t testing.TB) *sessionService {
 			http.NotFound(w, r)
 			return
 		}
-		var body map[string]string
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body["accountId"] == "" {
+		// The request's string fields as they are, the others (amr, authTime) as their JSON text.
+		var fields map[string]json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&fields); err != nil {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			return
+		}
+		body := map[string]string{}
+		for k, v := range fields {
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				s = string(v)
+			}
+			body[k] = s
+		}
+		if body["accountId"] == "" {
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			return
 		}
@@ -261,6 +275,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	}
 	keys := apikey.NewService(apikey.Config{}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
 	svc.APIKeys = keys
+	svc.RecoveryCodes = recovery.New(recovery.KeyFrom("pepper-for-tests-0123456789abcdef"), store.NewRecoveryCodes(db))
 	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: sessions.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, APIKeys: keys.Verify})
 	deny := authn.NewDenyList()
 	keys.DenyLocally(deny)

@@ -117,5 +117,8 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 			return fmt.Errorf("indexes of %s: %w", s.coll, err)
 		}
 	}
-	return ensureStepUpIndexes(ctx, db)
+	if err := ensureStepUpIndexes(ctx, db); err != nil {
+		return err
+	}
+	return ensureRecoveryCodeIndexes(ctx, db)
 }

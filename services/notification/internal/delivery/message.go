@@ -179,6 +179,7 @@ func cleanDetails(details map[string]string) alertDetails {
 		KeyName: cleanDetail(details["name"]), KeyPrefix: cleanDetail(details["prefix"]),
 		RevertURL: revertLink(details["revertUrl"]), RevertDays: digitsOnly(details["revertDays"]),
 		PasswordReset: details["passwordReset"] == "true",
+		Remaining:     digitsOnly(details["remaining"]),
 	}
 }
 

@@ -50,6 +50,8 @@ type alertDetails struct {
 	Phone, PreviousPhone, KeyName, KeyPrefix string
 	RevertURL, RevertDays                    string
 	PasswordReset                            bool
+	// Recovery code alerts: how many unused codes are left (digits only).
+	Remaining string
 }
 
 func (d alertDetails) from(sep string) string {

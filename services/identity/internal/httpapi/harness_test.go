@@ -129,8 +129,16 @@ func newSessionService(t testing.TB) *sessionService {
 			http.NotFound(w, r)
 			return
 		}
-		var body map[string]string
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body["accountId"] == "" {
+		// The string fields of the request; the assurance (amr list, authTime) is not a string.
+		var raw map[string]any
+		body := map[string]string{}
+		err := json.NewDecoder(r.Body).Decode(&raw)
+		for k, v := range raw {
+			if s, ok := v.(string); ok {
+				body[k] = s
+			}
+		}
+		if err != nil || body["accountId"] == "" {
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			return
 		}

@@ -32,6 +32,7 @@ import (
 	"github.com/latchkey/latchkey/devstack/gateway"
 	"github.com/latchkey/latchkey/devstack/routes"
 	"github.com/latchkey/latchkey/devstack/stack"
+	"github.com/latchkey/latchkey/libs/devinfra/hibptest"
 	"github.com/latchkey/latchkey/libs/devinfra/kafkaserver"
 	"github.com/latchkey/latchkey/libs/devinfra/mongoserver"
 	"github.com/latchkey/latchkey/libs/platform/events"
@@ -174,6 +175,10 @@ func startRelease(t *testing.T, vs valueSet) *release {
 		r.codes.fakes = fakes
 	}
 	t.Cleanup(r.codes.close)
+	// The breached-password API is a third-party service too: a local range server stands in for it.
+	if identity := c.pods["identity"]; identity.env["BREACHED_PASSWORDS_ONLINE"] == "true" {
+		identity.env["BREACHED_PASSWORDS_API_URL"] = hibptest.New(t).URL
+	}
 
 	// All at once, as a rollout starts them; each awaited on its rendered readiness probe.
 	var wg sync.WaitGroup

@@ -16,7 +16,9 @@
 // Helm chart renders them); identity also a stable OTP_PEPPER, session API_DOCS_ENABLED=true,
 // notification DELIVERY_DRIVER=outbox with DEVELOPMENT_MODE=true, and DEV_OUTBOX_ENABLED=true when
 // Config.DevOutbox is set, and KAFKA_TLS_* and KAFKA_SASL_* when Config.SecureKafka is set.
-// Config.ExtraEnv adds more.
+// Identity's breached-password check asks a local Pwned Passwords range server (hibptest) that knows
+// hibptest.DevPasswords as breached (BREACHED_PASSWORDS_API_URL), so that neither `make run` nor a
+// journey needs the internet. Config.ExtraEnv adds more.
 //
 // Child processes run in their own process group and, on Linux, die with the parent process, so a
 // crashed test or a killed `make run` leaves no orphans behind.
@@ -45,6 +47,7 @@ import (
 
 	"github.com/latchkey/latchkey/devstack/gateway"
 	"github.com/latchkey/latchkey/devstack/routes"
+	"github.com/latchkey/latchkey/libs/devinfra/hibptest"
 	"github.com/latchkey/latchkey/libs/devinfra/kafkaserver"
 	"github.com/latchkey/latchkey/libs/devinfra/mongoserver"
 	"github.com/latchkey/latchkey/libs/platform/events"
@@ -161,6 +164,7 @@ type Stack struct {
 	kafkaOpts   kafkaserver.Options
 	kafkaEnv    map[string]string // KAFKA_TLS_* and KAFKA_SASL_* with SecureKafka
 	gatewayLn   net.Listener
+	breaches    *hibptest.Server // the local Pwned Passwords range API identity asks
 	gatewaySrv  *http.Server
 	gatewayDone chan struct{}
 	stdout      *sink
@@ -275,6 +279,7 @@ func (s *Stack) start(ctx context.Context) error {
 		return fmt.Errorf("stack: internal API token: %w", err)
 	}
 	s.token = token
+	s.breaches = hibptest.Start(hibptest.DevPasswords...)
 	if s.otpPepper, err = s.pepper(); err != nil {
 		return err
 	}
@@ -422,6 +427,9 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 	}))
 	if name == Identity {
 		env["OTP_PEPPER"] = s.otpPepper
+		// The local range server, never the internet (ExtraEnv may point elsewhere or turn it off).
+		env["BREACHED_PASSWORDS_ONLINE"] = "true"
+		env["BREACHED_PASSWORDS_API_URL"] = s.breaches.URL
 	}
 	if name == Session {
 		// The local stack serves the API description (/openapi.json, /docs), as the chart does by default.
@@ -477,7 +485,7 @@ var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
 	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "SHUTDOWN_DRAIN_DELAY", "JWT_ISSUER",
-	"DELIVERY_DRIVER", "DEVELOPMENT_MODE", "API_DOCS_ENABLED",
+	"DELIVERY_DRIVER", "DEVELOPMENT_MODE", "API_DOCS_ENABLED", "BREACHED_PASSWORDS_ONLINE", "BREACHED_PASSWORDS_API_URL",
 	"KAFKA_TLS_ENABLED", "KAFKA_TLS_CA_FILE", "KAFKA_TLS_CERT_FILE", "KAFKA_TLS_KEY_FILE", "KAFKA_TLS_SERVER_NAME",
 	"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
 }
@@ -584,6 +592,9 @@ func (s *Stack) stop(ctx context.Context) error {
 		<-s.gatewayDone
 	} else if s.gatewayLn != nil {
 		_ = s.gatewayLn.Close()
+	}
+	if s.breaches != nil {
+		s.breaches.Close()
 	}
 	s.infraMu.Lock()
 	if s.kafka != nil {
@@ -777,6 +788,10 @@ func (s *Stack) issuer() string {
 	}
 	return "http://" + net.JoinHostPort(host, port)
 }
+
+// BreachedPasswordsURL is the local Pwned Passwords range API identity asks by default; it knows
+// hibptest.DevPasswords as breached.
+func (s *Stack) BreachedPasswordsURL() string { return s.breaches.URL }
 
 // GatewayURL is the gateway's base URL, e.g. "http://127.0.0.1:8080".
 func (s *Stack) GatewayURL() string { return "http://" + s.gatewayLn.Addr().String() }

@@ -185,6 +185,7 @@ func TestServiceEnvironment(t *testing.T) {
 	t.Setenv("DEV_OUTBOX_ENABLED", "true") // left in a developer's shell: must reach notification only
 	t.Setenv("SESSION_INTERNAL_URL", "http://elsewhere")
 	t.Setenv("IDENTITY_INTERNAL_URL", "http://elsewhere")
+	t.Setenv("BREACHED_PASSWORDS_API_URL", "http://elsewhere") // identity gets the stack's own, nobody else any
 	st := startStack(t, cfg)
 
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(st.InternalToken()) {
@@ -200,8 +201,10 @@ func TestServiceEnvironment(t *testing.T) {
 			"SESSION_INTERNAL_URL": sessionInternal, "PROFILE_INTERNAL_URL": st.InternalURL(Profile), "DEV_OUTBOX_ENABLED": "",
 			"JWKS_URL": sessionInternal + "/.well-known/jwks.json", "IDENTITY_INTERNAL_URL": "",
 			"JWT_ISSUER": "identity-issuer", "ONLY_IDENTITY": "yes",
+			// The local Pwned Passwords range server, never the internet.
+			"BREACHED_PASSWORDS_ONLINE": "true", "BREACHED_PASSWORDS_API_URL": st.BreachedPasswordsURL(),
 		}},
-		{service: Session, want: map[string]string{"IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": "", "API_DOCS_ENABLED": "true"}},
+		{service: Session, want: map[string]string{"BREACHED_PASSWORDS_API_URL": "", "IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": "", "API_DOCS_ENABLED": "true"}},
 		{service: Profile, want: map[string]string{"IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": sessionInternal + "/.well-known/jwks.json",
 			"PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "DEVELOPMENT_MODE": "", "API_DOCS_ENABLED": ""}},
 		{service: Notification, want: map[string]string{"IDENTITY_INTERNAL_URL": "", "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true", "DELIVERY_DRIVER": "outbox", "DEVELOPMENT_MODE": "true"}},

@@ -15,11 +15,13 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/latchkey/latchkey/devstack/stack"
 	"github.com/latchkey/latchkey/libs/devinfra/githubtest"
+	"github.com/latchkey/latchkey/libs/devinfra/hibptest"
 	"github.com/latchkey/latchkey/libs/devinfra/oidctest"
 )
 
@@ -104,9 +106,10 @@ Latchkey is running.
   gateway:     %[1]s
   dev outbox:  %[1]s/api/v1/dev/outbox
   data:        %[2]s
+  breaches:    %[4]s (a local Pwned Passwords range API: these passwords count as breached: %[5]s)
 %[3]sPress Ctrl-C to stop.
 
-`, st.GatewayURL(), *data, oidcNote)
+`, st.GatewayURL(), *data, oidcNote, st.BreachedPasswordsURL(), strings.Join(hibptest.DevPasswords, " "))
 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nStopping Latchkey ...")

@@ -114,6 +114,9 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
 	// Account events reach the profile projection before a change is answered (read-your-own-writes).
 	svc.Projections = profileclient.New(cfg.ProfileInternalURL, cfg.InternalToken, nil)
+	// New passwords that appeared in a data breach are refused (the Pwned Passwords range API, or the
+	// offline list alone when BREACHED_PASSWORDS_ONLINE=false or while the API cannot be reached).
+	svc.BreachedPasswords = password.NewBreachChecker(cfg.BreachedPasswords, &http.Client{}, log)
 	if cfg.Throttle.CaptchaEnabled() {
 		svc.Captcha = captcha.NewSiteVerify(cfg.Throttle.CaptchaVerifyURL, cfg.Throttle.CaptchaSecret.Value(), nil)
 	}

@@ -266,6 +266,9 @@ type Deps struct {
 	// Captcha, when set, verifies the CAPTCHA tokens asked for after Registration.CaptchaAfter
 	// sends or failures from one address.
 	Captcha Captcha
+	// BreachedPasswords, when set, refuses new passwords that appeared in a data breach (breached.go);
+	// without it only the password policy applies.
+	BreachedPasswords BreachedPasswords
 	// The second factors beside codes by channel (factors.go); nil: the factor is not offered.
 	Authenticators Authenticators
 	RecoveryCodes  RecoveryCodes

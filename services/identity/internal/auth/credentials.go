@@ -40,7 +40,7 @@ func (s *Service) ChangePassword(ctx context.Context, in PasswordChange) (hadPas
 	if err != nil {
 		return false, err
 	}
-	if err := password.Check(in.New, owner(a)); err != nil {
+	if err := s.checkNewPassword(ctx, in.New, owner(a)); err != nil {
 		return false, err
 	}
 	if in.Proof.Password != "" && in.Proof.Password == in.New {
@@ -85,7 +85,7 @@ func (s *Service) ChangePasswordWithCode(ctx context.Context, in CodePasswordCha
 	if err != nil {
 		return false, err
 	}
-	if err := password.Check(in.New, owner(a)); err != nil {
+	if err := s.checkNewPassword(ctx, in.New, owner(a)); err != nil {
 		return false, err
 	}
 	err = s.verifyAccountCode(ctx, a, in.Caller.IP, func() error {
@@ -133,7 +133,7 @@ func (s *Service) SetPassword(ctx context.Context, c Caller, plain string) error
 	if a.HasPassword() {
 		return ErrPasswordAlreadySet
 	}
-	if err := password.Check(plain, owner(a)); err != nil {
+	if err := s.checkNewPassword(ctx, plain, owner(a)); err != nil {
 		return err
 	}
 	err = s.storePassword(ctx, a, plain, c, false, false, events.AlertPasswordChanged, "set")

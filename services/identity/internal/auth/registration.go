@@ -74,6 +74,10 @@ func (s *Service) CompleteRegistration(ctx context.Context, r Registration) (Sig
 		if err := s.registrable(ctx, email, username); err != nil {
 			return err
 		}
+		// Only a code holder gets the breach API asked; a refusal leaves the code live.
+		if err := s.checkBreached(ctx, r.Password); err != nil {
+			return err
+		}
 		var err error
 		hash, err = s.Hasher.Hash(r.Password)
 		return err

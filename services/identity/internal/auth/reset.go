@@ -70,7 +70,14 @@ func (s *Service) CompletePasswordReset(ctx context.Context, in PasswordReset) e
 		accountKey = codeClient(a.ID, in.IP)
 	}
 	err = s.verifyCode(ctx, accountKey, in.IP, func() error {
-		c, err := s.Codes.Verify(ctx, events.PurposePasswordReset, email, in.Code)
+		// The breach API is asked only once the code matched (not for anybody who posts a form), and
+		// a refused password leaves the code live.
+		c, err := s.Codes.VerifyThen(ctx, events.PurposePasswordReset, email, in.Code, func(c otp.Challenge) error {
+			if !found || c.AccountID != a.ID || !a.CanSignIn() {
+				return nil // refused below, as a wrong code
+			}
+			return s.checkBreached(ctx, in.New)
+		})
 		if err != nil {
 			return err
 		}

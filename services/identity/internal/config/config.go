@@ -10,6 +10,9 @@
 //	ARGON2_PARALLELISM [1]                         argon2id lanes
 //	ARGON2_MAX_CONCURRENT, ARGON2_MAX_QUEUE, ARGON2_MAX_WAIT, PASSWORD_MIN_LENGTH,
 //	PASSWORD_MIN_LENGTH_WITHOUT_2FA                see loadPasswordSettings
+//	BREACHED_PASSWORDS_ONLINE, BREACHED_PASSWORDS_API_URL, BREACHED_PASSWORDS_TIMEOUT,
+//	BREACHED_PASSWORDS_CACHE_TTL, BREACHED_PASSWORDS_CACHE_SIZE, BREACHED_PASSWORDS_MIN_COUNT
+//	                                               see loadBreachedPasswords
 //	OTP_TTL [10m]                                  how long a one-time code is valid
 //	OTP_MAX_ATTEMPTS [5]                           wrong tries before a code is dead
 //	OTP_RESEND_COOLDOWN [60s]                      minimum time between two codes to one destination
@@ -110,6 +113,7 @@ type Config struct {
 	Argon2                  password.Params
 	Hashing                 password.Concurrency // see loadPasswordSettings
 	PasswordPolicy          password.Policy
+	BreachedPasswords       password.BreachConfig // see loadBreachedPasswords
 	OTP                     otp.Config
 	LoginFailuresPerAccount throttle.Limit
 	LoginPerIP              throttle.Limit
@@ -247,6 +251,9 @@ func Load(l *config.Loader) (Config, error) {
 	var pwErrs []error
 	c.Hashing, c.PasswordPolicy, pwErrs = loadPasswordSettings(l)
 	errs = append(errs, pwErrs...)
+	var breachErrs []error
+	c.BreachedPasswords, breachErrs = loadBreachedPasswords(l)
+	errs = append(errs, breachErrs...)
 	thr, thrErrs := loadThrottle(l, positive)
 	c.Throttle = thr
 	errs = append(errs, thrErrs...)
@@ -335,6 +342,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2.MemoryKiB, c.Argon2.Iterations, c.Argon2.Parallelism)),
 		slog.String("argon2_bound", fmt.Sprintf("concurrent=%d queue=%d wait=%s", c.Hashing.MaxHashes, c.Hashing.MaxQueue, c.Hashing.MaxWait)),
 		slog.String("password_min_length", fmt.Sprintf("%d with 2FA, %d without", c.PasswordPolicy.MinLength, c.PasswordPolicy.MinLengthWithoutSecondFactor)),
+		slog.String("breached_passwords", breachedPasswordsLog(c.BreachedPasswords)),
 		slog.Duration("otp_ttl", c.OTP.TTL),
 		slog.Int("otp_max_attempts", c.OTP.MaxAttempts),
 		slog.Duration("otp_resend_cooldown", c.OTP.ResendCooldown),

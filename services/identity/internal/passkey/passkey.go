@@ -73,6 +73,8 @@ var (
 	ErrNoPasskeys = errors.New("account has no passkeys")
 	// ErrNotConfigured: the relying party is not configured (WEBAUTHN_RP_ID).
 	ErrNotConfigured = errors.New("passkeys are not configured")
+	// ErrAccountGone: the signed-in account no longer exists or may not sign in.
+	ErrAccountGone = auth.ErrAccountGone
 )
 
 // Credential is a stored passkey.
@@ -139,6 +141,11 @@ type Store interface {
 // Accounts reads accounts (for the names shown by authenticators).
 type Accounts interface {
 	ByID(ctx context.Context, id string) (account.Account, error)
+}
+
+// Alerts tells an account's owner about a security-relevant change (auth.Service.Alert).
+type Alerts interface {
+	Alert(ctx context.Context, a account.Account, kind string, details map[string]string) error
 }
 
 // Config is the relying party and the limits.
@@ -213,8 +220,35 @@ type Service struct {
 	wa       *webauthn.WebAuthn
 	store    Store
 	accounts Accounts
+	alerts   Alerts
 	log      *slog.Logger
 	now      func() time.Time
+}
+
+// SetAlerts makes s alert the owner of every passkey added and removed.
+func (s *Service) SetAlerts(a Alerts) { s.alerts = a }
+
+func (s *Service) alert(ctx context.Context, a account.Account, kind, name string) {
+	if s.alerts == nil {
+		return
+	}
+	if err := s.alerts.Alert(ctx, a, kind, map[string]string{"name": name}); err != nil {
+		s.log.WarnContext(ctx, "security alert not queued", "account_id", a.ID, "kind", kind, "err", err)
+	}
+}
+
+// owner loads the signed-in account id, which must still be allowed to sign in.
+func (s *Service) owner(ctx context.Context, accountID string) (account.Account, error) {
+	a, err := s.accounts.ByID(ctx, accountID)
+	switch {
+	case errors.Is(err, account.ErrNotFound):
+		return account.Account{}, ErrAccountGone
+	case err != nil:
+		return account.Account{}, fmt.Errorf("load account: %w", err)
+	case !a.CanSignIn():
+		return account.Account{}, ErrAccountGone
+	}
+	return a, nil
 }
 
 // NewService returns the service of cfg (which must be enabled and valid).
@@ -351,11 +385,15 @@ type Registration struct {
 	Name     string
 }
 
-// BeginRegistration starts registering a passkey for a, bound to the owner's session (sessionID):
+// BeginRegistration starts registering a passkey for the account, bound to the owner's session (sessionID):
 // the CredentialCreation JSON ({"publicKey": {...}}) for navigator.credentials.create. The passkey
 // must be discoverable (resident key required), user verification is preferred, and the account's
 // passkeys are excluded. ErrTooMany when the account is full.
-func (s *Service) BeginRegistration(ctx context.Context, a account.Account, sessionID string) (json.RawMessage, error) {
+func (s *Service) BeginRegistration(ctx context.Context, accountID, sessionID string) (json.RawMessage, error) {
+	a, err := s.owner(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
 	u, err := s.loadUser(ctx, a)
 	if err != nil {
 		return nil, err
@@ -386,10 +424,14 @@ func (s *Service) BeginRegistration(ctx context.Context, a account.Account, sess
 	return json.Marshal(creation)
 }
 
-// FinishRegistration checks the attestation against the ceremony of a's session (consuming it) and
-// stores the passkey. ErrInvalid when it does not verify or there is no live ceremony; ErrTooMany;
-// ErrAlreadyRegistered.
-func (s *Service) FinishRegistration(ctx context.Context, a account.Account, sessionID string, r Registration) (Credential, error) {
+// FinishRegistration checks the attestation against the ceremony of the owner's session (consuming
+// it), stores the passkey and alerts the owner. ErrInvalid when it does not verify or there is no
+// live ceremony; ErrTooMany; ErrAlreadyRegistered.
+func (s *Service) FinishRegistration(ctx context.Context, accountID, sessionID string, r Registration) (Credential, error) {
+	a, err := s.owner(ctx, accountID)
+	if err != nil {
+		return Credential{}, err
+	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(r.Response)
 	if err != nil {
 		return Credential{}, fmt.Errorf("%w: %s", ErrInvalid, describe(err))
@@ -426,6 +468,7 @@ func (s *Service) FinishRegistration(ctx context.Context, a account.Account, ses
 	if err := s.store.Insert(ctx, c); err != nil {
 		return Credential{}, err
 	}
+	s.alert(ctx, a, events.AlertPasskeyAdded, c.Name)
 	return c, nil
 }
 
@@ -448,9 +491,16 @@ func (s *Service) Rename(ctx context.Context, accountID, id, name string) (Crede
 	return s.store.Rename(ctx, accountID, id, CleanName(name))
 }
 
-// Delete removes the account's passkey id; ErrNotFound.
+// Delete removes the account's passkey id and alerts the owner; ErrNotFound.
 func (s *Service) Delete(ctx context.Context, accountID, id string) (Credential, error) {
-	return s.store.Delete(ctx, accountID, id)
+	c, err := s.store.Delete(ctx, accountID, id)
+	if err != nil {
+		return Credential{}, err
+	}
+	if a, err := s.accounts.ByID(ctx, accountID); err == nil {
+		s.alert(ctx, a, events.AlertPasskeyRemoved, c.Name)
+	}
+	return c, nil
 }
 
 // Count implements auth.Passkeys.

@@ -67,7 +67,7 @@ func (f fixture) account(t *testing.T, id string) account.Account {
 func (f fixture) register(t *testing.T, a account.Account, sid string, key *webauthntest.Authenticator) passkey.Credential {
 	t.Helper()
 	ctx := context.Background()
-	opts, err := f.svc.BeginRegistration(ctx, a, sid)
+	opts, err := f.svc.BeginRegistration(ctx, a.ID, sid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func (f fixture) register(t *testing.T, a account.Account, sid string, key *weba
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.svc.FinishRegistration(ctx, a, sid, passkey.Registration{Response: resp, Name: "  Laptop  "})
+	c, err := f.svc.FinishRegistration(ctx, a.ID, sid, passkey.Registration{Response: resp, Name: "  Laptop  "})
 	if err != nil {
 		t.Fatalf("FinishRegistration: %v", err)
 	}
@@ -97,7 +97,7 @@ func TestRegistrationOptionsAndStoredCredential(t *testing.T) {
 		t.Fatalf("transports %v, aaguid %x", first.Transports, first.AAGUID)
 	}
 
-	opts, err := f.svc.BeginRegistration(ctx, a, "s1")
+	opts, err := f.svc.BeginRegistration(ctx, a.ID, "s1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestRegistrationRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			opts, err := f.svc.BeginRegistration(ctx, a, "s-"+tc.name)
+			opts, err := f.svc.BeginRegistration(ctx, a.ID, "s-"+tc.name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,14 +160,14 @@ func TestRegistrationRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = f.svc.FinishRegistration(ctx, a, "s-"+tc.name, passkey.Registration{Response: resp})
+			_, err = f.svc.FinishRegistration(ctx, a.ID, "s-"+tc.name, passkey.Registration{Response: resp})
 			if !errors.Is(err, passkey.ErrInvalid) {
 				t.Fatalf("FinishRegistration = %v, want ErrInvalid", err)
 			}
 		})
 	}
 	t.Run("ceremony of another session", func(t *testing.T) {
-		opts, err := f.svc.BeginRegistration(ctx, a, "mine")
+		opts, err := f.svc.BeginRegistration(ctx, a.ID, "mine")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,19 +175,19 @@ func TestRegistrationRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.FinishRegistration(ctx, a, "other", passkey.Registration{Response: resp}); !errors.Is(err, passkey.ErrInvalid) {
+		if _, err := f.svc.FinishRegistration(ctx, a.ID, "other", passkey.Registration{Response: resp}); !errors.Is(err, passkey.ErrInvalid) {
 			t.Fatalf("finish from another session = %v", err)
 		}
 		// used once: a second finish of the same ceremony is refused too.
-		if _, err := f.svc.FinishRegistration(ctx, a, "mine", passkey.Registration{Response: resp}); err != nil {
+		if _, err := f.svc.FinishRegistration(ctx, a.ID, "mine", passkey.Registration{Response: resp}); err != nil {
 			t.Fatalf("finish = %v", err)
 		}
-		if _, err := f.svc.FinishRegistration(ctx, a, "mine", passkey.Registration{Response: resp}); !errors.Is(err, passkey.ErrInvalid) {
+		if _, err := f.svc.FinishRegistration(ctx, a.ID, "mine", passkey.Registration{Response: resp}); !errors.Is(err, passkey.ErrInvalid) {
 			t.Fatalf("second finish = %v, want ErrInvalid", err)
 		}
 	})
 	t.Run("expired ceremony", func(t *testing.T) {
-		opts, err := f.svc.BeginRegistration(ctx, a, "late")
+		opts, err := f.svc.BeginRegistration(ctx, a.ID, "late")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,12 +196,12 @@ func TestRegistrationRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		later := f.svc.WithClock(func() time.Time { return time.Now().Add(passkey.DefaultCeremonyTTL + time.Second) })
-		if _, err := later.FinishRegistration(ctx, a, "late", passkey.Registration{Response: resp}); !errors.Is(err, passkey.ErrInvalid) {
+		if _, err := later.FinishRegistration(ctx, a.ID, "late", passkey.Registration{Response: resp}); !errors.Is(err, passkey.ErrInvalid) {
 			t.Fatalf("finish after expiry = %v", err)
 		}
 	})
 	t.Run("garbage", func(t *testing.T) {
-		if _, err := f.svc.FinishRegistration(ctx, a, "x", passkey.Registration{Response: json.RawMessage(`{"id":1}`)}); !errors.Is(err, passkey.ErrInvalid) {
+		if _, err := f.svc.FinishRegistration(ctx, a.ID, "x", passkey.Registration{Response: json.RawMessage(`{"id":1}`)}); !errors.Is(err, passkey.ErrInvalid) {
 			t.Fatalf("garbage = %v", err)
 		}
 	})
@@ -215,7 +215,7 @@ func TestPasskeyCap(t *testing.T) {
 	a := f.account(t, "acc-cap")
 	f.register(t, a, "s", webauthntest.New())
 	f.register(t, a, "s", webauthntest.New())
-	if _, err := f.svc.BeginRegistration(context.Background(), a, "s"); !errors.Is(err, passkey.ErrTooMany) {
+	if _, err := f.svc.BeginRegistration(context.Background(), a.ID, "s"); !errors.Is(err, passkey.ErrTooMany) {
 		t.Fatalf("third begin = %v, want ErrTooMany", err)
 	}
 }

@@ -422,6 +422,9 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 	}))
 	if name == Identity {
 		env["OTP_PEPPER"] = s.otpPepper
+		// Passkeys: the relying party is the gateway as http://localhost:<port> (an RP ID cannot be an
+		// IP address, and browsers hold a page on 127.0.0.1 to its own host).
+		env["WEBAUTHN_RP_ID"], env["WEBAUTHN_RP_ORIGINS"] = "localhost", s.webAuthnOrigin()
 	}
 	if name == Session {
 		// The local stack serves the API description (/openapi.json, /docs), as the chart does by default.
@@ -477,7 +480,7 @@ var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
 	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "SHUTDOWN_DRAIN_DELAY", "JWT_ISSUER",
-	"DELIVERY_DRIVER", "DEVELOPMENT_MODE", "API_DOCS_ENABLED",
+	"DELIVERY_DRIVER", "DEVELOPMENT_MODE", "API_DOCS_ENABLED", "WEBAUTHN_RP_ID", "WEBAUTHN_RP_ORIGINS",
 	"KAFKA_TLS_ENABLED", "KAFKA_TLS_CA_FILE", "KAFKA_TLS_CERT_FILE", "KAFKA_TLS_KEY_FILE", "KAFKA_TLS_SERVER_NAME",
 	"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
 }
@@ -777,6 +780,16 @@ func (s *Stack) issuer() string {
 	}
 	return "http://" + net.JoinHostPort(host, port)
 }
+
+// webAuthnOrigin is the origin passkey ceremonies run on locally: the gateway as http://localhost:<port>.
+func (s *Stack) webAuthnOrigin() string {
+	_, port, _ := net.SplitHostPort(s.gatewayLn.Addr().String())
+	return "http://localhost:" + port
+}
+
+// WebAuthnOrigin is the origin a local passkey ceremony reports (clientDataJSON), e.g.
+// "http://localhost:8080"; the RP ID is "localhost".
+func (s *Stack) WebAuthnOrigin() string { return s.webAuthnOrigin() }
 
 // GatewayURL is the gateway's base URL, e.g. "http://127.0.0.1:8080".
 func (s *Stack) GatewayURL() string { return "http://" + s.gatewayLn.Addr().String() }

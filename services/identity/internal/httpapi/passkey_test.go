@@ -20,6 +20,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/passkey"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
+	"github.com/latchkey/latchkey/services/identity/internal/throttle"
 )
 
 // The relying party of the handler tests.
@@ -358,5 +359,28 @@ func TestPasskeySignInRefusesDeactivatedAccount(t *testing.T) {
 	}
 	if r := h.passkeySignIn(t, key, webauthntest.Options{Origin: pkOrigin}, "laptop"); r.status != http.StatusUnauthorized {
 		t.Fatalf("deactivated = %d %s", r.status, r.raw)
+	}
+}
+
+// TestPasskeySignInThrottledPerIP: failed passwordless sign-ins count against the address's failed
+// logins; past the limit the address is refused (429) before any ceremony, other addresses are not.
+func TestPasskeySignInThrottledPerIP(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(s *setup) { s.login.LoginPerIP = throttle.Limit{Max: 2, Window: time.Hour} })
+	bad := `{"ceremony_token":"pkl_x","credential":{"id":"x"},"device_id":"d"}`
+	for i := range 2 {
+		if r := h.pk(t, pkCall{path: "/api/v1/auth/passkeys/login/finish", body: bad, ip: "203.0.113.5"}); r.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d = %d %s", i+1, r.status, r.raw)
+		}
+	}
+	r := h.pk(t, pkCall{path: "/api/v1/auth/passkeys/login/begin", ip: "203.0.113.5"})
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("begin from the throttled address = %d %s", r.status, r.raw)
+	}
+	if r := h.pk(t, pkCall{path: "/api/v1/auth/passkeys/login/finish", body: bad, ip: "203.0.113.5"}); r.status != http.StatusTooManyRequests {
+		t.Fatalf("finish from the throttled address = %d %s", r.status, r.raw)
+	}
+	if r := h.pk(t, pkCall{path: "/api/v1/auth/passkeys/login/begin", ip: "203.0.113.6"}); r.status != http.StatusOK {
+		t.Fatalf("begin from another address = %d %s", r.status, r.raw)
 	}
 }

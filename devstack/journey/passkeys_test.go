@@ -15,7 +15,7 @@ import (
 func TestPasskeyJourney(t *testing.T) {
 	fs := startFullStack(t)
 	c := fs.client
-	a := register(t, c, "passkey-ada")
+	a := register(t, c, "passkey_ada")
 	origin := fs.stack.WebAuthnOrigin()
 	key := webauthntest.New()
 

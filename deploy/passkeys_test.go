@@ -46,6 +46,17 @@ func TestChartPasskeys(t *testing.T) {
 					t.Errorf("%s got WEBAUTHN_RP_ID", name)
 				}
 			}
+			rel, err := render.Install(chartDir, "latchkey", "latchkey", tc.files, tc.set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			notes := strings.Join(strings.Fields(rel.Info.Notes), " ")
+			if tc.rpID != "" && !strings.Contains(notes, "Passkeys (WebAuthn): RP ID "+tc.rpID) {
+				t.Errorf("NOTES do not show the RP ID:\n%s", rel.Info.Notes)
+			}
+			if tc.rpID == "" && tc.name != "disabled" && !strings.Contains(notes, "Passkeys are off") {
+				t.Errorf("NOTES do not say passkeys are off:\n%s", rel.Info.Notes)
+			}
 		})
 	}
 	for _, bad := range []string{"passkeys.rpId=https://example.org", "passkeys.rpId=Example.org", "passkeys.origins[0]=http://example.org", "passkeys.origins[0]=example.org"} {

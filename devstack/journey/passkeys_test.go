@@ -11,7 +11,8 @@ import (
 // TestPasskeyJourney (issue 16): through the gateway, the owner registers a passkey (with a step-up)
 // from a software authenticator and is told of it; a stolen access token alone can neither add nor
 // remove one; then the passkey signs in passwordless from a new device, and the tokens it gets work
-// on /api/v1/me. An assertion without user verification is refused.
+// on /api/v1/me. An assertion without user verification is refused. Removed with a step-up, the
+// passkey no longer signs in.
 func TestPasskeyJourney(t *testing.T) {
 	fs := startFullStack(t)
 	c := fs.client
@@ -79,4 +80,11 @@ func TestPasskeyJourney(t *testing.T) {
 	if str(me.Body, "email") != a.email {
 		t.Fatalf("/api/v1/me = %s, want %s", me.Raw, a.email)
 	}
+
+	// With a step-up the owner removes it (and is told); it no longer signs in.
+	c.do("DELETE", "/api/v1/account/passkeys/"+id, nil, c.stepUp(t, a.access, password)...).want(t, 200, "delete with step-up")
+	if alert := c.latestAlert(t, a.email, "passkey_removed"); !strings.Contains(alert, "Journey key") {
+		t.Fatalf("passkey_removed alert = %q", alert)
+	}
+	signIn(webauthntest.Options{Origin: origin}).want(t, 401, "passwordless sign-in with a removed passkey")
 }

@@ -118,7 +118,7 @@ type Store interface {
 	AccountByHandle(ctx context.Context, handle []byte) (string, error)
 	// List returns the account's passkeys, oldest first.
 	List(ctx context.Context, accountID string) ([]Credential, error)
-	// Count returns how many passkeys the account has.
+	// Count returns how many usable passkeys the account has (not flagged as cloned).
 	Count(ctx context.Context, accountID string) (int, error)
 	// Insert stores c; ErrAlreadyRegistered when its credential id is stored already.
 	Insert(ctx context.Context, c Credential) error
@@ -503,7 +503,8 @@ func (s *Service) Delete(ctx context.Context, accountID, id string) (Credential,
 	return c, nil
 }
 
-// Count implements auth.Passkeys.
+// Count implements auth.Passkeys: the passkeys that can still answer an assertion (a credential
+// flagged as cloned does not count).
 func (s *Service) Count(ctx context.Context, accountID string) (int, error) {
 	return s.store.Count(ctx, accountID)
 }

@@ -315,6 +315,9 @@ func TestPasswordlessSignIn(t *testing.T) {
 		if list[0].CloneDetectedAt.IsZero() {
 			t.Fatal("cloned credential not flagged")
 		}
+		if n, _ := f.svc.Count(ctx, a.ID); n != 0 {
+			t.Fatalf("Count = %d, want a flagged passkey not counted", n)
+		}
 		// Flagged: refused even with a counter ahead of the stored one.
 		cred.SignCount += 100
 		if _, _, err := signIn(t, webauthntest.Options{Origin: origin}); !errors.Is(err, passkey.ErrInvalid) {

@@ -145,9 +145,9 @@ func (s *Passkeys) List(ctx context.Context, accountID string) ([]passkey.Creden
 		options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}), "passkeys", passkeyDoc.credential)
 }
 
-// Count returns how many passkeys the account has.
+// Count returns how many usable passkeys the account has (not flagged as cloned).
 func (s *Passkeys) Count(ctx context.Context, accountID string) (int, error) {
-	n, err := s.creds.CountDocuments(ctx, bson.D{{Key: "accountId", Value: accountID}})
+	n, err := s.creds.CountDocuments(ctx, bson.D{{Key: "accountId", Value: accountID}, {Key: "cloneDetectedAt", Value: bson.D{{Key: "$exists", Value: false}}}})
 	if err != nil {
 		return 0, wrap("count passkeys", err)
 	}

@@ -424,7 +424,7 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		env["OTP_PEPPER"] = s.otpPepper
 		// Passkeys: the relying party is the gateway as http://localhost:<port> (an RP ID cannot be an
 		// IP address, and browsers hold a page on 127.0.0.1 to its own host).
-		env["WEBAUTHN_RP_ID"], env["WEBAUTHN_RP_ORIGINS"] = "localhost", s.webAuthnOrigin()
+		env["WEBAUTHN_RP_ID"], env["WEBAUTHN_RP_ORIGINS"] = "localhost", s.WebAuthnOrigin()
 	}
 	if name == Session {
 		// The local stack serves the API description (/openapi.json, /docs), as the chart does by default.
@@ -781,15 +781,12 @@ func (s *Stack) issuer() string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-// webAuthnOrigin is the origin passkey ceremonies run on locally: the gateway as http://localhost:<port>.
-func (s *Stack) webAuthnOrigin() string {
+// WebAuthnOrigin is the origin local passkey ceremonies run on (clientDataJSON): the gateway as
+// http://localhost:<port>, e.g. "http://localhost:8080"; the RP ID is "localhost".
+func (s *Stack) WebAuthnOrigin() string {
 	_, port, _ := net.SplitHostPort(s.gatewayLn.Addr().String())
 	return "http://localhost:" + port
 }
-
-// WebAuthnOrigin is the origin a local passkey ceremony reports (clientDataJSON), e.g.
-// "http://localhost:8080"; the RP ID is "localhost".
-func (s *Stack) WebAuthnOrigin() string { return s.webAuthnOrigin() }
 
 // GatewayURL is the gateway's base URL, e.g. "http://127.0.0.1:8080".
 func (s *Stack) GatewayURL() string { return "http://" + s.gatewayLn.Addr().String() }

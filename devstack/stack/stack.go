@@ -430,6 +430,9 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		// The local range server, never the internet (ExtraEnv may point elsewhere or turn it off).
 		env["BREACHED_PASSWORDS_ONLINE"] = "true"
 		env["BREACHED_PASSWORDS_API_URL"] = s.breaches.URL
+		// Passkeys: the relying party is the gateway as http://localhost:<port> (an RP ID cannot be an
+		// IP address, and browsers hold a page on 127.0.0.1 to its own host).
+		env["WEBAUTHN_RP_ID"], env["WEBAUTHN_RP_ORIGINS"] = "localhost", s.WebAuthnOrigin()
 	}
 	if name == Session {
 		// The local stack serves the API description (/openapi.json, /docs), as the chart does by default.
@@ -486,6 +489,7 @@ var managedEnv = []string{
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
 	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "SHUTDOWN_DRAIN_DELAY", "JWT_ISSUER",
 	"DELIVERY_DRIVER", "DEVELOPMENT_MODE", "API_DOCS_ENABLED", "BREACHED_PASSWORDS_ONLINE", "BREACHED_PASSWORDS_API_URL",
+	"WEBAUTHN_RP_ID", "WEBAUTHN_RP_ORIGINS",
 	"KAFKA_TLS_ENABLED", "KAFKA_TLS_CA_FILE", "KAFKA_TLS_CERT_FILE", "KAFKA_TLS_KEY_FILE", "KAFKA_TLS_SERVER_NAME",
 	"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
 }
@@ -792,6 +796,13 @@ func (s *Stack) issuer() string {
 // BreachedPasswordsURL is the local Pwned Passwords range API identity asks by default; it knows
 // hibptest.DevPasswords as breached.
 func (s *Stack) BreachedPasswordsURL() string { return s.breaches.URL }
+
+// WebAuthnOrigin is the origin local passkey ceremonies run on (clientDataJSON): the gateway as
+// http://localhost:<port>, e.g. "http://localhost:8080"; the RP ID is "localhost".
+func (s *Stack) WebAuthnOrigin() string {
+	_, port, _ := net.SplitHostPort(s.gatewayLn.Addr().String())
+	return "http://localhost:" + port
+}
 
 // GatewayURL is the gateway's base URL, e.g. "http://127.0.0.1:8080".
 func (s *Stack) GatewayURL() string { return "http://" + s.gatewayLn.Addr().String() }

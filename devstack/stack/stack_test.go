@@ -203,8 +203,9 @@ func TestServiceEnvironment(t *testing.T) {
 			"JWT_ISSUER": "identity-issuer", "ONLY_IDENTITY": "yes",
 			// The local Pwned Passwords range server, never the internet.
 			"BREACHED_PASSWORDS_ONLINE": "true", "BREACHED_PASSWORDS_API_URL": st.BreachedPasswordsURL(),
+			"WEBAUTHN_RP_ID": "localhost", "WEBAUTHN_RP_ORIGINS": st.WebAuthnOrigin(),
 		}},
-		{service: Session, want: map[string]string{"BREACHED_PASSWORDS_API_URL": "", "IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": "", "API_DOCS_ENABLED": "true"}},
+		{service: Session, want: map[string]string{"BREACHED_PASSWORDS_API_URL": "", "IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": "", "API_DOCS_ENABLED": "true", "WEBAUTHN_RP_ID": ""}},
 		{service: Profile, want: map[string]string{"IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": sessionInternal + "/.well-known/jwks.json",
 			"PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "DEVELOPMENT_MODE": "", "API_DOCS_ENABLED": ""}},
 		{service: Notification, want: map[string]string{"IDENTITY_INTERNAL_URL": "", "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "true", "DELIVERY_DRIVER": "outbox", "DEVELOPMENT_MODE": "true"}},

@@ -172,6 +172,9 @@ Call with (dict "root" $ "service" "identity"). */ -}}
 {{- fail "services.session.signingKey.verificationKeys needs services.session.signingKey.secretName: verification-only keys accompany a file-based signing key" }}
 {{- end }}
 {{- end }}
+{{- if eq .service "identity" }}
+{{- include "latchkey.webauthnEnv" (dict "root" $root "env" $env) }}
+{{- end }}
 {{- if eq .service "session" }}
 {{- /* The session service serves /openapi.json and /docs (apiDocs.enabled). */}}
 {{- $_ := set $env "API_DOCS_ENABLED" (toString $root.Values.apiDocs.enabled) }}

@@ -22,6 +22,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
 	"github.com/latchkey/latchkey/services/identity/internal/oauth"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
+	"github.com/latchkey/latchkey/services/identity/internal/passkey"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/phone"
 	"github.com/latchkey/latchkey/services/identity/internal/profileclient"
@@ -134,6 +135,20 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 	keys.DenyLocally(denyList)
 
 	httpapi.Register(rt.Public, authn.Middleware(verifier, denyList), svc, keys, log)
+	// Passkeys (WebAuthn): second factor, step-up and passwordless sign-in; off without WEBAUTHN_RP_ID.
+	if cfg.WebAuthn.Enabled() {
+		passkeyStore := store.NewPasskeys(db)
+		if err := passkeyStore.EnsureIndexes(ctx); err != nil {
+			return err
+		}
+		passkeys, err := passkey.NewService(cfg.WebAuthn, passkeyStore, store.NewAccounts(db), log)
+		if err != nil {
+			return fmt.Errorf("passkeys: %w", err)
+		}
+		passkeys.SetAlerts(svc) // every passkey added or removed is told to the owner
+		svc.Passkeys = passkeys
+		httpapi.RegisterPasskeys(rt.Public, authn.Middleware(verifier, denyList), svc, passkeys, log)
+	}
 	httpapi.RegisterUsernames(rt.Public, authn.Middleware(verifier, denyList),
 		httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, cfg.UsernameLookupsPerIP, cfg.Throttle.AllowIPs),
 		username.NewService(cfg.Usernames, usernames, svc, log))

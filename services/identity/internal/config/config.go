@@ -66,6 +66,14 @@
 //	                                               the page that link opens (the token is appended as
 //	                                               #token=...; the page posts it to
 //	                                               POST /api/v1/auth/email-change/revert)
+//	WEBAUTHN_RP_ID []                              the domain passkeys belong to (e.g. example.com); passkeys
+//	                                               are off when empty
+//	WEBAUTHN_RP_DISPLAY_NAME [Latchkey]            the name authenticators show
+//	WEBAUTHN_RP_ORIGINS [https://<WEBAUTHN_RP_ID>] comma list of the origins pages calling WebAuthn run on:
+//	                                               https (http only on localhost or loopback), the RP ID or
+//	                                               a subdomain of it
+//	WEBAUTHN_MAX_PER_ACCOUNT [20]                  passkeys per account
+//	WEBAUTHN_CEREMONY_TTL [5m]                     how long a begun passkey ceremony can be finished
 //
 // OTP_PEPPER must be set (at least 32 characters) when more than one replica runs or codes must
 // survive a restart: without it each process draws its own, which only suits a single dev instance.
@@ -87,6 +95,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/services/identity/internal/oauth"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
+	"github.com/latchkey/latchkey/services/identity/internal/passkey"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
 	"github.com/latchkey/latchkey/services/identity/internal/username"
@@ -141,6 +150,8 @@ type Config struct {
 	ReauthTokenTTL    time.Duration
 	EmailRevertPeriod time.Duration
 	EmailRevertURL    string
+	// WebAuthn is the passkey relying party (WEBAUTHN_*); passkeys are off when its RPID is empty.
+	WebAuthn passkey.Config
 }
 
 // providerDefaults are the public issuers and key URLs of the providers that have them.
@@ -273,6 +284,9 @@ func Load(l *config.Loader) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("API_KEY_ENVIRONMENT=%q: want live or test", env))
 	}
+	webAuthn, webAuthnErrs := loadWebAuthn(l)
+	c.WebAuthn = webAuthn
+	errs = append(errs, webAuthnErrs...)
 	oauthCfg, oauthErrs := loadOAuth(l)
 	c.OAuth = oauthCfg
 	userInfo, userInfoErrs := loadUserInfo(l, oauthCfg)
@@ -368,6 +382,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("reauth_token_ttl", c.ReauthTokenTTL),
 		slog.Duration("email_change_revert_period", c.EmailRevertPeriod),
 		slog.String("email_change_revert_url", c.EmailRevertURL),
+		slog.String("webauthn_rp_id", c.WebAuthn.RPID),
+		slog.Any("webauthn_rp_origins", c.WebAuthn.RPOrigins),
 		c.Throttle.logValue(),
 	)
 }

@@ -275,6 +275,13 @@ var identityKeyPolicy = map[string]authntest.KeyDecision{
 	"POST /api/v1/auth/account-providers":                    authntest.KeysSignedIn,
 	"DELETE /api/v1/auth/account-providers/:provider":        authntest.KeysSignedIn,
 	"POST /api/v1/account/username/change":                   authntest.KeysSignedIn,
+	"POST /api/v1/account/passkeys/register/begin":           authntest.KeysSignedIn,
+	"POST /api/v1/account/passkeys/register/finish":          authntest.KeysSignedIn,
+	"GET /api/v1/account/passkeys":                           authntest.KeysSignedIn,
+	"PATCH /api/v1/account/passkeys/:id":                     authntest.KeysSignedIn,
+	"DELETE /api/v1/account/passkeys/:id":                    authntest.KeysSignedIn,
+	"POST /api/v1/auth/passkeys/login/begin":                 authntest.KeysPublic,
+	"POST /api/v1/auth/passkeys/login/finish":                authntest.KeysPublic,
 }
 
 // TestAPIKeyRoutePolicy asks every route of the real app what it decides about API keys.

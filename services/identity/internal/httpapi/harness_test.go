@@ -33,6 +33,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
 	"github.com/latchkey/latchkey/services/identity/internal/oauth"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
+	"github.com/latchkey/latchkey/services/identity/internal/passkey"
 	"github.com/latchkey/latchkey/services/identity/internal/password"
 	"github.com/latchkey/latchkey/services/identity/internal/recovery"
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
@@ -130,21 +131,8 @@ func newSessionService(t testing.TB) *sessionService {
 			http.NotFound(w, r)
 			return
 		}
-		// The request's string fields as they are, the others (amr, authTime) as their JSON text.
-		var fields map[string]json.RawMessage
-		if err := json.NewDecoder(r.Body).Decode(&fields); err != nil {
-			w.WriteHeader(http.StatusUnprocessableEntity)
-			return
-		}
-		body := map[string]string{}
-		for k, v := range fields {
-			var s string
-			if json.Unmarshal(v, &s) != nil {
-				s = string(v)
-			}
-			body[k] = s
-		}
-		if body["accountId"] == "" {
+		body, err := sessionRequestBody(r.Body)
+		if err != nil || body["accountId"] == "" {
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			return
 		}
@@ -169,6 +157,29 @@ func newSessionService(t testing.TB) *sessionService {
 	return s
 }
 
+// sessionRequestBody reads a session request's fields as strings: lists (amr) space-separated,
+// numbers (authTime) as written.
+func sessionRequestBody(r io.Reader) (map[string]string, error) {
+	var raw map[string]json.RawMessage
+	if err := json.NewDecoder(r).Decode(&raw); err != nil {
+		return nil, err
+	}
+	body := map[string]string{}
+	for k, v := range raw {
+		var s string
+		var list []string
+		switch {
+		case json.Unmarshal(v, &s) == nil:
+			body[k] = s
+		case json.Unmarshal(v, &list) == nil:
+			body[k] = strings.Join(list, " ")
+		default:
+			body[k] = string(v)
+		}
+	}
+	return body, nil
+}
+
 func (s *sessionService) setDown(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
 
 func (s *sessionService) requests() []map[string]string {
@@ -189,6 +200,7 @@ type harness struct {
 	internal    *fiber.App
 	deny        *authn.DenyList
 	internalAPI *fiber.App // the internal-port app (API-key verification and the re-authentication gate)
+	passkeys    *passkey.Service
 }
 
 type setup struct {
@@ -280,6 +292,8 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	deny := authn.NewDenyList()
 	keys.DenyLocally(deny)
 	httpapi.Register(app, authn.Middleware(verifier, deny), svc, keys, log)
+	passkeys := newTestPasskeys(t, db, svc)
+	httpapi.RegisterPasskeys(app, authn.Middleware(verifier, deny), svc, passkeys, log)
 	httpapi.RegisterUsernames(app, authn.Middleware(verifier, deny), httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, o.usernameLookups, o.login.AllowIPs),
 		username.NewService(username.Config{}, store.NewUsernames(db), svc, log))
 	internal, err := httpx.NewInternalApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10})
@@ -288,7 +302,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	}
 	httpapi.RegisterInternal(internal, httpx.RequireToken(internalToken), keys)
 	httpapi.RegisterReauthentication(internal, httpx.RequireToken(internalToken), svc)
-	h := &harness{app: app, internal: internal, internalAPI: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox, deny: deny}
+	h := &harness{app: app, internal: internal, internalAPI: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox, deny: deny, passkeys: passkeys}
 	harnessOf.Store(app, h) // for helpers that only have the app (see withStepUp)
 	return h
 }

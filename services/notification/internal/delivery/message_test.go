@@ -272,7 +272,7 @@ var alertKinds = []string{
 	events.AlertNewDeviceSignIn, events.AlertPasswordChanged, events.AlertPasswordReset, events.AlertTwoFactorEnabled,
 	events.AlertTwoFactorDisabled, events.AlertEmailLinked, events.AlertEmailUnlinked, events.AlertProviderLinked,
 	events.AlertProviderUnlinked, events.AlertAccountDeactivated, events.AlertEmailChanged, events.AlertEmailChangeReverted,
-	events.AlertPhoneChanged, events.AlertAPIKeyCreated,
+	events.AlertPhoneChanged, events.AlertAPIKeyCreated, events.AlertPasskeyAdded, events.AlertPasskeyRemoved,
 }
 
 // TestComposeEmailChangedAlert: the previous address is told the address was changed (not "added"),

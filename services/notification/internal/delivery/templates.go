@@ -182,6 +182,12 @@ var english = catalog{
 		events.AlertAPIKeyCreated: {"A new API key was created for your account", func(d alertDetails) string {
 			return fmt.Sprintf("An API key named \"%s\" (%s…) was created for your Latchkey account. It can act as you until it is revoked.", orDefault(d.KeyName, "unnamed"), orDefault(d.KeyPrefix, "lk_"))
 		}},
+		events.AlertPasskeyAdded: {"A passkey was added to your account", func(d alertDetails) string {
+			return fmt.Sprintf("A passkey named \"%s\" was added to your Latchkey account. It can sign in to your account without a password.", orDefault(d.KeyName, "unnamed"))
+		}},
+		events.AlertPasskeyRemoved: {"A passkey was removed from your account", func(d alertDetails) string {
+			return fmt.Sprintf("The passkey named \"%s\" was removed from your Latchkey account.", orDefault(d.KeyName, "unnamed"))
+		}},
 	},
 	alertSMS: func(sentence string) string {
 		return "Latchkey: " + sentence + " If this wasn't you, reset your password now."
@@ -283,6 +289,12 @@ var german = catalog{
 		}},
 		events.AlertAPIKeyCreated: {"Ein neuer API-Schlüssel wurde erstellt", func(d alertDetails) string {
 			return fmt.Sprintf("Für dein Latchkey-Konto wurde ein API-Schlüssel namens „%s“ (%s…) erstellt. Er kann in deinem Namen handeln, bis er widerrufen wird.", orDefault(d.KeyName, "ohne Namen"), orDefault(d.KeyPrefix, "lk_"))
+		}},
+		events.AlertPasskeyAdded: {"Ein Passkey wurde hinzugefügt", func(d alertDetails) string {
+			return fmt.Sprintf("Deinem Latchkey-Konto wurde ein Passkey namens „%s“ hinzugefügt. Mit ihm kann man sich ohne Passwort anmelden.", orDefault(d.KeyName, "ohne Namen"))
+		}},
+		events.AlertPasskeyRemoved: {"Ein Passkey wurde entfernt", func(d alertDetails) string {
+			return fmt.Sprintf("Der Passkey namens „%s“ wurde aus deinem Latchkey-Konto entfernt.", orDefault(d.KeyName, "ohne Namen"))
 		}},
 	},
 	alertSMS: func(sentence string) string {

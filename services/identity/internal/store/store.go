@@ -117,5 +117,8 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 			return fmt.Errorf("indexes of %s: %w", s.coll, err)
 		}
 	}
+	if err := NewAuthenticators(db).EnsureIndexes(ctx); err != nil {
+		return err
+	}
 	return ensureStepUpIndexes(ctx, db)
 }

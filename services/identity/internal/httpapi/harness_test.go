@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -129,8 +130,22 @@ func newSessionService(t testing.TB) *sessionService {
 			http.NotFound(w, r)
 			return
 		}
-		var body map[string]string
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body["accountId"] == "" {
+		var raw map[string]any
+		body := map[string]string{}
+		err := json.NewDecoder(r.Body).Decode(&raw)
+		for k, v := range raw { // strings as they are, lists (amr) space-separated
+			switch v := v.(type) {
+			case string:
+				body[k] = v
+			case []any:
+				var parts []string
+				for _, p := range v {
+					parts = append(parts, fmt.Sprint(p))
+				}
+				body[k] = strings.Join(parts, " ")
+			}
+		}
+		if err != nil || body["accountId"] == "" {
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			return
 		}

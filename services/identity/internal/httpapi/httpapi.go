@@ -95,6 +95,7 @@ func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, keys
 	app.Post("/api/v1/account/device/verify", h.verifyDevice)                                            // item 20
 
 	registerLinking(app, requireAuth, h)
+	registerSecondFactors(app, requireAuth, h)
 }
 
 func client(c *fiber.Ctx) auth.Client {

@@ -120,5 +120,8 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 	if err := NewAuthenticators(db).EnsureIndexes(ctx); err != nil {
 		return err
 	}
+	if err := ensureTwoFactorIndexes(ctx, db); err != nil {
+		return err
+	}
 	return ensureStepUpIndexes(ctx, db)
 }

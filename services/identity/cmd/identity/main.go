@@ -29,6 +29,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 	"github.com/latchkey/latchkey/services/identity/internal/subscriber"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+	"github.com/latchkey/latchkey/services/identity/internal/totp"
 	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
@@ -106,6 +107,8 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		AccessTokens: oauth.NewUserInfo(cfg.UserInfo, &http.Client{Timeout: 5 * time.Second}),
 		// Step-up tokens (X-Reauth-Token) and the links undoing an e-mail change.
 		StepUps: store.NewStepUps(db),
+		// Authenticator apps (TOTP), their secrets sealed with TOTP_ENCRYPTION_KEYS.
+		Authenticators: totp.New(store.NewAuthenticators(db), cfg.TOTP.Keys, cfg.TOTP.Issuer),
 	})
 	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
 	// Account events reach the profile projection before a change is answered (read-your-own-writes).

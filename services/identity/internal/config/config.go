@@ -59,6 +59,7 @@
 //	                                               sent as X-Reauth-Token) is valid; 30s to 15m
 //	EMAIL_CHANGE_REVERT_PERIOD [168h]              how long the link sent to the previous address after
 //	                                               an e-mail change can undo it; 1h to 30 days
+//	TOTP_ENCRYPTION_KEYS, TOTP_ENCRYPTION_KEY_ID, TOTP_ISSUER   see totp.go (the keys are required)
 //	EMAIL_CHANGE_REVERT_URL [http://localhost:8080/account/email-change/revert]
 //	                                               the page that link opens (the token is appended as
 //	                                               #token=...; the page posts it to
@@ -135,6 +136,8 @@ type Config struct {
 	ReauthTokenTTL    time.Duration
 	EmailRevertPeriod time.Duration
 	EmailRevertURL    string
+	// TOTP are the authenticator app settings (totp.go).
+	TOTP TOTP
 }
 
 // providerDefaults are the public issuers and key URLs of the providers that have them.
@@ -264,6 +267,9 @@ func Load(l *config.Loader) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("API_KEY_ENVIRONMENT=%q: want live or test", env))
 	}
+	totpCfg, totpErrs := loadTOTP(l)
+	c.TOTP = totpCfg
+	errs = append(errs, totpErrs...)
 	oauthCfg, oauthErrs := loadOAuth(l)
 	c.OAuth = oauthCfg
 	userInfo, userInfoErrs := loadUserInfo(l, oauthCfg)
@@ -346,6 +352,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("location_header", c.LocationHeader),
 		slog.String("username_lookup_ip_limit", fmt.Sprintf("%d per %s", c.UsernameLookupsPerIP.Max, c.UsernameLookupsPerIP.Window)),
 		slog.Any("otp_pepper", c.OTPPepper),
+		slog.Any("totp_encryption_keys", c.TOTP.raw),
+		slog.String("totp_issuer", c.TOTP.Issuer),
 		slog.Int("api_key_rate_per_minute", c.APIKeyRatePerMinute),
 		slog.String("api_key_prefix", c.APIKeyPrefix),
 		slog.Duration("api_key_default_ttl", c.APIKeyDefaultTTL),

@@ -38,6 +38,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+	"github.com/latchkey/latchkey/services/identity/internal/totp"
 	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
@@ -207,6 +208,9 @@ type setup struct {
 	hashing password.Concurrency
 	// captcha, when set, verifies CAPTCHA tokens (login.Registration.CaptchaAfter says when they are asked).
 	captcha auth.Captcha
+	// recoveryCodes and passkeys, when set, are the second factors beside codes and TOTP.
+	recoveryCodes auth.RecoveryCodes
+	passkeys      auth.Passkeys
 }
 
 // cheap argon2id parameters keep handler tests fast; the password package tests the real ones.
@@ -269,6 +273,10 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 		Providers: store.NewProviders(db), IDTokens: oauth.NewVerifier(o.oauth, nil), Captcha: o.captcha,
 		AccessTokens: oauth.NewUserInfo(o.userInfo, nil),
 		StepUps:      store.NewStepUps(db),
+		// Authenticator apps with a public test key; recovery codes and passkeys as tests set them.
+		Authenticators: totp.New(store.NewAuthenticators(db), testTOTPKeyring(t), ""),
+		RecoveryCodes:  o.recoveryCodes,
+		Passkeys:       o.passkeys,
 	})
 	app, err := httpx.NewApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10, TrustedProxies: []string{"0.0.0.0/32"}, LocationHeader: geoHeader})
 	if err != nil {

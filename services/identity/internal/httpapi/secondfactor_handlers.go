@@ -224,3 +224,45 @@ func (h *Handler) removeTOTP(c *fiber.Ctx) error {
 	}
 	return wire.OK(c, http.StatusOK, msgTOTPRemoved, nil)
 }
+
+// secondFactorBody is one active second factor in security-info: type codes (with its channels),
+// totp, or passkey (with the count).
+type secondFactorBody struct {
+	Type     string   `json:"type"`
+	Channels []string `json:"channels,omitempty"`
+	Count    int      `json:"count,omitempty"`
+}
+
+// secondFactorsInfo are security-info's second-factor fields, beside the documented ones.
+type secondFactorsInfo struct {
+	SecondFactors          []secondFactorBody `json:"secondFactors"`
+	TOTPEnrolled           bool               `json:"totpEnrolled"`
+	PasskeyCount           int                `json:"passkeyCount"`
+	RecoveryCodesRemaining *int               `json:"recoveryCodesRemaining"` // null: recovery codes not offered
+	RecoveryCodesLow       bool               `json:"recoveryCodesLow"`       // a factor is on and at most auth.RecoveryCodesLow codes remain
+	RecoveryCodeLastUsedAt *string            `json:"recoveryCodeLastUsedAt"`
+}
+
+func toSecondFactorsInfo(info auth.SecurityInfo) secondFactorsInfo {
+	f := info.Factors
+	out := secondFactorsInfo{SecondFactors: []secondFactorBody{}, TOTPEnrolled: f.TOTP, PasskeyCount: f.Passkeys}
+	if f.Passkeys > 0 {
+		out.SecondFactors = append(out.SecondFactors, secondFactorBody{Type: auth.FactorWebAuthn, Count: f.Passkeys})
+	}
+	if f.TOTP {
+		out.SecondFactors = append(out.SecondFactors, secondFactorBody{Type: auth.FactorTOTP})
+	}
+	if f.Codes {
+		out.SecondFactors = append(out.SecondFactors, secondFactorBody{Type: "codes", Channels: append([]string{}, f.CodeChannels...)})
+	}
+	if f.RecoveryCodesOffered {
+		n := f.RecoveryCodesRemaining
+		out.RecoveryCodesRemaining = &n
+		out.RecoveryCodesLow = f.On() && n <= auth.RecoveryCodesLow
+	}
+	if !info.RecoveryCodeLastUsedAt.IsZero() {
+		at := wire.ActionTime(info.RecoveryCodeLastUsedAt)
+		out.RecoveryCodeLastUsedAt = &at
+	}
+	return out
+}

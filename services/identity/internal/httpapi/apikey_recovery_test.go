@@ -233,6 +233,7 @@ var identityKeyPolicy = map[string]authntest.KeyDecision{
 	"POST /api/v1/auth/login":                                authntest.KeysPublic,
 	"POST /api/v1/auth/verify-2fa":                           authntest.KeysPublic,
 	"POST /api/v1/auth/verify-2fa/send-code":                 authntest.KeysPublic,
+	"POST /api/v1/auth/reauth/passkey/begin":                 authntest.KeysSignedIn,
 	"POST /api/v1/auth/forgot-password":                      authntest.KeysPublic,
 	"POST /api/v1/auth/reset-password":                       authntest.KeysPublic,
 	"POST /api/v1/auth/oauth/:provider":                      authntest.KeysPublic,

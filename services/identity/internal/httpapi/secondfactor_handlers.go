@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/device"
@@ -20,6 +21,7 @@ import (
 // Messages of the second-factor paths.
 const (
 	msgMethodNotOffered  = "This method is not available for this sign-in"
+	msgNoPasskeys        = "No passkeys are registered"
 	msgTOTPNotOffered    = "Authenticator apps are not available"
 	msgTOTPEnrolled      = "An authenticator app is already set up; remove it first"
 	msgTOTPNotPending    = "No authenticator app is awaiting confirmation; set one up first"
@@ -43,6 +45,7 @@ var (
 // need a step-up (X-Reauth-Token) and are closed to API keys.
 func registerSecondFactors(app *fiber.App, requireAuth fiber.Handler, h *Handler) {
 	app.Post("/api/v1/auth/verify-2fa/send-code", h.sendTwoFactorCode)
+	app.Post("/api/v1/auth/reauth/passkey/begin", requireAuth, h.beginStepUpPasskey)
 	app.Post("/api/v1/account/2fa/totp/setup", requireAuth, h.requireStepUp, h.setupTOTP)
 	app.Post("/api/v1/account/2fa/totp/confirm", requireAuth, h.requireStepUp, h.confirmTOTP)
 	app.Delete("/api/v1/account/2fa/totp", requireAuth, h.requireStepUp, h.removeTOTP)
@@ -265,4 +268,40 @@ func toSecondFactorsInfo(info auth.SecurityInfo) secondFactorsInfo {
 		out.RecoveryCodeLastUsedAt = &at
 	}
 	return out
+}
+
+// hasJSONObject reports whether raw is a (non-null) JSON value sent for an object field.
+func hasJSONObject(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return s != "" && s != "null"
+}
+
+// checkFactorProof validates the step-up proof by authenticator code or passkey assertion.
+func checkFactorProof(v *wire.Checker, code string, assertion json.RawMessage) auth.Proof {
+	if hasJSONObject(assertion) {
+		a := strings.TrimSpace(string(assertion))
+		v.Check(len(a) <= maxAssertion && strings.HasPrefix(a, "{"), "assertion", "Input should be a WebAuthn assertion object", "dict_type")
+		return auth.Proof{Assertion: assertion}
+	}
+	code = strings.TrimSpace(code)
+	v.Check(totp.ValidCode(code), "totp", "String should match pattern '^[0-9]{6}$'", "string_pattern_mismatch")
+	return auth.Proof{TOTP: code}
+}
+
+// POST /api/v1/auth/reauth/passkey/begin — the WebAuthn request options (navigator.credentials.get)
+// of a passkey step-up of the caller's session; the assertion goes to POST /api/v1/auth/reauth as
+// {assertion}. 404 without passkeys; API keys are refused.
+func (h *Handler) beginStepUpPasskey(c *fiber.Ctx) error {
+	if authn.MustPrincipal(c).IsAPIKey() {
+		return wire.Forbidden(msgAPIKeyNotAllowed)
+	}
+	opts, err := h.auth.BeginStepUpPasskey(c.UserContext(), caller(c))
+	if errors.Is(err, auth.ErrNoPasskeys) {
+		return wire.NotFound(msgNoPasskeys)
+	}
+	if err != nil {
+		return credentialFailure(c, err, passwordFieldPlain)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return wire.OK(c, http.StatusOK, "", opts)
 }

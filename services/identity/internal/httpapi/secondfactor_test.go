@@ -354,3 +354,45 @@ func TestSignInWithPasskeyAsSecondFactor(t *testing.T) {
 		t.Errorf("amr = %q, want pwd hwk user mfa", got)
 	}
 }
+
+func TestStepUpWithTOTPAndPasskey(t *testing.T) {
+	t.Parallel()
+	pk := &fakePasskeys{count: map[string]int{}, pending: map[string]string{}}
+	h := newHarness(t, func(s *setup) { s.passkeys = pk })
+	ada := h.signUp(t, "ada@example.com")
+	at := awayFromStepEnd()
+
+	t.Run("totp", func(t *testing.T) {
+		// No authenticator yet: a code cannot prove anything.
+		wantPlainError(t, h.authed(t, "POST", "/api/v1/auth/reauth", ada.token, map[string]any{"totp": "123456"}), http.StatusBadRequest, "Invalid or expired code")
+		secret := h.enrolTOTP(t, ada, at)
+		wantPlainError(t, h.authed(t, "POST", "/api/v1/auth/reauth", ada.token, map[string]any{"totp": "12"}), http.StatusUnprocessableEntity, "totp")
+		wantPlainError(t, h.authed(t, "POST", "/api/v1/auth/reauth", ada.token, map[string]any{"totp": totpCode(t, secret, at.Add(time.Hour))}), http.StatusBadRequest, "Invalid or expired code")
+		code := totpCode(t, secret, at)
+		r := h.authed(t, "POST", "/api/v1/auth/reauth", ada.token, map[string]any{"totp": code}).wantStatus(t, http.StatusOK, "reauth totp")
+		if r.str("method") != "otp" || !strings.HasPrefix(r.str("reauth_token"), "rat_") {
+			t.Fatalf("reauth = %s", r.raw)
+		}
+		wantPlainError(t, h.authed(t, "POST", "/api/v1/auth/reauth", ada.token, map[string]any{"totp": code}), http.StatusBadRequest, "Invalid or expired code")
+		// The token opens the step-up routes: remove the authenticator with it.
+		h.stepUp(t, "DELETE", "/api/v1/account/2fa/totp", ada.token, r.str("reauth_token"), nil).wantStatus(t, http.StatusOK, "remove with a TOTP step-up")
+	})
+
+	t.Run("passkey", func(t *testing.T) {
+		wantPlainError(t, h.authed(t, "POST", "/api/v1/auth/reauth/passkey/begin", ada.token, nil), http.StatusNotFound, "No passkeys are registered")
+		pk.mu.Lock()
+		pk.count[ada.id] = 2
+		pk.mu.Unlock()
+		b := h.authed(t, "POST", "/api/v1/auth/reauth/passkey/begin", ada.token, nil).wantStatus(t, http.StatusOK, "begin")
+		binding := b.str("publicKey.challenge")
+		if binding != "stepup:"+ada.id+":"+ada.sid {
+			t.Fatalf("binding = %q, want one of the caller's session", binding)
+		}
+		wantPlainError(t, h.authed(t, "POST", "/api/v1/auth/reauth", ada.token, map[string]any{"assertion": map[string]any{"binding": "2fa:x"}}), http.StatusBadRequest, "Invalid or expired code")
+		h.authed(t, "POST", "/api/v1/auth/reauth/passkey/begin", ada.token, nil).wantStatus(t, http.StatusOK, "begin again")
+		r := h.authed(t, "POST", "/api/v1/auth/reauth", ada.token, map[string]any{"assertion": map[string]any{"binding": binding}}).wantStatus(t, http.StatusOK, "reauth passkey")
+		if r.str("method") != "hwk" {
+			t.Errorf("method = %q, want hwk", r.str("method"))
+		}
+	})
+}

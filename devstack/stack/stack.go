@@ -150,6 +150,7 @@ type Stack struct {
 	services    map[string]*service
 	token       string
 	otpPepper   string
+	totpKeys    string // identity's TOTP_ENCRYPTION_KEYS (totp.go)
 	mongoURI    string
 	brokers     []string
 	dataDir     string
@@ -276,6 +277,9 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	s.token = token
 	if s.otpPepper, err = s.pepper(); err != nil {
+		return err
+	}
+	if s.totpKeys, err = s.totpEncryptionKeys(); err != nil {
 		return err
 	}
 	for _, name := range Services {
@@ -422,6 +426,7 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 	}))
 	if name == Identity {
 		env["OTP_PEPPER"] = s.otpPepper
+		env["TOTP_ENCRYPTION_KEYS"] = s.totpKeys
 	}
 	if name == Session {
 		// The local stack serves the API description (/openapi.json, /docs), as the chart does by default.
@@ -475,7 +480,7 @@ func (s *Stack) bodyLimit() int64 {
 // route table's topology).
 var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
-	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
+	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "TOTP_ENCRYPTION_KEYS", "DEV_OUTBOX_ENABLED",
 	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "SHUTDOWN_DRAIN_DELAY", "JWT_ISSUER",
 	"DELIVERY_DRIVER", "DEVELOPMENT_MODE", "API_DOCS_ENABLED",
 	"KAFKA_TLS_ENABLED", "KAFKA_TLS_CA_FILE", "KAFKA_TLS_CERT_FILE", "KAFKA_TLS_KEY_FILE", "KAFKA_TLS_SERVER_NAME",

@@ -180,6 +180,15 @@ var english = catalog{
 		events.AlertAPIKeyCreated: {"A new API key was created for your account", func(d alertDetails) string {
 			return fmt.Sprintf("An API key named \"%s\" (%s…) was created for your Latchkey account. It can act as you until it is revoked.", orDefault(d.KeyName, "unnamed"), orDefault(d.KeyPrefix, "lk_"))
 		}},
+		events.AlertAuthenticatorAdded: {"An authenticator app was added to your account", func(alertDetails) string {
+			return "An authenticator app was set up as a second factor for your Latchkey account."
+		}},
+		events.AlertAuthenticatorRemoved: {"An authenticator app was removed from your account", func(alertDetails) string {
+			return "The authenticator app was removed from your Latchkey account; its codes no longer sign in."
+		}},
+		events.AlertRecoveryCodeUsed: {"A recovery code was used to sign in", func(d alertDetails) string {
+			return "A recovery code was just used to sign in to your Latchkey account" + d.from(": ") + ". It cannot be used again."
+		}},
 	},
 	alertSMS: func(sentence string) string {
 		return "Latchkey: " + sentence + " If this wasn't you, reset your password now."
@@ -281,6 +290,15 @@ var german = catalog{
 		}},
 		events.AlertAPIKeyCreated: {"Ein neuer API-Schlüssel wurde erstellt", func(d alertDetails) string {
 			return fmt.Sprintf("Für dein Latchkey-Konto wurde ein API-Schlüssel namens „%s“ (%s…) erstellt. Er kann in deinem Namen handeln, bis er widerrufen wird.", orDefault(d.KeyName, "ohne Namen"), orDefault(d.KeyPrefix, "lk_"))
+		}},
+		events.AlertAuthenticatorAdded: {"Eine Authenticator-App wurde hinzugefügt", func(alertDetails) string {
+			return "Für dein Latchkey-Konto wurde eine Authenticator-App als zweiter Faktor eingerichtet."
+		}},
+		events.AlertAuthenticatorRemoved: {"Eine Authenticator-App wurde entfernt", func(alertDetails) string {
+			return "Die Authenticator-App wurde aus deinem Latchkey-Konto entfernt; ihre Codes gelten nicht mehr."
+		}},
+		events.AlertRecoveryCodeUsed: {"Ein Wiederherstellungscode wurde verwendet", func(d alertDetails) string {
+			return "Bei deinem Latchkey-Konto wurde gerade mit einem Wiederherstellungscode angemeldet" + d.from(": ") + ". Er ist nun verbraucht."
 		}},
 	},
 	alertSMS: func(sentence string) string {

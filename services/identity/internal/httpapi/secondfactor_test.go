@@ -237,8 +237,16 @@ func (h *harness) signInWithCode(t *testing.T, email, deviceID string) (token, s
 
 // fakeRecovery is a small in-memory auth.RecoveryCodes (package recovery is the real one).
 type fakeRecovery struct {
-	mu    sync.Mutex
-	codes map[string][]string
+	mu       sync.Mutex
+	codes    map[string][]string
+	lastUsed map[string]time.Time
+}
+
+// LastUsed makes it an auth.RecoveryCodeUsage too.
+func (f *fakeRecovery) LastUsed(_ context.Context, accountID string) (time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastUsed[accountID], nil
 }
 
 func (f *fakeRecovery) Remaining(_ context.Context, accountID string) (int, error) {
@@ -247,20 +255,21 @@ func (f *fakeRecovery) Remaining(_ context.Context, accountID string) (int, erro
 	return len(f.codes[accountID]), nil
 }
 
-func (f *fakeRecovery) Redeem(_ context.Context, accountID, code string, _ time.Time) (bool, error) {
+func (f *fakeRecovery) Redeem(_ context.Context, accountID, code string, at time.Time) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	i := slices.Index(f.codes[accountID], code)
 	if i < 0 {
 		return false, nil
 	}
+	f.lastUsed[accountID] = at
 	f.codes[accountID] = slices.Delete(f.codes[accountID], i, i+1)
 	return true, nil
 }
 
 func TestSignInWithRecoveryCode(t *testing.T) {
 	t.Parallel()
-	rec := &fakeRecovery{codes: map[string][]string{}}
+	rec := &fakeRecovery{codes: map[string][]string{}, lastUsed: map[string]time.Time{}}
 	h := newHarness(t, func(s *setup) { s.recoveryCodes = rec })
 	ada := h.signUp(t, "ada@example.com")
 	h.enrolTOTP(t, ada, awayFromStepEnd())
@@ -285,6 +294,11 @@ func TestSignInWithRecoveryCode(t *testing.T) {
 	}
 	if !h.hasAlert(t, ada.id, events.AlertRecoveryCodeUsed) {
 		t.Error("no recovery_code_used alert")
+	}
+	info := h.authed(t, "GET", "/api/v1/account/security-info", ok.str("access_token"), nil).wantStatus(t, http.StatusOK, "security-info")
+	if info.at("data.recoveryCodesRemaining") != float64(1) || info.at("data.recoveryCodesLow") != true || info.str("data.recoveryCodeLastUsedAt") == "" ||
+		mustJSON(info.at("data.secondFactors")) != `[{"type":"totp"}]` {
+		t.Errorf("security-info = %s, want 1 recovery code left (low), its last use, and totp", info.raw)
 	}
 	again := h.post(t, "/api/v1/auth/login", login(ada.email, goodPassword, "phone"))
 	wantPlainError(t, h.post(t, "/api/v1/auth/verify-2fa", map[string]any{"two_factor_token": again.str("two_factor_token"), "method": "recovery_code", "otp_code": "ABCD-EFGH-1234"}), http.StatusBadRequest, "Invalid or expired code")

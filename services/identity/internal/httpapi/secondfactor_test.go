@@ -410,3 +410,31 @@ func TestStepUpWithTOTPAndPasskey(t *testing.T) {
 		}
 	})
 }
+
+// TestTOTPCodeConcurrentSignIns: two sign-ins (two challenges) answered at once with one
+// authenticator code — exactly one gets tokens.
+func TestTOTPCodeConcurrentSignIns(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ada := h.signUp(t, "ada@example.com")
+	at := awayFromStepEnd()
+	secret := h.enrolTOTP(t, ada, at)
+	var tokens []string
+	for range 4 {
+		tokens = append(tokens, h.post(t, "/api/v1/auth/login", login(ada.email, goodPassword, "laptop")).str("two_factor_token"))
+	}
+	code := totpCode(t, secret, at)
+	statuses := make([]int, len(tokens))
+	var wg sync.WaitGroup
+	for i, tok := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = h.post(t, "/api/v1/auth/verify-2fa", map[string]any{"two_factor_token": tok, "method": "totp", "otp_code": code}).status
+		}()
+	}
+	wg.Wait()
+	if n := len(slices.DeleteFunc(slices.Clone(statuses), func(s int) bool { return s != http.StatusOK })); n != 1 {
+		t.Fatalf("statuses = %v, want exactly one 200", statuses)
+	}
+}

@@ -217,7 +217,7 @@ func TestChartConfig(t *testing.T) {
 		"notification": {"HTTP_ADDR": ":8084", "INTERNAL_ADDR": ":9084", "MONGODB_DATABASE": "latchkey_notification", "DELIVERY_DRIVER": "live"},
 	}
 	secrets := map[string][]string{
-		"identity":     {"CAPTCHA_SECRET", "INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI", "OAUTH_GITHUB_CLIENT_SECRET", "OTP_PEPPER"},
+		"identity":     {"CAPTCHA_SECRET", "INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI", "OAUTH_GITHUB_CLIENT_SECRET", "OTP_PEPPER", "TOTP_ENCRYPTION_KEYS"},
 		"session":      {"INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI"},
 		"profile":      {"INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI"},
 		"notification": {"INTERNAL_API_TOKEN", "KAFKA_BROKERS", "MONGODB_URI", "SMTP_PASSWORD", "SMTP_USERNAME", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"},
@@ -239,7 +239,7 @@ func TestChartConfig(t *testing.T) {
 				if isPeerURL := k == "JWKS_URL" || strings.HasSuffix(k, "_INTERNAL_URL"); isPeerURL && own[name][k] == "" {
 					t.Errorf("ConfigMap has %s = %q, a service %s does not call", k, cm.Data[k], name)
 				}
-				if slices.Contains([]string{"MONGODB_URI", "KAFKA_BROKERS", "INTERNAL_API_TOKEN", "OTP_PEPPER", "CAPTCHA_SECRET", "OAUTH_GITHUB_CLIENT_SECRET"}, k) {
+				if slices.Contains([]string{"MONGODB_URI", "KAFKA_BROKERS", "INTERNAL_API_TOKEN", "OTP_PEPPER", "CAPTCHA_SECRET", "OAUTH_GITHUB_CLIENT_SECRET", "TOTP_ENCRYPTION_KEYS"}, k) {
 					t.Errorf("secret %s is in the ConfigMap", k)
 				}
 			}
@@ -564,9 +564,10 @@ func TestChartNotes(t *testing.T) {
 		set          []string
 		want, reject []string
 	}{
-		{"defaults", nil, []string{"lacks internal-api-token, kafka-brokers, mongodb-uri, otp-pepper", "otp.dispatch.v1.dlq", "Ingress latchkey"}, nil},
+		{"defaults", nil, []string{"lacks internal-api-token, kafka-brokers, mongodb-uri, otp-pepper, totp-encryption-keys", "otp.dispatch.v1.dlq", "Ingress latchkey"}, nil},
 		{"secret complete", []string{"secret.data.mongodb-uri=mongodb://m:27017", "secret.data.kafka-brokers=k:9092",
-			"secret.data.internal-api-token=0123456789abcdef", "secret.data.otp-pepper=0123456789abcdef0123456789abcdef"}, nil, []string{"WARNING"}},
+			"secret.data.internal-api-token=0123456789abcdef", "secret.data.otp-pepper=0123456789abcdef0123456789abcdef",
+			"secret.data.totp-encryption-keys=k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, nil, []string{"WARNING"}},
 		{"existing secret", []string{"secret.create=false", "secret.name=mine"}, []string{`Secret "mine"`}, []string{"WARNING"}},
 		{"no routing", []string{"ingress.enabled=false"}, []string{"nothing routes public traffic"}, nil},
 	} {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -228,11 +229,12 @@ func testSecrets(t *testing.T, objs []render.Object, mongoURI, brokers string) s
 		t.Fatal(err)
 	}
 	known := map[string]string{
-		"mongodb-uri":         mongoURI,
-		"kafka-brokers":       brokers,
-		"internal-api-token":  randomHex(t, 32),
-		"otp-pepper":          randomHex(t, 32),
-		"jwt-signing-key.pem": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"mongodb-uri":          mongoURI,
+		"kafka-brokers":        brokers,
+		"internal-api-token":   randomHex(t, 32),
+		"otp-pepper":           randomHex(t, 32),
+		"totp-encryption-keys": "k1:" + base64.StdEncoding.EncodeToString([]byte(randomHex(t, 16))),
+		"jwt-signing-key.pem":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 		// Provider credentials (production values): the stand-ins' own; notification's provider
 		// settings are pointed at the stand-ins in startRelease anyway.
 		"twilio-account-sid": providerfake.TwilioAccountSID,

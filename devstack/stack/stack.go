@@ -153,6 +153,7 @@ type Stack struct {
 	services    map[string]*service
 	token       string
 	otpPepper   string
+	totpKeys    string // identity's TOTP_ENCRYPTION_KEYS (totp.go)
 	mongoURI    string
 	brokers     []string
 	dataDir     string
@@ -281,6 +282,9 @@ func (s *Stack) start(ctx context.Context) error {
 	s.token = token
 	s.breaches = hibptest.Start(hibptest.DevPasswords...)
 	if s.otpPepper, err = s.pepper(); err != nil {
+		return err
+	}
+	if s.totpKeys, err = s.totpEncryptionKeys(); err != nil {
 		return err
 	}
 	for _, name := range Services {
@@ -433,6 +437,7 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		// Passkeys: the relying party is the gateway as http://localhost:<port> (an RP ID cannot be an
 		// IP address, and browsers hold a page on 127.0.0.1 to its own host).
 		env["WEBAUTHN_RP_ID"], env["WEBAUTHN_RP_ORIGINS"] = "localhost", s.WebAuthnOrigin()
+		env["TOTP_ENCRYPTION_KEYS"] = s.totpKeys
 	}
 	if name == Session {
 		// The local stack serves the API description (/openapi.json, /docs), as the chart does by default.
@@ -486,7 +491,7 @@ func (s *Stack) bodyLimit() int64 {
 // route table's topology).
 var managedEnv = []string{
 	"HTTP_ADDR", "INTERNAL_ADDR", "MONGODB_URI", "MONGODB_DATABASE", "KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX",
-	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "DEV_OUTBOX_ENABLED",
+	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "TOTP_ENCRYPTION_KEYS", "DEV_OUTBOX_ENABLED",
 	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "SHUTDOWN_DRAIN_DELAY", "JWT_ISSUER",
 	"DELIVERY_DRIVER", "DEVELOPMENT_MODE", "API_DOCS_ENABLED", "BREACHED_PASSWORDS_ONLINE", "BREACHED_PASSWORDS_API_URL",
 	"WEBAUTHN_RP_ID", "WEBAUTHN_RP_ORIGINS",

@@ -239,6 +239,9 @@ func TestServiceEnvironment(t *testing.T) {
 			if tt.service == Identity && !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(r.Env["OTP_PEPPER"]) {
 				t.Errorf("OTP_PEPPER=%q, want 64 hex digits", r.Env["OTP_PEPPER"])
 			}
+			if keys, isIdentity := r.Env["TOTP_ENCRYPTION_KEYS"], tt.service == Identity; isIdentity != regexp.MustCompile(`^local:[A-Za-z0-9+/]{43}=$`).MatchString(keys) {
+				t.Errorf("%s: TOTP_ENCRYPTION_KEYS=%q, want a generated key for identity only", tt.service, keys)
+			}
 			for k, v := range want {
 				got, ok := r.Env[k]
 				if v == "" && ok {

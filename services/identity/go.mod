@@ -8,6 +8,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/latchkey/latchkey/libs/devinfra v0.0.0
 	github.com/latchkey/latchkey/libs/platform v0.0.0
+	github.com/pquerna/otp v1.5.0
 	github.com/segmentio/kafka-go v0.4.51
 	go.mongodb.org/mongo-driver v1.17.10
 	go.opentelemetry.io/otel v1.47.0
@@ -17,6 +18,7 @@ require (
 
 require (
 	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
+	github.com/boombuler/barcode v1.0.1-0.20190219062509-6c824513bacc // indirect
 	github.com/getkin/kin-openapi v0.153.0 // indirect
 	github.com/go-openapi/jsonpointer v1.0.0 // indirect
 	github.com/go-viper/mapstructure/v2 v2.5.0 // indirect

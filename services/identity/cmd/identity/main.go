@@ -31,6 +31,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 	"github.com/latchkey/latchkey/services/identity/internal/subscriber"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+	"github.com/latchkey/latchkey/services/identity/internal/totp"
 	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
@@ -111,6 +112,8 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		// Recovery codes, stored as HMACs under a key derived from OTP_PEPPER (so it must be stable:
 		// with a random pepper the codes die with the process, like device tokens).
 		RecoveryCodes: recovery.New(recovery.KeyFrom(cfg.OTPPepper.Value()), store.NewRecoveryCodes(db)),
+		// Authenticator apps (TOTP), their secrets sealed with TOTP_ENCRYPTION_KEYS.
+		Authenticators: totp.New(store.NewAuthenticators(db), cfg.TOTP.Keys, cfg.TOTP.Issuer),
 	})
 	svc.Reservations = usernames // registration stays off usernames reserved for their old owner
 	// Account events reach the profile projection before a change is answered (read-your-own-writes).

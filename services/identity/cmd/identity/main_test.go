@@ -36,7 +36,7 @@ func TestRun(t *testing.T) {
 	loader := config.NewLoaderFrom(map[string]string{
 		"HTTP_ADDR": public, "INTERNAL_ADDR": internal, "MONGODB_URI": env.MongoURI, "MONGODB_DATABASE": db.Name(),
 		"KAFKA_BROKERS": strings.Join(env.Brokers, ","), "KAFKA_TOPIC_PREFIX": env.TopicPrefix,
-		"INTERNAL_API_TOKEN": "internal-token-0123456789", "OTP_PEPPER": strings.Repeat("p", 32), "SHUTDOWN_TIMEOUT": "2s",
+		"TOTP_ENCRYPTION_KEYS": "test:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "INTERNAL_API_TOKEN": "internal-token-0123456789", "OTP_PEPPER": strings.Repeat("p", 32), "SHUTDOWN_TIMEOUT": "2s",
 		"SHUTDOWN_DRAIN_DELAY": "0s",
 		// Required peer URLs (nothing listens there in this test).
 		"SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json",

@@ -54,7 +54,9 @@ const (
 type SecurityFacts struct {
 	EmailVerified     bool
 	PhoneVerified     bool
-	TwoFactorEnabled  bool
+	TwoFactorEnabled  bool // codes by channel (POST /api/v1/account/2fa/enable)
+	TOTP              bool // an authenticator app is enrolled
+	Passkeys          int  // passkeys registered
 	HasPassword       bool
 	PasswordChangedAt time.Time
 	LinkedProviders   int
@@ -80,7 +82,7 @@ func (a Account) Facts() SecurityFacts {
 type Factor struct {
 	Name           string
 	Weight         int    // points when it holds
-	Points         int    // points it earned: Weight or 0
+	Points         int    // points it earned: Weight or 0 (two_factor: graded by the strongest factor)
 	State          string // what was found, in words
 	Recommendation string // what would earn the points; empty when earned
 }
@@ -128,7 +130,7 @@ func ScoreSecurity(f SecurityFacts, now time.Time) Strength {
 		ageRec = RecommendSetPassword
 	}
 	factors := []Factor{
-		factor(FactorTwoFactor, WeightTwoFactor, f.TwoFactorEnabled, onOff(f.TwoFactorEnabled, "enabled", "disabled"), RecommendTwoFactor),
+		twoFactorFactor(f),
 		factor(FactorEmailVerified, WeightEmailVerified, f.EmailVerified, onOff(f.EmailVerified, "verified", "not verified"), RecommendVerifyEmail),
 		factor(FactorPhoneVerified, WeightPhoneVerified, f.PhoneVerified, onOff(f.PhoneVerified, "verified", "not verified"), RecommendVerifyPhone),
 		factor(FactorPasswordSet, WeightPasswordSet, f.HasPassword, onOff(f.HasPassword, "set", "not set"), RecommendSetPassword),
@@ -148,7 +150,7 @@ func ScoreSecurity(f SecurityFacts, now time.Time) Strength {
 		if _, seen := gains[fc.Recommendation]; !seen {
 			order = append(order, fc.Recommendation)
 		}
-		gains[fc.Recommendation] += fc.Weight
+		gains[fc.Recommendation] += fc.Weight - fc.Points
 	}
 	factorOf := map[string]string{}
 	for _, fc := range factors {

@@ -273,6 +273,9 @@ type Deps struct {
 	Authenticators Authenticators
 	RecoveryCodes  RecoveryCodes
 	Passkeys       Passkeys
+	// TwoFactors keeps the sign-ins' two-factor challenges (secondfactor.go); when nil, StepUps is
+	// used if it keeps them too (store.StepUps does).
+	TwoFactors TwoFactorChallenges
 }
 
 // Service runs the flows.
@@ -286,6 +289,9 @@ type Service struct {
 func NewService(cfg Config, d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if tf, ok := d.StepUps.(TwoFactorChallenges); ok && d.TwoFactors == nil {
+		d.TwoFactors = tf
 	}
 	return &Service{cfg: cfg, Deps: d, now: time.Now}
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,8 +26,12 @@ type Login struct {
 // owner, and the client finishes with VerifyDevice.
 type DeviceChallenge struct {
 	Token       string
-	MaskedValue string
+	MaskedValue string // where the code went; empty when none was sent (two-factor, stronger methods)
 	ExpiresIn   time.Duration
+	// Methods (two-factor challenges) lists the Factor* methods the account can answer with, strongest
+	// first; WebAuthn holds the passkey assertion options when webauthn is among them.
+	Methods  []string
+	WebAuthn json.RawMessage
 }
 
 // LoginResult is a session, a device challenge, or a two-factor challenge (which also stands for
@@ -85,13 +90,15 @@ func (s *Service) Login(ctx context.Context, in Login) (res LoginResult, err err
 		s.upgradeHash(ctx, a, in.Password)
 	}
 
-	if a.TwoFactorEnabled {
-		// Fail closed: without a verified destination the second factor cannot be asked, and
-		// sign-in is refused rather than let through on the password alone.
-		if err := secondFactorAvailable(a); err != nil {
-			return LoginResult{}, err
-		}
-		ch, err := s.sendLoginCode(ctx, a, events.PurposeTwoFactor, TwoFactorTokenPrefix, in.Device.DeviceID)
+	factors, err := s.FactorsOf(ctx, a)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if factors.On() {
+		// Any second factor on: every sign-in answers the two-factor challenge, which also verifies a
+		// new device. Fail closed: with no usable method sign-in is refused rather than let through on
+		// the password alone.
+		ch, err := s.beginTwoFactor(ctx, a, factors, in.Device.DeviceID, AMRPassword, device.MethodOTP)
 		if err != nil {
 			return LoginResult{}, err
 		}
@@ -236,50 +243,4 @@ func (s *Service) alertNewDevice(ctx context.Context, a account.Account, d devic
 	s.alertOrLog(ctx, a, events.AlertNewDeviceSignIn, map[string]string{
 		"device": d.DeviceName, "platform": d.Platform, "ipAddress": cl.IP, "userAgent": cl.UserAgent,
 	})
-}
-
-// TwoFactorVerification answers a two-factor challenge. Device.DeviceID may be empty (the device of
-// the login is used); when given it must be that device.
-type TwoFactorVerification struct {
-	Token  string
-	Code   string
-	Device device.Info
-	Client Client
-}
-
-// VerifyTwoFactor checks the code sent at login and starts a session. The code also proves the
-// device: an untrusted one becomes trusted (and the owner is alerted of the new device). Every
-// failure is ErrInvalidCode; answers are limited per IP, and wrong ones per account, on top of the
-// code's own tries.
-func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification) (_ SignedIn, err error) {
-	defer func() { observeCodeStep(stepTwoFactorCode, err) }()
-	a, c, err := s.answerLoginCode(ctx, events.PurposeTwoFactor, in.Token, in.Client.IP, func() (otp.Challenge, error) {
-		if in.Device.DeviceID == "" {
-			return s.Codes.VerifyTokenAnyDevice(ctx, events.PurposeTwoFactor, in.Token, in.Code)
-		}
-		return s.Codes.VerifyToken(ctx, events.PurposeTwoFactor, in.Token, in.Device.DeviceID, in.Code)
-	})
-	if err != nil {
-		return SignedIn{}, err
-	}
-	in.Device.DeviceID = c.DeviceID
-	if in.Device.DeviceID == "" {
-		// A provider sign-in without a device id: no device to trust, as without 2FA.
-		return s.startSession(ctx, a, in.Device, in.Client, device.MethodOTP, AMRPassword, codeAMR(c.Channel))
-	}
-	switch _, err := s.Devices.Find(ctx, a.ID, in.Device.DeviceID); {
-	case err == nil:
-		if _, err := s.Devices.Trust(ctx, device.TrustedDevice{AccountID: a.ID, DeviceID: in.Device.DeviceID,
-			DeviceName: in.Device.DeviceName, Platform: in.Device.Platform, LastUsedAt: s.now().UTC()}); err != nil {
-			s.Logger.WarnContext(ctx, "touch trusted device", "account_id", a.ID, "err", err)
-		}
-	case errors.Is(err, device.ErrNotFound):
-		if err := s.trust(ctx, a.ID, in.Device); err != nil {
-			return SignedIn{}, fmt.Errorf("trust device: %w", err)
-		}
-		s.alertNewDevice(ctx, a, in.Device, in.Client)
-	default:
-		return SignedIn{}, fmt.Errorf("find trusted device: %w", err)
-	}
-	return s.startSession(ctx, a, in.Device, in.Client, device.MethodOTP, AMRPassword, codeAMR(c.Channel))
 }

@@ -148,11 +148,12 @@ func (s *Service) SignInWithProvider(ctx context.Context, in ProviderSignIn) (re
 	// The provider is one factor: an account with two-factor sign-in on answers the same challenge
 	// as a password login, before any device is trusted or session started. VerifyTwoFactor then
 	// trusts the device (alerting the owner of a new one), as after a password login.
-	if a.TwoFactorEnabled {
-		if err := secondFactorAvailable(a); err != nil { // fail closed, as a password login
-			return ProviderResult{}, err
-		}
-		ch, err := s.sendLoginCode(ctx, a, events.PurposeTwoFactor, TwoFactorTokenPrefix, in.Device.DeviceID)
+	factors, err := s.FactorsOf(ctx, a)
+	if err != nil {
+		return ProviderResult{}, err
+	}
+	if factors.On() {
+		ch, err := s.beginTwoFactor(ctx, a, factors, in.Device.DeviceID, AMRFederated, device.MethodOTP) // fails closed as a password login
 		if err != nil {
 			return ProviderResult{}, err
 		}

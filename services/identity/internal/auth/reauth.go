@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -18,6 +19,10 @@ import (
 type Proof struct {
 	Password string
 	OTP      string
+	// TOTP (an authenticator code) and Assertion (a passkey's PublicKeyCredential, of a ceremony begun
+	// with BeginStepUpPasskey) prove the owner to POST /api/v1/auth/reauth only (stepup_factors.go).
+	TOTP      string
+	Assertion json.RawMessage
 }
 
 // CodeSent describes a code on its way.

@@ -32,10 +32,6 @@ var (
 	ErrSecondFactorRequired = errors.New("a second factor is required")
 )
 
-// lowRecoveryCodes is the count of unused codes at or below which the owner is urged to generate a
-// new set.
-const lowRecoveryCodes = 3
-
 // GenerateRecoveryCodes replaces the caller's recovery codes with a fresh set after checking the
 // step-up (X-Reauth-Token) and that the account has a second factor, and alerts the owner. Errors:
 // ErrRecoveryCodesOff, ErrSecondFactorRequired, ErrAccountGone, and the step-up errors of
@@ -52,11 +48,11 @@ func (s *Service) GenerateRecoveryCodes(ctx context.Context, c Caller) (Recovery
 	if err := s.requireFresh(ctx, a, c, StepUpProof{Token: c.StepUpToken}, false); err != nil {
 		return RecoveryCodeSet{}, err
 	}
-	has, err := s.hasSecondFactor(ctx, a)
+	factors, err := s.FactorsOf(ctx, a)
 	if err != nil {
 		return RecoveryCodeSet{}, err
 	}
-	if !has {
+	if !factors.On() {
 		return RecoveryCodeSet{}, ErrSecondFactorRequired
 	}
 	at := s.now().UTC()
@@ -70,34 +66,16 @@ func (s *Service) GenerateRecoveryCodes(ctx context.Context, c Caller) (Recovery
 	return RecoveryCodeSet{Codes: codes, GeneratedAt: at}, nil
 }
 
-// hasSecondFactor reports whether a has a second factor besides recovery codes: codes by channel
-// (POST /api/v1/account/2fa/enable), an authenticator app or a passkey.
-func (s *Service) hasSecondFactor(ctx context.Context, a account.Account) (bool, error) {
-	if a.TwoFactorEnabled {
-		return true, nil
-	}
-	if s.Authenticators != nil {
-		ok, err := s.Authenticators.Enrolled(ctx, a.ID)
-		if err != nil || ok {
-			return ok, err
-		}
-	}
-	if s.Passkeys != nil {
-		n, err := s.Passkeys.Count(ctx, a.ID)
-		if err != nil || n > 0 {
-			return n > 0, err
-		}
-	}
-	return false, nil
-}
-
 // AlertRecoveryCodeUsed tells a's owner that a recovery code was just used (from cl) and how many
 // are left; the notification urges a new set when few are. The sign-in flow calls it after a
 // successful Redeem; a failure is logged, the sign-in goes on.
 func (s *Service) AlertRecoveryCodeUsed(ctx context.Context, a account.Account, remaining int, cl Client) {
-	details := map[string]string{"remaining": strconv.Itoa(remaining), "ipAddress": cl.IP, "userAgent": cl.UserAgent}
-	if remaining <= lowRecoveryCodes {
-		details["low"] = "true"
+	details := map[string]string{"ipAddress": cl.IP, "userAgent": cl.UserAgent}
+	if remaining >= 0 { // negative: not known
+		details["remaining"] = strconv.Itoa(remaining)
+		if remaining <= RecoveryCodesLow {
+			details["low"] = "true"
+		}
 	}
 	s.alertOrLog(ctx, a, events.AlertRecoveryCodeUsed, details)
 }

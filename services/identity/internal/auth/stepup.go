@@ -109,12 +109,9 @@ func (s *Service) IssueStepUp(ctx context.Context, c Caller, p Proof) (StepUpIss
 	if err != nil {
 		return StepUpIssued{}, err
 	}
-	if err := s.reauthenticate(ctx, a, p, c.IP); err != nil {
+	method, err := s.reauthenticateStepUp(ctx, a, c, p)
+	if err != nil {
 		return StepUpIssued{}, err
-	}
-	method := MethodPassword
-	if p.Password == "" {
-		method = MethodOTP
 	}
 	raw, err := newStepUpSecret(StepUpTokenPrefix)
 	if err != nil {
@@ -172,7 +169,7 @@ func (s *Service) requireFresh(ctx context.Context, a account.Account, c Caller,
 	if strings.TrimSpace(p.Token) != "" {
 		method, err := s.CheckStepUp(ctx, a.ID, c.SessionID, p.Token)
 		switch {
-		case err == nil && needCode && method != MethodOTP:
+		case err == nil && needCode && !possessionMethod(method):
 			if p.Proof.OTP == "" {
 				return ErrReauthCodeRequired
 			}

@@ -24,7 +24,7 @@ func TestAPIKeyLifetimes(t *testing.T) {
 		{"not a duration", map[string]string{"API_KEY_MAX_TTL": "a year"}, 0, 0, "API_KEY_MAX_TTL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := map[string]string{"INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json"}
+			env := map[string]string{"TOTP_ENCRYPTION_KEYS": testTOTPKeys, "INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json"}
 			for k, v := range tc.env {
 				env[k] = v
 			}

@@ -62,6 +62,7 @@
 //	                                               sent as X-Reauth-Token) is valid; 30s to 15m
 //	EMAIL_CHANGE_REVERT_PERIOD [168h]              how long the link sent to the previous address after
 //	                                               an e-mail change can undo it; 1h to 30 days
+//	TOTP_ENCRYPTION_KEYS, TOTP_ENCRYPTION_KEY_ID, TOTP_ISSUER   see totp.go (the keys are required)
 //	EMAIL_CHANGE_REVERT_URL [http://localhost:8080/account/email-change/revert]
 //	                                               the page that link opens (the token is appended as
 //	                                               #token=...; the page posts it to
@@ -152,6 +153,8 @@ type Config struct {
 	EmailRevertURL    string
 	// WebAuthn is the passkey relying party (WEBAUTHN_*); passkeys are off when its RPID is empty.
 	WebAuthn passkey.Config
+	// TOTP are the authenticator app settings (totp.go).
+	TOTP TOTP
 }
 
 // providerDefaults are the public issuers and key URLs of the providers that have them.
@@ -287,6 +290,9 @@ func Load(l *config.Loader) (Config, error) {
 	webAuthn, webAuthnErrs := loadWebAuthn(l)
 	c.WebAuthn = webAuthn
 	errs = append(errs, webAuthnErrs...)
+	totpCfg, totpErrs := loadTOTP(l)
+	c.TOTP = totpCfg
+	errs = append(errs, totpErrs...)
 	oauthCfg, oauthErrs := loadOAuth(l)
 	c.OAuth = oauthCfg
 	userInfo, userInfoErrs := loadUserInfo(l, oauthCfg)
@@ -370,6 +376,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("location_header", c.LocationHeader),
 		slog.String("username_lookup_ip_limit", fmt.Sprintf("%d per %s", c.UsernameLookupsPerIP.Max, c.UsernameLookupsPerIP.Window)),
 		slog.Any("otp_pepper", c.OTPPepper),
+		slog.Any("totp_encryption_keys", c.TOTP.raw),
+		slog.String("totp_issuer", c.TOTP.Issuer),
 		slog.Int("api_key_rate_per_minute", c.APIKeyRatePerMinute),
 		slog.String("api_key_prefix", c.APIKeyPrefix),
 		slog.Duration("api_key_default_ttl", c.APIKeyDefaultTTL),

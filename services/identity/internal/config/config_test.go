@@ -16,7 +16,7 @@ const token = "internal-token-0123456789"
 
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(platform.NewLoaderFrom(map[string]string{"INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json"}))
+	c, err := config.Load(platform.NewLoaderFrom(map[string]string{"TOTP_ENCRYPTION_KEYS": testTOTPKeys, "INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestLoadOverrides(t *testing.T) {
 	t.Parallel()
 	pepper := strings.Repeat("p", 40)
 	c, err := config.Load(platform.NewLoaderFrom(map[string]string{
-		"INTERNAL_API_TOKEN": token, "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json", "OTP_PEPPER": pepper, "OTP_TTL": "5m", "LOGIN_MAX_PER_IP": "7",
+		"TOTP_ENCRYPTION_KEYS": testTOTPKeys, "INTERNAL_API_TOKEN": token, "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json", "OTP_PEPPER": pepper, "OTP_TTL": "5m", "LOGIN_MAX_PER_IP": "7",
 		"ARGON2_MEMORY_KIB": "65536", "SESSION_INTERNAL_URL": "https://session.internal:9082",
 	}))
 	if err != nil {
@@ -97,7 +97,7 @@ func TestLoadOverrides(t *testing.T) {
 
 func TestLoadThrottleSettings(t *testing.T) {
 	t.Parallel()
-	base := map[string]string{"INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json"}
+	base := map[string]string{"TOTP_ENCRYPTION_KEYS": testTOTPKeys, "INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json"}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range base {
@@ -158,7 +158,7 @@ func TestLoadReportsEveryError(t *testing.T) {
 func TestLogValueMasksSecrets(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"INTERNAL_API_TOKEN": "internal-secret-0123456789", "SESSION_INTERNAL_URL": "http://s:9082", "PROFILE_INTERNAL_URL": "http://p:9083", "JWKS_URL": "http://s:9082/.well-known/jwks.json", "OTP_PEPPER": strings.Repeat("s3cr3t", 6),
+		"TOTP_ENCRYPTION_KEYS": testTOTPKeys, "INTERNAL_API_TOKEN": "internal-secret-0123456789", "SESSION_INTERNAL_URL": "http://s:9082", "PROFILE_INTERNAL_URL": "http://p:9083", "JWKS_URL": "http://s:9082/.well-known/jwks.json", "OTP_PEPPER": strings.Repeat("s3cr3t", 6),
 		"MONGODB_URI": "mongodb://user:hunter2@db:27017",
 	}
 	c, err := config.Load(platform.NewLoaderFrom(env))

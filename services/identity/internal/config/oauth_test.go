@@ -12,7 +12,7 @@ import (
 func TestLoadOAuthProviders(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(platform.NewLoaderFrom(map[string]string{
-		"INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://s:9082", "PROFILE_INTERNAL_URL": "http://p:9083", "JWKS_URL": "http://s:9082/.well-known/jwks.json",
+		"TOTP_ENCRYPTION_KEYS": testTOTPKeys, "INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://s:9082", "PROFILE_INTERNAL_URL": "http://p:9083", "JWKS_URL": "http://s:9082/.well-known/jwks.json",
 		"OAUTH_GOOGLE_CLIENT_IDS": "web.apps.googleusercontent.com, ios.apps.googleusercontent.com",
 		"OAUTH_APPLE_CLIENT_IDS":  "com.example.app",
 		"OAUTH_APPLE_ISSUER":      "http://127.0.0.1:9999",
@@ -37,7 +37,7 @@ func TestLoadOAuthProviders(t *testing.T) {
 	}
 
 	_, err = config.Load(platform.NewLoaderFrom(map[string]string{
-		"INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json", "OAUTH_GITHUB_CLIENT_IDS": "x", "OAUTH_GITHUB_JWKS_URL": "ftp://nope",
+		"TOTP_ENCRYPTION_KEYS": testTOTPKeys, "INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json", "OAUTH_GITHUB_CLIENT_IDS": "x", "OAUTH_GITHUB_JWKS_URL": "ftp://nope",
 	}))
 	if err == nil || !strings.Contains(err.Error(), "OAUTH_GITHUB_JWKS_URL") || !strings.Contains(err.Error(), "OAUTH_GITHUB_ISSUER") {
 		t.Errorf("Load = %v, want errors for the JWKS URL and the missing issuer", err)
@@ -47,7 +47,7 @@ func TestLoadOAuthProviders(t *testing.T) {
 func TestLoadUserInfoEndpoints(t *testing.T) {
 	t.Parallel()
 	base := func(extra map[string]string) map[string]string {
-		m := map[string]string{"INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://s:9082", "PROFILE_INTERNAL_URL": "http://p:9083", "JWKS_URL": "http://s:9082/.well-known/jwks.json"}
+		m := map[string]string{"TOTP_ENCRYPTION_KEYS": testTOTPKeys, "INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://s:9082", "PROFILE_INTERNAL_URL": "http://p:9083", "JWKS_URL": "http://s:9082/.well-known/jwks.json"}
 		for k, v := range extra {
 			m[k] = v
 		}

@@ -11,7 +11,7 @@ import (
 
 func TestStepUpSettings(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(platform.NewLoaderFrom(map[string]string{"INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json"}))
+	c, err := config.Load(platform.NewLoaderFrom(map[string]string{"TOTP_ENCRYPTION_KEYS": testTOTPKeys, "INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestStepUpSettings(t *testing.T) {
 		{"EMAIL_CHANGE_REVERT_URL", "javascript:alert(1)"},
 		{"EMAIL_CHANGE_REVERT_URL", "/relative"},
 	} {
-		if _, err := config.Load(platform.NewLoaderFrom(map[string]string{"INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json", tc.key: tc.value})); err == nil || !strings.Contains(err.Error(), tc.key) {
+		if _, err := config.Load(platform.NewLoaderFrom(map[string]string{"TOTP_ENCRYPTION_KEYS": testTOTPKeys, "INTERNAL_API_TOKEN": token, "SESSION_INTERNAL_URL": "http://127.0.0.1:9082", "PROFILE_INTERNAL_URL": "http://127.0.0.1:9083", "JWKS_URL": "http://127.0.0.1:9082/.well-known/jwks.json", tc.key: tc.value})); err == nil || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%s=%s: err = %v, want it refused", tc.key, tc.value, err)
 		}
 	}

@@ -163,6 +163,7 @@ type securityInfoBody struct {
 	AccountCreatedAt   string               `json:"accountCreatedAt"`
 	Roles              []string             `json:"roles"`
 	SecurityStrength   securityStrengthBody `json:"securityStrength"`
+	secondFactorsInfo
 }
 
 // GET /api/v1/account/security-info — account-api.txt item 1. The account is the token's subject;
@@ -195,6 +196,7 @@ func toSecurityInfoBody(info auth.SecurityInfo) securityInfoBody {
 		body.SecurityStrength.Improvements = append(body.SecurityStrength.Improvements,
 			improvementBody{Recommendation: r.Text, Factor: r.Factor, Points: r.Points})
 	}
+	body.secondFactorsInfo = toSecondFactorsInfo(info)
 	if !info.PasswordChangedAt.IsZero() {
 		at := wire.ActionTime(info.PasswordChangedAt)
 		body.LastPasswordChange = &at

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
@@ -150,8 +151,12 @@ type deviceChallengeBody struct {
 type twoFactorChallengeBody struct {
 	Challenge      string `json:"challenge"`
 	TwoFactorToken string `json:"two_factor_token"`
-	MaskedValue    string `json:"masked_value"`
+	MaskedValue    string `json:"masked_value"` // "" when no code was sent (a stronger method is offered)
 	ExpiresIn      int    `json:"expires_in"`
+	// Methods the account can answer with, strongest first; WebAuthn the passkey request options
+	// (navigator.credentials.get) when webauthn is listed.
+	Methods  []string        `json:"methods"`
+	WebAuthn json.RawMessage `json:"webauthn,omitempty"`
 }
 
 // twoFactorChallenge is the answer of a sign-in (password or provider) that needs the second factor.
@@ -159,6 +164,7 @@ func twoFactorChallenge(ch *auth.DeviceChallenge) twoFactorChallengeBody {
 	return twoFactorChallengeBody{
 		Challenge: "two_factor", TwoFactorToken: ch.Token,
 		MaskedValue: ch.MaskedValue, ExpiresIn: int(ch.ExpiresIn.Seconds()),
+		Methods: ch.Methods, WebAuthn: ch.WebAuthn,
 	}
 }
 

@@ -39,6 +39,7 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/sessionclient"
 	"github.com/latchkey/latchkey/services/identity/internal/store"
 	"github.com/latchkey/latchkey/services/identity/internal/throttle"
+	"github.com/latchkey/latchkey/services/identity/internal/totp"
 	"github.com/latchkey/latchkey/services/identity/internal/username"
 )
 
@@ -218,6 +219,9 @@ type setup struct {
 	hashing password.Concurrency
 	// captcha, when set, verifies CAPTCHA tokens (login.Registration.CaptchaAfter says when they are asked).
 	captcha auth.Captcha
+	// recoveryCodes and passkeys, when set, are the second factors beside codes and TOTP.
+	recoveryCodes auth.RecoveryCodes
+	passkeys      auth.Passkeys
 }
 
 // cheap argon2id parameters keep handler tests fast; the password package tests the real ones.
@@ -280,6 +284,10 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 		Providers: store.NewProviders(db), IDTokens: oauth.NewVerifier(o.oauth, nil), Captcha: o.captcha,
 		AccessTokens: oauth.NewUserInfo(o.userInfo, nil),
 		StepUps:      store.NewStepUps(db),
+		// Authenticator apps with a public test key; recovery codes and passkeys as tests set them.
+		Authenticators: totp.New(store.NewAuthenticators(db), testTOTPKeyring(t), ""),
+		RecoveryCodes:  o.recoveryCodes,
+		Passkeys:       o.passkeys,
 	})
 	app, err := httpx.NewApp(httpx.Options{Service: "identity", Logger: log, BodyLimit: 64 << 10, TrustedProxies: []string{"0.0.0.0/32"}, LocationHeader: geoHeader})
 	if err != nil {
@@ -287,12 +295,17 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	}
 	keys := apikey.NewService(apikey.Config{}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
 	svc.APIKeys = keys
-	svc.RecoveryCodes = recovery.New(recovery.KeyFrom("pepper-for-tests-0123456789abcdef"), store.NewRecoveryCodes(db))
+	if o.recoveryCodes == nil {
+		svc.RecoveryCodes = recovery.New(recovery.KeyFrom("pepper-for-tests-0123456789abcdef"), store.NewRecoveryCodes(db))
+	}
 	verifier := authn.NewVerifier(authn.VerifierConfig{JWKSURL: sessions.keys.JWKSURL, Issuer: authntest.Issuer, Audience: authntest.Audience, APIKeys: keys.Verify})
 	deny := authn.NewDenyList()
 	keys.DenyLocally(deny)
 	httpapi.Register(app, authn.Middleware(verifier, deny), svc, keys, log)
 	passkeys := newTestPasskeys(t, db, svc)
+	if o.passkeys != nil { // a test's fake answers the sign-in and step-up flows; the routes keep the real one
+		svc.Passkeys = o.passkeys
+	}
 	httpapi.RegisterPasskeys(app, authn.Middleware(verifier, deny), svc, passkeys, log)
 	httpapi.RegisterUsernames(app, authn.Middleware(verifier, deny), httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, o.usernameLookups, o.login.AllowIPs),
 		username.NewService(username.Config{}, store.NewUsernames(db), svc, log))

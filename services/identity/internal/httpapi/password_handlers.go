@@ -7,7 +7,6 @@ import (
 
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
-	"github.com/latchkey/latchkey/services/identity/internal/device"
 	"github.com/latchkey/latchkey/services/identity/internal/otp"
 )
 
@@ -142,40 +141,4 @@ func (h *Handler) sendReauthCode(c *fiber.Ctx) error {
 		return credentialFailure(c, err, passwordFieldPlain)
 	}
 	return wire.OK(c, http.StatusOK, "", reauthCodeBody{MaskedValue: sent.MaskedValue, ExpiresIn: int(sent.ExpiresIn.Seconds())})
-}
-
-type verifyTwoFactorRequest struct {
-	TwoFactorToken string `json:"two_factor_token"`
-	OTPCode        string `json:"otp_code"`
-	DeviceID       string `json:"device_id"`
-	DeviceName     string `json:"device_name"`
-	Platform       string `json:"platform"`
-	Timezone       string `json:"timezone"`
-}
-
-// POST /api/v1/auth/verify-2fa — finishes a login that answered a two_factor challenge; the same
-// token response as login. The code also verifies the device, which becomes trusted.
-func (h *Handler) verifyTwoFactor(c *fiber.Ctx) error {
-	var req verifyTwoFactorRequest
-	if err := wire.Decode(c, &req); err != nil {
-		return err
-	}
-	v := wire.NewChecker()
-	if v.Required("two_factor_token", req.TwoFactorToken) {
-		v.MaxLen("two_factor_token", req.TwoFactorToken, maxToken)
-	}
-	if v.Required("otp_code", req.OTPCode) {
-		v.Check(otp.ValidCodeFormat(req.OTPCode), "otp_code", "String should match pattern '^[0-9]{6}$'", "string_pattern_mismatch")
-	}
-	dev := checkDevice(v, "device_id", "device_name", "platform", device.Info{DeviceID: req.DeviceID, DeviceName: req.DeviceName, Platform: req.Platform, Timezone: req.Timezone})
-	if err := v.Err(); err != nil {
-		return err
-	}
-	signed, err := h.auth.VerifyTwoFactor(c.UserContext(), auth.TwoFactorVerification{
-		Token: trim(req.TwoFactorToken), Code: req.OTPCode, Device: dev, Client: client(c),
-	})
-	if err != nil {
-		return failure(err, passwordFieldPlain, plainInvalidCode())
-	}
-	return wire.OK(c, http.StatusOK, "", tokensOf(signed))
 }

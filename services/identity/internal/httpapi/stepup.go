@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -76,6 +77,9 @@ func checkProofOrStepUp(c *fiber.Ctx, v *wire.Checker, passwordField, pw, code s
 type reauthRequest struct {
 	Password string `json:"password"`
 	OTP      string `json:"otp"`
+	// TOTP (an authenticator code) or Assertion (a passkey, after POST /api/v1/auth/reauth/passkey/begin).
+	TOTP      string          `json:"totp"`
+	Assertion json.RawMessage `json:"assertion"`
 }
 
 type reauthBody struct {
@@ -97,7 +101,12 @@ func (h *Handler) issueStepUp(c *fiber.Ctx) error {
 		return err
 	}
 	v := wire.NewChecker()
-	proof := checkProof(v, "password", req.Password, req.OTP)
+	var proof auth.Proof
+	if req.Password == "" && strings.TrimSpace(req.OTP) == "" && (req.TOTP != "" || hasJSONObject(req.Assertion)) {
+		proof = checkFactorProof(v, req.TOTP, req.Assertion)
+	} else {
+		proof = checkProof(v, "password", req.Password, req.OTP)
+	}
 	if err := v.Err(); err != nil {
 		return err
 	}

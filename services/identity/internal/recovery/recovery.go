@@ -69,6 +69,8 @@ type Store interface {
 	Claim(ctx context.Context, s Set, hash string, at time.Time) (bool, error)
 	// Used counts the claims of set s.
 	Used(ctx context.Context, s Set) (int, error)
+	// LastUse returns when a code of set s was last claimed (zero: none was).
+	LastUse(ctx context.Context, s Set) (time.Time, error)
 }
 
 // ErrGenerationTaken: another set of the generation was stored first (a concurrent regeneration).
@@ -217,6 +219,15 @@ func (s *Service) Remaining(ctx context.Context, accountID string) (int, error) 
 		return 0, err
 	}
 	return max(len(live.Hashes)-used, 0), nil
+}
+
+// LastUsed returns when a code of the account's live set was last redeemed (zero: never, or no set).
+func (s *Service) LastUsed(ctx context.Context, accountID string) (time.Time, error) {
+	live, found, err := s.store.Live(ctx, accountID)
+	if err != nil || !found {
+		return time.Time{}, err
+	}
+	return s.store.LastUse(ctx, live)
 }
 
 // Redeem consumes the account's unused code equal to code (in any accepted spelling); false when

@@ -130,3 +130,17 @@ func (s *RecoveryCodes) Used(ctx context.Context, set recovery.Set) (int, error)
 	}
 	return int(n), nil
 }
+
+// LastUse returns when a code of set was last used (zero: none was).
+func (s *RecoveryCodes) LastUse(ctx context.Context, set recovery.Set) (time.Time, error) {
+	var d recoveryUseDoc
+	err := s.uses.FindOne(ctx, bson.D{{Key: "setId", Value: set.ID}},
+		options.FindOne().SetSort(bson.D{{Key: "usedAt", Value: -1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, wrap("last recovery code use", err)
+	}
+	return d.UsedAt, nil
+}

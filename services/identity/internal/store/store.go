@@ -117,6 +117,12 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
 			return fmt.Errorf("indexes of %s: %w", s.coll, err)
 		}
 	}
+	if err := NewAuthenticators(db).EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	if err := ensureTwoFactorIndexes(ctx, db); err != nil {
+		return err
+	}
 	if err := ensureStepUpIndexes(ctx, db); err != nil {
 		return err
 	}

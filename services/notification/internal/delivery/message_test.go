@@ -273,6 +273,7 @@ var alertKinds = []string{
 	events.AlertTwoFactorDisabled, events.AlertEmailLinked, events.AlertEmailUnlinked, events.AlertProviderLinked,
 	events.AlertProviderUnlinked, events.AlertAccountDeactivated, events.AlertEmailChanged, events.AlertEmailChangeReverted,
 	events.AlertPhoneChanged, events.AlertAPIKeyCreated, events.AlertPasskeyAdded, events.AlertPasskeyRemoved,
+	events.AlertAuthenticatorAdded, events.AlertAuthenticatorRemoved, events.AlertRecoveryCodeUsed,
 }
 
 // TestComposeEmailChangedAlert: the previous address is told the address was changed (not "added"),

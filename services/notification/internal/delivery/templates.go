@@ -188,6 +188,12 @@ var english = catalog{
 		events.AlertPasskeyRemoved: {"A passkey was removed from your account", func(d alertDetails) string {
 			return fmt.Sprintf("The passkey named \"%s\" was removed from your Latchkey account.", orDefault(d.KeyName, "unnamed"))
 		}},
+		events.AlertAuthenticatorAdded: {"An authenticator app was added to your account", func(alertDetails) string {
+			return "An authenticator app was set up as a second factor for your Latchkey account."
+		}},
+		events.AlertAuthenticatorRemoved: {"An authenticator app was removed from your account", func(alertDetails) string {
+			return "The authenticator app was removed from your Latchkey account; its codes no longer sign in."
+		}},
 	},
 	alertSMS: func(sentence string) string {
 		return "Latchkey: " + sentence + " If this wasn't you, reset your password now."
@@ -295,6 +301,12 @@ var german = catalog{
 		}},
 		events.AlertPasskeyRemoved: {"Ein Passkey wurde entfernt", func(d alertDetails) string {
 			return fmt.Sprintf("Der Passkey namens „%s“ wurde aus deinem Latchkey-Konto entfernt.", orDefault(d.KeyName, "ohne Namen"))
+		}},
+		events.AlertAuthenticatorAdded: {"Eine Authenticator-App wurde hinzugefügt", func(alertDetails) string {
+			return "Für dein Latchkey-Konto wurde eine Authenticator-App als zweiter Faktor eingerichtet."
+		}},
+		events.AlertAuthenticatorRemoved: {"Eine Authenticator-App wurde entfernt", func(alertDetails) string {
+			return "Die Authenticator-App wurde aus deinem Latchkey-Konto entfernt; ihre Codes gelten nicht mehr."
 		}},
 	},
 	alertSMS: func(sentence string) string {

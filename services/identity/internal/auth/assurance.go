@@ -2,7 +2,10 @@ package auth
 
 import (
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/events"
 )
 
 // Authentication method references (RFC 8176) carried in access tokens as amr, with the acr they add
@@ -74,9 +77,10 @@ func assure(at time.Time, methods ...string) Assurance {
 	return Assurance{AMR: amr, ACR: acr, AuthTime: at.UTC().Truncate(time.Second)}
 }
 
-// codeAMR is the amr value of a code sent over channel: sms for SMS, otp for the others.
+// codeAMR is the amr value of a code sent over channel (events.Channel* or a Factor* method name, in
+// any case): sms for SMS, otp for the others.
 func codeAMR(channel string) string {
-	if channel == "sms" || channel == "sms_and_whatsapp" {
+	if strings.EqualFold(channel, events.ChannelSMS) || strings.EqualFold(channel, events.ChannelSMSAndWhatsApp) {
 		return AMRSMS
 	}
 	return AMROTP

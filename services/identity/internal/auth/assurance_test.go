@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/libs/platform/events"
 )
 
 func TestAssure(t *testing.T) {
@@ -31,7 +33,8 @@ func TestAssure(t *testing.T) {
 			t.Errorf("auth_time %v", got.AuthTime)
 		}
 	}
-	if codeAMR("sms") != AMRSMS || codeAMR("email") != AMROTP || codeAMR("whatsapp") != AMROTP {
+	if codeAMR("sms") != AMRSMS || codeAMR(events.ChannelSMS) != AMRSMS || codeAMR(events.ChannelSMSAndWhatsApp) != AMRSMS ||
+		codeAMR("email") != AMROTP || codeAMR(events.ChannelEmail) != AMROTP || codeAMR("whatsapp") != AMROTP {
 		t.Error("codeAMR")
 	}
 }

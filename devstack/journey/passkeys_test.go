@@ -76,6 +76,7 @@ func TestPasskeyJourney(t *testing.T) {
 	if access == "" || str(r.Body, "refresh_token") == "" || str(r.Body, "user", "id") != a.id {
 		t.Fatalf("passwordless sign-in = %s, want tokens of %s", r.Raw, a.id)
 	}
+	wantAssurance(t, access, []string{"hwk", "user", "mfa"}, "aal3")
 	me := c.do("GET", "/api/v1/me", nil, bearer(access)...).want(t, 200, "GET /api/v1/me with the passkey session")
 	if str(me.Body, "email") != a.email {
 		t.Fatalf("/api/v1/me = %s, want %s", me.Raw, a.email)

@@ -73,6 +73,7 @@ func TestTOTPJourney(t *testing.T) {
 	if str(ok.Body, "access_token") == "" || str(ok.Body, "user", "id") != a.id {
 		t.Fatalf("verify-2fa = %s, want tokens", ok.Raw)
 	}
+	wantAssurance(t, str(ok.Body, "access_token"), []string{"pwd", "otp", "mfa"}, "aal2")
 	// The new-device alert arrives; no two-factor code went out (it would have been queued earlier).
 	c.latestAlert(t, a.email, "new_device_sign_in")
 	if n := c.purposeCount(t, a.email, "two_factor"); n != 0 {

@@ -64,7 +64,7 @@ func RegisterPasskeys(app *fiber.App, requireAuth fiber.Handler, svc *auth.Servi
 	app.Post("/api/v1/account/passkeys/register/begin", requireAuth, h.requireStepUp, h.beginRegistration)
 	app.Post("/api/v1/account/passkeys/register/finish", requireAuth, h.requireStepUp, h.finishRegistration)
 	app.Get("/api/v1/account/passkeys", authn.SignedInOnly(requireAuth), h.list)
-	app.Patch("/api/v1/account/passkeys/:id", requireAuth, h.rename)
+	app.Patch("/api/v1/account/passkeys/:id", requireAuth, h.requireStepUp, h.rename)
 	app.Delete("/api/v1/account/passkeys/:id", requireAuth, h.requireStepUp, h.remove)
 
 	app.Post("/api/v1/auth/passkeys/login/begin", h.beginSignIn)

@@ -156,11 +156,15 @@ func TestPasskeyManagement(t *testing.T) {
 		t.Fatalf("list = %d %s", list.status, list.raw)
 	}
 
-	renamed := h.pk(t, pkCall{method: http.MethodPatch, path: "/api/v1/account/passkeys/" + id, token: ada.token, body: `{"name":"Work laptop"}`})
+	if r := h.pk(t, pkCall{method: http.MethodPatch, path: "/api/v1/account/passkeys/" + id, token: ada.token, body: `{"name":"Work laptop"}`}); r.status != http.StatusUnauthorized {
+		t.Fatalf("rename without step-up = %d %s", r.status, r.raw)
+	}
+	renameStepUp := h.pkStepUp(t, ada)
+	renamed := h.pk(t, pkCall{method: http.MethodPatch, path: "/api/v1/account/passkeys/" + id, token: ada.token, reauth: renameStepUp, body: `{"name":"Work laptop"}`})
 	if renamed.status != http.StatusOK || renamed.str("data.name") != "Work laptop" {
 		t.Fatalf("rename = %d %s", renamed.status, renamed.raw)
 	}
-	if r := h.pk(t, pkCall{method: http.MethodPatch, path: "/api/v1/account/passkeys/" + id, token: ada.token, body: `{"name":"  "}`}); r.status != http.StatusUnprocessableEntity {
+	if r := h.pk(t, pkCall{method: http.MethodPatch, path: "/api/v1/account/passkeys/" + id, token: ada.token, reauth: renameStepUp, body: `{"name":"  "}`}); r.status != http.StatusUnprocessableEntity {
 		t.Fatalf("empty name = %d %s", r.status, r.raw)
 	}
 
@@ -220,7 +224,7 @@ func TestPasskeysOfAnotherAccount(t *testing.T) {
 	ada, bob := h.signUp(t, "pk-own-ada@example.com"), h.signUp(t, "pk-own-bob@example.com")
 	id := h.registerPasskey(t, ada, webauthntest.New(), "Ada's key").str("data.id")
 
-	if r := h.pk(t, pkCall{method: http.MethodPatch, path: "/api/v1/account/passkeys/" + id, token: bob.token, body: `{"name":"mine"}`}); r.status != http.StatusNotFound {
+	if r := h.pk(t, pkCall{method: http.MethodPatch, path: "/api/v1/account/passkeys/" + id, token: bob.token, reauth: h.pkStepUp(t, bob), body: `{"name":"mine"}`}); r.status != http.StatusNotFound {
 		t.Fatalf("rename by bob = %d %s", r.status, r.raw)
 	}
 	if r := h.pk(t, pkCall{method: http.MethodDelete, path: "/api/v1/account/passkeys/" + id, token: bob.token, reauth: h.pkStepUp(t, bob)}); r.status != http.StatusNotFound {

@@ -225,6 +225,8 @@ func (s *Service) SetTwoFactor(ctx context.Context, in TwoFactorChange) error {
 	kind := events.AlertTwoFactorDisabled
 	if in.Enable {
 		kind = events.AlertTwoFactorEnabled
+	} else {
+		s.FactorRemoved(ctx, a.ID)
 	}
 	s.alertOrLog(ctx, a, kind, map[string]string{"ipAddress": in.Caller.IP})
 	return nil

@@ -79,3 +79,31 @@ func (s *Service) AlertRecoveryCodeUsed(ctx context.Context, a account.Account, 
 	}
 	s.alertOrLog(ctx, a, events.AlertRecoveryCodeUsed, details)
 }
+
+// RecoveryCodeClearer forgets every recovery code of an account; package recovery implements it.
+type RecoveryCodeClearer interface {
+	Clear(ctx context.Context, accountID string) error
+}
+
+// FactorRemoved is called after a second factor of the account was removed (codes by channel turned
+// off, the authenticator app or a passkey removed): once none is left, its recovery codes are
+// forgotten, so that a factor added later does not bring back codes printed long ago. Best effort: a
+// failure is logged (the codes are not offered without a factor anyway).
+func (s *Service) FactorRemoved(ctx context.Context, accountID string) {
+	clearer, ok := s.RecoveryCodes.(RecoveryCodeClearer)
+	if !ok {
+		return
+	}
+	a, err := s.Accounts.ByID(ctx, accountID)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "load account after a factor was removed", "account_id", accountID, "err", err)
+		return
+	}
+	factors, err := s.FactorsOf(ctx, a)
+	if err == nil && !factors.On() {
+		err = clearer.Clear(ctx, accountID)
+	}
+	if err != nil {
+		s.Logger.WarnContext(ctx, "forget recovery codes after the last factor went", "account_id", accountID, "err", err)
+	}
+}

@@ -101,5 +101,6 @@ func (s *Service) RemoveTOTP(ctx context.Context, c Caller) error {
 		return ErrTOTPNotEnrolled
 	}
 	s.alertOrLog(ctx, a, events.AlertAuthenticatorRemoved, nil)
+	s.FactorRemoved(ctx, a.ID)
 	return nil
 }

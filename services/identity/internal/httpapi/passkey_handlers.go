@@ -253,9 +253,11 @@ func (h *passkeyHandler) remove(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.keys.Delete(c.UserContext(), caller(c).AccountID, id); err != nil {
+	accountID := caller(c).AccountID
+	if _, err := h.keys.Delete(c.UserContext(), accountID, id); err != nil {
 		return passkeyFailure(err)
 	}
+	h.auth.FactorRemoved(c.UserContext(), accountID)
 	return wire.OK(c, http.StatusOK, msgPasskeyRemoved, nil)
 }
 

@@ -170,3 +170,27 @@ func TestRecoveryCodesWithAuthenticatorApp(t *testing.T) {
 		t.Errorf("without any factor = %d %s, want 400", r.status, r.raw)
 	}
 }
+
+// TestRecoveryCodesForgottenWithTheLastFactor: turning off the only second factor forgets the
+// recovery codes, so that turning one on later does not revive codes printed long ago; while another
+// factor stays on, they stay.
+func TestRecoveryCodesForgottenWithTheLastFactor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t)
+	ada := h.signUp(t, "forget-codes-ada@example.com")
+	h.authed(t, "POST", "/api/v1/account/2fa/enable", ada.token, map[string]any{"password": goodPassword}).
+		wantStatus(t, http.StatusOK, "enable 2fa")
+	codes := recoveryCodes(t, h.stepUp(t, "POST", recoveryCodesPath, ada.token, h.mintStepUp(t, ada.id, ada.sid, auth.MethodOTP, time.Minute), nil))
+
+	h.authed(t, "POST", "/api/v1/account/2fa/disable", ada.token, map[string]any{"otp": h.reauthCode(t, ada.token, ada.email)}).
+		wantStatus(t, http.StatusOK, "disable 2fa")
+	if n, err := h.svc.RecoveryCodes.Remaining(ctx, ada.id); err != nil || n != 0 {
+		t.Fatalf("Remaining after the last factor went = %d, %v; want 0", n, err)
+	}
+	h.authed(t, "POST", "/api/v1/account/2fa/enable", ada.token, map[string]any{"password": goodPassword}).
+		wantStatus(t, http.StatusOK, "enable 2fa again")
+	if ok, err := h.svc.RecoveryCodes.Redeem(ctx, ada.id, codes[0], time.Now()); err != nil || ok {
+		t.Fatalf("Redeem(an old code) after 2FA came back = %v, %v; want refused", ok, err)
+	}
+}

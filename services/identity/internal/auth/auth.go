@@ -11,6 +11,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -330,4 +331,24 @@ func (s *Service) trust(ctx context.Context, accountID string, d device.Info) er
 		Platform: d.Platform, Timezone: d.Timezone, CreatedAt: now, LastUsedAt: now,
 	})
 	return err
+}
+
+// trustProvenDevice records d as trusted after a second factor or a passkey proved the sign-in on it:
+// a device already trusted is refreshed (best effort), a new one is trusted and its owner alerted.
+func (s *Service) trustProvenDevice(ctx context.Context, a account.Account, d device.Info, cl Client) error {
+	switch _, err := s.Devices.Find(ctx, a.ID, d.DeviceID); {
+	case err == nil:
+		if _, err := s.Devices.Trust(ctx, device.TrustedDevice{AccountID: a.ID, DeviceID: d.DeviceID,
+			DeviceName: d.DeviceName, Platform: d.Platform, LastUsedAt: s.now().UTC()}); err != nil {
+			s.Logger.WarnContext(ctx, "touch trusted device", "account_id", a.ID, "err", err)
+		}
+	case errors.Is(err, device.ErrNotFound):
+		if err := s.trust(ctx, a.ID, d); err != nil {
+			return fmt.Errorf("trust device: %w", err)
+		}
+		s.alertNewDevice(ctx, a, d, cl)
+	default:
+		return fmt.Errorf("find trusted device: %w", err)
+	}
+	return nil
 }

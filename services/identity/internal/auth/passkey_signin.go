@@ -111,20 +111,9 @@ func (s *Service) SignInWithPasskey(ctx context.Context, in PasskeySignIn) (Sign
 		return fail()
 	}
 	if in.Device.DeviceID != "" {
-		switch _, err := s.Devices.Find(ctx, a.ID, in.Device.DeviceID); {
-		case err == nil:
-			if _, err := s.Devices.Trust(ctx, device.TrustedDevice{AccountID: a.ID, DeviceID: in.Device.DeviceID,
-				DeviceName: in.Device.DeviceName, Platform: in.Device.Platform, LastUsedAt: s.now().UTC()}); err != nil {
-				s.Logger.WarnContext(ctx, "touch trusted device", "account_id", a.ID, "err", err)
-			}
-		case errors.Is(err, device.ErrNotFound):
-			// A passkey satisfies new-device verification: it is a possession factor bound to this RP.
-			if err := s.trust(ctx, a.ID, in.Device); err != nil {
-				return SignedIn{}, fmt.Errorf("trust device: %w", err)
-			}
-			s.alertNewDevice(ctx, a, in.Device, in.Client)
-		default:
-			return SignedIn{}, fmt.Errorf("find trusted device: %w", err)
+		// A passkey satisfies new-device verification: it is a possession factor bound to this RP.
+		if err := s.trustProvenDevice(ctx, a, in.Device, in.Client); err != nil {
+			return SignedIn{}, err
 		}
 	}
 	return s.startSession(ctx, a, in.Device, in.Client, DeviceMethodPasskey, amr...)

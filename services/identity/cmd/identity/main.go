@@ -91,7 +91,8 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 	svc := auth.NewService(auth.Config{
 		LoginPerIP: cfg.LoginPerIP, LoginFailuresPerAccount: cfg.LoginFailuresPerAccount,
 		CodeVerifyPerIP: cfg.CodeVerifyPerIP, CodeFailuresPerAccount: cfg.CodeFailuresPerAccount, CodeSendPerIP: cfg.CodeSendPerIP,
-		StepUpTTL: cfg.ReauthTokenTTL, EmailRevertPeriod: cfg.EmailRevertPeriod, EmailRevertURL: cfg.EmailRevertURL,
+		PasskeyBeginsPerIP: cfg.PasskeyBeginsPerIP,
+		StepUpTTL:          cfg.ReauthTokenTTL, EmailRevertPeriod: cfg.EmailRevertPeriod, EmailRevertURL: cfg.EmailRevertURL,
 		LoginBackoff: cfg.Throttle.LoginBackoff, AllowIPs: cfg.Throttle.AllowIPs, Registration: cfg.Throttle.Registration,
 	}, auth.Deps{
 		Accounts: store.NewAccounts(db),

@@ -230,6 +230,7 @@ type Config struct {
 	CodeVerifyPerIP         throttle.Limit   // wrong codes answered from one IP (any flow)
 	CodeFailuresPerAccount  throttle.Limit   // wrong codes of one account from one IP, in account-bound flows
 	CodeSendPerIP           throttle.Limit   // codes requested from one IP by signed-in and reset flows
+	PasskeyBeginsPerIP      throttle.Limit   // passwordless sign-ins begun from one IP (each stores a ceremony)
 	// AllowIPs are exempt from every per-IP limit (never from a per-account one).
 	AllowIPs     throttle.AllowList
 	Registration RegistrationLimits

@@ -11,6 +11,9 @@ import (
 	"github.com/latchkey/latchkey/services/identity/internal/device"
 )
 
+// ScopePasskeyBeginIP counts the passwordless sign-ins begun from one address.
+const ScopePasskeyBeginIP = "passkey_begin_ip"
+
 // DeviceMethodPasskey is the sign-in method a passwordless passkey sign-in records on the device.
 const DeviceMethodPasskey = "passkey"
 
@@ -59,13 +62,17 @@ func (s *Service) passkeySignIns() (PasskeySignIns, error) {
 }
 
 // BeginPasskeySignIn starts a passwordless sign-in. An address over its failed-login limit is refused
-// here already (*throttle.ExceededError).
+// here already, and so is one that began too many (each begin stores a ceremony until it expires):
+// *throttle.ExceededError.
 func (s *Service) BeginPasskeySignIn(ctx context.Context, cl Client) (PasskeyChallenge, error) {
 	p, err := s.passkeySignIns()
 	if err != nil {
 		return PasskeyChallenge{}, err
 	}
 	if err := s.checkIP(ctx, ScopeLoginIP, cl.IP, s.cfg.LoginPerIP); err != nil {
+		return PasskeyChallenge{}, err
+	}
+	if err := s.hitIP(ctx, ScopePasskeyBeginIP, cl.IP, s.cfg.PasskeyBeginsPerIP); err != nil {
 		return PasskeyChallenge{}, err
 	}
 	opts, token, ttl, err := p.BeginSignIn(ctx)

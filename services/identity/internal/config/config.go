@@ -131,6 +131,7 @@ type Config struct {
 	CodeFailuresPerAccount  throttle.Limit
 	CodeSendPerIP           throttle.Limit
 	UsernameLookupsPerIP    throttle.Limit
+	PasskeyBeginsPerIP      throttle.Limit // passwordless sign-ins begun from one address (each stores a ceremony)
 	Throttle                Throttle
 	LocationHeader          string
 	OTPPepper               config.Secret
@@ -243,6 +244,10 @@ func Load(l *config.Loader) (Config, error) {
 			Max:    positive("USERNAME_LOOKUP_MAX_PER_IP", 300),
 			Window: l.Duration("USERNAME_LOOKUP_IP_WINDOW", time.Minute),
 		},
+		PasskeyBeginsPerIP: throttle.Limit{
+			Max:    positive("PASSKEY_SIGNIN_MAX_PER_IP", 60),
+			Window: l.Duration("PASSKEY_SIGNIN_IP_WINDOW", time.Minute),
+		},
 		LocationHeader: l.HeaderName("LOCATION_HEADER", ""),
 		OTPPepper:      l.Secret("OTP_PEPPER", ""),
 		Usernames: username.Config{
@@ -313,6 +318,7 @@ func Load(l *config.Loader) (Config, error) {
 		"OTP_TTL": c.OTP.TTL, "LOGIN_FAILURE_WINDOW": c.LoginFailuresPerAccount.Window, "LOGIN_IP_WINDOW": c.LoginPerIP.Window,
 		"OTP_VERIFY_IP_WINDOW": c.CodeVerifyPerIP.Window, "OTP_VERIFY_FAILURE_WINDOW": c.CodeFailuresPerAccount.Window,
 		"OTP_SEND_IP_WINDOW": c.CodeSendPerIP.Window, "USERNAME_LOOKUP_IP_WINDOW": c.UsernameLookupsPerIP.Window,
+		"PASSKEY_SIGNIN_IP_WINDOW": c.PasskeyBeginsPerIP.Window,
 	} {
 		if d < time.Second {
 			errs = append(errs, fmt.Errorf("%s=%s: want at least 1s", name, d))

@@ -13,6 +13,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	"github.com/latchkey/latchkey/libs/devinfra/webauthntest"
 	"github.com/latchkey/latchkey/libs/platform/apispec/apispectest"
 	"github.com/latchkey/latchkey/libs/platform/events"
@@ -385,6 +387,37 @@ func TestPasskeySignInThrottledPerIP(t *testing.T) {
 		t.Fatalf("finish from the throttled address = %d %s", r.status, r.raw)
 	}
 	if r := h.pk(t, pkCall{path: "/api/v1/auth/passkeys/login/begin", ip: "203.0.113.6"}); r.status != http.StatusOK {
+		t.Fatalf("begin from another address = %d %s", r.status, r.raw)
+	}
+}
+
+// TestPasskeyBeginsLimitedPerIP: every passwordless begin stores a ceremony, so one address cannot
+// begin without end: over PasskeyBeginsPerIP it gets 429 with Retry-After and nothing is stored, while
+// another address still begins.
+func TestPasskeyBeginsLimitedPerIP(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(s *setup) { s.login.PasskeyBeginsPerIP = throttle.Limit{Max: 3, Window: time.Hour} })
+	ceremonies := func() int64 {
+		n, err := h.db.Collection(store.CollPasskeyCeremonies).CountDocuments(context.Background(), bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := range 3 {
+		if r := h.pk(t, pkCall{path: "/api/v1/auth/passkeys/login/begin", ip: "198.51.100.7"}); r.status != http.StatusOK {
+			t.Fatalf("begin %d = %d %s", i+1, r.status, r.raw)
+		}
+	}
+	before := ceremonies()
+	r := h.pk(t, pkCall{path: "/api/v1/auth/passkeys/login/begin", ip: "198.51.100.7"})
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("fourth begin = %d %s, want 429 with Retry-After", r.status, r.raw)
+	}
+	if after := ceremonies(); after != before {
+		t.Errorf("a refused begin stored a ceremony (%d → %d)", before, after)
+	}
+	if r := h.pk(t, pkCall{path: "/api/v1/auth/passkeys/login/begin", ip: "198.51.100.8"}); r.status != http.StatusOK {
 		t.Fatalf("begin from another address = %d %s", r.status, r.raw)
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // RuleBreached is the rule a password breaks when it has appeared in a data breach (the
@@ -86,6 +88,9 @@ type BreachChecker struct {
 	client *http.Client
 	log    *slog.Logger
 	now    func() time.Time
+
+	// flight makes the concurrent checks of one prefix share one request.
+	flight singleflight.Group
 
 	mu    sync.Mutex
 	cache map[string]*list.Element // prefix → element of lru holding a *rangeEntry
@@ -170,14 +175,22 @@ func (b *BreachChecker) breached(ctx context.Context, pw string) (bool, string) 
 	if e, ok := b.cached(prefix); ok {
 		return e.has(suffix), sourceCache
 	}
-	e, reason, err := b.fetch(ctx, prefix)
+	// Concurrent checks of one prefix wait for one request, which no single caller's cancellation cuts
+	// short (the timeout bounds it).
+	v, err, _ := b.flight.Do(prefix, func() (any, error) {
+		e, reason, err := b.fetch(context.WithoutCancel(ctx), prefix)
+		if err != nil {
+			breachAPIFailures.WithLabelValues(reason).Inc()
+			b.logOutage(ctx, reason, err)
+			return nil, err
+		}
+		b.store(e)
+		return e, nil
+	})
 	if err != nil {
-		breachAPIFailures.WithLabelValues(reason).Inc()
-		b.logOutage(ctx, reason, err)
 		return IsCommon(strings.ToLower(pw)), sourceOffline
 	}
-	b.store(e)
-	return e.has(suffix), sourceAPI
+	return v.(*rangeEntry).has(suffix), sourceAPI
 }
 
 // fetch asks the API for the range of prefix. On failure it says why (failTimeout...).

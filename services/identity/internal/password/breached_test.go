@@ -268,3 +268,32 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// TestBreachCheckSharesOneRequestPerPrefix: checks of passwords with one prefix, at the same moment,
+// wait for one request (a burst of sign-ups does not become a burst to the API) and, with the API
+// hanging, all fall back to the offline list after the one timeout.
+func TestBreachCheckSharesOneRequestPerPrefix(t *testing.T) {
+	t.Parallel()
+	srv := hibptest.New(t, breached)
+	srv.SetMode(hibptest.Hang)
+	b := checker(srv, password.BreachConfig{Timeout: 300 * time.Millisecond}, nil)
+	var wg sync.WaitGroup
+	rules := make([]password.Rule, 8)
+	for i := range rules {
+		wg.Go(func() {
+			var pe *password.PolicyError
+			if err := b.Check(context.Background(), "password"); errors.As(err, &pe) {
+				rules[i] = pe.Rule
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(srv.Requests()); n != 1 {
+		t.Errorf("%d requests for 8 concurrent checks of one prefix, want 1", n)
+	}
+	for i, r := range rules {
+		if r != password.RuleCommon {
+			t.Errorf("check %d = rule %q, want the offline list's %q", i, r, password.RuleCommon)
+		}
+	}
+}

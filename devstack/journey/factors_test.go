@@ -117,6 +117,11 @@ func TestPasskeyAsSecondFactorAndStepUp(t *testing.T) {
 	ok := c.do("POST", "/api/v1/auth/verify-2fa", map[string]any{"two_factor_token": token, "method": "webauthn", "assertion": json.RawMessage(assertion)}).
 		want(t, 200, "verify-2fa with the passkey")
 	wantAssurance(t, str(ok.Body, "access_token"), []string{"pwd", "hwk", "user", "mfa"}, "aal3")
+	// whoami tells the client the same.
+	who := c.do("GET", "/api/v1/auth/whoami", nil, bearer(str(ok.Body, "access_token"))...).want(t, 200, "whoami")
+	if amr, _ := who.Body["amr"].([]any); len(amr) != 4 || amr[1] != "hwk" || str(who.Body, "acr") != "aal3" || str(who.Body, "auth_time") == "" {
+		t.Errorf("whoami = %s, want amr [pwd hwk user mfa], acr aal3 and auth_time", who.Raw)
+	}
 	// The assertion answered its ceremony: replaying it is refused.
 	c.do("POST", "/api/v1/auth/verify-2fa", map[string]any{"two_factor_token": token, "method": "webauthn", "assertion": json.RawMessage(assertion)}).
 		want(t, 400, "a replayed assertion")

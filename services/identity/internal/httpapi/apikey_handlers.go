@@ -223,13 +223,21 @@ type whoamiResponse struct {
 	APIKeyID   string   `json:"api_key_id,omitempty"`
 	Scopes     []string `json:"scopes,omitempty"`
 	ExpiresAt  *string  `json:"expires_at"`
+	// How the session was signed in (access tokens only): the token's amr, acr and auth_time.
+	AMR      []string `json:"amr,omitempty"`
+	ACR      string   `json:"acr,omitempty"`
+	AuthTime *string  `json:"auth_time,omitempty"`
 }
 
 // GET /api/v1/auth/whoami — which account and credential the request carries (for scripts checking
-// their API key: its id, scopes and expiry).
+// their API key: its id, scopes and expiry; for an access token also how its session was signed in).
 func whoAmI(c *fiber.Ctx) error {
 	p := authn.MustPrincipal(c)
-	out := whoamiResponse{UserID: p.AccountID, AuthMethod: "access_token", SessionID: p.SessionID, ExpiresAt: optAPIKeyTime(p.ExpiresAt)}
+	out := whoamiResponse{UserID: p.AccountID, AuthMethod: "access_token", SessionID: p.SessionID, ExpiresAt: optAPIKeyTime(p.ExpiresAt),
+		AMR: p.AMR, ACR: p.ACR}
+	if !p.AuthTime.IsZero() {
+		out.AuthTime = optAPIKeyTime(p.AuthTime)
+	}
 	if p.IsAPIKey() {
 		out.AuthMethod, out.SessionID, out.APIKeyID, out.Scopes = "api_key", "", p.APIKeyID, p.Scopes.Names()
 	}

@@ -141,7 +141,7 @@ func TestPlainValidationErrors(t *testing.T) {
 func TestOversizedBody(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	base := h.serve(t) // fasthttp refuses the body before Fiber's app.Test can see an answer
+	base := h.serve(t)         // fasthttp refuses the body before Fiber's app.Test can see an answer
 	const bigLength = 70 << 10 // over the 64 KiB body limit
 	tests := []struct {
 		path       string

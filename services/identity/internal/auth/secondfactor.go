@@ -139,8 +139,10 @@ func (s *Service) FactorsOf(ctx context.Context, a account.Account) (Factors, er
 			return Factors{}, fmt.Errorf("count passkeys: %w", err)
 		}
 	}
-	if s.RecoveryCodes != nil {
-		f.RecoveryCodesOffered = true
+	f.RecoveryCodesOffered = s.RecoveryCodes != nil
+	// Recovery codes stand in for a factor only while one is on (and are forgotten with the last one):
+	// the sign-in of an account without a factor need not count them.
+	if s.RecoveryCodes != nil && f.On() {
 		if f.RecoveryCodesRemaining, err = s.RecoveryCodes.Remaining(ctx, a.ID); err != nil {
 			return Factors{}, fmt.Errorf("count recovery codes: %w", err)
 		}

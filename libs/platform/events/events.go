@@ -32,7 +32,7 @@ const (
 
 // AllTopics lists every topic a deployment needs.
 var AllTopics = []string{TopicOTPDispatch, TopicAccountEvents, TopicSessionEvents, TopicProfileEvents, TopicOTPDispatchDLQ, TopicAccountEventsDLQ,
-	TopicOTPDispatchRetry, TopicAccountEventsRetry}
+	TopicOTPDispatchRetry, TopicAccountEventsRetry, TopicActivity, TopicAccountExports}
 
 // Event types.
 const (

@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 	"github.com/latchkey/latchkey/libs/platform/lifecycle"
+	"github.com/latchkey/latchkey/services/identity/internal/activity"
 	"github.com/latchkey/latchkey/services/identity/internal/apikey"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/captcha"
@@ -39,6 +40,10 @@ import (
 // looked for.
 const republishInterval = time.Minute
 
+// activityCleanupInterval is how often activity entries past the retention are deleted (servers
+// without TTL indexes keep them otherwise; on MongoDB the TTL index does it too).
+const activityCleanupInterval = time.Hour
+
 func main() {
 	lifecycle.Main(config.Service, func(ctx context.Context, log *slog.Logger) error {
 		return run(ctx, log, platformconfig.NewLoader())
@@ -54,7 +59,7 @@ func run(ctx context.Context, log *slog.Logger, env *platformconfig.Loader) erro
 	}
 	return lifecycle.Run(ctx, log, cfg.Base, lifecycle.Options{
 		Config: cfg, Outbox: true, LocationHeader: cfg.LocationHeader,
-		Topics: []string{events.TopicOTPDispatch, events.TopicAccountEvents, events.TopicProfileEvents},
+		Topics: []string{events.TopicOTPDispatch, events.TopicAccountEvents, events.TopicProfileEvents, events.TopicActivity},
 		// Not fatal: requests are accepted into the outbox while Kafka is away, and the relay
 		// publishes once it is back.
 		TopicsBestEffort: true,
@@ -165,6 +170,26 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		PerAccount: throttle.Limit{Max: cfg.OTP.MaxPerAccountPerHour, Window: time.Hour}, PerIP: cfg.CodeSendPerIP})
 	httpapi.RegisterPhoneInternal(internal, guard, phones)
 	httpapi.RegisterSnapshotInternal(internal, guard, store.NewAccounts(db))
+
+	// The owner's activity log: every service's activity events, kept ACTIVITY_RETENTION.
+	activityLog := activity.NewStore(db, cfg.ActivityRetention)
+	if err := activityLog.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	httpapi.RegisterActivity(rt.Public, authn.Middleware(verifier, denyList), activityLog)
+	rt.Go("activity consumer", func(ctx context.Context) error {
+		return kafkax.RunConsumer(ctx, rt.Consumer(activity.ConsumerGroup, events.TopicActivity), activity.Handler(activityLog, log))
+	})
+	rt.Go("activity cleanup", func(ctx context.Context) error {
+		activityLog.RunCleanup(ctx, activityCleanupInterval, func(deleted int, err error) {
+			if err != nil {
+				log.WarnContext(ctx, "activity cleanup", "err", err)
+			} else if deleted > 0 {
+				log.InfoContext(ctx, "activity past the retention deleted", "entries", deleted)
+			}
+		})
+		return nil
+	})
 
 	rt.Go("account republisher", func(ctx context.Context) error {
 		svc.RunRepublisher(ctx, republishInterval)

@@ -44,3 +44,13 @@ type Reader interface {
 	// Get returns one entry of accountID's log, ErrNotFound when it is not that account's.
 	Get(ctx context.Context, accountID, id string) (Entry, error)
 }
+
+// Kinds are the kinds an owner may filter the log by (the events.Activity* constants).
+var Kinds = []string{
+	events.ActivitySignIn, events.ActivityDeviceVerified, events.ActivityPasswordChanged,
+	events.ActivityTwoFactorChanged, events.ActivityEmailChanged, events.ActivityPhoneChanged,
+	events.ActivityProviderChanged, events.ActivityUsernameChanged, events.ActivityAPIKeyCreated,
+	events.ActivityAPIKeyFirstUsed, events.ActivityAPIKeyRevoked, events.ActivitySessionEnded,
+	events.ActivityAccountStatus, events.ActivityAdminAction, events.ActivityNotMe,
+	events.ActivityExportRequested, events.ActivityDeletionScheduled, events.ActivityDeletionCancelled,
+}

@@ -75,6 +75,7 @@
 //	                                               a subdomain of it
 //	WEBAUTHN_MAX_PER_ACCOUNT [20]                  passkeys per account
 //	WEBAUTHN_CEREMONY_TTL [5m]                     how long a begun passkey ceremony can be finished
+//	ACTIVITY_RETENTION [2160h]                     how long the owner's activity log keeps an entry; 24h to 17520h
 //
 // OTP_PEPPER must be set (at least 32 characters) when more than one replica runs or codes must
 // survive a restart: without it each process draws its own, which only suits a single dev instance.
@@ -156,6 +157,8 @@ type Config struct {
 	WebAuthn passkey.Config
 	// TOTP are the authenticator app settings (totp.go).
 	TOTP TOTP
+	// ActivityRetention is how long the owner's activity log keeps an entry (activity.go).
+	ActivityRetention time.Duration
 }
 
 // providerDefaults are the public issuers and key URLs of the providers that have them.
@@ -298,6 +301,9 @@ func Load(l *config.Loader) (Config, error) {
 	totpCfg, totpErrs := loadTOTP(l)
 	c.TOTP = totpCfg
 	errs = append(errs, totpErrs...)
+	var activityErrs []error
+	c.ActivityRetention, activityErrs = loadActivityRetention(l)
+	errs = append(errs, activityErrs...)
 	oauthCfg, oauthErrs := loadOAuth(l)
 	c.OAuth = oauthCfg
 	userInfo, userInfoErrs := loadUserInfo(l, oauthCfg)

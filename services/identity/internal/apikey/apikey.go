@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
@@ -141,6 +142,47 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	deny     LocalRevocations
+	activity ActivityLog
+}
+
+// ActivityLog records key changes in the owner's activity log (auth.Service.RecordChange).
+type ActivityLog interface {
+	RecordChange(ctx context.Context, accountID string, act events.Activity)
+}
+
+// FirstUses records a key's first use once (store.APIKeys does): ClaimFirstUse sets lastUsedAt to at
+// only while the key has never been used, and reports whether it did.
+type FirstUses interface {
+	ClaimFirstUse(ctx context.Context, id string, at time.Time) (bool, error)
+}
+
+// SetActivity makes s record keys created, used for the first time and revoked in l.
+func (s *Service) SetActivity(l ActivityLog) { s.activity = l }
+
+func (s *Service) record(ctx context.Context, accountID, kind string, details map[string]string) {
+	if s.activity != nil {
+		s.activity.RecordChange(ctx, accountID, events.Activity{Kind: kind, Details: details})
+	}
+}
+
+// firstUse writes last_used_at of a key never used before and, when this request is the one that
+// wrote it (concurrent first requests race for it), records the first use.
+func (s *Service) firstUse(ctx context.Context, k Key, now time.Time) {
+	fu, ok := s.keys.(FirstUses)
+	if !ok {
+		if err := s.keys.TouchLastUsed(ctx, k.ID, now, now.Add(-s.cfg.LastUsedEvery)); err != nil {
+			s.log.WarnContext(ctx, "could not record api key use", "key_id", k.ID, "err", err)
+		}
+		return
+	}
+	first, err := fu.ClaimFirstUse(ctx, k.ID, now)
+	if err != nil {
+		s.log.WarnContext(ctx, "could not record api key use", "key_id", k.ID, "err", err)
+		return
+	}
+	if first {
+		s.record(ctx, k.AccountID, events.ActivityAPIKeyFirstUsed, map[string]string{"keyId": k.ID, "prefix": k.Prefix, "name": k.Name})
+	}
 }
 
 // DenyLocally makes revocations apply to d at once (d is the deny-list of this process's
@@ -221,6 +263,9 @@ func (s *Service) Create(ctx context.Context, accountID string, req NewKey) (Cre
 	}
 	s.log.InfoContext(ctx, "api key created", "account_id", accountID, "key_id", k.ID, "scopes", k.Scopes.Names())
 	s.alertCreated(ctx, k)
+	s.record(ctx, accountID, events.ActivityAPIKeyCreated, map[string]string{
+		"keyId": k.ID, "prefix": k.Prefix, "name": k.Name, "scopes": strings.Join(k.Scopes.Names(), ","),
+	})
 	return Created{Key: k, Secret: secret}, nil
 }
 
@@ -272,6 +317,7 @@ func (s *Service) Revoke(ctx context.Context, accountID, id string) error {
 		s.deny.DenyAPIKey(id, now.Add(authn.APIKeyDenyWindow))
 	}
 	s.log.InfoContext(ctx, "api key revoked", "account_id", accountID, "key_id", id)
+	s.record(ctx, accountID, events.ActivityAPIKeyRevoked, map[string]string{"keyId": id, "reason": "revoked_by_owner"})
 	return nil
 }
 
@@ -306,6 +352,9 @@ func (s *Service) RevokeAll(ctx context.Context, accountID, reason string) (int,
 		s.deny.RevokeAccountAPIKeys(accountID, now, now.Add(authn.APIKeyDenyWindow))
 	}
 	s.log.InfoContext(ctx, "api keys revoked", "account_id", accountID, "reason", reason, "count", n)
+	if n > 0 { // a retried order revokes nothing more and records nothing more
+		s.record(ctx, accountID, events.ActivityAPIKeyRevoked, map[string]string{"allKeys": "true", "reason": reason, "count": strconv.Itoa(n)})
+	}
 	return n, nil
 }
 
@@ -338,7 +387,9 @@ func (s *Service) Verify(ctx context.Context, raw string) (authn.APIKeyInfo, err
 	if !a.CanSignIn() {
 		return authn.APIKeyInfo{}, authn.ErrUnknownAPIKey
 	}
-	if k.LastUsedAt.IsZero() || now.Sub(k.LastUsedAt) >= s.cfg.LastUsedEvery {
+	if k.LastUsedAt.IsZero() {
+		s.firstUse(ctx, k, now)
+	} else if now.Sub(k.LastUsedAt) >= s.cfg.LastUsedEvery {
 		// Best effort: a failed write must not refuse a valid key.
 		if err := s.keys.TouchLastUsed(ctx, k.ID, now, now.Add(-s.cfg.LastUsedEvery)); err != nil {
 			s.log.WarnContext(ctx, "could not record api key use", "key_id", k.ID, "err", err)

@@ -46,4 +46,8 @@ func (s *Service) alertOrLog(ctx context.Context, a account.Account, kind string
 	if err := s.Alert(ctx, a, kind, details); err != nil {
 		s.Logger.WarnContext(ctx, "security alert not queued", "account_id", a.ID, "kind", kind, "err", err)
 	}
+	// Every change the owner is alerted about is in the activity log too.
+	if act, ok := activityOfAlert(kind, details); ok {
+		s.RecordChange(ctx, a.ID, act)
+	}
 }

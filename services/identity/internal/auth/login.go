@@ -61,6 +61,7 @@ func (s *Service) Login(ctx context.Context, in Login) (res LoginResult, err err
 		return LoginResult{}, err
 	}
 	if err := s.checkLogin(ctx, lc); err != nil {
+		s.recordLoginFailure(ctx, a, found, loginFailureReason(a, false, err), in)
 		return LoginResult{}, err
 	}
 
@@ -80,8 +81,10 @@ func (s *Service) Login(ctx context.Context, in Login) (res LoginResult, err err
 		}
 	}
 	if !ok || !a.CanSignIn() {
-		if err := s.failLogin(ctx, lc); err != nil {
-			return LoginResult{}, err
+		ferr := s.failLogin(ctx, lc)
+		s.recordLoginFailure(ctx, a, found, loginFailureReason(a, ok, nil), in)
+		if ferr != nil {
+			return LoginResult{}, ferr
 		}
 		return LoginResult{}, ErrInvalidCredentials
 	}
@@ -120,6 +123,8 @@ func (s *Service) Login(ctx context.Context, in Login) (res LoginResult, err err
 		if err != nil {
 			return LoginResult{}, err
 		}
+		// The password was right, but the device is new: the sign-in waits for the code.
+		s.recordLoginFailure(ctx, a, true, SignInNewDevice, in)
 		return LoginResult{Challenge: ch}, nil
 	}
 	signed, err := s.startSession(ctx, a, in.Device, in.Client, device.MethodPassword, AMRPassword)
@@ -192,6 +197,12 @@ func (s *Service) VerifyDevice(ctx context.Context, in DeviceVerification) (_ Si
 	a, c, err := s.answerLoginCode(ctx, events.PurposeDeviceVerification, in.Token, in.Client.IP, func() (otp.Challenge, error) {
 		return s.Codes.VerifyToken(ctx, events.PurposeDeviceVerification, in.Token, in.Device.DeviceID, in.Code)
 	})
+	if errors.Is(err, ErrInvalidCode) {
+		// The token names the account whose password was right (an unknown token names none).
+		if holder, herr := s.Codes.Holder(ctx, events.PurposeDeviceVerification, in.Token); herr == nil {
+			s.recordCodeFailure(ctx, holder, SignInDeviceCodeFailed, in.Device, in.Client)
+		}
+	}
 	if err != nil {
 		return SignedIn{}, err
 	}
@@ -243,4 +254,5 @@ func (s *Service) alertNewDevice(ctx context.Context, a account.Account, d devic
 	s.alertOrLog(ctx, a, events.AlertNewDeviceSignIn, map[string]string{
 		"device": d.DeviceName, "platform": d.Platform, "ipAddress": cl.IP, "userAgent": cl.UserAgent,
 	})
+	s.RecordActivity(ctx, a.ID, ActivityFrom(events.ActivityDeviceVerified, d, cl))
 }

@@ -316,6 +316,9 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification)
 		}
 		return nil
 	})
+	if errors.Is(err, ErrInvalidCode) { // the password was right: the owner sees a second factor failing
+		s.recordCodeFailure(ctx, c.AccountID, SignInTwoFactorFailed, in.Device, in.Client)
+	}
 	if err != nil {
 		return SignedIn{}, err
 	}

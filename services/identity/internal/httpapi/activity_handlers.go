@@ -9,7 +9,15 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/wire"
 	"github.com/latchkey/latchkey/services/identity/internal/activity"
+	"github.com/latchkey/latchkey/services/identity/internal/auth"
 )
+
+// withActivityClient puts the request's client (IP, user agent, location) into its context, where
+// auth.RecordChange finds it for the activity entries the request causes.
+func withActivityClient(c *fiber.Ctx) error {
+	c.SetUserContext(auth.WithClient(c.UserContext(), client(c)))
+	return c.Next()
+}
 
 // maxActivityPage bounds the page number of the activity log (skip stays cheap).
 const maxActivityPage = 10000

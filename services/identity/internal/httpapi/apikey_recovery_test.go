@@ -287,6 +287,7 @@ var identityKeyPolicy = map[string]authntest.KeyDecision{
 	"DELETE /api/v1/account/passkeys/:id":                    authntest.KeysSignedIn,
 	"POST /api/v1/auth/passkeys/login/begin":                 authntest.KeysPublic,
 	"POST /api/v1/auth/passkeys/login/finish":                authntest.KeysPublic,
+	"GET /api/v1/account/activity":                           authntest.KeysSignedIn,
 }
 
 // TestAPIKeyRoutePolicy asks every route of the real app what it decides about API keys.

@@ -28,6 +28,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
+	"github.com/latchkey/latchkey/services/identity/internal/activity"
 	"github.com/latchkey/latchkey/services/identity/internal/apikey"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/httpapi"
@@ -202,6 +203,7 @@ type harness struct {
 	deny        *authn.DenyList
 	internalAPI *fiber.App // the internal-port app (API-key verification and the re-authentication gate)
 	passkeys    *passkey.Service
+	activity    *activity.Store // the activity log's store (no consumer runs: tests read the outbox or record directly)
 }
 
 type setup struct {
@@ -295,6 +297,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	}
 	keys := apikey.NewService(apikey.Config{}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
 	svc.APIKeys = keys
+	keys.SetActivity(svc)
 	if o.recoveryCodes == nil {
 		svc.RecoveryCodes = recovery.New(recovery.KeyFrom("pepper-for-tests-0123456789abcdef"), store.NewRecoveryCodes(db))
 	}
@@ -302,6 +305,11 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	deny := authn.NewDenyList()
 	keys.DenyLocally(deny)
 	httpapi.Register(app, authn.Middleware(verifier, deny), svc, keys, log)
+	activityLog := activity.NewStore(db, 0)
+	if err := activityLog.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	httpapi.RegisterActivity(app, authn.Middleware(verifier, deny), activityLog)
 	passkeys := newTestPasskeys(t, db, svc)
 	if o.passkeys != nil { // a test's fake answers the sign-in and step-up flows; the routes keep the real one
 		svc.Passkeys = o.passkeys
@@ -315,7 +323,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	}
 	httpapi.RegisterInternal(internal, httpx.RequireToken(internalToken), keys)
 	httpapi.RegisterReauthentication(internal, httpx.RequireToken(internalToken), svc)
-	h := &harness{app: app, internal: internal, internalAPI: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox, deny: deny, passkeys: passkeys}
+	h := &harness{app: app, internal: internal, internalAPI: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox, deny: deny, passkeys: passkeys, activity: activityLog}
 	harnessOf.Store(app, h) // for helpers that only have the app (see withStepUp)
 	return h
 }

@@ -67,6 +67,7 @@ type Handler struct {
 // authn.SignedInOnly. TestAPIKeyRoutePolicy holds the decision for every route.
 func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, keys APIKeys, log *slog.Logger) {
 	h := &Handler{auth: svc, log: log}
+	app.Use(withActivityClient) // every route after this one: the activity log knows where a change came from
 
 	// Plain style (audiopod-account-management.txt namespace; DESIGN.md: new auth endpoints).
 	app.Post("/api/v1/auth/initiate-registration", h.initiateRegistration)

@@ -148,6 +148,19 @@ type Alerts interface {
 	Alert(ctx context.Context, a account.Account, kind string, details map[string]string) error
 }
 
+// ActivityLog records passkey changes in the owner's activity log (auth.Service does); the Alerts
+// given to SetAlerts is used when it is one.
+type ActivityLog interface {
+	RecordPasskeyChange(ctx context.Context, accountID, change, name string)
+}
+
+// recordChange records a passkey change (added, removed, renamed) when the alerts can.
+func (s *Service) recordChange(ctx context.Context, accountID, change, name string) {
+	if l, ok := s.alerts.(ActivityLog); ok {
+		l.RecordPasskeyChange(ctx, accountID, change, name)
+	}
+}
+
 // Config is the relying party and the limits.
 type Config struct {
 	RPID          string   // WEBAUTHN_RP_ID: the registrable domain the passkeys belong to
@@ -234,6 +247,12 @@ func (s *Service) alert(ctx context.Context, a account.Account, kind, name strin
 	}
 	if err := s.alerts.Alert(ctx, a, kind, map[string]string{"name": name}); err != nil {
 		s.log.WarnContext(ctx, "security alert not queued", "account_id", a.ID, "kind", kind, "err", err)
+	}
+	switch kind {
+	case events.AlertPasskeyAdded:
+		s.recordChange(ctx, a.ID, "added", name)
+	case events.AlertPasskeyRemoved:
+		s.recordChange(ctx, a.ID, "removed", name)
 	}
 }
 
@@ -488,7 +507,11 @@ func (s *Service) List(ctx context.Context, accountID string) ([]Credential, err
 
 // Rename names the account's passkey id; ErrNotFound.
 func (s *Service) Rename(ctx context.Context, accountID, id, name string) (Credential, error) {
-	return s.store.Rename(ctx, accountID, id, CleanName(name))
+	c, err := s.store.Rename(ctx, accountID, id, CleanName(name))
+	if err == nil {
+		s.recordChange(ctx, accountID, "renamed", c.Name)
+	}
+	return c, err
 }
 
 // Delete removes the account's passkey id and alerts the owner; ErrNotFound.

@@ -145,6 +145,18 @@ func (s *APIKeys) Revoke(ctx context.Context, accountID, id string, at time.Time
 	return nil
 }
 
+// ClaimFirstUse sets lastUsedAt to at while the key has never been used, and reports whether it did
+// (one conditional write: of concurrent first uses, one wins).
+func (s *APIKeys) ClaimFirstUse(ctx context.Context, id string, at time.Time) (bool, error) {
+	res, err := s.coll.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "lastUsedAt", Value: nil}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "lastUsedAt", Value: at.UTC()}}}})
+	if err != nil {
+		return false, wrap("record api key first use", err)
+	}
+	return res.ModifiedCount == 1, nil
+}
+
 // TouchLastUsed sets lastUsedAt to at unless it is already after notBefore (one conditional write,
 // so concurrent verifications write it once).
 func (s *APIKeys) TouchLastUsed(ctx context.Context, id string, at, notBefore time.Time) error {

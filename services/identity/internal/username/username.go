@@ -103,6 +103,12 @@ type Snapshots interface {
 	PublishSnapshot(ctx context.Context, accountID string) error
 }
 
+// ActivityLog records changes in the owner's activity log (auth.Service.RecordChange); the
+// Snapshots given to NewService is used when it is one.
+type ActivityLog interface {
+	RecordChange(ctx context.Context, accountID string, act events.Activity)
+}
+
 // Config holds the username policy.
 type Config struct {
 	// ChangeInterval is the least time between two changes of one account's username
@@ -341,6 +347,10 @@ func (s *Service) Change(ctx context.Context, accountID, raw string) (Renamed, e
 	}
 	if err := s.snapshots.PublishSnapshot(ctx, a.ID); err != nil {
 		s.log.WarnContext(ctx, "queue account.updated failed; the republisher will retry", "account_id", a.ID, "err", err)
+	}
+	if l, ok := s.snapshots.(ActivityLog); ok {
+		l.RecordChange(ctx, a.ID, events.Activity{Kind: events.ActivityUsernameChanged,
+			Details: map[string]string{"username": name, "previous": a.Username}})
 	}
 	return Renamed{OldUsername: a.Username, NewUsername: name}, nil
 }

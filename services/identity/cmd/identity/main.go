@@ -134,7 +134,7 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 	keys := apikey.NewService(apikey.Config{
 		Prefix: cfg.APIKeyPrefix, DefaultLifetime: cfg.APIKeyDefaultTTL, MaxLifetime: cfg.APIKeyMaxTTL,
 	}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
-	svc.APIKeys = keys // password reset, deactivation and sign-out-all revoke every key
+	svc.APIKeys = keys    // password reset, deactivation and sign-out-all revoke every key
 	keys.SetActivity(svc) // keys created, first used and revoked are in the owner's activity log
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,

@@ -95,6 +95,7 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 		{"lower-case env name", []string{"services.profile.env.foo=bar"}, "foo"},
 		{"secret ref without key", []string{"secretEnv.SMTP_PASSWORD.secretName=smtp"}, "key"},
 		{"bad shutdown timeout", []string{"config.shutdownTimeout=soon"}, "shutdownTimeout"},
+		{"bad activity retention", []string{"services.identity.env.ACTIVITY_RETENTION=90days"}, "ACTIVITY_RETENTION"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render.Chart(chartDir, "latchkey", "latchkey", nil, tc.set)
@@ -211,7 +212,7 @@ func TestChartConfig(t *testing.T) {
 		"identity": {"HTTP_ADDR": ":8081", "INTERNAL_ADDR": ":9081", "MONGODB_DATABASE": "latchkey_identity", "SESSION_INTERNAL_URL": "http://latchkey-session:9082", "PROFILE_INTERNAL_URL": "http://latchkey-profile:9083", "JWKS_URL": "http://latchkey-session:9082/.well-known/jwks.json", "ARGON2_MEMORY_KIB": "19456",
 			"LOGIN_MAX_PER_IP": "100", "REGISTRATION_MAX_PER_IP": "50", "THROTTLE_ALLOW_CIDRS": "", "CAPTCHA_PROVIDER": "none",
 			"OAUTH_GITHUB_CLIENT_IDS": "", "OAUTH_GOOGLE_USERINFO_URL": "https://openidconnect.googleapis.com/v1/userinfo", "OAUTH_GITHUB_API_URL": "https://api.github.com",
-			"OAUTH_GOOGLE_TOKENINFO_URL": "https://oauth2.googleapis.com/tokeninfo"},
+			"OAUTH_GOOGLE_TOKENINFO_URL": "https://oauth2.googleapis.com/tokeninfo", "ACTIVITY_RETENTION": "2160h"},
 		"session":      {"HTTP_ADDR": ":8082", "INTERNAL_ADDR": ":9082", "MONGODB_DATABASE": "latchkey_session", "IDENTITY_INTERNAL_URL": "http://latchkey-identity:9081", "JWT_SIGNING_KEY_FILE": "/var/run/secrets/latchkey/signing-key/jwt-signing-key.pem"},
 		"profile":      {"HTTP_ADDR": ":8083", "INTERNAL_ADDR": ":9083", "MONGODB_DATABASE": "latchkey_profile", "IDENTITY_INTERNAL_URL": "http://latchkey-identity:9081", "JWKS_URL": "http://latchkey-session:9082/.well-known/jwks.json"},
 		"notification": {"HTTP_ADDR": ":8084", "INTERNAL_ADDR": ":9084", "MONGODB_DATABASE": "latchkey_notification", "DELIVERY_DRIVER": "live"},

@@ -41,7 +41,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	}
 	return lifecycle.Run(ctx, log, cfg.Base, lifecycle.Options{
 		Config: cfg, Outbox: true, LocationHeader: cfg.LocationHeader,
-		Topics: []string{events.TopicSessionEvents, events.TopicAccountEvents, events.TopicProfileEvents},
+		Topics: []string{events.TopicSessionEvents, events.TopicAccountEvents, events.TopicProfileEvents, events.TopicActivity},
 	}, func(ctx context.Context, rt *lifecycle.Runtime) error { return build(ctx, rt, cfg) })
 }
 

@@ -316,7 +316,11 @@ func (s *Service) revoke(ctx context.Context, id, accountID, reason string) erro
 	// clock skew past that.
 	until := now.Add(s.opts.AccessTokenTTL + authn.Leeway)
 	s.deny.Deny(id, until)
-	return s.publish(ctx, events.TypeSessionRevoked, sess.AccountID, events.SessionRevoked{SessionID: id, Reason: reason, DenyUntil: until})
+	if err := s.publish(ctx, events.TypeSessionRevoked, sess.AccountID, events.SessionRevoked{SessionID: id, Reason: reason, DenyUntil: until}); err != nil {
+		return err
+	}
+	s.recordEnded(ctx, sess, reason)
+	return nil
 }
 
 func (s *Service) publish(ctx context.Context, eventType, accountID string, payload any) error {

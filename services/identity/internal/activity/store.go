@@ -275,6 +275,24 @@ func (s *Store) List(ctx context.Context, accountID string, q Query) (Page, erro
 	return out, nil
 }
 
+// All returns every entry of accountID's log within the retention, newest first (for the account's
+// data export).
+func (s *Store) All(ctx context.Context, accountID string) ([]Entry, error) {
+	cur, err := s.entries.Find(ctx, s.filter(accountID), options.Find().SetSort(bson.D{{Key: "occurredAt", Value: -1}, {Key: "_id", Value: -1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find activity of %s: %w", accountID, err)
+	}
+	var docs []entryDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("read activity of %s: %w", accountID, err)
+	}
+	out := make([]Entry, len(docs))
+	for i, d := range docs {
+		out[i] = d.entry()
+	}
+	return out, nil
+}
+
 // Get returns one entry of accountID's log within the retention, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, accountID, id string) (Entry, error) {
 	var d entryDoc

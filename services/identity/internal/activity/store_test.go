@@ -135,6 +135,10 @@ func TestListNewestFirstPagedAndByKind(t *testing.T) {
 			}
 		})
 	}
+	all, err := s.All(ctx, "acc1")
+	if err != nil || len(all) != 5 || all[0].ID != "e4" || all[4].ID != "e0" {
+		t.Errorf("All = %d entries (%v), want e4..e0", len(all), err)
+	}
 	if _, err := s.Get(ctx, "acc1", "other"); !errors.Is(err, activity.ErrNotFound) {
 		t.Errorf("Get of another account's entry = %v, want ErrNotFound", err)
 	}

@@ -66,23 +66,31 @@ func (s *Service) fillSessionDevice(ctx context.Context, accountID string, act *
 	}
 }
 
-// signInMethod is how a sign-in's method reads in the activity log: password, otp, provider:<name>,
-// passkey, or two_factor when a second factor completed it.
-func signInMethod(method string, amr []string) string {
-	if len(amr) > 1 && amr[0] != AMRFederated || len(amr) > 2 {
-		return "two_factor"
+type secondFactorKey struct{}
+
+// withSecondFactor marks ctx as a sign-in completed by the second factor factor (a Factor* method):
+// its activity entry says method two_factor.
+func withSecondFactor(ctx context.Context, factor string) context.Context {
+	return context.WithValue(ctx, secondFactorKey{}, factor)
+}
+
+// signInDetails are a sign-in's details in the activity log: method password, otp, provider:<name>,
+// passkey, or two_factor (with secondFactor) when a second factor completed it.
+func signInDetails(ctx context.Context, method string) map[string]string {
+	if f, ok := ctx.Value(secondFactorKey{}).(string); ok {
+		return map[string]string{"method": "two_factor", "secondFactor": f}
 	}
 	if p, ok := strings.CutPrefix(method, device.MethodOAuthPrefix); ok {
-		return "provider:" + p
+		return map[string]string{"method": "provider:" + p}
 	}
-	return method
+	return map[string]string{"method": method}
 }
 
 // recordSignIn records a successful sign-in that started sessionID.
-func (s *Service) recordSignIn(ctx context.Context, a account.Account, d device.Info, cl Client, method, sessionID string, amr []string) {
+func (s *Service) recordSignIn(ctx context.Context, a account.Account, d device.Info, cl Client, method, sessionID string) {
 	act := ActivityFrom(events.ActivitySignIn, d, cl)
 	act.Outcome, act.SessionID = events.OutcomeSucceeded, sessionID
-	act.Details = map[string]string{"method": signInMethod(method, amr)}
+	act.Details = signInDetails(ctx, method)
 	s.RecordActivity(ctx, a.ID, act)
 }
 

@@ -322,7 +322,7 @@ func (s *Service) startSession(ctx context.Context, a account.Account, d device.
 			s.Logger.WarnContext(ctx, "record session device", "account_id", a.ID, "err", err)
 		}
 	}
-	s.recordSignIn(ctx, a, d, cl, method, t.SessionID, amr)
+	s.recordSignIn(ctx, a, d, cl, method, t.SessionID)
 	return SignedIn{Account: a, Tokens: t}, nil
 }
 

@@ -340,6 +340,7 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification)
 		s.AlertRecoveryCodeUsed(ctx, a, remaining, in.Client)
 	}
 	amr = append([]string{c.FirstFactor}, amr...)
+	ctx = withSecondFactor(ctx, method)
 	in.Device.DeviceID = c.DeviceID
 	signInMethod := c.SignInMethod
 	if signInMethod == "" {

@@ -227,3 +227,104 @@ func TestActivityEndpoint(t *testing.T) {
 		t.Errorf("with an API key = %d %s, want 403", r.status, r.raw)
 	}
 }
+
+// activityLog returns the owner's log, newest first, after handing
+// the queued events to the consumer.
+func (h *harness) activityLog(t *testing.T, token string) []map[string]any {
+	t.Helper()
+	h.consumeActivity(t)
+	r := h.activityPage(t, token, "?size=100")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET activity = %d %s", r.status, r.raw)
+	}
+	return activityItems(t, r)
+}
+
+func findItem(items []map[string]any, kind string, details map[string]string) map[string]any {
+	for _, it := range items {
+		if it["kind"] != kind {
+			continue
+		}
+		d, _ := it["details"].(map[string]any)
+		match := true
+		for k, v := range details {
+			if d[k] != v {
+				match = false
+			}
+		}
+		if match {
+			return it
+		}
+	}
+	return nil
+}
+
+// Changes made in a session carry that session, the device it started on and the client; a
+// sign-in completed by a second factor says so; a wrong second factor is a failed sign-in; an API
+// key's first use is recorded once.
+func TestChangeAndTwoFactorActivity(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	reg := h.register(t, "ada@example.com", map[string]any{"device_id": "laptop", "device_name": "Ada's laptop", "platform": "web"})
+	token, sid, id := reg.str("access_token"), reg.str("session_id"), reg.str("user.id")
+
+	if r := h.do(t, request{method: "POST", path: "/api/v1/account/2fa/enable", body: `{"password":"` + goodPassword + `"}`, token: token, ip: "192.0.2.44", userAgent: "Firefox/128"}); r.status != http.StatusOK {
+		t.Fatalf("enable 2FA = %d %s", r.status, r.raw)
+	}
+	enabled := findItem(h.activityLog(t, token), events.ActivityTwoFactorChanged, map[string]string{"factor": "codes", "change": "added"})
+	dev, _ := enabled["device"].(map[string]any)
+	if enabled == nil || enabled["sessionId"] != sid || dev["name"] != "Ada's laptop" || dev["id"] != "laptop" ||
+		enabled["ipAddress"] != "192.0.2.44" || enabled["userAgent"] != "Firefox/128" {
+		t.Fatalf("2FA enabled entry = %v, want session %s on Ada's laptop from 192.0.2.44", enabled, sid)
+	}
+
+	r := h.post(t, "/api/v1/auth/login", map[string]any{"identifier": "ada@example.com", "password": goodPassword, "device_id": "tablet"})
+	tfa := r.str("two_factor_token")
+	if tfa == "" {
+		t.Fatalf("login = %s, want a two-factor challenge", r.raw)
+	}
+	code := h.lastCode(t, "ada@example.com")
+	if bad := h.post(t, "/api/v1/auth/verify-2fa", map[string]any{"two_factor_token": tfa, "otp_code": otherCode(code)}); bad.status != http.StatusBadRequest {
+		t.Fatalf("wrong code = %d %s", bad.status, bad.raw)
+	}
+	ok := h.post(t, "/api/v1/auth/verify-2fa", map[string]any{"two_factor_token": tfa, "otp_code": code, "device_name": "Galaxy Tab", "platform": "android"})
+	if ok.status != http.StatusOK {
+		t.Fatalf("verify-2fa = %d %s", ok.status, ok.raw)
+	}
+	items := h.activityLog(t, token)
+	if f := findItem(items, events.ActivitySignIn, nil); f == nil || f["sessionId"] != ok.str("session_id") ||
+		fmt.Sprint(f["details"]) != "map[method:two_factor secondFactor:email]" {
+		t.Errorf("newest sign-in = %v, want the two-factor one", f)
+	}
+	var failed map[string]any
+	for _, it := range items {
+		if it["reason"] == "two_factor_failed" {
+			failed = it
+		}
+	}
+	if failed == nil || failed["outcome"] != "failed" {
+		t.Errorf("no failed two-factor sign-in in %v", items)
+	}
+	if v := findItem(items, events.ActivityDeviceVerified, nil); v == nil || fmt.Sprint(v["device"]) != "map[id:tablet name:Galaxy Tab platform:ANDROID]" {
+		t.Errorf("device_verified = %v, want the tablet", v)
+	}
+
+	key, keyID := h.issueKey(t, id)
+	for range 2 {
+		if !h.keyWorks(t, key) {
+			t.Fatal("the new key does not work")
+		}
+	}
+	used := 0
+	for _, it := range h.activityLog(t, token) {
+		if it["kind"] == events.ActivityAPIKeyFirstUsed {
+			used++
+			if d, _ := it["details"].(map[string]any); d["keyId"] != keyID {
+				t.Errorf("first use = %v, want key %s", it, keyID)
+			}
+		}
+	}
+	if used != 1 {
+		t.Errorf("%d api_key_first_used entries, want 1", used)
+	}
+}

@@ -127,7 +127,8 @@ func (s *Service) recordLoginFailure(ctx context.Context, a account.Account, fou
 	if !ok {
 		return
 	}
-	act.Actor.Type = events.ActorOwner
+	// Nothing of the request is kept for a person who is no account: same kind of write, no data.
+	act = events.Activity{Kind: act.Kind, Outcome: act.Outcome, Reason: act.Reason, Actor: events.Actor{Type: events.ActorOwner}, Details: act.Details}
 	ev, err := events.New(events.TypeActivity, "unknown", act)
 	if err == nil {
 		err = d.AddDiscarded(ctx, events.TopicActivity, ev)

@@ -30,12 +30,30 @@ func ClientFrom(ctx context.Context) (Client, bool) {
 	return cl, ok
 }
 
+type actorKey struct{}
+
+// WithActor returns ctx in which the changes RecordChange records are by actor (an operator acting
+// on someone else's account through the admin API), unless a change names its own.
+func WithActor(ctx context.Context, actor events.Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
 // RecordChange records act (a change the owner — or act.Actor — made) in accountID's activity log,
 // completed from the request in ctx: the access token's session when it is accountID's, the device
-// that session started on, and the client's IP, user agent and location. Like RecordActivity, a
+// that session started on, and the client's IP, user agent and location. The actor is act.Actor, else
+// the one of WithActor, else — when the request's token is another account's (only operator paths
+// act on other accounts) — an admin with that account's id, else the owner. Like RecordActivity, a
 // failure is logged.
 func (s *Service) RecordChange(ctx context.Context, accountID string, act events.Activity) {
-	if p, ok := authn.FromContext(ctx); ok && p.AccountID == accountID {
+	p, signedIn := authn.FromContext(ctx)
+	if act.Actor.Type == "" {
+		if a, ok := ctx.Value(actorKey{}).(events.Actor); ok {
+			act.Actor = a
+		} else if signedIn && p.AccountID != "" && p.AccountID != accountID {
+			act.Actor = events.Actor{Type: events.ActorAdmin, ID: p.AccountID}
+		}
+	}
+	if signedIn && p.AccountID == accountID {
 		if p.APIKeyID != "" {
 			if act.Details == nil {
 				act.Details = map[string]string{}

@@ -135,7 +135,7 @@ func (s *Service) Lock(ctx context.Context, op Operator, id, reason string) erro
 		return fmt.Errorf("lock account: %w", err)
 	}
 	if !ok {
-		return ErrState
+		return ErrNotActive
 	}
 	s.Auth.PublishSnapshotOrLog(ctx, a.ID)
 	s.Auth.CarryOutRevocation(ctx, a.ID, revoke)
@@ -155,7 +155,7 @@ func (s *Service) Unlock(ctx context.Context, op Operator, id, reason string) er
 		return fmt.Errorf("unlock account: %w", err)
 	}
 	if !ok {
-		return ErrState
+		return ErrNotLocked
 	}
 	s.Auth.PublishSnapshotOrLog(ctx, a.ID)
 	s.Auth.AlertOrLog(ctx, a, AlertAccountUnlocked, nil)
@@ -175,7 +175,7 @@ func (s *Service) Reactivate(ctx context.Context, op Operator, id, reason string
 		return fmt.Errorf("reactivate account: %w", err)
 	}
 	if !ok {
-		return ErrState
+		return ErrNotDeactivated
 	}
 	s.Auth.PublishSnapshotOrLog(ctx, a.ID)
 	s.record(ctx, o, a.ID, ActionReactivate, withReason(nil, reason))

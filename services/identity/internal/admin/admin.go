@@ -40,9 +40,21 @@ var (
 	ErrSelf = errors.New("operators cannot do this to their own account")
 	// ErrState: the account is not in a state the action applies to (409).
 	ErrState = errors.New("account is not in a state this action applies to")
+	// ErrNotActive, ErrNotLocked and ErrNotDeactivated (all ErrState) say which state was expected.
+	ErrNotActive      = &StateError{"Only an active account can be locked"}
+	ErrNotLocked      = &StateError{"The account is not locked"}
+	ErrNotDeactivated = &StateError{"Only a deactivated account can be reactivated"}
 	// ErrDeletionUnavailable: no Deletions is wired (501).
 	ErrDeletionUnavailable = errors.New("account deletion is not available")
 )
+
+// StateError is ErrState with the state the action expected, for the client.
+type StateError struct{ Message string }
+
+func (e *StateError) Error() string { return e.Message }
+
+// Is makes every StateError match ErrState.
+func (e *StateError) Is(target error) bool { return target == ErrState }
 
 // Actions, as recorded in the activity log's Details.action.
 const (
@@ -213,10 +225,15 @@ func (s *Service) authorize(ctx context.Context, op Operator, n need) (operator,
 	return o, nil
 }
 
-// Authorize checks that op may use the admin API at all (support or admin), for the route gate that
-// runs before step-up; each action checks its own role again.
-func (s *Service) Authorize(ctx context.Context, op Operator) error {
-	_, err := s.authorize(ctx, op, needSupport)
+// Authorize checks that op holds the role a route needs (admin only when adminOnly, else support
+// or admin), for the route gate that runs before step-up and before any account is looked up; each
+// action checks its own role again.
+func (s *Service) Authorize(ctx context.Context, op Operator, adminOnly bool) error {
+	n := needSupport
+	if adminOnly {
+		n = needAdmin
+	}
+	_, err := s.authorize(ctx, op, n)
 	return err
 }
 

@@ -152,6 +152,7 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		RecoveryCodes:  recovery.New(recovery.KeyFrom(cfg.OTPPepper.Value()), store.NewRecoveryCodes(db)),
 		Logger:         log,
 	}
+	adminDeps.Deny = denyList
 	if d, ok := any(svc).(admin.Deletions); ok {
 		adminDeps.Deletions = d
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
 	"github.com/latchkey/latchkey/services/identity/internal/activity"
 	"github.com/latchkey/latchkey/services/identity/internal/apikey"
@@ -137,11 +138,30 @@ func (s *Service) Lock(ctx context.Context, op Operator, id, reason string) erro
 	if !ok {
 		return ErrNotActive
 	}
+	s.applyLocally(ctx, a.ID, true)
 	s.Auth.PublishSnapshotOrLog(ctx, a.ID)
 	s.Auth.CarryOutRevocation(ctx, a.ID, revoke)
 	s.Auth.AlertOrLog(ctx, a, AlertAccountLocked, nil)
 	s.record(ctx, o, a.ID, ActionLock, withReason(nil, reason))
 	return nil
+}
+
+// applyLocally tells this process's deny-list about a lock (deny the account's API keys) or an
+// unlock, as the account.updated event will tell every other service's.
+func (s *Service) applyLocally(ctx context.Context, id string, locked bool) {
+	if s.Deny == nil {
+		return
+	}
+	a, err := s.Accounts.ByID(ctx, id)
+	if err != nil {
+		s.Logger.WarnContext(ctx, "read account for the local deny-list", "account_id", id, "err", err)
+		return
+	}
+	if locked {
+		s.Deny.DenyInactiveAccount(id, a.Version, time.Now().Add(authn.APIKeyDenyWindow))
+	} else {
+		s.Deny.AllowActiveAccount(id, a.Version)
+	}
 }
 
 // Unlock makes a locked account active again and alerts the owner. ErrState when it is not locked.
@@ -157,6 +177,7 @@ func (s *Service) Unlock(ctx context.Context, op Operator, id, reason string) er
 	if !ok {
 		return ErrNotLocked
 	}
+	s.applyLocally(ctx, a.ID, false)
 	s.Auth.PublishSnapshotOrLog(ctx, a.ID)
 	s.Auth.AlertOrLog(ctx, a, AlertAccountUnlocked, nil)
 	s.record(ctx, o, a.ID, ActionUnlock, withReason(nil, reason))
@@ -326,12 +347,12 @@ func (s *Service) writable(ctx context.Context, op Operator, n need, id string, 
 	if err != nil {
 		return operator{}, account.Account{}, err
 	}
+	if notSelf && id == o.AccountID {
+		return operator{}, account.Account{}, ErrSelf
+	}
 	a, err := s.target(ctx, o, id, true)
 	if err != nil {
 		return operator{}, account.Account{}, err
-	}
-	if notSelf && a.ID == o.AccountID {
-		return operator{}, account.Account{}, ErrSelf
 	}
 	return o, a, nil
 }

@@ -164,7 +164,16 @@ type Deps struct {
 	Passkeys       PasskeyStore
 	Activity       activity.Reader
 	Deletions      Deletions
-	Logger         *slog.Logger
+	// Deny is this process's deny-list (authn.DenyList): a lock refuses the account's API keys here
+	// at once, without waiting for the account.updated event to come back from Kafka.
+	Deny   LocalDenyList
+	Logger *slog.Logger
+}
+
+// LocalDenyList is the part of authn.DenyList a lock and an unlock use.
+type LocalDenyList interface {
+	DenyInactiveAccount(accountID string, version int64, until time.Time)
+	AllowActiveAccount(accountID string, version int64)
 }
 
 // Service runs the admin actions.

@@ -463,3 +463,51 @@ func urlQuery(s string) string {
 	r := strings.NewReplacer("+", "%2B", " ", "%20", "@", "%40")
 	return r.Replace(s)
 }
+
+// TestLockedAccountSignInPaths: a lock placed while a sign-in is half done still stops it — the code
+// of a new-device verification (envelope 423) and the answer to a two-factor challenge (plain 423).
+func TestLockedAccountSignInPaths(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	root := h.operator(t, "root@example.com", account.RoleAdmin)
+	user := h.operator(t, "user@example.com")
+	lock := func() {
+		t.Helper()
+		wantAdminStatus(t, h.adminCall(t, root, http.MethodPost, "/api/v1/admin/accounts/"+user.id+"/lock", nil, true), http.StatusOK, "lock")
+	}
+	unlock := func() {
+		t.Helper()
+		wantAdminStatus(t, h.adminCall(t, root, http.MethodPost, "/api/v1/admin/accounts/"+user.id+"/unlock", nil, true), http.StatusOK, "unlock")
+	}
+
+	// New device: the code was sent before the lock.
+	r := h.post(t, "/api/v1/auth/login", login(user.email, goodPassword, "phone"))
+	token := r.str("device_verification_token")
+	if token == "" {
+		t.Fatalf("login from a new device = %d %s, want a device challenge", r.status, r.raw)
+	}
+	code := h.lastCode(t, user.email)
+	lock()
+	r = h.post(t, "/api/v1/account/device/verify", verifyBody(token, code, "phone"))
+	if r.status != http.StatusLocked || r.body["success"] != false || r.str("data") != "This account is locked; contact support" {
+		t.Errorf("device verification of a locked account = %d %s, want the envelope 423", r.status, r.raw)
+	}
+	unlock()
+
+	// Two-factor: the challenge was issued before the lock.
+	if ok, err := store.NewAccounts(h.db).SetTwoFactor(ctx, user.id, true, nil); !ok || err != nil {
+		t.Fatalf("enable 2fa: %v %v", ok, err)
+	}
+	r = h.post(t, "/api/v1/auth/login", login(user.email, goodPassword, "laptop"))
+	tfa := r.str("two_factor_token")
+	if tfa == "" {
+		t.Fatalf("login with 2FA = %d %s, want a challenge", r.status, r.raw)
+	}
+	code = h.lastCode(t, user.email)
+	lock()
+	r = h.post(t, "/api/v1/auth/verify-2fa", map[string]any{"two_factor_token": tfa, "otp_code": code})
+	if r.status != http.StatusLocked || r.str("detail") != "This account is locked; contact support" {
+		t.Errorf("verify-2fa of a locked account = %d %s, want the plain 423", r.status, r.raw)
+	}
+}

@@ -95,6 +95,8 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 		{"lower-case env name", []string{"services.profile.env.foo=bar"}, "foo"},
 		{"secret ref without key", []string{"secretEnv.SMTP_PASSWORD.secretName=smtp"}, "key"},
 		{"bad shutdown timeout", []string{"config.shutdownTimeout=soon"}, "shutdownTimeout"},
+		{"admin host with a scheme", []string{"admin.host=https://admin.example.com"}, "host"},
+		{"unknown admin key", []string{"admin.enable=true"}, "enable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render.Chart(chartDir, "latchkey", "latchkey", nil, tc.set)

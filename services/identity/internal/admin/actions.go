@@ -237,12 +237,10 @@ func (s *Service) ResetTwoFactor(ctx context.Context, op Operator, id, reason st
 		return err
 	}
 	removed := map[string]string{}
-	if a.TwoFactorEnabled {
-		// SetTwoFactor applies to active accounts only; for a locked one the flag is left and the
-		// reset below still removes every factor it would ask for.
-		if _, err := s.Accounts.SetTwoFactor(ctx, a.ID, false, nil); err != nil {
-			return fmt.Errorf("turn two-factor codes off: %w", err)
-		}
+	// Whatever the account's status: a locked account's owner signs in without factors once unlocked.
+	if off, err := s.Accounts.ClearTwoFactor(ctx, a.ID); err != nil {
+		return fmt.Errorf("turn two-factor codes off: %w", err)
+	} else if off {
 		s.Auth.PublishSnapshotOrLog(ctx, a.ID)
 		removed["codes"] = "off"
 	}

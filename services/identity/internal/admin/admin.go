@@ -84,7 +84,7 @@ type Accounts interface {
 	SetStatus(ctx context.Context, id string, from, to account.Status, revoke *account.Revocation) (bool, error)
 	SetRoles(ctx context.Context, id string, roles []string) (bool, error)
 	OrderRevocation(ctx context.Context, id string, r account.Revocation) (bool, error)
-	SetTwoFactor(ctx context.Context, id string, enabled bool, revoke *account.Revocation) (bool, error)
+	ClearTwoFactor(ctx context.Context, id string) (bool, error)
 }
 
 // Session is one live session of an account, as the session service describes it.

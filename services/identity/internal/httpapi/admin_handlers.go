@@ -100,8 +100,8 @@ func adminFailure(err error) error {
 	return failure(err, "password", wire.Unauthorized(msgInvalidCode))
 }
 
-// accountID reads and checks the :id path parameter.
-func accountID(c *fiber.Ctx, param string) (string, error) {
+// pathID reads and checks an id path parameter.
+func pathID(c *fiber.Ctx, param string) (string, error) {
 	id := strings.TrimSpace(c.Params(param))
 	v := wire.NewChecker()
 	v.Loc = "path"
@@ -301,7 +301,7 @@ type adminAccountResponse struct {
 
 // account is GET /api/v1/admin/accounts/{id}.
 func (h *adminHandler) account(c *fiber.Ctx) error {
-	id, err := accountID(c, "id")
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -371,7 +371,7 @@ type adminDone struct {
 
 // action runs one of the reason-taking writes.
 func (h *adminHandler) action(c *fiber.Ctx, run func(op admin.Operator, id, reason string) error, done string) error {
-	id, err := accountID(c, "id")
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -420,7 +420,7 @@ type adminRolesResponse struct {
 
 // setRoles is PUT /api/v1/admin/accounts/{id}/roles.
 func (h *adminHandler) setRoles(c *fiber.Ctx) error {
-	id, err := accountID(c, "id")
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -452,11 +452,11 @@ func (h *adminHandler) setRoles(c *fiber.Ctx) error {
 
 // revokeKey is DELETE /api/v1/admin/accounts/{id}/api-keys/{keyId}.
 func (h *adminHandler) revokeKey(c *fiber.Ctx) error {
-	id, err := accountID(c, "id")
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
-	keyID, err := accountID(c, "keyId")
+	keyID, err := pathID(c, "keyId")
 	if err != nil {
 		return err
 	}
@@ -476,7 +476,7 @@ type adminDeletionResponse struct {
 
 // deleteAccount is DELETE /api/v1/admin/accounts/{id}: the deletion starts (grace period first).
 func (h *adminHandler) deleteAccount(c *fiber.Ctx) error {
-	id, err := accountID(c, "id")
+	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}

@@ -510,4 +510,11 @@ func TestLockedAccountSignInPaths(t *testing.T) {
 	if r.status != http.StatusLocked || r.str("detail") != "This account is locked; contact support" {
 		t.Errorf("verify-2fa of a locked account = %d %s, want the plain 423", r.status, r.raw)
 	}
+
+	// A reset while locked turns the factors off too: once unlocked, the password alone signs in.
+	wantAdminStatus(t, h.adminCall(t, root, http.MethodPost, "/api/v1/admin/accounts/"+user.id+"/reset-2fa", nil, true), http.StatusOK, "reset-2fa while locked")
+	unlock()
+	if r := h.post(t, "/api/v1/auth/login", login(user.email, goodPassword, "laptop")); r.status != http.StatusOK || r.str("access_token") == "" {
+		t.Errorf("login after reset and unlock = %d %s, want tokens", r.status, r.raw)
+	}
 }

@@ -105,3 +105,9 @@ func (s *Accounts) OrderRevocation(ctx context.Context, id string, r account.Rev
 	}
 	return res.MatchedCount > 0, nil
 }
+
+// ClearTwoFactor turns two-factor codes off whatever the account's status (an operator's reset may
+// concern a locked account), through UpdateProjected. It reports whether 2FA was on.
+func (s *Accounts) ClearTwoFactor(ctx context.Context, id string) (bool, error) {
+	return s.UpdateProjected(ctx, id, bson.D{{Key: "twoFactorEnabled", Value: true}}, bson.D{{Key: "twoFactorEnabled", Value: false}})
+}

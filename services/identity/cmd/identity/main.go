@@ -150,9 +150,9 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		Sessions:       sessionclient.New(cfg.SessionInternalURL, cfg.InternalToken, nil),
 		Authenticators: totp.New(store.NewAuthenticators(db), cfg.TOTP.Keys, cfg.TOTP.Issuer),
 		RecoveryCodes:  recovery.New(recovery.KeyFrom(cfg.OTPPepper.Value()), store.NewRecoveryCodes(db)),
+		Deny:           denyList, // a lock refuses the account's keys here at once
 		Logger:         log,
 	}
-	adminDeps.Deny = denyList
 	if d, ok := any(svc).(admin.Deletions); ok {
 		adminDeps.Deletions = d
 	}

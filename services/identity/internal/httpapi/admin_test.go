@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"github.com/latchkey/latchkey/libs/devinfra/oidctest"
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
@@ -516,5 +517,29 @@ func TestLockedAccountSignInPaths(t *testing.T) {
 	unlock()
 	if r := h.post(t, "/api/v1/auth/login", login(user.email, goodPassword, "laptop")); r.status != http.StatusOK || r.str("access_token") == "" {
 		t.Errorf("login after reset and unlock = %d %s, want tokens", r.status, r.raw)
+	}
+}
+
+// TestLockedAccountProviderSignIn: a provider sign-in of a locked account answers the plain 423 once
+// the provider proved the identity, and works again after the unlock.
+func TestLockedAccountProviderSignIn(t *testing.T) {
+	t.Parallel()
+	iss := oidctest.New(t)
+	h := newHarness(t, withGoogle(iss))
+	root := h.operator(t, "root@example.com", account.RoleAdmin)
+	r := h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": idToken(t, iss, "g-zoe", "zoe@gmail.com"), "device_id": "zoe-phone"})
+	zoeID := r.str("user.id")
+	if r.status != http.StatusCreated || zoeID == "" {
+		t.Fatalf("first sign-in = %d %s", r.status, r.raw)
+	}
+	wantAdminStatus(t, h.adminCall(t, root, http.MethodPost, "/api/v1/admin/accounts/"+zoeID+"/lock", nil, true), http.StatusOK, "lock")
+	r = h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": idToken(t, iss, "g-zoe", "zoe@gmail.com"), "device_id": "zoe-phone"})
+	if r.status != http.StatusLocked || r.str("detail") != "This account is locked; contact support" {
+		t.Errorf("provider sign-in of a locked account = %d %s, want the plain 423", r.status, r.raw)
+	}
+	wantAdminStatus(t, h.adminCall(t, root, http.MethodPost, "/api/v1/admin/accounts/"+zoeID+"/unlock", nil, true), http.StatusOK, "unlock")
+	r = h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": idToken(t, iss, "g-zoe", "zoe@gmail.com"), "device_id": "zoe-phone"})
+	if r.status != http.StatusOK || r.str("access_token") == "" {
+		t.Errorf("provider sign-in after the unlock = %d %s, want tokens", r.status, r.raw)
 	}
 }

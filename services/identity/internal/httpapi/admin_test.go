@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/latchkey/latchkey/libs/devinfra/oidctest"
+	"github.com/latchkey/latchkey/libs/devinfra/webauthntest"
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/services/identity/internal/account"
@@ -541,5 +542,38 @@ func TestLockedAccountProviderSignIn(t *testing.T) {
 	r = h.callAs(t, "POST", "/api/v1/auth/oauth/google", "", map[string]any{"id_token": idToken(t, iss, "g-zoe", "zoe@gmail.com"), "device_id": "zoe-phone"})
 	if r.status != http.StatusOK || r.str("access_token") == "" {
 		t.Errorf("provider sign-in after the unlock = %d %s, want tokens", r.status, r.raw)
+	}
+}
+
+// TestLockedAccountPasskeySignIn: a passwordless passkey sign-in of a locked account answers the
+// plain 423 once the assertion verified; after the unlock it works, and a second-factor reset removes
+// the passkey (its sign-in then fails).
+func TestLockedAccountPasskeySignIn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	root := h.operator(t, "root@example.com", account.RoleAdmin)
+	ada := h.signUp(t, "pk-locked@example.com")
+	key := webauthntest.New()
+	h.registerPasskey(t, ada, key, "YubiKey")
+	base := "/api/v1/admin/accounts/" + ada.id
+
+	wantAdminStatus(t, h.adminCall(t, root, http.MethodPost, base+"/lock", nil, true), http.StatusOK, "lock")
+	if r := h.passkeySignIn(t, key, webauthntest.Options{Origin: pkOrigin}, "pixel-1"); r.status != http.StatusLocked || r.str("detail") != "This account is locked; contact support" {
+		t.Errorf("passkey sign-in of a locked account = %d %s, want the plain 423", r.status, r.raw)
+	}
+	wantAdminStatus(t, h.adminCall(t, root, http.MethodPost, base+"/unlock", nil, true), http.StatusOK, "unlock")
+	if r := h.passkeySignIn(t, key, webauthntest.Options{Origin: pkOrigin}, "pixel-1"); r.status != http.StatusOK {
+		t.Errorf("passkey sign-in after the unlock = %d %s", r.status, r.raw)
+	}
+	d := h.adminCall(t, root, http.MethodGet, base, nil, false)
+	if d.at("factors.passkeys") != float64(1) {
+		t.Errorf("detail factors = %v, want one passkey", d.at("factors"))
+	}
+	wantAdminStatus(t, h.adminCall(t, root, http.MethodPost, base+"/reset-2fa", nil, true), http.StatusOK, "reset-2fa")
+	if n, _ := h.passkeys.Count(context.Background(), ada.id); n != 0 {
+		t.Errorf("%d passkeys left after the reset", n)
+	}
+	if r := h.passkeySignIn(t, key, webauthntest.Options{Origin: pkOrigin}, "pixel-1"); r.status != http.StatusUnauthorized {
+		t.Errorf("sign-in with the removed passkey = %d %s, want 401", r.status, r.raw)
 	}
 }

@@ -33,6 +33,11 @@ func (s *Service) Search(ctx context.Context, op Operator, q string, page, size 
 	if err != nil {
 		return SearchResult{}, fmt.Errorf("search accounts: %w", err)
 	}
+	// Each account shown is a read its owner would want to know about: a view in its log; the search
+	// itself, with the query, goes to the operator's.
+	for _, a := range found {
+		s.Auth.RecordActivity(ctx, a.ID, s.activity(o, ActionView, map[string]string{"via": ActionSearch}))
+	}
 	s.record(ctx, o, "", ActionSearch, map[string]string{"query": q})
 	return SearchResult{Accounts: found, Total: total}, nil
 }

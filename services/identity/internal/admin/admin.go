@@ -261,13 +261,18 @@ func (s *Service) target(ctx context.Context, o operator, id string, write bool)
 	return a, nil
 }
 
-// record writes the action into the activity log of the account acted on and of the operator.
-func (s *Service) record(ctx context.Context, o operator, targetID, action string, details map[string]string) {
+// activity is an admin_action entry of o's action with details (Details.action set).
+func (s *Service) activity(o operator, action string, details map[string]string) events.Activity {
 	d := map[string]string{"action": action}
 	for k, v := range details {
 		d[k] = v
 	}
-	act := events.Activity{Kind: events.ActivityAdminAction, Actor: o.actor(), IPAddress: o.IP, UserAgent: o.UserAgent, Details: d}
+	return events.Activity{Kind: events.ActivityAdminAction, Actor: o.actor(), IPAddress: o.IP, UserAgent: o.UserAgent, Details: d}
+}
+
+// record writes the action into the activity log of the account acted on and of the operator.
+func (s *Service) record(ctx context.Context, o operator, targetID, action string, details map[string]string) {
+	act := s.activity(o, action, details)
 	if targetID != "" {
 		s.Auth.RecordActivity(ctx, targetID, act)
 	}

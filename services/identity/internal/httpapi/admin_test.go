@@ -409,6 +409,25 @@ func TestAdminAPIKeysSearchDetailDelete(t *testing.T) {
 			t.Errorf("search %q = %d %s, want grace", q, r.status, r.raw)
 		}
 	}
+	// Every account a search showed has the view in its log; the operator's log has the searches.
+	viewed := 0
+	for _, a := range h.adminActions(t, userID) {
+		if a.Details["action"] == admin.ActionView && a.Details["via"] == admin.ActionSearch && a.Actor.ID == root.id {
+			viewed++
+		}
+	}
+	if viewed != 6 {
+		t.Errorf("%d search views in the account's log, want 6", viewed)
+	}
+	searches := 0
+	for _, a := range h.adminActions(t, root.id) {
+		if a.Details["action"] == admin.ActionSearch && a.Details["query"] != "" {
+			searches++
+		}
+	}
+	if searches != 6 {
+		t.Errorf("%d searches in the operator's log, want 6", searches)
+	}
 	if r := h.adminCall(t, root, http.MethodGet, "/api/v1/admin/accounts?q=nobody-at-all", nil, false); r.status != 200 || r.body["total"] != float64(0) {
 		t.Errorf("search for nobody = %d %s", r.status, r.raw)
 	}

@@ -96,6 +96,8 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 		{"secret ref without key", []string{"secretEnv.SMTP_PASSWORD.secretName=smtp"}, "key"},
 		{"bad shutdown timeout", []string{"config.shutdownTimeout=soon"}, "shutdownTimeout"},
 		{"bad activity retention", []string{"services.identity.env.ACTIVITY_RETENTION=90days"}, "ACTIVITY_RETENTION"},
+		{"admin host with a scheme", []string{"admin.host=https://admin.example.com"}, "host"},
+		{"unknown admin key", []string{"admin.enable=true"}, "enable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render.Chart(chartDir, "latchkey", "latchkey", nil, tc.set)

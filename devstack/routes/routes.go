@@ -57,6 +57,9 @@ type Route struct {
 	Service  string   `yaml:"service"`
 	// DevOnly routes exist only in the local stack; the chart never renders them.
 	DevOnly bool `yaml:"devOnly"`
+	// Admin routes (the admin API) are rendered by the chart only when admin.enabled; the local
+	// gateway always routes them.
+	Admin bool `yaml:"admin"`
 }
 
 // String renders the route for messages, e.g. "Prefix /api/v1/me -> profile".
@@ -64,6 +67,9 @@ func (r Route) String() string {
 	s := fmt.Sprintf("%s %s -> %s", r.PathType, r.Path, r.Service)
 	if r.DevOnly {
 		s += " (dev only)"
+	}
+	if r.Admin {
+		s += " (admin)"
 	}
 	return s
 }

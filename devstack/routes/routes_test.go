@@ -298,3 +298,35 @@ func TestFindFrom(t *testing.T) {
 		})
 	}
 }
+
+// TestRealTableAdminRoute: the admin API is one identity Prefix route marked admin (the chart renders
+// it only with admin.enabled), matched whole segments only, and the local gateway's Match serves it.
+func TestRealTableAdminRoute(t *testing.T) {
+	table := loadReal(t)
+	for _, tc := range []struct {
+		path string
+		want string
+	}{
+		{"/api/v1/admin", "identity"},
+		{"/api/v1/admin/accounts", "identity"},
+		{"/api/v1/admin/accounts/x/lock", "identity"},
+		{"/api/v1/administrator", ""},
+	} {
+		r, ok := table.Match(tc.path, false)
+		if got := map[bool]string{true: r.Service}[ok]; got != tc.want {
+			t.Errorf("%s -> %q, want %q", tc.path, got, tc.want)
+		}
+		if ok && !r.Admin {
+			t.Errorf("%s matched %s, not marked admin", tc.path, r)
+		}
+	}
+	var admin []Route
+	for _, r := range table.Routes {
+		if r.Admin {
+			admin = append(admin, r)
+		}
+	}
+	if len(admin) != 1 || admin[0].String() != "Prefix /api/v1/admin -> identity (admin)" {
+		t.Errorf("admin routes = %v, want Prefix /api/v1/admin -> identity only", admin)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -107,9 +108,12 @@ Latchkey is running.
   dev outbox:  %[1]s/api/v1/dev/outbox
   data:        %[2]s
   breaches:    %[4]s (a local Pwned Passwords range API: these passwords count as breached: %[5]s)
+  mongodb:     %[6]s (identity's database: %[7]s)
+  admin API:   %[1]s/api/v1/admin (make an account an operator: MONGODB_URI='%[6]s' MONGODB_DATABASE=%[7]s %[8]s admin grant --email you@example.com --role admin)
 %[3]sPress Ctrl-C to stop.
 
-`, st.GatewayURL(), *data, oidcNote, st.BreachedPasswordsURL(), strings.Join(hibptest.DevPasswords, " "))
+`, st.GatewayURL(), *data, oidcNote, st.BreachedPasswordsURL(), strings.Join(hibptest.DevPasswords, " "),
+		st.MongoURI(), st.Database("identity"), filepath.Join(*bin, "identity"))
 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nStopping Latchkey ...")

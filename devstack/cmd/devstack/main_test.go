@@ -84,6 +84,8 @@ func TestRun(t *testing.T) {
 	for _, want := range []string{
 		"gateway:     http://127.0.0.1:",
 		"/api/v1/dev/outbox",
+		"mongodb:     mongodb://",
+		"MONGODB_DATABASE=latchkey_identity " + filepath.Join(bin, "identity") + " admin grant --email you@example.com --role admin",
 		"[identity] identity listening",
 		"[notification] notification shutting down",
 		"Stopped.",

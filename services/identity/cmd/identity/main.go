@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
@@ -16,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 	"github.com/latchkey/latchkey/libs/platform/lifecycle"
 	"github.com/latchkey/latchkey/services/identity/internal/activity"
+	"github.com/latchkey/latchkey/services/identity/internal/admin"
 	"github.com/latchkey/latchkey/services/identity/internal/apikey"
 	"github.com/latchkey/latchkey/services/identity/internal/auth"
 	"github.com/latchkey/latchkey/services/identity/internal/captcha"
@@ -45,6 +47,10 @@ const republishInterval = time.Minute
 const activityCleanupInterval = time.Hour
 
 func main() {
+	// `identity admin grant|revoke ...`: the operator command, which grants the admin API's roles.
+	if len(os.Args) > 1 && os.Args[1] == "admin" {
+		os.Exit(runAdminCommand(context.Background(), os.Args[2:], platformconfig.NewLoader(), os.Stdout, os.Stderr))
+	}
 	lifecycle.Main(config.Service, func(ctx context.Context, log *slog.Logger) error {
 		return run(ctx, log, platformconfig.NewLoader())
 	})
@@ -143,6 +149,19 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 	})
 	denyList := authn.NewDenyList()
 	keys.DenyLocally(denyList)
+	// The admin API (/api/v1/admin/...): operators are accounts holding ROLE_ADMIN or ROLE_SUPPORT,
+	// granted with `identity admin grant`. Deletion is offered once auth.Service can schedule it.
+	adminDeps := admin.Deps{
+		Auth: svc, Accounts: store.NewAccounts(db), Devices: store.NewDevices(db), Providers: store.NewProviders(db), APIKeys: keys,
+		Sessions:       sessionclient.New(cfg.SessionInternalURL, cfg.InternalToken, nil),
+		Authenticators: totp.New(store.NewAuthenticators(db), cfg.TOTP.Keys, cfg.TOTP.Issuer),
+		RecoveryCodes:  recovery.New(recovery.KeyFrom(cfg.OTPPepper.Value()), store.NewRecoveryCodes(db)),
+		Deny:           denyList, // a lock refuses the account's keys here at once
+		Logger:         log,
+	}
+	if d, ok := any(svc).(admin.Deletions); ok {
+		adminDeps.Deletions = d
+	}
 
 	httpapi.Register(rt.Public, authn.Middleware(verifier, denyList), svc, keys, log)
 	// Passkeys (WebAuthn): second factor, step-up and passwordless sign-in; off without WEBAUTHN_RP_ID.
@@ -157,11 +176,13 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		}
 		passkeys.SetAlerts(svc) // every passkey added or removed is told to the owner
 		svc.Passkeys = passkeys
+		adminDeps.Passkeys = passkeyStore
 		httpapi.RegisterPasskeys(rt.Public, authn.Middleware(verifier, denyList), svc, passkeys, log)
 	}
 	httpapi.RegisterUsernames(rt.Public, authn.Middleware(verifier, denyList),
 		httpapi.LimitPerIP(limiter, httpapi.ScopeUsernameLookupIP, cfg.UsernameLookupsPerIP, cfg.Throttle.AllowIPs),
 		username.NewService(cfg.Usernames, usernames, svc, log))
+	httpapi.RegisterAdmin(rt.Public, authn.Middleware(verifier, denyList), svc, admin.NewService(adminDeps), log)
 	internal, guard := rt.Internal, httpx.RequireToken(cfg.InternalToken)
 	httpapi.RegisterInternal(internal, guard, keys)
 	httpapi.RegisterReauthentication(internal, guard, svc)

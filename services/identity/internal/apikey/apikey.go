@@ -298,11 +298,17 @@ var revokedEventNamespace = uuid.MustParse("6f1c2a8e-3b7d-4e59-9c0a-1d2e3f4a5b6c
 // marked revoked, so a revocation is never without its event (a failure in between leaves a key
 // refused by the services' caches for a while but still live: the owner's retry revokes it).
 func (s *Service) Revoke(ctx context.Context, accountID, id string) error {
+	return s.RevokeWithReason(ctx, accountID, id, "revoked_by_owner")
+}
+
+// RevokeWithReason is Revoke with the reason its api_key.revoked event carries (an operator's
+// revocation: "revoked_by_admin").
+func (s *Service) RevokeWithReason(ctx context.Context, accountID, id, reason string) error {
 	if _, err := s.keys.Find(ctx, accountID, id); err != nil {
 		return err
 	}
 	now := s.now().UTC()
-	ev, err := events.New(events.TypeAPIKeyRevoked, accountID, events.APIKeyRevoked{KeyID: id, Reason: "revoked_by_owner"})
+	ev, err := events.New(events.TypeAPIKeyRevoked, accountID, events.APIKeyRevoked{KeyID: id, Reason: reason})
 	if err != nil {
 		return err
 	}

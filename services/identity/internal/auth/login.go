@@ -80,6 +80,10 @@ func (s *Service) Login(ctx context.Context, in Login) (res LoginResult, err err
 			return LoginResult{}, err
 		}
 	}
+	if ok && a.Status == account.StatusLocked {
+		// Told only to whoever knows the password: the lock is no account-enumeration oracle.
+		return LoginResult{}, ErrAccountLocked
+	}
 	if !ok || !a.CanSignIn() {
 		ferr := s.failLogin(ctx, lc)
 		s.recordLoginFailure(ctx, a, found, loginFailureReason(a, ok, nil), in)
@@ -244,6 +248,8 @@ func (s *Service) answerLoginCode(ctx context.Context, purpose, token, ip string
 		return account.Account{}, otp.Challenge{}, ErrInvalidCode
 	case err != nil:
 		return account.Account{}, otp.Challenge{}, fmt.Errorf("load account: %w", err)
+	case a.Status == account.StatusLocked:
+		return account.Account{}, otp.Challenge{}, ErrAccountLocked
 	case !a.CanSignIn():
 		return account.Account{}, otp.Challenge{}, ErrInvalidCode
 	}

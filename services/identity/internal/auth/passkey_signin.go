@@ -114,6 +114,8 @@ func (s *Service) SignInWithPasskey(ctx context.Context, in PasskeySignIn) (Sign
 		return fail()
 	case err != nil:
 		return SignedIn{}, fmt.Errorf("load account: %w", err)
+	case a.Status == account.StatusLocked:
+		return SignedIn{}, ErrAccountLocked
 	case !a.CanSignIn():
 		return fail()
 	}

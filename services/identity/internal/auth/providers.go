@@ -134,6 +134,9 @@ func (s *Service) SignInWithProvider(ctx context.Context, in ProviderSignIn) (re
 		if a, err = s.Accounts.ByID(ctx, l.AccountID); err != nil && !errors.Is(err, account.ErrNotFound) {
 			return ProviderResult{}, fmt.Errorf("load account: %w", err)
 		}
+		if err == nil && a.Status == account.StatusLocked {
+			return ProviderResult{}, ErrAccountLocked
+		}
 		if err != nil || !a.CanSignIn() {
 			return ProviderResult{}, ErrInvalidCredentials
 		}

@@ -328,6 +328,8 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in TwoFactorVerification)
 		return SignedIn{}, ErrInvalidCode
 	case err != nil:
 		return SignedIn{}, fmt.Errorf("load account: %w", err)
+	case a.Status == account.StatusLocked:
+		return SignedIn{}, ErrAccountLocked
 	case !a.CanSignIn():
 		return SignedIn{}, ErrInvalidCode
 	}

@@ -288,6 +288,17 @@ var identityKeyPolicy = map[string]authntest.KeyDecision{
 	"POST /api/v1/auth/passkeys/login/begin":                 authntest.KeysPublic,
 	"POST /api/v1/auth/passkeys/login/finish":                authntest.KeysPublic,
 	"GET /api/v1/account/activity":                           authntest.KeysSignedIn,
+	// The admin API: operators sign in; a key (even an admin's) is refused on every route.
+	"GET /api/v1/admin/accounts":                        authntest.KeysSignedIn,
+	"GET /api/v1/admin/accounts/:id":                    authntest.KeysSignedIn,
+	"POST /api/v1/admin/accounts/:id/lock":              authntest.KeysSignedIn,
+	"POST /api/v1/admin/accounts/:id/unlock":            authntest.KeysSignedIn,
+	"POST /api/v1/admin/accounts/:id/reactivate":        authntest.KeysSignedIn,
+	"POST /api/v1/admin/accounts/:id/sign-out":          authntest.KeysSignedIn,
+	"POST /api/v1/admin/accounts/:id/reset-2fa":         authntest.KeysSignedIn,
+	"PUT /api/v1/admin/accounts/:id/roles":              authntest.KeysSignedIn,
+	"DELETE /api/v1/admin/accounts/:id/api-keys/:keyId": authntest.KeysSignedIn,
+	"DELETE /api/v1/admin/accounts/:id":                 authntest.KeysSignedIn,
 }
 
 // TestAPIKeyRoutePolicy asks every route of the real app what it decides about API keys.

@@ -129,6 +129,10 @@ func newSessionService(t testing.TB) *sessionService {
 			s.revoke(w, r)
 			return
 		}
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/internal/v1/accounts/") && strings.HasSuffix(r.URL.Path, "/sessions") {
+			s.list(w, r) // admin_test.go
+			return
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/internal/v1/sessions" {
 			http.NotFound(w, r)
 			return
@@ -311,7 +315,8 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	}
 	httpapi.RegisterActivity(app, authn.Middleware(verifier, deny), activityLog)
 	passkeys := newTestPasskeys(t, db, svc)
-	if o.passkeys != nil { // a test's fake answers the sign-in and step-up flows; the routes keep the real one
+	registerAdmin(t, app, authn.Middleware(verifier, deny), svc, keys, sessions, db, deny) // admin_test.go
+	if o.passkeys != nil {                                                                 // a test's fake answers the sign-in and step-up flows; the routes keep the real one
 		svc.Passkeys = o.passkeys
 	}
 	httpapi.RegisterPasskeys(app, authn.Middleware(verifier, deny), svc, passkeys, log)

@@ -31,6 +31,7 @@ const (
 	msgTooMany            = "Too many attempts"
 	msgUsernameTaken      = "Username already taken"
 	msgUnavailable        = "Service temporarily unavailable"
+	msgAccountLocked      = "This account is locked; contact support"
 )
 
 // Field limits (characters). Identifiers longer than any real one are refused before they reach
@@ -164,6 +165,8 @@ func failure(err error, passwordField string, invalidCode *wire.Error) error {
 		return invalidCode
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		return wire.Unauthorized(msgInvalidCredentials)
+	case errors.Is(err, auth.ErrAccountLocked):
+		return &wire.Error{Status: fiber.StatusLocked, Message: msgAccountLocked}
 	case errors.Is(err, auth.ErrNoSecondFactor):
 		return wire.Forbidden(msgNoSecondFactor)
 	case errors.Is(err, auth.ErrNoDeviceVerification):

@@ -274,6 +274,7 @@ var alertKinds = []string{
 	events.AlertProviderUnlinked, events.AlertAccountDeactivated, events.AlertEmailChanged, events.AlertEmailChangeReverted,
 	events.AlertPhoneChanged, events.AlertAPIKeyCreated, events.AlertPasskeyAdded, events.AlertPasskeyRemoved,
 	events.AlertAuthenticatorAdded, events.AlertAuthenticatorRemoved, events.AlertRecoveryCodeUsed,
+	events.AlertAccountLocked, events.AlertAccountUnlocked, events.AlertTwoFactorResetBySupport,
 }
 
 // TestComposeEmailChangedAlert: the previous address is told the address was changed (not "added"),

@@ -102,6 +102,7 @@ func Routes(public, internal *fiber.App, h *Handler, requireUser, requireService
 	internal.Get("/.well-known/jwks.json", h.JWKS)
 	internal.Post("/internal/v1/sessions", requireService, h.CreateSession)
 	internal.Post("/internal/v1/accounts/:accountId/sessions/revoke", requireService, h.RevokeAccountSessions)
+	internal.Get("/internal/v1/accounts/:accountId/sessions", requireService, h.ListInternalSessions)
 }
 
 // JWKS serves the public keys that verify access tokens. Verifiers cache it for five minutes; a token

@@ -77,6 +77,9 @@ type Key struct {
 	ExpiresAt  time.Time // zero: never
 	LastUsedAt time.Time // zero: never used
 	RevokedAt  time.Time // zero: live
+	// CreatedInSession is the sign-in session the key was created in ("" : unknown, a key created
+	// before this was recorded), so that "this wasn't me" on that session revokes it.
+	CreatedInSession string
 }
 
 // Expired reports whether the key has expired at now.
@@ -141,6 +144,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	deny     LocalRevocations
+	links    AlertLinks
 }
 
 // DenyLocally makes revocations apply to d at once (d is the deny-list of this process's
@@ -176,6 +180,8 @@ type NewKey struct {
 	Name          string
 	Scopes        authn.Scope
 	ExpiresInDays int
+	// CreatedInSession is the caller's session id (authn.Principal.SessionID).
+	CreatedInSession string
 }
 
 // Created is a new key and its secret, which is never available again.
@@ -212,6 +218,8 @@ func (s *Service) Create(ctx context.Context, accountID string, req NewKey) (Cre
 		Scopes:    req.Scopes,
 		CreatedAt: now,
 		ExpiresAt: now.Add(lifetime),
+
+		CreatedInSession: req.CreatedInSession,
 	}
 	if err := s.keys.InsertCapped(ctx, k, s.cfg.MaxPerAccount, now); err != nil {
 		if errors.Is(err, ErrTooMany) {
@@ -253,11 +261,15 @@ var revokedEventNamespace = uuid.MustParse("6f1c2a8e-3b7d-4e59-9c0a-1d2e3f4a5b6c
 // marked revoked, so a revocation is never without its event (a failure in between leaves a key
 // refused by the services' caches for a while but still live: the owner's retry revokes it).
 func (s *Service) Revoke(ctx context.Context, accountID, id string) error {
+	return s.revoke(ctx, accountID, id, "revoked_by_owner")
+}
+
+func (s *Service) revoke(ctx context.Context, accountID, id, reason string) error {
 	if _, err := s.keys.Find(ctx, accountID, id); err != nil {
 		return err
 	}
 	now := s.now().UTC()
-	ev, err := events.New(events.TypeAPIKeyRevoked, accountID, events.APIKeyRevoked{KeyID: id, Reason: "revoked_by_owner"})
+	ev, err := events.New(events.TypeAPIKeyRevoked, accountID, events.APIKeyRevoked{KeyID: id, Reason: reason})
 	if err != nil {
 		return err
 	}
@@ -271,7 +283,7 @@ func (s *Service) Revoke(ctx context.Context, accountID, id string) error {
 	if s.deny != nil {
 		s.deny.DenyAPIKey(id, now.Add(authn.APIKeyDenyWindow))
 	}
-	s.log.InfoContext(ctx, "api key revoked", "account_id", accountID, "key_id", id)
+	s.log.InfoContext(ctx, "api key revoked", "account_id", accountID, "key_id", id, "reason", reason)
 	return nil
 }
 

@@ -287,6 +287,8 @@ var identityKeyPolicy = map[string]authntest.KeyDecision{
 	"DELETE /api/v1/account/passkeys/:id":                    authntest.KeysSignedIn,
 	"POST /api/v1/auth/passkeys/login/begin":                 authntest.KeysPublic,
 	"POST /api/v1/auth/passkeys/login/finish":                authntest.KeysPublic,
+	"POST /api/v1/account/activity/:id/not-me":               authntest.KeysSignedIn,
+	"POST /api/v1/auth/not-me":                               authntest.KeysPublic,
 }
 
 // TestAPIKeyRoutePolicy asks every route of the real app what it decides about API keys.

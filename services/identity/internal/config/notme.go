@@ -25,7 +25,10 @@ func loadNotMe(l *config.Loader) (NotMe, []error) {
 	n := NotMe{URL: strings.TrimSpace(l.String("NOT_ME_URL", "")), LinkTTL: l.Duration("NOT_ME_LINK_TTL", 7*24*time.Hour)}
 	var errs []error
 	if n.URL != "" {
-		if u, err := url.Parse(n.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		switch u, err := url.Parse(n.URL); {
+		case err == nil && u.User != nil: // the value is not shown: it holds credentials
+			errs = append(errs, fmt.Errorf("NOT_ME_URL: want an http(s) URL without user or password"))
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 			errs = append(errs, fmt.Errorf("NOT_ME_URL=%q: want an http(s) URL or nothing", n.URL))
 		}
 	}

@@ -296,7 +296,13 @@ func (s *Service) carryOutNotMe(ctx context.Context, a account.Account, t notMeT
 		if d.Sessions == nil {
 			return NotMeResult{}, fmt.Errorf("%w: no session ender", ErrSessionUnavailable)
 		}
-		if _, err := d.Sessions.RevokeSession(ctx, a.ID, sid, ReasonNotMe); err != nil {
+		_, err := d.Sessions.RevokeSession(ctx, a.ID, sid, ReasonNotMe)
+		if errors.Is(err, ErrRevocationRejected) {
+			// Not a session id the session service knows the shape of: nothing lives under it.
+			s.Logger.ErrorContext(ctx, "session revocation rejected", "account_id", a.ID, "err", err)
+			continue
+		}
+		if err != nil {
 			return NotMeResult{}, fmt.Errorf("end session: %w", err)
 		}
 		res.SessionEnded = true // ended now or before: it is ended

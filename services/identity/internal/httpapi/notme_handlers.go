@@ -18,7 +18,7 @@ const (
 	msgNotMeNotReportable   = "Only a successful sign-in or a change made in one of your sessions can be reported as not you"
 	msgPasswordResetNeeded  = "A password reset is required for this account; use forgot password"
 	msgNotMeLinkInvalid     = "Invalid or expired link"
-	msgNotMeReported        = "Reported: the session was ended, the device forgotten and a password reset is required"
+	msgNotMeReported        = "Reported as not you"
 	maxActivityEntryIDChars = 128
 )
 

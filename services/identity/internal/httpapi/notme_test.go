@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 
+	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/services/identity/internal/activity"
 	"github.com/latchkey/latchkey/services/identity/internal/apikey"
@@ -386,4 +387,75 @@ func notMeActivityQueued(t *testing.T, h *harness, accountID, entryID string) bo
 		}
 	}
 	return false
+}
+
+// TestNotMeLinkOfAPIKeyCreated: the api_key_created alert of a key made in a session carries a link;
+// using it revokes that key (created in the session) and ends the session.
+func TestNotMeLinkOfAPIKeyCreated(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, noCooldown)
+	enableNotMe(t, h)
+	ada := h.signUp(t, "ada@example.com")
+	attackerToken, attackerSID := h.signInNewDevice(t, ada.email, "attacker-phone")
+	sub, _ := tokenSubject(t, attackerToken)
+	keys := apikey.NewService(apikey.Config{}, store.NewAPIKeys(h.db), store.NewAccounts(h.db), h.outbox, quiet)
+	keys.DenyLocally(h.deny)
+	keys.SetAlertLinks(h.svc)
+	ctx := authn.WithPrincipal(context.Background(), authn.Principal{AccountID: sub, SessionID: attackerSID})
+	created, err := keys.Create(ctx, ada.id, apikey.NewKey{Name: "evil", Scopes: authn.ScopeRead, CreatedInSession: attackerSID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A key made with another key (no session) gets no link.
+	keyCtx := authn.WithPrincipal(context.Background(), authn.Principal{AccountID: ada.id, APIKeyID: created.Key.ID})
+	if _, err := keys.Create(keyCtx, ada.id, apikey.NewKey{Name: "by-key", Scopes: authn.ScopeRead}); err != nil {
+		t.Fatal(err)
+	}
+	links := 0
+	for _, a := range h.securityAlerts(t, ada.id) {
+		if a.Kind == events.AlertAPIKeyCreated && a.Details["notMeUrl"] != "" {
+			links++
+		}
+	}
+	if links != 1 {
+		t.Fatalf("%d api_key_created alerts with a link, want 1 (the key made in a session)", links)
+	}
+	link := notMeLinkOf(t, h, ada.id, events.AlertAPIKeyCreated)
+	r := h.post(t, "/api/v1/auth/not-me", map[string]any{"token": strings.TrimPrefix(link, notMePage+"#token=")})
+	if r.status != http.StatusOK || r.at("apiKeysRevoked") != float64(1) || r.at("sessionEnded") != true {
+		t.Fatalf("link = %d %s, want the session ended and its key revoked", r.status, r.raw)
+	}
+	if h.keyWorks(t, created.Secret) {
+		t.Error("the key made in the reported session still works")
+	}
+}
+
+// TestNotMeReportTwiceAtOnce: two parallel reports of one entry both answer 200 with one result, and
+// the owner is alerted once.
+func TestNotMeReportTwiceAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, noCooldown)
+	log := enableNotMe(t, h)
+	ada := h.signUp(t, "ada@example.com")
+	_, attackerSID := h.signInNewDevice(t, ada.email, "attacker-phone")
+	log.add(activity.Entry{ID: "e-1", AccountID: ada.id, OccurredAt: time.Now(), Activity: events.Activity{
+		Kind: events.ActivitySignIn, SessionID: attackerSID, DeviceID: "attacker-phone"}})
+	var wg sync.WaitGroup
+	answers := make([]response, 2)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = h.authed(t, http.MethodPost, notMePath("e-1"), ada.token, nil)
+		}()
+	}
+	wg.Wait()
+	for _, r := range answers {
+		if r.status != http.StatusOK || r.at("data.sessionEnded") != true || r.at("data.passwordResetRequired") != true {
+			t.Errorf("answer %d %s, want 200 with the session ended", r.status, r.raw)
+		}
+	}
+	if n := countAlerts(h.securityAlerts(t, ada.id), events.AlertNotMeReported); n != 1 {
+		t.Errorf("%d not_me_reported alerts, want 1", n)
+	}
 }

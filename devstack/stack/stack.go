@@ -438,6 +438,8 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		// IP address, and browsers hold a page on 127.0.0.1 to its own host).
 		env["WEBAUTHN_RP_ID"], env["WEBAUTHN_RP_ORIGINS"] = "localhost", s.WebAuthnOrigin()
 		env["TOTP_ENCRYPTION_KEYS"] = s.totpKeys
+		// Security alerts carry "this wasn't me" links to a page behind the gateway.
+		env["NOT_ME_URL"] = s.WebAuthnOrigin() + "/account/not-me"
 	}
 	if name == Session {
 		// The local stack serves the API description (/openapi.json, /docs), as the chart does by default.
@@ -494,7 +496,7 @@ var managedEnv = []string{
 	"JWKS_URL", "INTERNAL_API_TOKEN", "LOG_LEVEL", "SESSION_INTERNAL_URL", "OTP_PEPPER", "TOTP_ENCRYPTION_KEYS", "DEV_OUTBOX_ENABLED",
 	"IDENTITY_INTERNAL_URL", "PROFILE_INTERNAL_URL", "SHUTDOWN_DRAIN_DELAY", "JWT_ISSUER",
 	"DELIVERY_DRIVER", "DEVELOPMENT_MODE", "API_DOCS_ENABLED", "BREACHED_PASSWORDS_ONLINE", "BREACHED_PASSWORDS_API_URL",
-	"WEBAUTHN_RP_ID", "WEBAUTHN_RP_ORIGINS",
+	"WEBAUTHN_RP_ID", "WEBAUTHN_RP_ORIGINS", "NOT_ME_URL",
 	"KAFKA_TLS_ENABLED", "KAFKA_TLS_CA_FILE", "KAFKA_TLS_CERT_FILE", "KAFKA_TLS_KEY_FILE", "KAFKA_TLS_SERVER_NAME",
 	"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
 }

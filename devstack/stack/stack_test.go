@@ -204,6 +204,7 @@ func TestServiceEnvironment(t *testing.T) {
 			// The local Pwned Passwords range server, never the internet.
 			"BREACHED_PASSWORDS_ONLINE": "true", "BREACHED_PASSWORDS_API_URL": st.BreachedPasswordsURL(),
 			"WEBAUTHN_RP_ID": "localhost", "WEBAUTHN_RP_ORIGINS": st.WebAuthnOrigin(),
+			"NOT_ME_URL": st.WebAuthnOrigin() + "/account/not-me",
 		}},
 		{service: Session, want: map[string]string{"BREACHED_PASSWORDS_API_URL": "", "IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": "", "PROFILE_INTERNAL_URL": "", "SESSION_INTERNAL_URL": "", "OTP_PEPPER": "", "DEV_OUTBOX_ENABLED": "", "JWT_ISSUER": "test-issuer", "ONLY_IDENTITY": "", "API_DOCS_ENABLED": "true", "WEBAUTHN_RP_ID": ""}},
 		{service: Profile, want: map[string]string{"IDENTITY_INTERNAL_URL": st.InternalURL(Identity), "JWKS_URL": sessionInternal + "/.well-known/jwks.json",

@@ -142,6 +142,19 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 	}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
 	svc.APIKeys = keys    // password reset, deactivation and sign-out-all revoke every key
 	keys.SetActivity(svc) // keys created, first used and revoked are in the owner's activity log
+	svc.APIKeys = keys    // password reset, deactivation and sign-out-all revoke every key
+	// "This wasn't me": reports of activity entries and the one-time links of security alerts.
+	// Reader and Marker are the activity log store's (activity.Reader and its MarkNotMe).
+	notMe := store.NewNotMe(db)
+	if err := notMe.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	svc.EnableNotMe(auth.NotMeDeps{
+		Config: auth.NotMeConfig{LinkURL: cfg.NotMe.URL, LinkTTL: cfg.NotMe.LinkTTL},
+		Store:  notMe, Keys: keys,
+		Sessions: sessionclient.New(cfg.SessionInternalURL, cfg.InternalToken, nil),
+	})
+	keys.SetAlertLinks(svc) // api_key_created alerts carry the link too
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,

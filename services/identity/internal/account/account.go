@@ -51,6 +51,9 @@ type Account struct {
 	// PendingPhone is a number the owner set through a profile path (E.164; empty when none). It is
 	// only a wish: it never replaces or un-verifies Phone until the code sent to it is answered.
 	PendingPhone string
+	// PasswordResetRequired: the owner reported a sign-in or change as not theirs ("this wasn't me");
+	// password login is refused until a new password is set (a reset, or a change in a session).
+	PasswordResetRequired bool
 }
 
 // Revocation asks the session service to end the account's sessions, all of them or all but one.

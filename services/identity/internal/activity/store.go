@@ -13,7 +13,6 @@ import (
 
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/mongox"
-	"github.com/latchkey/latchkey/services/identity/internal/store"
 )
 
 // Collections of the activity log. Both are erased or anonymous on account deletion: entries are
@@ -21,6 +20,9 @@ import (
 const (
 	// CollEntries holds one document per activity event, _id = the event id.
 	CollEntries = "activity"
+	// collAccounts is identity's account collection (store.CollAccounts; not imported: the store
+	// depends on auth, which depends on this package).
+	collAccounts = "accounts"
 	// CollCounts holds anonymous counts per day, kind and outcome: _id = "YYYY-MM-DD|kind|outcome".
 	CollCounts = "activity_counts"
 )
@@ -54,7 +56,7 @@ func NewStore(db *mongo.Database, retention time.Duration) *Store {
 		retention = DefaultRetention
 	}
 	return &Store{
-		entries: db.Collection(CollEntries), counts: db.Collection(CollCounts), accounts: db.Collection(store.CollAccounts),
+		entries: db.Collection(CollEntries), counts: db.Collection(CollCounts), accounts: db.Collection(collAccounts),
 		retention: retention, now: time.Now,
 	}
 }

@@ -78,6 +78,9 @@ type Key struct {
 	ExpiresAt  time.Time // zero: never
 	LastUsedAt time.Time // zero: never used
 	RevokedAt  time.Time // zero: live
+	// CreatedInSession is the sign-in session the key was created in ("" : unknown, a key created
+	// before this was recorded), so that "this wasn't me" on that session revokes it.
+	CreatedInSession string
 }
 
 // Expired reports whether the key has expired at now.
@@ -143,6 +146,7 @@ type Service struct {
 	now      func() time.Time
 	deny     LocalRevocations
 	activity ActivityLog
+	links    AlertLinks
 }
 
 // ActivityLog records key changes in the owner's activity log (auth.Service.RecordChange).
@@ -218,6 +222,8 @@ type NewKey struct {
 	Name          string
 	Scopes        authn.Scope
 	ExpiresInDays int
+	// CreatedInSession is the caller's session id (authn.Principal.SessionID).
+	CreatedInSession string
 }
 
 // Created is a new key and its secret, which is never available again.
@@ -254,6 +260,8 @@ func (s *Service) Create(ctx context.Context, accountID string, req NewKey) (Cre
 		Scopes:    req.Scopes,
 		CreatedAt: now,
 		ExpiresAt: now.Add(lifetime),
+
+		CreatedInSession: req.CreatedInSession,
 	}
 	if err := s.keys.InsertCapped(ctx, k, s.cfg.MaxPerAccount, now); err != nil {
 		if errors.Is(err, ErrTooMany) {
@@ -302,7 +310,7 @@ func (s *Service) Revoke(ctx context.Context, accountID, id string) error {
 }
 
 // RevokeWithReason is Revoke with the reason its api_key.revoked event carries (an operator's
-// revocation: "revoked_by_admin").
+// revocation: "revoked_by_admin"; a reported session's keys: "not_me").
 func (s *Service) RevokeWithReason(ctx context.Context, accountID, id, reason string) error {
 	if _, err := s.keys.Find(ctx, accountID, id); err != nil {
 		return err
@@ -322,8 +330,8 @@ func (s *Service) RevokeWithReason(ctx context.Context, accountID, id, reason st
 	if s.deny != nil {
 		s.deny.DenyAPIKey(id, now.Add(authn.APIKeyDenyWindow))
 	}
-	s.log.InfoContext(ctx, "api key revoked", "account_id", accountID, "key_id", id)
-	s.record(ctx, accountID, events.ActivityAPIKeyRevoked, map[string]string{"keyId": id, "reason": "revoked_by_owner"})
+	s.log.InfoContext(ctx, "api key revoked", "account_id", accountID, "key_id", id, "reason", reason)
+	s.record(ctx, accountID, events.ActivityAPIKeyRevoked, map[string]string{"keyId": id, "reason": reason})
 	return nil
 }
 

@@ -24,9 +24,12 @@ func (s *Service) alertCreated(ctx context.Context, k Key) {
 	default:
 		return
 	}
+	details := map[string]string{"name": k.Name, "prefix": k.Prefix, "scopes": strings.Join(k.Scopes.Names(), ",")}
+	if s.links != nil {
+		s.links.AddNotMeLink(ctx, a.ID, events.AlertAPIKeyCreated, details)
+	}
 	ev, err := events.New(events.TypeSecurityAlert, a.ID, events.SecurityAlert{
-		Kind: events.AlertAPIKeyCreated, Channel: channel, Destination: dest,
-		Details: map[string]string{"name": k.Name, "prefix": k.Prefix, "scopes": strings.Join(k.Scopes.Names(), ",")},
+		Kind: events.AlertAPIKeyCreated, Channel: channel, Destination: dest, Details: details,
 	})
 	if err == nil {
 		err = s.outbox.Add(ctx, events.TopicAccountEvents, ev)

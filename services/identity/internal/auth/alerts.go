@@ -29,6 +29,12 @@ func (s *Service) Alert(ctx context.Context, a account.Account, kind string, det
 	if !ok {
 		return nil
 	}
+	if notMeLinkKinds[kind] {
+		if details == nil {
+			details = map[string]string{}
+		}
+		s.AddNotMeLink(ctx, a.ID, kind, details)
+	}
 	ev, err := events.New(events.TypeSecurityAlert, a.ID, events.SecurityAlert{
 		Kind: kind, Channel: channel, Destination: dest, Details: details,
 	})

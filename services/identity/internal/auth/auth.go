@@ -284,7 +284,8 @@ type Deps struct {
 type Service struct {
 	cfg Config
 	Deps
-	now func() time.Time
+	now   func() time.Time
+	notMe *NotMeDeps // "this wasn't me" (notme.go); nil: off
 }
 
 // NewService returns a Service.

@@ -93,6 +93,9 @@ func (s *Service) Login(ctx context.Context, in Login) (res LoginResult, err err
 		return LoginResult{}, ErrInvalidCredentials
 	}
 	s.loginSucceeded(ctx, lc)
+	if a.PasswordResetRequired { // "this wasn't me": the password may be known to someone else
+		return LoginResult{}, ErrPasswordResetRequired
+	}
 	if rehash {
 		s.upgradeHash(ctx, a, in.Password)
 	}
@@ -257,7 +260,7 @@ func (s *Service) answerLoginCode(ctx context.Context, purpose, token, ip string
 }
 
 func (s *Service) alertNewDevice(ctx context.Context, a account.Account, d device.Info, cl Client) {
-	s.alertOrLog(ctx, a, events.AlertNewDeviceSignIn, map[string]string{
+	s.alertOrLog(withNotMeOrigin(ctx, "", d.DeviceID), a, events.AlertNewDeviceSignIn, map[string]string{
 		"device": d.DeviceName, "platform": d.Platform, "ipAddress": cl.IP, "userAgent": cl.UserAgent,
 	})
 	s.RecordActivity(ctx, a.ID, ActivityFrom(events.ActivityDeviceVerified, d, cl))

@@ -237,7 +237,7 @@ func (s *Service) trustAfterProvider(ctx context.Context, a account.Account, in 
 		return fmt.Errorf("trust device: %w", err)
 	}
 	if !created {
-		s.alertOrLog(ctx, a, events.AlertNewDeviceSignIn, map[string]string{
+		s.alertOrLog(withNotMeOrigin(ctx, "", in.Device.DeviceID), a, events.AlertNewDeviceSignIn, map[string]string{
 			"device": in.Device.DeviceName, "platform": in.Device.Platform, "ipAddress": in.Client.IP, "provider": in.Provider,
 		})
 		s.RecordActivity(ctx, a.ID, ActivityFrom(events.ActivityDeviceVerified, in.Device, in.Client))

@@ -63,6 +63,7 @@
 //	EMAIL_CHANGE_REVERT_PERIOD [168h]              how long the link sent to the previous address after
 //	                                               an e-mail change can undo it; 1h to 30 days
 //	TOTP_ENCRYPTION_KEYS, TOTP_ENCRYPTION_KEY_ID, TOTP_ISSUER   see totp.go (the keys are required)
+//	NOT_ME_URL, NOT_ME_LINK_TTL                    see notme.go ("this wasn't me" links; off when empty)
 //	EMAIL_CHANGE_REVERT_URL [http://localhost:8080/account/email-change/revert]
 //	                                               the page that link opens (the token is appended as
 //	                                               #token=...; the page posts it to
@@ -159,6 +160,8 @@ type Config struct {
 	TOTP TOTP
 	// ActivityRetention is how long the owner's activity log keeps an entry (activity.go).
 	ActivityRetention time.Duration
+	// NotMe are the "this wasn't me" link settings (NOT_ME_URL, NOT_ME_LINK_TTL; notme.go).
+	NotMe NotMe
 }
 
 // providerDefaults are the public issuers and key URLs of the providers that have them.
@@ -298,6 +301,9 @@ func Load(l *config.Loader) (Config, error) {
 	webAuthn, webAuthnErrs := loadWebAuthn(l)
 	c.WebAuthn = webAuthn
 	errs = append(errs, webAuthnErrs...)
+	var notMeErrs []error
+	c.NotMe, notMeErrs = loadNotMe(l)
+	errs = append(errs, notMeErrs...)
 	totpCfg, totpErrs := loadTOTP(l)
 	c.TOTP = totpCfg
 	errs = append(errs, totpErrs...)
@@ -405,6 +411,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("webauthn_rp_id", c.WebAuthn.RPID),
 		slog.Any("webauthn_rp_origins", c.WebAuthn.RPOrigins),
 		c.Throttle.logValue(),
+		c.NotMe.logValue(),
 	)
 }
 

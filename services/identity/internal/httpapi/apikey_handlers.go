@@ -168,7 +168,7 @@ func (h *apiKeyHandler) create(c *fiber.Ctx) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
-	created, err := h.keys.Create(c.UserContext(), p.AccountID, apikey.NewKey{Name: name, Scopes: scopes, ExpiresInDays: days})
+	created, err := h.keys.Create(c.UserContext(), p.AccountID, apikey.NewKey{Name: name, Scopes: scopes, ExpiresInDays: days, CreatedInSession: p.SessionID})
 	if err != nil {
 		return apiKeyFailure(err)
 	}

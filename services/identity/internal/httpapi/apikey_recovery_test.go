@@ -299,6 +299,8 @@ var identityKeyPolicy = map[string]authntest.KeyDecision{
 	"PUT /api/v1/admin/accounts/:id/roles":              authntest.KeysSignedIn,
 	"DELETE /api/v1/admin/accounts/:id/api-keys/:keyId": authntest.KeysSignedIn,
 	"DELETE /api/v1/admin/accounts/:id":                 authntest.KeysSignedIn,
+	"POST /api/v1/account/activity/:id/not-me":          authntest.KeysSignedIn,
+	"POST /api/v1/auth/not-me":                          authntest.KeysPublic,
 }
 
 // TestAPIKeyRoutePolicy asks every route of the real app what it decides about API keys.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
@@ -192,6 +193,9 @@ func (h *Handler) login(c *fiber.Ctx) error {
 		return failure(err, "password", plainInvalidCode())
 	}
 	res, err := h.auth.Login(c.UserContext(), auth.Login{Identifier: req.Identifier, Password: req.Password, Device: dev, Client: client(c)})
+	if errors.Is(err, auth.ErrPasswordResetRequired) { // only once the password was proven: no enumeration
+		return wire.Forbidden(msgPasswordResetNeeded)
+	}
 	if err != nil {
 		return failure(err, "password", plainInvalidCode())
 	}

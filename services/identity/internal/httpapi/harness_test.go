@@ -74,6 +74,7 @@ func (s *sessionService) revoke(w http.ResponseWriter, r *http.Request) {
 	accountID := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/internal/v1/accounts/"), "/sessions/revoke")
 	var body struct {
 		ExceptSessionID string `json:"exceptSessionId"`
+		SessionID       string `json:"sessionId"` // one session only
 		Reason          string `json:"reason"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Reason == "" {
@@ -88,7 +89,7 @@ func (s *sessionService) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	n := 0
 	for sid, acc := range s.live {
-		if acc == accountID && sid != body.ExceptSessionID {
+		if acc == accountID && sid != body.ExceptSessionID && (body.SessionID == "" || sid == body.SessionID) {
 			delete(s.live, sid)
 			n++
 		}

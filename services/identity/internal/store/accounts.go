@@ -47,6 +47,8 @@ type accountDoc struct {
 	Version             int64          `bson:"version"`
 	// SnapshotPending says that the account.updated event of Version has not reached the outbox yet.
 	SnapshotPending bool `bson:"snapshotPending,omitempty"`
+	// PasswordResetRequired is set by "this wasn't me" and cleared by every new password.
+	PasswordResetRequired bool `bson:"passwordResetRequired,omitempty"`
 }
 
 type revocationDoc struct {
@@ -90,6 +92,7 @@ func (d accountDoc) account() account.Account {
 		a.PendingRevocation = &account.Revocation{ID: r.ID, ExceptSessionID: r.ExceptSessionID, Reason: r.Reason, OrderedAt: r.OrderedAt,
 			APIKeys: r.APIKeys, SessionsKept: r.SessionsKept}
 	}
+	a.PasswordResetRequired = d.PasswordResetRequired
 	return a
 }
 
@@ -269,7 +272,9 @@ func (s *Accounts) changePassword(ctx context.Context, id, oldHash, newHash stri
 	if revoke != nil {
 		set = append(set, bson.E{Key: RevocationField, Value: RevocationValue(*revoke)})
 	}
-	res, err := s.coll.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}})
+	// A new password ends a "this wasn't me" demand for one (PasswordResetRequired), in the same write.
+	res, err := s.coll.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set},
+		{Key: "$unset", Value: bson.D{{Key: FieldPasswordResetRequired, Value: ""}}}})
 	if err != nil {
 		return false, wrap("change password", err)
 	}

@@ -42,6 +42,8 @@ type apiKeyDoc struct {
 	// Slot is the number of the CollAPIKeySlots document the key holds (0: a key stored before
 	// slots, counted by CountLive instead).
 	Slot int `bson:"slot,omitempty"`
+	// CreatedInSession is the session the key was created in (absent on older keys).
+	CreatedInSession string `bson:"createdInSession,omitempty"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -64,7 +66,7 @@ func (d apiKeyDoc) key() apikey.Key {
 	return apikey.Key{
 		ID: d.ID, AccountID: d.AccountID, Name: d.Name, Prefix: d.Prefix, Hash: d.Hash, Scopes: scopes,
 		CreatedAt: d.CreatedAt, ExpiresAt: fromOpt(d.ExpiresAt), LastUsedAt: fromOpt(d.LastUsedAt),
-		RevokedAt: fromOpt(d.RevokedAt),
+		RevokedAt: fromOpt(d.RevokedAt), CreatedInSession: d.CreatedInSession,
 	}
 }
 
@@ -77,6 +79,7 @@ func (s *APIKeys) insert(ctx context.Context, k apikey.Key, slot int) error {
 	_, err := s.coll.InsertOne(ctx, apiKeyDoc{
 		ID: k.ID, AccountID: k.AccountID, Name: k.Name, Prefix: k.Prefix, Hash: k.Hash, Scopes: k.Scopes.Names(),
 		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: optTime(k.ExpiresAt), LastUsedAt: optTime(k.LastUsedAt), Slot: slot,
+		CreatedInSession: k.CreatedInSession,
 	})
 	if err != nil {
 		return wrap("insert api key", err)

@@ -118,8 +118,9 @@ func render(d Dispatch, maskedTo string, now time.Time) (content, string, error)
 			if !ok {
 				continue
 			}
-			sentence := a.sentence(cleanDetails(d.Details))
-			return content{subject: a.subject, sms: cat.alertSMS(sentence), intro: []string{sentence}, outro: cat.alertOutro}, cat.lang, nil
+			details := cleanDetails(d.Details)
+			sentence := a.sentence(details)
+			return content{subject: a.subject, sms: cat.alertSMS(sentence), intro: []string{sentence}, outro: withNotMeLink(cat.lang, details, cat.alertOutro)}, cat.lang, nil
 		}
 		return content{}, "", invalid("unknown security alert kind %q", d.Purpose)
 	}
@@ -180,6 +181,9 @@ func cleanDetails(details map[string]string) alertDetails {
 		RevertURL: revertLink(details["revertUrl"]), RevertDays: digitsOnly(details["revertDays"]),
 		PasswordReset: details["passwordReset"] == "true",
 		Remaining:     digitsOnly(details["remaining"]),
+		NotMeURL:      revertLink(details["notMeUrl"]), Reported: cleanDetail(details["reported"]),
+		ReportedAt: reportedAt(details["at"]), KeysRevoked: digitsOnly(details["apiKeysRevoked"]),
+		SessionEnded: details["sessionEnded"] == "true", DeviceForgotten: details["deviceForgotten"] == "true",
 	}
 }
 

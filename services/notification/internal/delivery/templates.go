@@ -52,6 +52,9 @@ type alertDetails struct {
 	PasswordReset                            bool
 	// Recovery code alerts: how many unused codes are left (digits only).
 	Remaining string
+	// "This wasn't me" (notme.go): the alert's one-time link, and what a report was about and did.
+	NotMeURL, Reported, ReportedAt, KeysRevoked string
+	SessionEnded, DeviceForgotten               bool
 }
 
 func (d alertDetails) from(sep string) string {

@@ -487,7 +487,10 @@ func (h *Handler) TokenHealth(c *fiber.Ctx) error {
 
 type revokeAccountRequest struct {
 	ExceptSessionID string `json:"exceptSessionId"`
-	Reason          string `json:"reason"`
+	// SessionID, when set, ends that one session of the account only ("this wasn't me"); it excludes
+	// ExceptSessionID.
+	SessionID string `json:"sessionId"`
+	Reason    string `json:"reason"`
 }
 
 type revokeAccountResponse struct {
@@ -495,7 +498,9 @@ type revokeAccountResponse struct {
 }
 
 // RevokeAccountSessions is POST /internal/v1/accounts/{accountId}/sessions/revoke: identity ends the
-// sessions of an account after a password change or reset, a 2FA change or a deactivation.
+// sessions of an account after a password change or reset, a 2FA change or a deactivation, or — with
+// sessionId — one session of the account (an owner's "this wasn't me"): revoked is then 1, or 0 when
+// the session is not the account's or has already ended.
 func (h *Handler) RevokeAccountSessions(c *fiber.Ctx) error {
 	accountID := c.Params("accountId")
 	var req revokeAccountRequest
@@ -508,12 +513,25 @@ func (h *Handler) RevokeAccountSessions(c *fiber.Ctx) error {
 	chk := wire.NewChecker()
 	except := strings.ToLower(strings.TrimSpace(req.ExceptSessionID))
 	chk.Check(except == "" || validSessionID(except), "exceptSessionId", "Input should be a valid UUID or empty", "uuid_parsing")
+	one := strings.ToLower(strings.TrimSpace(req.SessionID))
+	chk.Check(one == "" || validSessionID(one), "sessionId", "Input should be a valid UUID or empty", "uuid_parsing")
+	chk.Check(one == "" || except == "", "sessionId", "sessionId and exceptSessionId exclude each other", "value_error")
 	if chk.Required("reason", req.Reason) {
 		chk.MaxLen("reason", req.Reason, 64)
 		chk.Check(reasonPattern.MatchString(req.Reason), "reason", "Reason may contain only a-z, 0-9 and '_'", "string_pattern_mismatch")
 	}
 	if err := chk.Err(); err != nil {
 		return err
+	}
+	if one != "" {
+		err := h.sessions.Revoke(c.UserContext(), accountID, one, req.Reason)
+		switch {
+		case errors.Is(err, session.ErrNotFound):
+			return c.JSON(revokeAccountResponse{Revoked: 0})
+		case err != nil:
+			return h.fail(c, err)
+		}
+		return c.JSON(revokeAccountResponse{Revoked: 1})
 	}
 	n, err := h.sessions.RevokeAll(c.UserContext(), accountID, except, req.Reason)
 	if err != nil {

@@ -54,7 +54,7 @@ func run(ctx context.Context, log *slog.Logger, env *platformconfig.Loader) erro
 	}
 	return lifecycle.Run(ctx, log, cfg.Base, lifecycle.Options{
 		Config: cfg, Outbox: true, LocationHeader: cfg.LocationHeader,
-		Topics: []string{events.TopicOTPDispatch, events.TopicAccountEvents, events.TopicProfileEvents},
+		Topics: []string{events.TopicOTPDispatch, events.TopicAccountEvents, events.TopicProfileEvents, events.TopicAccountExports},
 		// Not fatal: requests are accepted into the outbox while Kafka is away, and the relay
 		// publishes once it is back.
 		TopicsBestEffort: true,
@@ -165,6 +165,11 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		PerAccount: throttle.Limit{Max: cfg.OTP.MaxPerAccountPerHour, Window: time.Hour}, PerIP: cfg.CodeSendPerIP})
 	httpapi.RegisterPhoneInternal(internal, guard, phones)
 	httpapi.RegisterSnapshotInternal(internal, guard, store.NewAccounts(db))
+
+	// Account data exports; the activity log joins them once its store is wired (nil: left out).
+	if err := buildExports(ctx, rt, cfg, svc, limiter, authn.Middleware(verifier, denyList), nil); err != nil {
+		return err
+	}
 
 	rt.Go("account republisher", func(ctx context.Context) error {
 		svc.RunRepublisher(ctx, republishInterval)

@@ -58,6 +58,7 @@
 //	                                               sessions identity starts; off when empty
 //	USERNAME_LOOKUP_MAX_PER_IP [60]                public username requests (check, search, lookup) per client IP
 //	USERNAME_LOOKUP_IP_WINDOW [1m]                 per USERNAME_LOOKUP_IP_WINDOW
+//	ACCOUNT_EXPORT_TTL, ACCOUNT_EXPORT_INTERVAL    see Export (export.go)
 //	REAUTH_TOKEN_TTL [5m]                          how long a step-up token (POST /api/v1/auth/reauth,
 //	                                               sent as X-Reauth-Token) is valid; 30s to 15m
 //	EMAIL_CHANGE_REVERT_PERIOD [168h]              how long the link sent to the previous address after
@@ -156,6 +157,8 @@ type Config struct {
 	WebAuthn passkey.Config
 	// TOTP are the authenticator app settings (totp.go).
 	TOTP TOTP
+	// Export are the account data export settings (export.go).
+	Export Export
 }
 
 // providerDefaults are the public issuers and key URLs of the providers that have them.
@@ -298,6 +301,9 @@ func Load(l *config.Loader) (Config, error) {
 	totpCfg, totpErrs := loadTOTP(l)
 	c.TOTP = totpCfg
 	errs = append(errs, totpErrs...)
+	exportCfg, exportErrs := loadExport(l)
+	c.Export = exportCfg
+	errs = append(errs, exportErrs...)
 	oauthCfg, oauthErrs := loadOAuth(l)
 	c.OAuth = oauthCfg
 	userInfo, userInfoErrs := loadUserInfo(l, oauthCfg)
@@ -397,6 +403,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("email_change_revert_period", c.EmailRevertPeriod),
 		slog.String("email_change_revert_url", c.EmailRevertURL),
 		slog.String("webauthn_rp_id", c.WebAuthn.RPID),
+		slog.Duration("account_export_ttl", c.Export.TTL),
+		slog.Duration("account_export_interval", c.Export.Interval),
 		slog.Any("webauthn_rp_origins", c.WebAuthn.RPOrigins),
 		c.Throttle.logValue(),
 	)

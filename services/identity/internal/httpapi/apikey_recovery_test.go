@@ -287,6 +287,8 @@ var identityKeyPolicy = map[string]authntest.KeyDecision{
 	"DELETE /api/v1/account/passkeys/:id":                    authntest.KeysSignedIn,
 	"POST /api/v1/auth/passkeys/login/begin":                 authntest.KeysPublic,
 	"POST /api/v1/auth/passkeys/login/finish":                authntest.KeysPublic,
+	"POST /api/v1/account/export":                            authntest.KeysSignedIn,
+	"GET /api/v1/account/export/:id":                         authntest.KeysSignedIn,
 }
 
 // TestAPIKeyRoutePolicy asks every route of the real app what it decides about API keys.

@@ -134,14 +134,15 @@ type Requester struct {
 // *throttle.ExceededError with the wait otherwise). It stores the pending export with identity's part,
 // queues account.export_requested for the other services and records the activity.
 func (s *Service) Request(ctx context.Context, r Requester) (Export, error) {
-	if err := s.Limiter.Hit(ctx, ScopeExportAccount, r.AccountID, throttle.Limit{Max: 1, Window: s.cfg.Interval}); err != nil {
-		return Export{}, err
-	}
-	now := s.Now().UTC().Truncate(time.Millisecond)
+	// Identity's part first: a read that fails (MongoDB away) must not spend the account's export.
 	identity, err := s.IdentityPart(ctx, r.AccountID)
 	if err != nil {
 		return Export{}, err
 	}
+	if err := s.Limiter.Hit(ctx, ScopeExportAccount, r.AccountID, throttle.Limit{Max: 1, Window: s.cfg.Interval}); err != nil {
+		return Export{}, err
+	}
+	now := s.Now().UTC().Truncate(time.Millisecond)
 	e := Export{
 		ID: events.NewID(), AccountID: r.AccountID, RequestedAt: now, Status: StatusPending,
 		Parts: map[string]json.RawMessage{ServiceIdentity: identity}, ExpiresAt: now.Add(s.cfg.TTL),

@@ -191,13 +191,17 @@ func (h *harness) queuedExportRequests(t *testing.T) []events.ExportRequested {
 }
 
 // TestExportStoredWithoutSecrets: identity's own part holds the account's facts, devices, API keys and
-// factor metadata, and none of the stored secrets (password hash, API key hash, recovery code hashes).
+// factor metadata, and none of the stored secrets (password hash, API key hash, TOTP secret).
 func TestExportStoredWithoutSecrets(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	ada := h.signUp(t, "ada@example.com")
 	_, keyID := h.issueKey(t, ada.id)
 	reauth := h.mintStepUp(t, ada.id, ada.sid, "pwd", time.Minute)
+	totpSecret := h.stepUp(t, "POST", "/api/v1/account/2fa/totp/setup", ada.token, reauth, nil).wantStatus(t, http.StatusOK, "totp setup").str("data.secret")
+	if totpSecret == "" {
+		t.Fatal("no TOTP secret")
+	}
 	id := h.stepUp(t, "POST", exportPath, ada.token, reauth, nil).wantStatus(t, http.StatusAccepted, "start export").str("data.exportId")
 
 	var doc struct {
@@ -217,7 +221,8 @@ func TestExportStoredWithoutSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	if data.Account.Email != "ada@example.com" || !data.Account.HasPassword || len(data.TrustedDevices) != 1 || data.TrustedDevices[0].DeviceID != "laptop" ||
-		len(data.APIKeys) != 1 || data.APIKeys[0].ID != keyID || data.Factors.RecoveryCodesRemaining == nil {
+		len(data.APIKeys) != 1 || data.APIKeys[0].ID != keyID || data.Factors.RecoveryCodesRemaining == nil ||
+		data.Factors.Authenticator == nil || data.Factors.Authenticator.Confirmed || data.Factors.Authenticator.CreatedAt.IsZero() {
 		t.Errorf("identity part = %s", part)
 	}
 	var acc struct {
@@ -231,7 +236,7 @@ func TestExportStoredWithoutSecrets(t *testing.T) {
 	if acc.PasswordHash == "" || key.Hash == "" {
 		t.Fatalf("test setup: password hash %q, key hash %q not found", acc.PasswordHash, key.Hash)
 	}
-	for _, secret := range []string{acc.PasswordHash, key.Hash, "argon2"} {
+	for _, secret := range []string{acc.PasswordHash, key.Hash, "argon2", totpSecret} {
 		if strings.Contains(part, secret) {
 			t.Errorf("the identity part contains a secret %q", secret)
 		}

@@ -65,7 +65,7 @@ func run(ctx context.Context, log *slog.Logger, env *platformconfig.Loader) erro
 	}
 	return lifecycle.Run(ctx, log, cfg.Base, lifecycle.Options{
 		Config: cfg, Outbox: true, LocationHeader: cfg.LocationHeader,
-		Topics: []string{events.TopicOTPDispatch, events.TopicAccountEvents, events.TopicProfileEvents, events.TopicActivity},
+		Topics: []string{events.TopicOTPDispatch, events.TopicAccountEvents, events.TopicProfileEvents, events.TopicActivity, events.TopicAccountExports},
 		// Not fatal: requests are accepted into the outbox while Kafka is away, and the relay
 		// publishes once it is back.
 		TopicsBestEffort: true,
@@ -225,6 +225,10 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		})
 		return nil
 	})
+	// Account data exports, with the activity log in identity's part.
+	if err := buildExports(ctx, rt, cfg, svc, limiter, authn.Middleware(verifier, denyList), activityLog); err != nil {
+		return err
+	}
 
 	rt.Go("account republisher", func(ctx context.Context) error {
 		svc.RunRepublisher(ctx, republishInterval)

@@ -58,6 +58,7 @@
 //	                                               sessions identity starts; off when empty
 //	USERNAME_LOOKUP_MAX_PER_IP [60]                public username requests (check, search, lookup) per client IP
 //	USERNAME_LOOKUP_IP_WINDOW [1m]                 per USERNAME_LOOKUP_IP_WINDOW
+//	ACCOUNT_EXPORT_TTL, ACCOUNT_EXPORT_INTERVAL    see Export (export.go)
 //	REAUTH_TOKEN_TTL [5m]                          how long a step-up token (POST /api/v1/auth/reauth,
 //	                                               sent as X-Reauth-Token) is valid; 30s to 15m
 //	EMAIL_CHANGE_REVERT_PERIOD [168h]              how long the link sent to the previous address after
@@ -162,6 +163,8 @@ type Config struct {
 	ActivityRetention time.Duration
 	// NotMe are the "this wasn't me" link settings (NOT_ME_URL, NOT_ME_LINK_TTL; notme.go).
 	NotMe NotMe
+	// Export are the account data export settings (export.go).
+	Export Export
 }
 
 // providerDefaults are the public issuers and key URLs of the providers that have them.
@@ -310,6 +313,9 @@ func Load(l *config.Loader) (Config, error) {
 	var activityErrs []error
 	c.ActivityRetention, activityErrs = loadActivityRetention(l)
 	errs = append(errs, activityErrs...)
+	exportCfg, exportErrs := loadExport(l)
+	c.Export = exportCfg
+	errs = append(errs, exportErrs...)
 	oauthCfg, oauthErrs := loadOAuth(l)
 	c.OAuth = oauthCfg
 	userInfo, userInfoErrs := loadUserInfo(l, oauthCfg)
@@ -409,6 +415,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("email_change_revert_period", c.EmailRevertPeriod),
 		slog.String("email_change_revert_url", c.EmailRevertURL),
 		slog.String("webauthn_rp_id", c.WebAuthn.RPID),
+		slog.Duration("account_export_ttl", c.Export.TTL),
+		slog.Duration("account_export_interval", c.Export.Interval),
 		slog.Any("webauthn_rp_origins", c.WebAuthn.RPOrigins),
 		c.Throttle.logValue(),
 		c.NotMe.logValue(),

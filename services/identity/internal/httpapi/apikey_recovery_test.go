@@ -301,6 +301,8 @@ var identityKeyPolicy = map[string]authntest.KeyDecision{
 	"DELETE /api/v1/admin/accounts/:id":                 authntest.KeysSignedIn,
 	"POST /api/v1/account/activity/:id/not-me":          authntest.KeysSignedIn,
 	"POST /api/v1/auth/not-me":                          authntest.KeysPublic,
+	"POST /api/v1/account/export":                       authntest.KeysSignedIn,
+	"GET /api/v1/account/export/:id":                    authntest.KeysSignedIn,
 }
 
 // TestAPIKeyRoutePolicy asks every route of the real app what it decides about API keys.

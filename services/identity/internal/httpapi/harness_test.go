@@ -331,6 +331,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	httpapi.RegisterReauthentication(internal, httpx.RequireToken(internalToken), svc)
 	h := &harness{app: app, internal: internal, internalAPI: internal, db: db, env: env, sessions: sessions, svc: svc, hasher: hasher, outbox: outbox, deny: deny, passkeys: passkeys, activity: activityLog}
 	harnessOf.Store(app, h) // for helpers that only have the app (see withStepUp)
+	registerTestExports(h, authn.Middleware(verifier, deny), limiter)
 	return h
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/services/notification/internal/delivery"
 	"github.com/latchkey/latchkey/services/notification/internal/devoutbox"
 	"github.com/latchkey/latchkey/services/notification/internal/email"
+	"github.com/latchkey/latchkey/services/notification/internal/export"
 	"github.com/latchkey/latchkey/services/notification/internal/httpapi"
 	"github.com/latchkey/latchkey/services/notification/internal/messaging"
 	"github.com/latchkey/latchkey/services/notification/internal/retry"
@@ -40,8 +41,8 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	return lifecycle.Run(ctx, log, cfg.Base, lifecycle.Options{
-		Config: cfg,
-		Topics: append([]string{events.TopicOTPDispatch, events.TopicOTPDispatchDLQ, events.TopicAccountEvents, events.TopicAccountEventsDLQ}, retryTopics...),
+		Config: cfg, Outbox: true, // the outbox carries export parts (account.exports.v1)
+		Topics: append([]string{events.TopicOTPDispatch, events.TopicOTPDispatchDLQ, events.TopicAccountEvents, events.TopicAccountEventsDLQ, events.TopicAccountExports}, retryTopics...),
 	}, func(ctx context.Context, rt *lifecycle.Runtime) error { return build(ctx, rt, cfg) })
 }
 
@@ -120,7 +121,9 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg notificationconfig.Co
 		})
 	}
 	consume("notification", events.TopicOTPDispatch, subscriber.OTPDispatch(svc, log))
-	consume("notification-alerts", events.TopicAccountEvents, subscriber.SecurityAlerts(svc, log))
+	// account.export_requested is answered with the notification part (package export).
+	exporter := export.New(deliveries, rt.Outbox, log)
+	consume("notification-alerts", events.TopicAccountEvents, exporter.Handle(subscriber.SecurityAlerts(svc, log)))
 	// The delayed retries, each topic in its own group (see retries.go).
 	for _, rc := range retryConsumers(svc, log, rt.Stopping()) {
 		consume(rc.group, rc.topic, rc.handle)

@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 	"github.com/latchkey/latchkey/libs/platform/lifecycle"
 	profileconfig "github.com/latchkey/latchkey/services/profile/internal/config"
+	"github.com/latchkey/latchkey/services/profile/internal/export"
 	"github.com/latchkey/latchkey/services/profile/internal/httpapi"
 	"github.com/latchkey/latchkey/services/profile/internal/identityclient"
 	"github.com/latchkey/latchkey/services/profile/internal/profile"
@@ -41,7 +42,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	}
 	return lifecycle.Run(ctx, log, cfg.Base, lifecycle.Options{
 		Config: cfg, Outbox: true,
-		Topics: []string{events.TopicAccountEvents, events.TopicSessionEvents, events.TopicProfileEvents},
+		Topics: []string{events.TopicAccountEvents, events.TopicSessionEvents, events.TopicProfileEvents, events.TopicAccountExports},
 	}, func(ctx context.Context, rt *lifecycle.Runtime) error { return build(ctx, rt, cfg) })
 }
 
@@ -71,8 +72,10 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg profileconfig.Config)
 	// Identity delivers account events here before answering a change (read-your-own-writes).
 	httpapi.RegisterInternal(rt.Internal, httpx.RequireToken(cfg.InternalToken), subscriber.AccountEvents(svc, log))
 
+	// account.export_requested is answered with the profile part (package export).
+	exporter := export.New(profiles, rt.Outbox, log)
 	rt.Go("account events consumer", func(ctx context.Context) error {
-		return kafkax.RunConsumer(ctx, rt.Consumer("profile", events.TopicAccountEvents), subscriber.AccountEvents(svc, log))
+		return kafkax.RunConsumer(ctx, rt.Consumer("profile", events.TopicAccountEvents), exporter.Handle(subscriber.AccountEvents(svc, log)))
 	})
 	rt.Go("profile republisher", func(ctx context.Context) error {
 		svc.RunRepublisher(ctx, republishInterval)

@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/lifecycle"
 	"github.com/latchkey/latchkey/services/session/internal/account"
 	sessionconfig "github.com/latchkey/latchkey/services/session/internal/config"
+	"github.com/latchkey/latchkey/services/session/internal/export"
 	"github.com/latchkey/latchkey/services/session/internal/httpapi"
 	"github.com/latchkey/latchkey/services/session/internal/identityclient"
 	"github.com/latchkey/latchkey/services/session/internal/session"
@@ -41,7 +42,7 @@ func run(ctx context.Context, log *slog.Logger, env *config.Loader) error {
 	}
 	return lifecycle.Run(ctx, log, cfg.Base, lifecycle.Options{
 		Config: cfg, Outbox: true, LocationHeader: cfg.LocationHeader,
-		Topics: []string{events.TopicSessionEvents, events.TopicAccountEvents, events.TopicProfileEvents, events.TopicActivity},
+		Topics: []string{events.TopicSessionEvents, events.TopicAccountEvents, events.TopicProfileEvents, events.TopicActivity, events.TopicAccountExports},
 	}, func(ctx context.Context, rt *lifecycle.Runtime) error { return build(ctx, rt, cfg) })
 }
 
@@ -84,9 +85,15 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg sessionconfig.Config)
 
 	// The account facts validate shows: identity's account events and profile's profile events. One
 	// consumer group per topic, so a rebalance of one never pauses the other.
+	// account.export_requested on account.events.v1 is answered with the session part (package export).
+	exporter := export.New(sessions, store.NewAccounts(rt.DB), rt.Outbox, log)
 	for _, topic := range []string{events.TopicAccountEvents, events.TopicProfileEvents} {
+		handle := accounts.Apply
+		if topic == events.TopicAccountEvents {
+			handle = exporter.Handle(accounts.Apply)
+		}
 		rt.Go(topic+" consumer", func(ctx context.Context) error {
-			return kafkax.RunConsumer(ctx, rt.Consumer(cfg.Service+"."+topic, topic), accounts.Apply)
+			return kafkax.RunConsumer(ctx, rt.Consumer(cfg.Service+"."+topic, topic), handle)
 		})
 	}
 	rt.Go("deny-list follower", rt.FollowRevocations(denyList, cfg.AccessTokenTTL+authn.Leeway))

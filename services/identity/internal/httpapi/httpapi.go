@@ -97,6 +97,7 @@ func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, keys
 	registerLinking(app, requireAuth, h)
 	registerRecoveryCodes(app, requireAuth, h)
 	registerSecondFactors(app, requireAuth, h)
+	registerDeletion(app, requireAuth, h)
 }
 
 func client(c *fiber.Ctx) auth.Client {

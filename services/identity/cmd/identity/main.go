@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
+	"github.com/latchkey/latchkey/libs/platform/erasure"
 	platformconfig "github.com/latchkey/latchkey/libs/platform/config"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
@@ -130,6 +131,13 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		Prefix: cfg.APIKeyPrefix, DefaultLifetime: cfg.APIKeyDefaultTTL, MaxLifetime: cfg.APIKeyMaxTTL,
 	}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
 	svc.APIKeys = keys // password reset, deactivation and sign-out-all revoke every key
+	// Account deletion: scheduled by DELETE /api/v1/account, carried out by the deletion worker below.
+	deletions := store.NewDeletions(db)
+	if err := deletions.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	svc.Deletion = auth.Deletion{Store: deletions, Grace: cfg.Deletion.Grace, UsernameReservation: cfg.Usernames.Reservation,
+		Tombstones: erasure.NewTombstones(db), Erasers: accountErasers()}
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,
@@ -173,6 +181,11 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 	// profile.updated → the profile projection that username search and lookup read.
 	rt.Go("profile events consumer", func(ctx context.Context) error {
 		return kafkax.RunConsumer(ctx, rt.Consumer(config.Service, events.TopicProfileEvents), subscriber.ProfileEvents(usernames, log))
+	})
+	// Accounts whose deletion grace period has ended: account.deleted, then identity's erasure.
+	rt.Go("account deletion worker", func(ctx context.Context) error {
+		svc.RunDeletions(ctx, cfg.Deletion.CheckInterval)
+		return nil
 	})
 	// Access tokens of revoked sessions are refused from the moment the revocation is read.
 	rt.Go("deny-list follower", rt.FollowRevocations(denyList, authn.DefaultLookback))

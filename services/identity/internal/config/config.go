@@ -63,6 +63,7 @@
 //	EMAIL_CHANGE_REVERT_PERIOD [168h]              how long the link sent to the previous address after
 //	                                               an e-mail change can undo it; 1h to 30 days
 //	TOTP_ENCRYPTION_KEYS, TOTP_ENCRYPTION_KEY_ID, TOTP_ISSUER   see totp.go (the keys are required)
+//	ACCOUNT_DELETION_GRACE, ACCOUNT_DELETION_CHECK_INTERVAL    see deletion.go
 //	EMAIL_CHANGE_REVERT_URL [http://localhost:8080/account/email-change/revert]
 //	                                               the page that link opens (the token is appended as
 //	                                               #token=...; the page posts it to
@@ -151,6 +152,8 @@ type Config struct {
 	// Step-up: the lifetime of step-up tokens, and the link undoing an e-mail change.
 	ReauthTokenTTL    time.Duration
 	EmailRevertPeriod time.Duration
+	// Deletion: ACCOUNT_DELETION_GRACE, ACCOUNT_DELETION_CHECK_INTERVAL (deletion.go).
+	Deletion Deletion
 	EmailRevertURL    string
 	// WebAuthn is the passkey relying party (WEBAUTHN_*); passkeys are off when its RPID is empty.
 	WebAuthn passkey.Config
@@ -295,6 +298,9 @@ func Load(l *config.Loader) (Config, error) {
 	webAuthn, webAuthnErrs := loadWebAuthn(l)
 	c.WebAuthn = webAuthn
 	errs = append(errs, webAuthnErrs...)
+	deletion, deletionErrs := loadDeletion(l)
+	c.Deletion = deletion
+	errs = append(errs, deletionErrs...)
 	totpCfg, totpErrs := loadTOTP(l)
 	c.TOTP = totpCfg
 	errs = append(errs, totpErrs...)
@@ -395,6 +401,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("username_reservation_period", c.Usernames.Reservation),
 		slog.Duration("reauth_token_ttl", c.ReauthTokenTTL),
 		slog.Duration("email_change_revert_period", c.EmailRevertPeriod),
+		slog.Duration("account_deletion_grace", c.Deletion.Grace),
+		slog.Duration("account_deletion_check_interval", c.Deletion.CheckInterval),
 		slog.String("email_change_revert_url", c.EmailRevertURL),
 		slog.String("webauthn_rp_id", c.WebAuthn.RPID),
 		slog.Any("webauthn_rp_origins", c.WebAuthn.RPOrigins),

@@ -180,6 +180,7 @@ func cleanDetails(details map[string]string) alertDetails {
 		RevertURL: revertLink(details["revertUrl"]), RevertDays: digitsOnly(details["revertDays"]),
 		PasswordReset: details["passwordReset"] == "true",
 		Remaining:     digitsOnly(details["remaining"]),
+		DeleteAt:      deletionDate(details["deleteAt"]),
 	}
 }
 

@@ -52,6 +52,8 @@ type alertDetails struct {
 	PasswordReset                            bool
 	// Recovery code alerts: how many unused codes are left (digits only).
 	Remaining string
+	// Deletion alerts: when the account will be deleted (templates_deletion.go).
+	DeleteAt string
 }
 
 func (d alertDetails) from(sep string) string {

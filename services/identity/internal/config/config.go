@@ -152,13 +152,13 @@ type Config struct {
 	// Step-up: the lifetime of step-up tokens, and the link undoing an e-mail change.
 	ReauthTokenTTL    time.Duration
 	EmailRevertPeriod time.Duration
-	// Deletion: ACCOUNT_DELETION_GRACE, ACCOUNT_DELETION_CHECK_INTERVAL (deletion.go).
-	Deletion Deletion
 	EmailRevertURL    string
 	// WebAuthn is the passkey relying party (WEBAUTHN_*); passkeys are off when its RPID is empty.
 	WebAuthn passkey.Config
 	// TOTP are the authenticator app settings (totp.go).
 	TOTP TOTP
+	// Deletion: ACCOUNT_DELETION_GRACE, ACCOUNT_DELETION_CHECK_INTERVAL (deletion.go).
+	Deletion Deletion
 }
 
 // providerDefaults are the public issuers and key URLs of the providers that have them.

@@ -13,6 +13,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/apispec"
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/erasure"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
@@ -84,9 +85,11 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg sessionconfig.Config)
 
 	// The account facts validate shows: identity's account events and profile's profile events. One
 	// consumer group per topic, so a rebalance of one never pauses the other.
+	// Both pass the erasure guard: account.deleted erases the account, and no later event brings it back.
+	apply := erasure.Guard(erasure.NewTombstones(rt.DB), accountEraser(sessions, store.NewAccounts(rt.DB)), accounts.Apply)
 	for _, topic := range []string{events.TopicAccountEvents, events.TopicProfileEvents} {
 		rt.Go(topic+" consumer", func(ctx context.Context) error {
-			return kafkax.RunConsumer(ctx, rt.Consumer(cfg.Service+"."+topic, topic), accounts.Apply)
+			return kafkax.RunConsumer(ctx, rt.Consumer(cfg.Service+"."+topic, topic), apply)
 		})
 	}
 	rt.Go("deny-list follower", rt.FollowRevocations(denyList, cfg.AccessTokenTTL+authn.Leeway))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/erasure"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
@@ -69,10 +70,12 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg profileconfig.Config)
 	denyList := authn.NewDenyList()
 	httpapi.Routes(rt.Public, authn.Middleware(verifier, denyList), httpapi.NewHandler(svc, log))
 	// Identity delivers account events here before answering a change (read-your-own-writes).
-	httpapi.RegisterInternal(rt.Internal, httpx.RequireToken(cfg.InternalToken), subscriber.AccountEvents(svc, log))
+	// account.deleted erases the profile; no later account event recreates it.
+	accountEvents := subscriber.ErasingAccountEvents(svc, profiles, erasure.NewTombstones(rt.DB), log)
+	httpapi.RegisterInternal(rt.Internal, httpx.RequireToken(cfg.InternalToken), accountEvents)
 
 	rt.Go("account events consumer", func(ctx context.Context) error {
-		return kafkax.RunConsumer(ctx, rt.Consumer("profile", events.TopicAccountEvents), subscriber.AccountEvents(svc, log))
+		return kafkax.RunConsumer(ctx, rt.Consumer("profile", events.TopicAccountEvents), accountEvents)
 	})
 	rt.Go("profile republisher", func(ctx context.Context) error {
 		svc.RunRepublisher(ctx, republishInterval)

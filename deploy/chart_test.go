@@ -95,6 +95,7 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 		{"lower-case env name", []string{"services.profile.env.foo=bar"}, "foo"},
 		{"secret ref without key", []string{"secretEnv.SMTP_PASSWORD.secretName=smtp"}, "key"},
 		{"bad shutdown timeout", []string{"config.shutdownTimeout=soon"}, "shutdownTimeout"},
+		{"bad deletion grace", []string{"services.identity.env.ACCOUNT_DELETION_GRACE=30 days"}, "ACCOUNT_DELETION_GRACE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render.Chart(chartDir, "latchkey", "latchkey", nil, tc.set)

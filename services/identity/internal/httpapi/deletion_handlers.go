@@ -94,3 +94,25 @@ func (h *Handler) cancelDeletion(c *fiber.Ctx) error {
 	}
 	return wire.OK(c, http.StatusOK, msgDeletionCancelled, deletionBody{Scheduled: false})
 }
+
+// securityInfoWithDeletion is security-info with the scheduled deletion, when there is one.
+type securityInfoWithDeletion struct {
+	securityInfoBody
+	DeletionScheduledAt *string `json:"deletionScheduledAt,omitempty"`
+	DeleteAt            *string `json:"deleteAt,omitempty"`
+}
+
+// withDeletion adds the caller's scheduled deletion to security-info. The deletion is a fact the owner
+// must not miss, but not one to fail the overview for: a read error leaves it out (logged).
+func (h *Handler) withDeletion(c *fiber.Ctx, body securityInfoBody) securityInfoWithDeletion {
+	out := securityInfoWithDeletion{securityInfoBody: body}
+	st, err := h.auth.DeletionOf(c.UserContext(), authn.MustPrincipal(c).AccountID)
+	if err != nil {
+		h.log.WarnContext(c.UserContext(), "read scheduled deletion for security-info", "err", err)
+		return out
+	}
+	if st.Scheduled {
+		out.DeletionScheduledAt, out.DeleteAt = timestamp(st.ScheduledAt), timestamp(st.DeleteAt)
+	}
+	return out
+}

@@ -102,6 +102,9 @@ func TestScheduleAndCancelDeletion(t *testing.T) {
 	if r.at("data.scheduled") != true || r.str("data.deleteAt") != deleteAt.UTC().Format(time.RFC3339) {
 		t.Fatalf("deletion status = %s, want scheduled at %s", r.raw, deleteAt)
 	}
+	if r := h.authed(t, "GET", "/api/v1/account/security-info", token, nil); r.str("data.deletionScheduledAt") == "" || r.str("data.deleteAt") != deleteAt.UTC().Format(time.RFC3339) {
+		t.Fatalf("security-info = %s, want the scheduled deletion", r.raw)
+	}
 
 	// Cancelling: not with an API key, then by the signed-in owner; the owner is told.
 	key2, _ := h.issueKey(t, ada.id)
@@ -116,6 +119,9 @@ func TestScheduleAndCancelDeletion(t *testing.T) {
 	}
 	if r := h.authed(t, "GET", "/api/v1/account/deletion", token, nil); r.at("data.scheduled") != false {
 		t.Fatalf("deletion status after cancel = %s", r.raw)
+	}
+	if r := h.authed(t, "GET", "/api/v1/account/security-info", token, nil); r.status != http.StatusOK || r.at("data.deletionScheduledAt") != nil {
+		t.Fatalf("security-info after cancel = %d %s, want no deletion", r.status, r.raw)
 	}
 	if r := h.authed(t, "POST", "/api/v1/account/deletion/cancel", token, nil); r.status != http.StatusConflict {
 		t.Fatalf("second cancel = %d %s, want 409", r.status, r.raw)

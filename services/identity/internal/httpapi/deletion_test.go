@@ -165,6 +165,15 @@ func TestDeletionWorkerErasesIdentityOnce(t *testing.T) {
 	if n, err := h.svc.EraseDue(ctx); err != nil || n != 0 {
 		t.Fatalf("EraseDue within the grace period = %d, %v; want 0", n, err)
 	}
+	byAdmin := false
+	for _, ev := range h.queued(t, events.TopicActivity) {
+		var a events.Activity
+		byAdmin = byAdmin || (ev.AccountID == ada.id && ev.Decode(&a) == nil && a.Kind == events.ActivityDeletionScheduled &&
+			a.Actor == events.Actor{Type: events.ActorAdmin, ID: bob.id} && a.Details["deleteAt"] != "")
+	}
+	if !byAdmin {
+		t.Error("the deletion an operator scheduled is not in the activity log with the operator")
+	}
 
 	later := h.svc.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) })
 	var wg sync.WaitGroup
@@ -214,6 +223,10 @@ func TestDeletionWorkerErasesIdentityOnce(t *testing.T) {
 	holder, err := store.NewUsernames(h.db).ReservedFor(ctx, "erased_ada", time.Now())
 	if err != nil || holder != store.ErasedUsernameHolder {
 		t.Errorf("username reserved for %q (%v), want the anonymous holder", holder, err)
+	}
+	// The harness's reservation period is an hour, counted from the erasure (two hours from now).
+	if holder, err := store.NewUsernames(h.db).ReservedFor(ctx, "erased_ada", time.Now().Add(3*time.Hour+time.Minute)); err != nil || holder != "" {
+		t.Errorf("after the reservation period the username is held by %q (%v), want it free", holder, err)
 	}
 	if r := h.post(t, "/api/v1/auth/login", login(email, goodPassword, "laptop")); r.status != http.StatusUnauthorized {
 		t.Errorf("login of the erased account = %d %s, want 401", r.status, r.raw)

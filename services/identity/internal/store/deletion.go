@@ -180,6 +180,27 @@ func (s *Deletions) Contacts(ctx context.Context, id string) (emails, phones []s
 			}
 		}
 	}
+	// An address or number that is now another account's (a provider's e-mail, a number given up and
+	// verified elsewhere) is that account's: its records are not this erasure's to remove.
+	mine := func(vs []string, field string) ([]string, error) {
+		out := []string{}
+		for _, v := range vs {
+			n, err := s.accounts.CountDocuments(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$ne", Value: id}}}, {Key: field, Value: v}})
+			if err != nil {
+				return nil, wrap("check contacts of other accounts", err)
+			}
+			if n == 0 {
+				out = append(out, v)
+			}
+		}
+		return out, nil
+	}
+	if emails, err = mine(emails, "email"); err != nil {
+		return nil, nil, err
+	}
+	if phones, err = mine(phones, "phone"); err != nil {
+		return nil, nil, err
+	}
 	return emails, phones, nil
 }
 

@@ -95,6 +95,11 @@ func TestDeletionsEraseEveryCollection(t *testing.T) {
 	const gone, kept = "0b6c1d7e-gone-4a1f", "5e2a9c31-kept-7d0b"
 	seedAccountData(t, db, gone, "gone@example.com", "+15550001111")
 	seedAccountData(t, db, kept, "kept@example.com", "+15550002222")
+	// An address the erased account once used that is another account's now.
+	if _, err := db.Collection(store.CollEmailReverts).InsertOne(ctx, bson.D{{Key: "_id", Value: "hash-rv2-" + gone}, {Key: "accountId", Value: gone},
+		{Key: "oldEmail", Value: "kept@example.com"}, {Key: "newEmail", Value: "gone@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
 	d := store.NewDeletions(db)
 	if err := d.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)

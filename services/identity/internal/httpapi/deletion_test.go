@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -271,4 +272,39 @@ func scanDatabase(t *testing.T, db *mongo.Database, needles []string, skip ...st
 		}
 	}
 	return out
+}
+
+// An erasure that cannot end the account's sessions (session service away) leaves everything in
+// place, account included, and is resumed by the next round; unknown accounts cannot be scheduled.
+func TestDeletionWorkerResumesAfterAnOutage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	if _, err := h.svc.ScheduleDeletion(ctx, "no-such-account", events.Actor{Type: events.ActorAdmin, ID: "op"}); !errors.Is(err, auth.ErrAccountGone) {
+		t.Fatalf("ScheduleDeletion of an unknown account = %v, want ErrAccountGone", err)
+	}
+	ada := h.signUp(t, "outage-delete@example.com")
+	if _, err := h.svc.ScheduleDeletion(ctx, ada.id, events.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	later := h.svc.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) })
+
+	h.sessions.setDown(true)
+	if n, err := later.EraseDue(ctx); err == nil || n != 0 {
+		t.Fatalf("EraseDue with the session service down = %d, %v; want an error and nothing erased", n, err)
+	}
+	if len(scanDatabase(t, h.db, []string{ada.id}, kafkax.OutboxCollection)) == 0 {
+		t.Fatal("the account went although its sessions could not be ended")
+	}
+	if r := h.post(t, "/api/v1/auth/login", login(ada.email, goodPassword, "laptop")); r.status != http.StatusUnauthorized {
+		t.Fatalf("login while the erasure is pending = %d %s, want 401", r.status, r.raw)
+	}
+
+	h.sessions.setDown(false)
+	if n, err := later.EraseDue(ctx); err != nil || n != 1 {
+		t.Fatalf("EraseDue after the outage = %d, %v; want the account erased", n, err)
+	}
+	if found := scanDatabase(t, h.db, []string{ada.id, ada.email}, kafkax.OutboxCollection); len(found) > 0 {
+		t.Fatalf("left after the resumed erasure:\n%s", strings.Join(found, "\n"))
+	}
 }

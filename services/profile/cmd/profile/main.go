@@ -55,7 +55,8 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg profileconfig.Config)
 		return fmt.Errorf("mongodb indexes: %w", err)
 	}
 
-	svc := profile.NewService(profiles, profile.Options{
+	tombstones := erasure.NewTombstones(rt.DB) // accounts erased on account.deleted
+	svc := profile.NewService(erasureAwareProfiles{Profiles: profiles, tombstones: tombstones}, profile.Options{
 		Wait: cfg.ProfileWait, Outbox: rt.Outbox, Logger: log,
 		Phones: identityclient.New(cfg.IdentityInternalURL, cfg.InternalToken, nil),
 		// A missing projection is read from identity (read-your-own-writes).
@@ -71,7 +72,7 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg profileconfig.Config)
 	httpapi.Routes(rt.Public, authn.Middleware(verifier, denyList), httpapi.NewHandler(svc, log))
 	// Identity delivers account events here before answering a change (read-your-own-writes).
 	// account.deleted erases the profile; no later account event recreates it.
-	accountEvents := subscriber.ErasingAccountEvents(svc, profiles, erasure.NewTombstones(rt.DB), log)
+	accountEvents := subscriber.ErasingAccountEvents(svc, profiles, tombstones, log)
 	httpapi.RegisterInternal(rt.Internal, httpx.RequireToken(cfg.InternalToken), accountEvents)
 
 	rt.Go("account events consumer", func(ctx context.Context) error {

@@ -98,6 +98,7 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 		{"bad activity retention", []string{"services.identity.env.ACTIVITY_RETENTION=90days"}, "ACTIVITY_RETENTION"},
 		{"admin host with a scheme", []string{"admin.host=https://admin.example.com"}, "host"},
 		{"unknown admin key", []string{"admin.enable=true"}, "enable"},
+		{"bad deletion grace", []string{"services.identity.env.ACCOUNT_DELETION_GRACE=30 days"}, "ACCOUNT_DELETION_GRACE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render.Chart(chartDir, "latchkey", "latchkey", nil, tc.set)

@@ -81,7 +81,7 @@ func TestWireStylePerPath(t *testing.T) {
 	}
 	const schemas = "#/components/schemas/"
 	for path, item := range doc.Paths.Map() {
-		envelope := strings.HasPrefix(path, "/api/v1/account/")
+		envelope := path == "/api/v1/account" || strings.HasPrefix(path, "/api/v1/account/") // as wire.StyleFor
 		for method, op := range item.Operations() {
 			for code, resp := range op.Responses.Map() {
 				mt := resp.Value.Content.Get("application/json")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchkey/latchkey/libs/platform/erasure"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 	"github.com/latchkey/latchkey/libs/platform/lifecycle"
@@ -41,7 +42,9 @@ func buildExports(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config,
 	})
 	httpapi.RegisterExports(rt.Public, requireAuth, svc, exports, rt.Log)
 	rt.Go("account exports consumer", func(ctx context.Context) error {
-		return kafkax.RunConsumer(ctx, rt.Consumer(exportGroup, events.TopicAccountExports), exports.Collect)
+		// Behind the erasure guard: a part arriving for an erased account is dropped.
+		return kafkax.RunConsumer(ctx, rt.Consumer(exportGroup, events.TopicAccountExports),
+			erasure.Guard(erasure.NewTombstones(db), eraseWith(exportStore), exports.Collect))
 	})
 	rt.Go("export cleanup", func(ctx context.Context) error {
 		exports.RunCleanup(ctx)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	platformconfig "github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/erasure"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
@@ -142,9 +143,12 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 	}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
 	svc.APIKeys = keys    // password reset, deactivation and sign-out-all revoke every key
 	keys.SetActivity(svc) // keys created, first used and revoked are in the owner's activity log
-	svc.APIKeys = keys    // password reset, deactivation and sign-out-all revoke every key
+	// The owner's activity log: every service's activity events, kept ACTIVITY_RETENTION.
+	activityLog := activity.NewStore(db, cfg.ActivityRetention)
+	if err := activityLog.EnsureIndexes(ctx); err != nil {
+		return err
+	}
 	// "This wasn't me": reports of activity entries and the one-time links of security alerts.
-	// Reader and Marker are the activity log store's (activity.Reader and its MarkNotMe).
 	notMe := store.NewNotMe(db)
 	if err := notMe.EnsureIndexes(ctx); err != nil {
 		return err
@@ -153,8 +157,16 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		Config: auth.NotMeConfig{LinkURL: cfg.NotMe.URL, LinkTTL: cfg.NotMe.LinkTTL},
 		Store:  notMe, Keys: keys,
 		Sessions: sessionclient.New(cfg.SessionInternalURL, cfg.InternalToken, nil),
+		Reader:   activityLog, Marker: notMeMarker{activityLog},
 	})
 	keys.SetAlertLinks(svc) // api_key_created alerts carry the link too
+	// Account deletion: scheduled by DELETE /api/v1/account, carried out by the deletion worker below.
+	deletions := store.NewDeletions(db)
+	if err := deletions.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	svc.Deletion = auth.Deletion{Store: deletions, Grace: cfg.Deletion.Grace, UsernameReservation: cfg.Usernames.Reservation,
+		Tombstones: erasure.NewTombstones(db), Erasers: accountErasers(activityLog, store.NewExports(db), notMe)}
 	verifier := authn.NewVerifier(authn.VerifierConfig{
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,
@@ -170,6 +182,7 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		Authenticators: totp.New(store.NewAuthenticators(db), cfg.TOTP.Keys, cfg.TOTP.Issuer),
 		RecoveryCodes:  recovery.New(recovery.KeyFrom(cfg.OTPPepper.Value()), store.NewRecoveryCodes(db)),
 		Deny:           denyList, // a lock refuses the account's keys here at once
+		Activity:       activityLog,
 		Logger:         log,
 	}
 	if d, ok := any(svc).(admin.Deletions); ok {
@@ -206,14 +219,11 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 	httpapi.RegisterPhoneInternal(internal, guard, phones)
 	httpapi.RegisterSnapshotInternal(internal, guard, store.NewAccounts(db))
 
-	// The owner's activity log: every service's activity events, kept ACTIVITY_RETENTION.
-	activityLog := activity.NewStore(db, cfg.ActivityRetention)
-	if err := activityLog.EnsureIndexes(ctx); err != nil {
-		return err
-	}
 	httpapi.RegisterActivity(rt.Public, authn.Middleware(verifier, denyList), activityLog)
 	rt.Go("activity consumer", func(ctx context.Context) error {
-		return kafkax.RunConsumer(ctx, rt.Consumer(activity.ConsumerGroup, events.TopicActivity), activity.Handler(activityLog, log))
+		// Behind the erasure guard: an entry of an erased account (a late session_ended, say) is not kept.
+		return kafkax.RunConsumer(ctx, rt.Consumer(activity.ConsumerGroup, events.TopicActivity),
+			erasure.Guard(erasure.NewTombstones(db), eraseWith(activityLog), activity.Handler(activityLog, log)))
 	})
 	rt.Go("activity cleanup", func(ctx context.Context) error {
 		activityLog.RunCleanup(ctx, activityCleanupInterval, func(deleted int, err error) {
@@ -237,6 +247,11 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 	// profile.updated → the profile projection that username search and lookup read.
 	rt.Go("profile events consumer", func(ctx context.Context) error {
 		return kafkax.RunConsumer(ctx, rt.Consumer(config.Service, events.TopicProfileEvents), subscriber.ProfileEvents(usernames, log))
+	})
+	// Accounts whose deletion grace period has ended: account.deleted, then identity's erasure.
+	rt.Go("account deletion worker", func(ctx context.Context) error {
+		svc.RunDeletions(ctx, cfg.Deletion.CheckInterval)
+		return nil
 	})
 	// Access tokens of revoked sessions are refused from the moment the revocation is read.
 	rt.Go("deny-list follower", rt.FollowRevocations(denyList, authn.DefaultLookback))

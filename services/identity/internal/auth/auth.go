@@ -278,6 +278,8 @@ type Deps struct {
 	// TwoFactors keeps the sign-ins' two-factor challenges (secondfactor.go); when nil, StepUps is
 	// used if it keeps them too (store.StepUps does).
 	TwoFactors TwoFactorChallenges
+	// Deletion schedules and carries out account deletion (deletion.go); zero: off.
+	Deletion Deletion
 }
 
 // Service runs the flows.

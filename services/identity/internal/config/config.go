@@ -65,6 +65,7 @@
 //	                                               an e-mail change can undo it; 1h to 30 days
 //	TOTP_ENCRYPTION_KEYS, TOTP_ENCRYPTION_KEY_ID, TOTP_ISSUER   see totp.go (the keys are required)
 //	NOT_ME_URL, NOT_ME_LINK_TTL                    see notme.go ("this wasn't me" links; off when empty)
+//	ACCOUNT_DELETION_GRACE, ACCOUNT_DELETION_CHECK_INTERVAL    see deletion.go
 //	EMAIL_CHANGE_REVERT_URL [http://localhost:8080/account/email-change/revert]
 //	                                               the page that link opens (the token is appended as
 //	                                               #token=...; the page posts it to
@@ -165,6 +166,8 @@ type Config struct {
 	NotMe NotMe
 	// Export are the account data export settings (export.go).
 	Export Export
+	// Deletion: ACCOUNT_DELETION_GRACE, ACCOUNT_DELETION_CHECK_INTERVAL (deletion.go).
+	Deletion Deletion
 }
 
 // providerDefaults are the public issuers and key URLs of the providers that have them.
@@ -307,6 +310,9 @@ func Load(l *config.Loader) (Config, error) {
 	var notMeErrs []error
 	c.NotMe, notMeErrs = loadNotMe(l)
 	errs = append(errs, notMeErrs...)
+	deletion, deletionErrs := loadDeletion(l)
+	c.Deletion = deletion
+	errs = append(errs, deletionErrs...)
 	totpCfg, totpErrs := loadTOTP(l)
 	c.TOTP = totpCfg
 	errs = append(errs, totpErrs...)
@@ -413,6 +419,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("username_reservation_period", c.Usernames.Reservation),
 		slog.Duration("reauth_token_ttl", c.ReauthTokenTTL),
 		slog.Duration("email_change_revert_period", c.EmailRevertPeriod),
+		slog.Duration("account_deletion_grace", c.Deletion.Grace),
+		slog.Duration("account_deletion_check_interval", c.Deletion.CheckInterval),
 		slog.String("email_change_revert_url", c.EmailRevertURL),
 		slog.String("webauthn_rp_id", c.WebAuthn.RPID),
 		slog.Duration("account_export_ttl", c.Export.TTL),

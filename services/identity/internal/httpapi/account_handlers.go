@@ -174,7 +174,7 @@ func (h *Handler) securityInfo(c *fiber.Ctx) error {
 		return credentialFailure(c, err, passwordFieldEnvelope)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store") // personal: no shared cache may keep it
-	return wire.OK(c, http.StatusOK, msgSecurityInfo, toSecurityInfoBody(info))
+	return wire.OK(c, http.StatusOK, msgSecurityInfo, h.withDeletion(c, toSecurityInfoBody(info)))
 }
 
 func toSecurityInfoBody(info auth.SecurityInfo) securityInfoBody {

@@ -303,6 +303,7 @@ func newHarness(t testing.TB, mods ...func(*setup)) *harness {
 	keys := apikey.NewService(apikey.Config{}, store.NewAPIKeys(db), store.NewAccounts(db), outbox, log)
 	svc.APIKeys = keys
 	keys.SetActivity(svc)
+	svc.Deletion = auth.Deletion{Store: store.NewDeletions(db), Grace: time.Hour, UsernameReservation: time.Hour}
 	if o.recoveryCodes == nil {
 		svc.RecoveryCodes = recovery.New(recovery.KeyFrom("pepper-for-tests-0123456789abcdef"), store.NewRecoveryCodes(db))
 	}

@@ -100,6 +100,7 @@ func Register(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, keys
 	registerRecoveryCodes(app, requireAuth, h)
 	registerSecondFactors(app, requireAuth, h)
 	registerNotMe(app, requireAuth, h)
+	registerDeletion(app, requireAuth, h)
 }
 
 func client(c *fiber.Ctx) auth.Client {

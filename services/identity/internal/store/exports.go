@@ -139,3 +139,11 @@ func (s *Exports) DeleteExpired(ctx context.Context, now time.Time, limit int) (
 	}
 	return int(res.DeletedCount), nil
 }
+
+// EraseAccount deletes every export of accountID (account deletion; auth.AccountEraser).
+func (s *Exports) EraseAccount(ctx context.Context, accountID string) error {
+	if _, err := s.coll.DeleteMany(ctx, bson.D{{Key: "accountId", Value: accountID}}); err != nil {
+		return wrap("erase exports", err)
+	}
+	return nil
+}

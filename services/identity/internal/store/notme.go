@@ -198,3 +198,34 @@ func (s *NotMe) SessionsOnDevice(ctx context.Context, accountID, deviceID string
 	}
 	return out, nil
 }
+
+// EraseAccount deletes accountID's "this wasn't me" links (with their uses) and reports (account
+// deletion; auth.AccountEraser). A use is keyed by its link's hash, found through the link.
+func (s *NotMe) EraseAccount(ctx context.Context, accountID string) error {
+	cur, err := s.links.Find(ctx, bson.D{{Key: "accountId", Value: accountID}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return wrap("find not-me links", err)
+	}
+	var links []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &links); err != nil {
+		return wrap("read not-me links", err)
+	}
+	if len(links) > 0 {
+		hashes := make(bson.A, len(links))
+		for i, l := range links {
+			hashes[i] = l.ID
+		}
+		if _, err := s.uses.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: hashes}}}}); err != nil {
+			return wrap("erase not-me link uses", err)
+		}
+	}
+	if _, err := s.links.DeleteMany(ctx, bson.D{{Key: "accountId", Value: accountID}}); err != nil {
+		return wrap("erase not-me links", err)
+	}
+	if _, err := s.reports.DeleteMany(ctx, bson.D{{Key: "accountId", Value: accountID}}); err != nil {
+		return wrap("erase not-me reports", err)
+	}
+	return nil
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/erasure"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
 	"github.com/latchkey/latchkey/libs/platform/lifecycle"
@@ -120,12 +121,16 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg notificationconfig.Co
 			return kafkax.RunConsumer(ctx, c, handle)
 		})
 	}
-	consume("notification", events.TopicOTPDispatch, subscriber.OTPDispatch(svc, log))
-	// account.export_requested is answered with the notification part (package export).
+	// account.deleted erases the account's records (erasure.go); deliveries of erased accounts are dropped.
+	tombstones, erase := erasure.NewTombstones(rt.DB), accountEraser(deliveries, limiter, outbox)
+	deliverer := erasingDeliverer{next: svc, tombstones: tombstones, erase: erase}
+	consume("notification", events.TopicOTPDispatch, subscriber.OTPDispatch(deliverer, log))
+	// account.export_requested is answered with the notification part (package export), inside the
+	// erasure guard: an erased account's export request is skipped.
 	exporter := export.New(deliveries, rt.Outbox, log)
-	consume("notification-alerts", events.TopicAccountEvents, exporter.Handle(subscriber.SecurityAlerts(svc, log)))
+	consume("notification-alerts", events.TopicAccountEvents, erasure.Guard(tombstones, erase, exporter.Handle(subscriber.SecurityAlerts(deliverer, log))))
 	// The delayed retries, each topic in its own group (see retries.go).
-	for _, rc := range retryConsumers(svc, log, rt.Stopping()) {
+	for _, rc := range retryConsumers(deliverer, log, rt.Stopping()) {
 		consume(rc.group, rc.topic, rc.handle)
 	}
 	return nil

@@ -184,6 +184,7 @@ func cleanDetails(details map[string]string) alertDetails {
 		NotMeURL:      revertLink(details["notMeUrl"]), Reported: cleanDetail(details["reported"]),
 		ReportedAt: reportedAt(details["at"]), KeysRevoked: digitsOnly(details["apiKeysRevoked"]),
 		SessionEnded: details["sessionEnded"] == "true", DeviceForgotten: details["deviceForgotten"] == "true",
+		DeleteAt: deletionDate(details["deleteAt"]),
 	}
 }
 

@@ -275,6 +275,7 @@ var alertKinds = []string{
 	events.AlertPhoneChanged, events.AlertAPIKeyCreated, events.AlertPasskeyAdded, events.AlertPasskeyRemoved,
 	events.AlertAuthenticatorAdded, events.AlertAuthenticatorRemoved, events.AlertRecoveryCodeUsed,
 	events.AlertAccountLocked, events.AlertAccountUnlocked, events.AlertTwoFactorResetBySupport,
+	events.AlertAccountDeletionScheduled, events.AlertAccountDeletionCancelled,
 }
 
 // TestComposeEmailChangedAlert: the previous address is told the address was changed (not "added"),
@@ -382,5 +383,25 @@ func TestComposeRejectsBadAlerts(t *testing.T) {
 				t.Fatalf("Compose error = %v, want an InvalidDispatchError", err)
 			}
 		})
+	}
+}
+
+// TestComposeDeletionAlert: the scheduled deletion's date is shown; a detail that is not a time is not.
+func TestComposeDeletionAlert(t *testing.T) {
+	for _, tc := range []struct{ locale, deleteAt, want, wantNot string }{
+		{"en", "2026-06-18T10:30:45Z", "2026-06-18 10:30 UTC", "grace period"},
+		{"de", "2026-06-18T10:30:45Z", "2026-06-18 10:30 UTC", "Ende der Frist"},
+		{"en", "<script>", "the end of the grace period", "<script>"},
+	} {
+		msgs, err := delivery.Compose(delivery.Dispatch{
+			EventID: "e", Alert: true, Purpose: events.AlertAccountDeletionScheduled, Channel: events.ChannelEmail, Destination: "jane@example.com",
+			Locale: tc.locale, Details: map[string]string{"deleteAt": tc.deleteAt},
+		}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(msgs[0].Body, tc.want) || strings.Contains(msgs[0].Body, tc.wantNot) {
+			t.Errorf("%s %s: body = %q", tc.locale, tc.deleteAt, msgs[0].Body)
+		}
 	}
 }

@@ -55,6 +55,8 @@ type alertDetails struct {
 	// "This wasn't me" (notme.go): the alert's one-time link, and what a report was about and did.
 	NotMeURL, Reported, ReportedAt, KeysRevoked string
 	SessionEnded, DeviceForgotten               bool
+	// Deletion alerts: when the account will be deleted (templates_deletion.go).
+	DeleteAt string
 }
 
 func (d alertDetails) from(sep string) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/erasure"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
@@ -55,7 +56,8 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg profileconfig.Config)
 		return fmt.Errorf("mongodb indexes: %w", err)
 	}
 
-	svc := profile.NewService(profiles, profile.Options{
+	tombstones := erasure.NewTombstones(rt.DB) // accounts erased on account.deleted
+	svc := profile.NewService(erasureAwareProfiles{Profiles: profiles, tombstones: tombstones}, profile.Options{
 		Wait: cfg.ProfileWait, Outbox: rt.Outbox, Logger: log,
 		Phones: identityclient.New(cfg.IdentityInternalURL, cfg.InternalToken, nil),
 		// A missing projection is read from identity (read-your-own-writes).
@@ -70,12 +72,14 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg profileconfig.Config)
 	denyList := authn.NewDenyList()
 	httpapi.Routes(rt.Public, authn.Middleware(verifier, denyList), httpapi.NewHandler(svc, log))
 	// Identity delivers account events here before answering a change (read-your-own-writes).
-	httpapi.RegisterInternal(rt.Internal, httpx.RequireToken(cfg.InternalToken), subscriber.AccountEvents(svc, log))
+	// account.deleted erases the profile; no later account event recreates it.
+	accountEvents := subscriber.ErasingAccountEvents(svc, profiles, tombstones, log)
+	httpapi.RegisterInternal(rt.Internal, httpx.RequireToken(cfg.InternalToken), accountEvents)
 
 	// account.export_requested is answered with the profile part (package export).
 	exporter := export.New(profiles, rt.Outbox, log)
 	rt.Go("account events consumer", func(ctx context.Context) error {
-		return kafkax.RunConsumer(ctx, rt.Consumer("profile", events.TopicAccountEvents), exporter.Handle(subscriber.AccountEvents(svc, log)))
+		return kafkax.RunConsumer(ctx, rt.Consumer("profile", events.TopicAccountEvents), exporter.Handle(accountEvents))
 	})
 	rt.Go("profile republisher", func(ctx context.Context) error {
 		svc.RunRepublisher(ctx, republishInterval)

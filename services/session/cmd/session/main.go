@@ -13,6 +13,7 @@ import (
 	"github.com/latchkey/latchkey/libs/platform/apispec"
 	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/config"
+	"github.com/latchkey/latchkey/libs/platform/erasure"
 	"github.com/latchkey/latchkey/libs/platform/events"
 	"github.com/latchkey/latchkey/libs/platform/httpx"
 	"github.com/latchkey/latchkey/libs/platform/kafkax"
@@ -85,12 +86,14 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg sessionconfig.Config)
 
 	// The account facts validate shows: identity's account events and profile's profile events. One
 	// consumer group per topic, so a rebalance of one never pauses the other.
+	// Both pass the erasure guard: account.deleted erases the account, and no later event brings it back.
 	// account.export_requested on account.events.v1 is answered with the session part (package export).
+	tombstones, erase := erasure.NewTombstones(rt.DB), accountEraser(sessions, store.NewAccounts(rt.DB))
 	exporter := export.New(sessions, store.NewAccounts(rt.DB), rt.Outbox, log)
 	for _, topic := range []string{events.TopicAccountEvents, events.TopicProfileEvents} {
-		handle := accounts.Apply
+		handle := erasure.Guard(tombstones, erase, accounts.Apply)
 		if topic == events.TopicAccountEvents {
-			handle = exporter.Handle(accounts.Apply)
+			handle = erasure.Guard(tombstones, erase, exporter.Handle(accounts.Apply))
 		}
 		rt.Go(topic+" consumer", func(ctx context.Context) error {
 			return kafkax.RunConsumer(ctx, rt.Consumer(cfg.Service+"."+topic, topic), handle)

@@ -96,6 +96,10 @@ func adminFailure(err error) error {
 		return wire.Conflict(state.Message)
 	case errors.Is(err, admin.ErrDeletionUnavailable):
 		return wire.New(http.StatusNotImplemented, msgAdminNoDeletion)
+	case errors.Is(err, auth.ErrDeletionScheduled):
+		return wire.Conflict("The account's deletion is already scheduled")
+	case errors.Is(err, auth.ErrAccountGone):
+		return wire.NotFound(msgAdminNotFound)
 	}
 	return failure(err, "password", wire.Unauthorized(msgInvalidCode))
 }
@@ -136,15 +140,15 @@ func reason(c *fiber.Ctx) (string, error) {
 type adminAccountSummary struct {
 	ID            string   `json:"id"`
 	Email         *string  `json:"email"`
-	EmailVerified bool     `json:"emailVerified"`
+	EmailVerified bool     `json:"email_verified"`
 	Phone         *string  `json:"phone"`
-	PhoneVerified bool     `json:"phoneVerified"`
+	PhoneVerified bool     `json:"phone_verified"`
 	Username      *string  `json:"username"`
-	FirstName     *string  `json:"firstName"`
-	LastName      *string  `json:"lastName"`
+	FirstName     *string  `json:"first_name"`
+	LastName      *string  `json:"last_name"`
 	Status        string   `json:"status"`
 	Roles         []string `json:"roles"`
-	CreatedAt     string   `json:"createdAt"`
+	CreatedAt     string   `json:"created_at"`
 }
 
 func summaryOf(a account.Account) adminAccountSummary {
@@ -218,31 +222,31 @@ func (h *adminHandler) search(c *fiber.Ctx) error {
 }
 
 type adminDeactivation struct {
-	DeactivatedAt string  `json:"deactivatedAt"`
+	DeactivatedAt string  `json:"deactivated_at"`
 	Reason        *string `json:"reason"`
 }
 
 type adminFactors struct {
-	TwoFactorByCode        bool `json:"twoFactorByCode"`
-	TOTPEnrolled           bool `json:"totpEnrolled"`
+	TwoFactorByCode        bool `json:"two_factor_by_code"`
+	TOTPEnrolled           bool `json:"totp_enrolled"`
 	Passkeys               int  `json:"passkeys"`
-	RecoveryCodesRemaining int  `json:"recoveryCodesRemaining"`
+	RecoveryCodesRemaining int  `json:"recovery_codes_remaining"`
 }
 
 type adminDevice struct {
 	ID         string  `json:"id"`
-	DeviceID   string  `json:"deviceId"`
-	DeviceName *string `json:"deviceName"`
+	DeviceID   string  `json:"device_id"`
+	DeviceName *string `json:"device_name"`
 	Platform   *string `json:"platform"`
-	CreatedAt  string  `json:"createdAt"`
-	LastUsedAt *string `json:"lastUsedAt"`
+	CreatedAt  string  `json:"created_at"`
+	LastUsedAt *string `json:"last_used_at"`
 }
 
 type adminProvider struct {
 	Provider  string  `json:"provider"`
 	Email     *string `json:"email"`
-	LinkedAt  *string `json:"linkedAt"`
-	SubjectID string  `json:"providerAccountId"`
+	LinkedAt  *string `json:"linked_at"`
+	SubjectID string  `json:"provider_account_id"`
 }
 
 type adminAPIKey struct {
@@ -250,25 +254,25 @@ type adminAPIKey struct {
 	Name       string   `json:"name"`
 	Prefix     string   `json:"prefix"`
 	Scopes     []string `json:"scopes"`
-	CreatedAt  string   `json:"createdAt"`
-	LastUsedAt *string  `json:"lastUsedAt"`
-	ExpiresAt  *string  `json:"expiresAt"`
+	CreatedAt  string   `json:"created_at"`
+	LastUsedAt *string  `json:"last_used_at"`
+	ExpiresAt  *string  `json:"expires_at"`
 }
 
 type adminSession struct {
-	SessionID    string   `json:"sessionId"`
-	DeviceID     *string  `json:"deviceId"`
-	DeviceName   *string  `json:"deviceName"`
+	SessionID    string   `json:"session_id"`
+	DeviceID     *string  `json:"device_id"`
+	DeviceName   *string  `json:"device_name"`
 	Platform     *string  `json:"platform"`
 	Browser      *string  `json:"browser"`
 	OS           *string  `json:"os"`
-	IPAddress    *string  `json:"ipAddress"`
-	UserAgent    *string  `json:"userAgent"`
+	IPAddress    *string  `json:"ip_address"`
+	UserAgent    *string  `json:"user_agent"`
 	Location     *string  `json:"location"`
 	AMR          []string `json:"amr"`
-	CreatedAt    *string  `json:"createdAt"`
-	LastActiveAt *string  `json:"lastActiveAt"`
-	ExpiresAt    *string  `json:"expiresAt"`
+	CreatedAt    *string  `json:"created_at"`
+	LastActiveAt *string  `json:"last_active_at"`
+	ExpiresAt    *string  `json:"expires_at"`
 }
 
 type adminActivity struct {
@@ -276,27 +280,27 @@ type adminActivity struct {
 	Kind       string            `json:"kind"`
 	Outcome    *string           `json:"outcome"`
 	Reason     *string           `json:"reason"`
-	OccurredAt string            `json:"occurredAt"`
-	IPAddress  *string           `json:"ipAddress"`
-	DeviceName *string           `json:"deviceName"`
+	OccurredAt string            `json:"occurred_at"`
+	IPAddress  *string           `json:"ip_address"`
+	DeviceName *string           `json:"device_name"`
 	Location   *string           `json:"location"`
-	ActorType  string            `json:"actorType"`
-	ActorID    *string           `json:"actorId"`
+	ActorType  string            `json:"actor_type"`
+	ActorID    *string           `json:"actor_id"`
 	Details    map[string]string `json:"details"`
 }
 
 type adminAccountResponse struct {
 	adminAccountSummary
-	PasswordSet     bool               `json:"passwordSet"`
-	UpdatedAt       string             `json:"updatedAt"`
+	PasswordSet     bool               `json:"password_set"`
+	UpdatedAt       string             `json:"updated_at"`
 	Deactivation    *adminDeactivation `json:"deactivation"`
 	Sessions        []adminSession     `json:"sessions"`
-	SessionsKnown   bool               `json:"sessionsKnown"` // false: the session service could not be asked
-	TrustedDevices  []adminDevice      `json:"trustedDevices"`
-	LinkedProviders []adminProvider    `json:"linkedProviders"`
+	SessionsKnown   bool               `json:"sessions_known"` // false: the session service could not be asked
+	TrustedDevices  []adminDevice      `json:"trusted_devices"`
+	LinkedProviders []adminProvider    `json:"linked_providers"`
 	Factors         adminFactors       `json:"factors"`
-	APIKeys         []adminAPIKey      `json:"apiKeys"`
-	RecentActivity  []adminActivity    `json:"recentActivity"`
+	APIKeys         []adminAPIKey      `json:"api_keys"`
+	RecentActivity  []adminActivity    `json:"recent_activity"`
 }
 
 // account is GET /api/v1/admin/accounts/{id}.
@@ -471,7 +475,7 @@ func (h *adminHandler) revokeKey(c *fiber.Ctx) error {
 }
 
 type adminDeletionResponse struct {
-	DeleteAt string `json:"deleteAt"`
+	DeleteAt string `json:"delete_at"`
 }
 
 // deleteAccount is DELETE /api/v1/admin/accounts/{id}: the deletion starts (grace period first).

@@ -440,9 +440,9 @@ func TestAdminAPIKeysSearchDetailDelete(t *testing.T) {
 		t.Errorf("detail facts = %s", r.raw)
 	}
 	sessions, _ := r.body["sessions"].([]any)
-	devices, _ := r.body["trustedDevices"].([]any)
-	keys, _ := r.body["apiKeys"].([]any)
-	if len(sessions) == 0 || len(devices) == 0 || len(keys) != 1 || keys[0].(map[string]any)["id"] != keyID2 || r.body["sessionsKnown"] != true {
+	devices, _ := r.body["trusted_devices"].([]any)
+	keys, _ := r.body["api_keys"].([]any)
+	if len(sessions) == 0 || len(devices) == 0 || len(keys) != 1 || keys[0].(map[string]any)["id"] != keyID2 || r.body["sessions_known"] != true {
 		t.Errorf("detail lists: sessions %d, devices %d, keys %v", len(sessions), len(devices), keys)
 	}
 	if strings.Contains(string(r.raw), key) || strings.Contains(string(r.raw), "passwordHash") || strings.Contains(string(r.raw), "$argon2") {
@@ -461,7 +461,7 @@ func TestAdminAPIKeysSearchDetailDelete(t *testing.T) {
 	fake := &fakeDeletions{at: deleteAt}
 	v.(*admin.Service).Deletions = fake
 	r = h.adminCall(t, root, http.MethodDelete, base, nil, true)
-	if r.status != http.StatusAccepted || r.str("deleteAt") != "2030-01-02T03:04:05Z" {
+	if r.status != http.StatusAccepted || r.str("delete_at") != "2030-01-02T03:04:05Z" {
 		t.Errorf("delete = %d %s, want 202 with deleteAt", r.status, r.raw)
 	}
 	if fake.accountID != userID || fake.by != (events.Actor{Type: events.ActorAdmin, ID: root.id}) {

@@ -8,12 +8,12 @@ package export
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/latchkey/latchkey/libs/platform/events"
+	"github.com/latchkey/latchkey/libs/platform/kafkax"
 	"github.com/latchkey/latchkey/services/notification/internal/delivery"
 )
 
@@ -120,39 +120,7 @@ func (e *Exporter) Part(ctx context.Context, accountID string) (json.RawMessage,
 }
 
 // Handle returns next wrapped for account.events.v1: account.export_requested is answered with the
-// notification part, every other type goes to next. A malformed request is logged and skipped; a
-// store or outbox error is returned, so the consumer retries (the part's event id is stable).
+// notification part (kafkax.AnswerExportRequests), every other type goes to next.
 func (e *Exporter) Handle(next func(context.Context, events.Envelope) error) func(context.Context, events.Envelope) error {
-	return func(ctx context.Context, env events.Envelope) error {
-		if env.Type != events.TypeExportRequested {
-			return next(ctx, env)
-		}
-		var req events.ExportRequested
-		if err := env.Decode(&req); err != nil || req.ExportID == "" || env.AccountID == "" {
-			e.log.ErrorContext(ctx, "skipping malformed export request", "event_id", env.EventID, "err", err)
-			return nil
-		}
-		return e.Send(ctx, env.AccountID, req.ExportID)
-	}
-}
-
-// Send builds accountID's part of export exportID and queues it.
-func (e *Exporter) Send(ctx context.Context, accountID, exportID string) error {
-	raw, err := e.Part(ctx, accountID)
-	if errors.Is(err, events.ErrExportPartTooLarge) {
-		e.log.ErrorContext(ctx, "export part too large, not sent", "export_id", exportID, "account_id", accountID)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("export %s: %w", exportID, err)
-	}
-	ev, err := events.NewExportPart(accountID, exportID, events.ExportServiceNotification, raw)
-	if err != nil {
-		return err
-	}
-	if err := e.outbox.Add(ctx, events.TopicAccountExports, ev); err != nil {
-		return fmt.Errorf("export %s: queue part: %w", exportID, err)
-	}
-	e.log.InfoContext(ctx, "export part queued", "export_id", exportID, "account_id", accountID, "bytes", len(raw))
-	return nil
+	return kafkax.AnswerExportRequests(events.ExportServiceNotification, e.Part, e.outbox, e.log, next)
 }

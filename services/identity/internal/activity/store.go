@@ -382,12 +382,26 @@ func (s *Store) ids(ctx context.Context, f bson.D, limit int64) ([]string, error
 	return ids, nil
 }
 
+// ErasedAccount stands for an erased account's id in the entries of other accounts that named it.
+const ErasedAccount = "erased-account"
+
 // EraseAccount folds every entry of accountID into the anonymous counts (day, kind, outcome) and
 // deletes it, a batch at a time, so that nothing personal of the account stays in the log. Run it
 // when the account is deleted (account.deleted); running it again finds nothing to do. A crash
 // between a batch's counts and its delete counts that batch twice when run again (counts are
 // statistics, the entries are what must go).
 func (s *Store) EraseAccount(ctx context.Context, accountID string) error {
+	// Other accounts' entries may name this one: an operator's log names the accounts it acted on
+	// (details.targetId), and an account's log names the operator who acted (actorId). Those
+	// entries stay, without the id.
+	if _, err := s.entries.UpdateMany(ctx, bson.D{{Key: "details.targetId", Value: accountID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "details.targetId", Value: ErasedAccount}}}}); err != nil {
+		return fmt.Errorf("forget %s in operators' activity: %w", accountID, err)
+	}
+	if _, err := s.entries.UpdateMany(ctx, bson.D{{Key: "actorId", Value: accountID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "actorId", Value: ErasedAccount}}}}); err != nil {
+		return fmt.Errorf("forget %s as an actor: %w", accountID, err)
+	}
 	for {
 		cur, err := s.entries.Find(ctx, bson.D{{Key: "accountId", Value: accountID}}, options.Find().
 			SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "occurredAt", Value: 1}, {Key: "kind", Value: 1}, {Key: "outcome", Value: 1}}).

@@ -370,3 +370,41 @@ func TestEnsureIndexesTwiceWithAnotherRetention(t *testing.T) {
 		t.Fatalf("EnsureIndexes with another retention: %v", err)
 	}
 }
+
+// TestEraseAccountForgetsItInOtherAccountsLogs: an operator's log names the accounts it acted on,
+// and a target's log names the operator; erasing either leaves the other's entries without the id.
+func TestEraseAccountForgetsItInOtherAccountsLogs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, db, _ := newStore(t, 0)
+	byOperator := entry("t1", "target", events.ActivityAdminAction, t0)
+	byOperator.Actor = events.Actor{Type: events.ActorAdmin, ID: "operator"}
+	inOperatorsLog := entry("o1", "operator", events.ActivityAdminAction, t0)
+	inOperatorsLog.Actor = events.Actor{Type: events.ActorAdmin, ID: "operator"}
+	inOperatorsLog.Details = map[string]string{"action": "lock", "targetId": "target"}
+	for _, e := range []activity.Entry{byOperator, inOperatorsLog} {
+		if _, err := s.Record(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.EraseAccount(ctx, "target"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "operator", "o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Details["targetId"] != activity.ErasedAccount || got.Details["action"] != "lock" {
+		t.Errorf("operator's entry after the target's erasure = %v", got.Details)
+	}
+	if err := s.EraseAccount(ctx, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"accountId", "actorId", "details.targetId"} {
+		for _, id := range []string{"target", "operator"} {
+			if n, _ := db.Collection(activity.CollEntries).CountDocuments(ctx, bson.D{{Key: field, Value: id}}); n != 0 {
+				t.Errorf("%d entries still name %s in %s", n, id, field)
+			}
+		}
+	}
+}

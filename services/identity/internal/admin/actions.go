@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,12 +34,13 @@ func (s *Service) Search(ctx context.Context, op Operator, q string, page, size 
 	if err != nil {
 		return SearchResult{}, fmt.Errorf("search accounts: %w", err)
 	}
-	// Each account shown is a read its owner would want to know about: a view in its log; the search
-	// itself, with the query, goes to the operator's.
+	// Each account shown is a read its owner would want to know about: a view in its log (erased
+	// with it). The search itself goes to the operator's log without the query, which may be an
+	// e-mail address or phone number that must not outlive its account's deletion.
 	for _, a := range found {
 		s.Auth.RecordActivity(ctx, a.ID, s.activity(o, ActionView, map[string]string{"via": ActionSearch}))
 	}
-	s.record(ctx, o, "", ActionSearch, map[string]string{"query": q})
+	s.record(ctx, o, "", ActionSearch, map[string]string{"results": strconv.Itoa(len(found))})
 	return SearchResult{Accounts: found, Total: total}, nil
 }
 

@@ -281,8 +281,8 @@ func (s *Service) record(ctx context.Context, o operator, targetID, action strin
 		if targetID != "" {
 			own["targetId"] = targetID
 		}
-		if q, ok := details["query"]; ok {
-			own["query"] = q
+		if n, ok := details["results"]; ok {
+			own["results"] = n
 		}
 		act.Details = own
 		s.Auth.RecordActivity(ctx, o.AccountID, act)

@@ -85,7 +85,7 @@ func TestNotMeLinkJourney(t *testing.T) {
 		t.Fatalf("new-device alert %q carries no this-wasn't-me link", body)
 	}
 	r := c.do("POST", "/api/v1/auth/not-me", map[string]any{"token": token}).want(t, 200, "not-me link")
-	if r.Body["sessionEnded"] != true || r.Body["deviceForgotten"] != true || r.Body["passwordResetRequired"] != true {
+	if r.Body["session_ended"] != true || r.Body["device_forgotten"] != true || r.Body["password_reset_required"] != true {
 		t.Fatalf("not-me body = %s", r.Raw)
 	}
 	c.do("POST", "/api/v1/auth/not-me", map[string]any{"token": token}).want(t, 400, "the link a second time")

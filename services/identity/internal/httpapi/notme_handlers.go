@@ -30,8 +30,7 @@ func registerNotMe(app *fiber.App, requireAuth fiber.Handler, h *Handler) {
 	app.Post("/api/v1/auth/not-me", h.reportNotMeByLink)
 }
 
-// notMeBody is the answer of both paths (camelCase in the envelope; the plain path answers the same
-// fields, as the link's page is written against the account API).
+// notMeBody is the envelope path's answer (camelCase, as the account API).
 type notMeBody struct {
 	SessionEnded          bool `json:"sessionEnded"`
 	DeviceForgotten       bool `json:"deviceForgotten"`
@@ -66,6 +65,15 @@ func (h *Handler) reportNotMe(c *fiber.Ctx) error {
 	return wire.OK(c, http.StatusOK, msgNotMeReported, notMeBodyOf(res))
 }
 
+// notMeLinkBody is the plain path's answer (snake_case, as the auth API).
+type notMeLinkBody struct {
+	Message               string `json:"message"`
+	SessionEnded          bool   `json:"session_ended"`
+	DeviceForgotten       bool   `json:"device_forgotten"`
+	APIKeysRevoked        int    `json:"api_keys_revoked"`
+	PasswordResetRequired bool   `json:"password_reset_required"`
+}
+
 type notMeLinkRequest struct {
 	Token string `json:"token"`
 }
@@ -91,5 +99,6 @@ func (h *Handler) reportNotMeByLink(c *fiber.Ctx) error {
 		return failure(err, passwordFieldPlain, wire.BadRequest(msgNotMeLinkInvalid))
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return wire.OK(c, http.StatusOK, "", notMeBodyOf(res))
+	return c.Status(http.StatusOK).JSON(notMeLinkBody{Message: msgNotMeReported, SessionEnded: res.SessionEnded,
+		DeviceForgotten: res.DeviceForgotten, APIKeysRevoked: res.APIKeysRevoked, PasswordResetRequired: res.PasswordResetRequired})
 }

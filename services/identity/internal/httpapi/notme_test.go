@@ -279,7 +279,7 @@ func TestNotMeLinkSingleUse(t *testing.T) {
 		switch s {
 		case http.StatusOK:
 			ok++
-			if bodies[i].at("sessionEnded") != true || bodies[i].at("deviceForgotten") != true || bodies[i].at("passwordResetRequired") != true {
+			if bodies[i].at("session_ended") != true || bodies[i].at("device_forgotten") != true || bodies[i].at("password_reset_required") != true {
 				t.Errorf("winning answer %s, want the session ended, the device forgotten and a reset required", bodies[i].raw)
 			}
 		case http.StatusBadRequest:
@@ -318,7 +318,7 @@ func TestNotMeLinkOfSessionChange(t *testing.T) {
 	}
 	link := notMeLinkOf(t, h, ada.id, events.AlertPasswordChanged)
 	res := h.post(t, "/api/v1/auth/not-me", map[string]any{"token": strings.TrimPrefix(link, notMePage+"#token=")})
-	if res.status != http.StatusOK || res.at("sessionEnded") != true {
+	if res.status != http.StatusOK || res.at("session_ended") != true {
 		t.Fatalf("link = %d %s, want 200 with the session ended", res.status, res.raw)
 	}
 	if h.sessions.liveSessions(ada.id)[attackerSID] {
@@ -422,7 +422,7 @@ func TestNotMeLinkOfAPIKeyCreated(t *testing.T) {
 	}
 	link := notMeLinkOf(t, h, ada.id, events.AlertAPIKeyCreated)
 	r := h.post(t, "/api/v1/auth/not-me", map[string]any{"token": strings.TrimPrefix(link, notMePage+"#token=")})
-	if r.status != http.StatusOK || r.at("apiKeysRevoked") != float64(1) || r.at("sessionEnded") != true {
+	if r.status != http.StatusOK || r.at("api_keys_revoked") != float64(1) || r.at("session_ended") != true {
 		t.Fatalf("link = %d %s, want the session ended and its key revoked", r.status, r.raw)
 	}
 	if h.keyWorks(t, created.Secret) {

@@ -22,6 +22,7 @@ var fuzzRoutes = []struct {
 	{"/api/v1/auth/reset-password", false},
 	{"/api/v1/account/device/verify", false},
 	{"/api/v1/auth/oauth/google", false},
+	{"/api/v1/auth/not-me", false},
 	{"/api/v1/account/2fa/enable", true},
 	{"/api/v1/account/2fa/disable", true},
 	{"/api/v1/account/link/email/initiate", true},
@@ -41,6 +42,8 @@ var fuzzRoutes = []struct {
 	{"/api/v1/me/password", true},
 	{"/api/v1/me/verify-email", true},
 	{"/api/v1/me/verify-email/confirm", true},
+	{"/api/v1/account/activity/00000000-0000-4000-8000-000000000000/not-me", true},
+	{"/api/v1/account/deletion/cancel", true},
 }
 
 // fuzzTB lets the harness's stand-in session service mint tokens while the fuzz target runs:

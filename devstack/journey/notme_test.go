@@ -96,14 +96,10 @@ func TestNotMeLinkJourney(t *testing.T) {
 }
 
 // TestNotMeActivityJourney reports the attacker's sign-in from the owner's activity log (GET
-// /api/v1/account/activity, built by the activity-log engineer of issue 17). INTEGRATOR: run it after
-// merging the activity log; until that endpoint exists it answers 404 here and the test skips.
+// /api/v1/account/activity) with a step-up token.
 func TestNotMeActivityJourney(t *testing.T) {
 	c := startStack(t, withNoCodeCooldown)
 	a := register(t, c, "notmeactivity")
-	if r := c.do("GET", "/api/v1/account/activity", nil, bearer(a.access)...); r.Status == 404 {
-		t.Skip("GET /api/v1/account/activity is not there yet (issue 17's activity log): run after integration")
-	}
 	attacker := attackerSignIn(t, c, a, "stranger-laptop")
 
 	// The sign-in reaches the log over Kafka: find the entry of the attacker's session.
@@ -113,13 +109,16 @@ func TestNotMeActivityJourney(t *testing.T) {
 		entryID = findEntry(r.Body, attacker.sid)
 		return entryID != ""
 	})
-	r := c.do("POST", "/api/v1/account/activity/"+url.PathEscape(entryID)+"/not-me", nil, bearer(a.access)...).want(t, 200, "report")
+	// Without a step-up token the report is refused: a stolen access token alone cannot sign the owner out.
+	c.do("POST", "/api/v1/account/activity/"+url.PathEscape(entryID)+"/not-me", nil, bearer(a.access)...).want(t, 401, "report without step-up")
+	proof := c.stepUp(t, a.access, password)
+	r := c.do("POST", "/api/v1/account/activity/"+url.PathEscape(entryID)+"/not-me", nil, proof...).want(t, 200, "report")
 	data, _ := r.Body["data"].(map[string]any)
 	if data["sessionEnded"] != true || data["deviceForgotten"] != true || data["passwordResetRequired"] != true {
 		t.Fatalf("report = %s", r.Raw)
 	}
 	// Reporting again answers the same.
-	again := c.do("POST", "/api/v1/account/activity/"+url.PathEscape(entryID)+"/not-me", nil, bearer(a.access)...).want(t, 200, "report again")
+	again := c.do("POST", "/api/v1/account/activity/"+url.PathEscape(entryID)+"/not-me", nil, proof...).want(t, 200, "report again")
 	if d, _ := again.Body["data"].(map[string]any); d["sessionEnded"] != true || d["apiKeysRevoked"] != data["apiKeysRevoked"] {
 		t.Fatalf("second report = %s, want the first one's answer %s", again.Raw, r.Raw)
 	}

@@ -26,7 +26,9 @@ const (
 // signed in; API keys never: a key must not be able to sign its owner out or demand a reset), and
 // the one-time link of the security alerts (plain style, no sign-in; the token is the proof).
 func registerNotMe(app *fiber.App, requireAuth fiber.Handler, h *Handler) {
-	app.Post("/api/v1/account/activity/:id/not-me", authn.SignedInOnly(requireAuth), h.reportNotMe)
+	// A step-up token too: ending a session, forgetting a device and demanding a password reset must
+	// not be in the power of a stolen access token alone (it would sign the owner out at will).
+	app.Post("/api/v1/account/activity/:id/not-me", authn.SignedInOnly(requireAuth), h.requireStepUp, h.reportNotMe)
 	app.Post("/api/v1/auth/not-me", h.reportNotMeByLink)
 }
 

@@ -115,6 +115,13 @@ func (h *harness) createKeyIn(t *testing.T, token, name string) string {
 
 func notMePath(id string) string { return "/api/v1/account/activity/" + id + "/not-me" }
 
+// reportNotMe reports entry id with token and a step-up token of its session (the proof the path needs).
+func (h *harness) reportNotMe(t *testing.T, token, id string) response {
+	t.Helper()
+	sub, sid := tokenSubject(t, token)
+	return h.withHeader(t, http.MethodPost, notMePath(id), token, map[string]string{"X-Reauth-Token": h.mintStepUp(t, sub, sid, auth.MethodOTP, time.Minute)})
+}
+
 func TestNotMeReportEndsSessionForgetsDeviceRevokesKeys(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, noCooldown)
@@ -143,6 +150,7 @@ func TestNotMeReportEndsSessionForgetsDeviceRevokesKeys(t *testing.T) {
 		message         string
 	}{
 		{"api key", anyKey, "e-signin", http.StatusForbidden, ""},
+		{"no step-up", ada.token, "e-signin", http.StatusUnauthorized, "Re-authentication required"},
 		{"another account's entry", ada.token, "e-bob", http.StatusNotFound, "Activity entry not found"},
 		{"unknown entry", ada.token, "nope", http.StatusNotFound, "Activity entry not found"},
 		{"failed sign-in", ada.token, "e-failed", http.StatusUnprocessableEntity, ""},
@@ -151,7 +159,12 @@ func TestNotMeReportEndsSessionForgetsDeviceRevokesKeys(t *testing.T) {
 	}
 	for _, tc := range refusals {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.authed(t, http.MethodPost, notMePath(tc.id), tc.token, nil)
+			var r response
+			if tc.token == anyKey || tc.status == http.StatusUnauthorized {
+				r = h.authed(t, http.MethodPost, notMePath(tc.id), tc.token, nil) // no step-up
+			} else {
+				r = h.reportNotMe(t, tc.token, tc.id)
+			}
 			if r.status != tc.status || r.at("success") != false {
 				t.Fatalf("answer = %d %s, want a %d envelope", r.status, r.raw, tc.status)
 			}
@@ -167,7 +180,7 @@ func TestNotMeReportEndsSessionForgetsDeviceRevokesKeys(t *testing.T) {
 		t.Fatal("another account's entry ended its session")
 	}
 
-	r := h.authed(t, http.MethodPost, notMePath("e-signin"), ada.token, nil)
+	r := h.reportNotMe(t, ada.token, "e-signin")
 	if r.status != http.StatusOK || r.at("success") != true {
 		t.Fatalf("report = %d %s, want 200", r.status, r.raw)
 	}
@@ -205,7 +218,7 @@ func TestNotMeReportEndsSessionForgetsDeviceRevokesKeys(t *testing.T) {
 	}
 
 	// Reporting again answers the same and alerts no more.
-	again := h.authed(t, http.MethodPost, notMePath("e-signin"), ada.token, nil)
+	again := h.reportNotMe(t, ada.token, "e-signin")
 	if again.status != http.StatusOK || mustJSON(again.at("data")) != mustJSON(r.at("data")) {
 		t.Errorf("second report = %d %s, want 200 with %s", again.status, again.raw, mustJSON(r.at("data")))
 	}
@@ -237,7 +250,7 @@ func TestNotMeReportOfOwnSession(t *testing.T) {
 	ada := h.signUp(t, "ada@example.com")
 	log.add(activity.Entry{ID: "e-own", AccountID: ada.id, OccurredAt: time.Now(), Activity: events.Activity{
 		Kind: events.ActivityPasswordChanged, SessionID: ada.sid, Actor: events.Actor{Type: events.ActorOwner}}})
-	r := h.authed(t, http.MethodPost, notMePath("e-own"), ada.token, nil)
+	r := h.reportNotMe(t, ada.token, "e-own")
 	if r.status != http.StatusOK || r.at("data.sessionEnded") != true {
 		t.Fatalf("report = %d %s, want 200 with the session ended", r.status, r.raw)
 	}
@@ -446,7 +459,7 @@ func TestNotMeReportTwiceAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answers[i] = h.authed(t, http.MethodPost, notMePath("e-1"), ada.token, nil)
+			answers[i] = h.reportNotMe(t, ada.token, "e-1")
 		}()
 	}
 	wg.Wait()

@@ -26,14 +26,15 @@ const (
 	msgExportTooSoon  = "An export was requested recently; try again later"
 )
 
-// RegisterExports mounts the account data export routes (envelope style). Starting one needs a
-// step-up (X-Reauth-Token): it is every personal fact at once, so a stolen access token alone must
-// not get it. Both are closed to API keys.
+// RegisterExports mounts the account data export routes (envelope style). Starting and reading one
+// need a step-up (X-Reauth-Token): it is every personal fact at once, so a stolen access token alone
+// must not get it (and the export id is in the activity log, which an access token reads). Both are
+// closed to API keys.
 func RegisterExports(app *fiber.App, requireAuth fiber.Handler, svc *auth.Service, exports *export.Service, log *slog.Logger) {
 	h := &Handler{auth: svc, log: log}
 	eh := &exportHandler{exports: exports}
 	app.Post("/api/v1/account/export", requireAuth, h.requireStepUp, eh.request)
-	app.Get("/api/v1/account/export/:id", authn.SignedInOnly(requireAuth), eh.get)
+	app.Get("/api/v1/account/export/:id", authn.SignedInOnly(requireAuth), h.requireStepUp, eh.get)
 }
 
 type exportHandler struct{ exports *export.Service }

@@ -125,14 +125,23 @@ func TestExportEndpoints(t *testing.T) {
 		}
 	})
 
+	// Reading needs a step-up too: the export id is in the activity log, which an access token reads.
+	eveReauth := h.mintStepUp(t, eve.id, eve.sid, "pwd", time.Minute)
 	get := func(token string) response {
-		return h.do(t, request{method: "GET", path: exportPath + "/" + id, token: token})
+		proof := reauth
+		if token == eve.token {
+			proof = eveReauth
+		}
+		return h.stepUp(t, "GET", exportPath+"/"+id, token, proof, nil)
+	}
+	if r := h.do(t, request{method: "GET", path: exportPath + "/" + id, token: ada.token}); r.status != http.StatusUnauthorized || r.header.Get("WWW-Authenticate") != "ReauthToken" {
+		t.Errorf("GET without step-up = %d %s, want the step-up 401", r.status, r.raw)
 	}
 	get(ada.token).wantStatus(t, http.StatusAccepted, "pending export")
 	t.Run("another account's export is a 404", func(t *testing.T) {
 		get(eve.token).wantStatus(t, http.StatusNotFound, "eve reads ada's export")
-		h.do(t, request{method: "GET", path: exportPath + "/0b9f7f0e-1c2d-4e3f-8a5b-6c7d8e9f0a1b", token: ada.token}).wantStatus(t, http.StatusNotFound, "unknown export")
-		h.do(t, request{method: "GET", path: exportPath + "/not-a-uuid", token: ada.token}).wantStatus(t, http.StatusUnprocessableEntity, "malformed id")
+		h.stepUp(t, "GET", exportPath+"/0b9f7f0e-1c2d-4e3f-8a5b-6c7d8e9f0a1b", ada.token, reauth, nil).wantStatus(t, http.StatusNotFound, "unknown export")
+		h.stepUp(t, "GET", exportPath+"/not-a-uuid", ada.token, reauth, nil).wantStatus(t, http.StatusUnprocessableEntity, "malformed id")
 		// A part for ada's export published under eve's account is dropped.
 		h.deliverPart(t, eve.id, id, events.ExportServiceSession, `{"sessions":[{"id":"eve-session"}]}`)
 	})

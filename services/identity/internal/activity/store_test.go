@@ -408,3 +408,11 @@ func TestEraseAccountForgetsItInOtherAccountsLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountCollectionIsIdentitys: the log decides whether an account exists by reading identity's
+// account collection, named here without importing the store (which depends on this package).
+func TestAccountCollectionIsIdentitys(t *testing.T) {
+	if activity.CollAccounts != store.CollAccounts {
+		t.Fatalf("activity reads accounts from %q, identity keeps them in %q", activity.CollAccounts, store.CollAccounts)
+	}
+}

@@ -140,14 +140,8 @@ func (s *NotMe) NotMeLinkByHash(ctx context.Context, hash string) (auth.NotMeLin
 	l := auth.NotMeLink{Hash: d.Hash, AccountID: d.AccountID, Kind: d.Kind, SessionID: d.SessionID, DeviceID: d.DeviceID,
 		IssuedAt: d.IssuedAt, ExpiresAt: d.ExpiresAt, UsedAt: fromOpt(d.UsedAt)}
 	if l.UsedAt.IsZero() {
-		var use struct {
-			At time.Time `bson:"at"`
-		}
-		switch err := s.uses.FindOne(ctx, bson.D{{Key: "_id", Value: hash}}).Decode(&use); {
-		case err == nil:
-			l.UsedAt = use.At
-		case !errors.Is(err, mongo.ErrNoDocuments):
-			return auth.NotMeLink{}, wrap("find not-me link use", err)
+		if l.UsedAt, err = usedAt(ctx, s.uses, hash, "not-me link"); err != nil {
+			return auth.NotMeLink{}, err
 		}
 	}
 	return l, nil
@@ -156,16 +150,7 @@ func (s *NotMe) NotMeLinkByHash(ctx context.Context, hash string) (auth.NotMeLin
 // ClaimNotMeLink records the single use of the link. The claim is an insert into a unique _id
 // (atomic on FerretDB and MongoDB alike): of concurrent claims exactly one wins.
 func (s *NotMe) ClaimNotMeLink(ctx context.Context, hash string, at time.Time) (bool, error) {
-	_, err := s.uses.InsertOne(ctx, bson.D{{Key: "_id", Value: hash}, {Key: "at", Value: at.UTC()}})
-	if mongox.IsDuplicateKey(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, wrap("claim not-me link", err)
-	}
-	// Informational only; the claim above is what counts.
-	_, _ = s.links.UpdateOne(ctx, bson.D{{Key: "_id", Value: hash}}, bson.D{{Key: "$set", Value: bson.D{{Key: "usedAt", Value: at.UTC()}}}})
-	return true, nil
+	return claimOnce(ctx, s.uses, s.links, hash, at, "not-me link")
 }
 
 // ReleaseNotMeLink gives a claim back.

@@ -120,14 +120,8 @@ func (s *StepUps) EmailRevertByHash(ctx context.Context, hash string) (auth.Emai
 	r := auth.EmailRevert{Hash: d.Hash, AccountID: d.AccountID, OldEmail: d.OldEmail, NewEmail: d.NewEmail,
 		ChangedAt: d.ChangedAt, ExpiresAt: d.ExpiresAt, UsedAt: fromOpt(d.UsedAt)}
 	if r.UsedAt.IsZero() {
-		var use struct {
-			At time.Time `bson:"at"`
-		}
-		switch err := s.uses.FindOne(ctx, bson.D{{Key: "_id", Value: hash}}).Decode(&use); {
-		case err == nil:
-			r.UsedAt = use.At
-		case !errors.Is(err, mongo.ErrNoDocuments):
-			return auth.EmailRevert{}, wrap("find email revert use", err)
+		if r.UsedAt, err = usedAt(ctx, s.uses, hash, "email revert"); err != nil {
+			return auth.EmailRevert{}, err
 		}
 	}
 	return r, nil
@@ -137,16 +131,7 @@ func (s *StepUps) EmailRevertByHash(ctx context.Context, hash string) (auth.Emai
 // (atomic on FerretDB and MongoDB alike, unlike a conditional update on FerretDB): of concurrent
 // claims exactly one wins.
 func (s *StepUps) ClaimEmailRevert(ctx context.Context, hash string, at time.Time) (bool, error) {
-	_, err := s.uses.InsertOne(ctx, bson.D{{Key: "_id", Value: hash}, {Key: "at", Value: at.UTC()}})
-	if mongox.IsDuplicateKey(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, wrap("claim email revert", err)
-	}
-	// Informational only; the claim above is what counts.
-	_, _ = s.reverts.UpdateOne(ctx, bson.D{{Key: "_id", Value: hash}}, bson.D{{Key: "$set", Value: bson.D{{Key: "usedAt", Value: at.UTC()}}}})
-	return true, nil
+	return claimOnce(ctx, s.uses, s.reverts, hash, at, "email revert")
 }
 
 // RestoreEmail makes email the account's verified e-mail (a projected fact, through

@@ -56,6 +56,10 @@ func (r opResult) cpuPerRequest(names ...string) time.Duration {
 
 func (r opResult) servicesCPU() time.Duration { return r.cpuPerRequest(stack.Services...) }
 
+// systemCPU is the CPU per request of every process: the services, the gateway, the database and
+// the broker.
+func (r opResult) systemCPU() time.Duration { return r.cpuPerRequest(procOrder...) }
+
 func (r opResult) missed() bool {
 	if r.cpuTarget > 0 && r.servicesCPU() > r.cpuTarget {
 		return true
@@ -77,6 +81,15 @@ type benchRun struct {
 	tmp       string
 	micro     string // go test -bench output
 	microCmd  string
+	mongoURI  string
+
+	readers, loginers, refreshers []account
+	refreshTokens                 []string // each refresher's current refresh token
+
+	idle       idleResult
+	growthRows []growthRow
+	signedIn   int        // sign-ins of the crowd
+	after      []opResult // the first four results again, after the sign-ins
 }
 
 // microPackages hold the hot-path micro-benchmarks: token verification (and the middleware around
@@ -178,6 +191,7 @@ func bench(ctx context.Context, o options, args []string) error {
 		b.procs.pids[name] = pid
 	}
 	b.internals = st.ready.Internals
+	b.mongoURI = mongo.ready.MongoURI
 	b.c = newClient(st.ready.Gateway, o.concurrency)
 	if b.idleRSS, _, err = b.memory(); err != nil {
 		return err

@@ -51,6 +51,8 @@ type options struct {
 	profile     bool
 	benchtime   string
 	env         envFlags
+	idle        time.Duration
+	signins     int
 	// role arguments
 	dir, mongoURI, brokers, prefix string
 }
@@ -95,6 +97,8 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.enumSamples, "enum-samples", 60, "samples per side of each user-enumeration timing comparison")
 	fs.BoolVar(&o.enumOnly, "enum-only", false, "run only the user-enumeration comparison (with -benchtime '' and -out elsewhere, a quick check of those rows)")
 	fs.BoolVar(&o.profile, "pprof", true, "profile the services during operations that miss their target")
+	fs.DurationVar(&o.idle, "idle", 30*time.Second, "how long the idle stack's CPU is read (0 skips it)")
+	fs.IntVar(&o.signins, "signins", 10000, "password sign-ins before the operations are measured again (0 skips them and the rows after them)")
 	fs.StringVar(&o.benchtime, "benchtime", "1s", "-benchtime of the Go micro-benchmarks; empty skips them")
 	fs.Var(&o.env, "env", "extra service environment as SERVICE:KEY=VALUE (SERVICE may be *), repeatable; e.g. -env identity:GOMEMLIMIT=48MiB")
 	fs.StringVar(&o.dir, "dir", "", "internal: data directory of a role")

@@ -34,6 +34,7 @@ type opResult struct {
 	elapsed  time.Duration
 	p50, p99 time.Duration
 	cpu      map[string]time.Duration // CPU time per process over the whole operation
+	commands map[string]int64         // MongoDB commands over the whole operation, by "db command collection"
 	// target: CPU ms per request of the services together (cpuTarget) or p99 latency (latTarget).
 	cpuTarget time.Duration
 	latTarget time.Duration
@@ -82,6 +83,8 @@ type benchRun struct {
 	micro     string // go test -bench output
 	microCmd  string
 	mongoURI  string
+	// commandsURL serves the embedded server's command counts (see commandCounts).
+	commandsURL string
 
 	readers, loginers, refreshers []account
 	refreshTokens                 []string // each refresher's current refresh token
@@ -192,6 +195,7 @@ func bench(ctx context.Context, o options, args []string) error {
 	}
 	b.internals = st.ready.Internals
 	b.mongoURI = mongo.ready.MongoURI
+	b.commandsURL = mongo.ready.Commands
 	b.c = newClient(st.ready.Gateway, o.concurrency)
 	if b.idleRSS, _, err = b.memory(); err != nil {
 		return err
@@ -254,6 +258,10 @@ func (b *benchRun) measure(ctx context.Context, r opResult, workers, count int, 
 	if err != nil {
 		return r, err
 	}
+	cmdsBefore, err := b.commandSnapshot(ctx)
+	if err != nil {
+		return r, err
+	}
 	var prof chan string
 	if b.o.profile && r.profiled != "" {
 		prof = make(chan string, 1)
@@ -264,6 +272,16 @@ func (b *benchRun) measure(ctx context.Context, r opResult, workers, count int, 
 	after, err := b.procs.cpuSnapshot()
 	if err != nil {
 		return r, err
+	}
+	cmdsAfter, err := b.commandSnapshot(ctx)
+	if err != nil {
+		return r, err
+	}
+	r.commands = map[string]int64{}
+	for k, n := range cmdsAfter {
+		if d := n - cmdsBefore[k]; d > 0 {
+			r.commands[k] = d
+		}
 	}
 	if prof != nil {
 		r.profile = <-prof

@@ -32,11 +32,11 @@ func (b *benchRun) report(args []string, took time.Duration) string {
 
 	p("## Operations\n\n")
 	p("CPU columns are milliseconds of CPU per successful request; *services* is the four services together, the figure the targets apply to; *system* adds the gateway, the MongoDB-compatible server and the broker: what one request costs a user of the local stack.\n\n")
-	p("| operation | requests | errors | req/s | p50 | p99 | services CPU ms/req | target | system CPU ms/req | identity | session | profile | notification | gateway | mongodb | kafka |\n")
-	p("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| operation | requests | errors | req/s | p50 | p99 | services CPU ms/req | target | system CPU ms/req | MongoDB commands/req | identity | session | profile | notification | gateway | mongodb | kafka |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range b.results {
 		rate := float64(r.requests) / r.elapsed.Seconds()
-		p("| %s | %d | %d | %.0f | %s | %s | %s | %s | %s |", r.name, r.requests, r.errors, rate, ms(r.p50), ms(r.p99), ms(r.servicesCPU()), target(r), ms(r.systemCPU()))
+		p("| %s | %d | %d | %.0f | %s | %s | %s | %s | %s | %.1f |", r.name, r.requests, r.errors, rate, ms(r.p50), ms(r.p99), ms(r.servicesCPU()), target(r), ms(r.systemCPU()), r.commandsPerRequest())
 		for _, n := range procOrder {
 			p(" %s |", ms(r.cpuPerRequest(n)))
 		}
@@ -54,6 +54,10 @@ func (b *benchRun) report(args []string, took time.Duration) string {
 		p("\n")
 	}
 
+	p("\nMongoDB commands per request, by database, command and collection (counted by the embedded server; they include what runs in the background meanwhile, such as outbox relays and consumers):\n\n")
+	for _, r := range b.results {
+		p("- **%s**: %s\n", r.name, r.topCommands(12))
+	}
 	b.reportIdle(p)
 	b.reportAfter(p)
 	b.reportGrowth(p)

@@ -28,6 +28,7 @@ type readyLine struct {
 	Gateway   string            `json:"gateway,omitempty"`
 	Pids      map[string]int    `json:"pids,omitempty"`
 	Internals map[string]string `json:"internals,omitempty"`
+	Commands  string            `json:"commands,omitempty"` // the mongo role's command counts (GET, JSON)
 }
 
 const readyPrefix = "BENCH-READY "
@@ -54,13 +55,20 @@ func announce(r readyLine) error {
 
 func serveMongo(ctx context.Context, o options) error {
 	ctx = untilParentGone(ctx)
+	var counts commandCounts
 	srv, err := mongoserver.Start(ctx, mongoserver.Options{Dir: o.dir, Addr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		OnCommand: counts.add,
+	})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = srv.Close() }()
-	if err := announce(readyLine{MongoURI: srv.URI()}); err != nil {
+	countsURL, err := counts.serve(ctx)
+	if err != nil {
+		return err
+	}
+	if err := announce(readyLine{MongoURI: srv.URI(), Commands: countsURL}); err != nil {
 		return err
 	}
 	<-ctx.Done()

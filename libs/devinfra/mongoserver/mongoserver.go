@@ -36,6 +36,10 @@ type Options struct {
 	Addr string
 	// Logger receives FerretDB's own logs; nil discards them (FerretDB is chatty).
 	Logger *slog.Logger
+	// OnCommand, when set, is called with every command a client sends (before it runs): the
+	// database, the command's name and the collection it names ("" for commands on none). The bench
+	// counts round trips with it.
+	OnCommand func(db, command, collection string)
 }
 
 // Server is a running embedded FerretDB instance.
@@ -101,6 +105,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("mongoserver: FerretDB URI: %w", err)
 	}
 	s.proxy = newSerializer(ln, backend.Host)
+	s.proxy.onCommand = opts.OnCommand
 	s.uri = withQuery("mongodb://" + ln.Addr().String() + "/")
 
 	if err := s.waitReady(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -143,4 +144,35 @@ func explainPlan(t *testing.T, coll *mongo.Collection, filter bson.D) string {
 		t.Fatal(err)
 	}
 	return string(raw)
+}
+
+// TestOnCommandSeesEveryCommand: the hook the bench counts round trips with names each command's
+// database, name and collection.
+func TestOnCommandSeesEveryCommand(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv, err := mongoserver.Start(ctx, mongoserver.Options{Dir: t.TempDir(), Addr: "127.0.0.1:0", OnCommand: func(db, command, collection string) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[db+" "+command+" "+collection]++
+	}})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	coll := connect(t, srv.URI()).Database("app").Collection("things")
+	if _, err := coll.InsertOne(ctx, bson.M{"_id": "a"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := coll.FindOne(ctx, bson.M{"_id": "a"}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["app insert things"] != 1 || seen["app find things"] != 2 {
+		t.Errorf("commands seen = %v, want one insert and two finds on app.things", seen)
+	}
 }

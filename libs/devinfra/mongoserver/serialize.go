@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"sync"
+
+	"go.mongodb.org/mongo-driver/bson"
 )
 
 // FerretDB v1 runs every update, findAndModify and delete as a read followed by a separate write of
@@ -31,9 +33,10 @@ var writeCommands = map[string]bool{
 
 // serializer is the proxy: it accepts client connections on ln and relays each to backend.
 type serializer struct {
-	ln      net.Listener
-	backend string
-	writes  sync.Mutex // held while a write command runs in FerretDB
+	ln        net.Listener
+	backend   string
+	writes    sync.Mutex                           // held while a write command runs in FerretDB
+	onCommand func(db, command, collection string) // Options.OnCommand; set before the first connection
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -104,6 +107,11 @@ func (s *serializer) relay(client net.Conn) {
 }
 
 func (s *serializer) roundTrip(client, backend net.Conn, req []byte) error {
+	if s.onCommand != nil {
+		if body, err := commandBody(req); err == nil {
+			s.onCommand(describe(body))
+		}
+	}
 	if isWrite(req) {
 		s.writes.Lock()
 		defer s.writes.Unlock()
@@ -201,4 +209,48 @@ func commandName(msg []byte) (string, error) {
 		b = b[size:] // kind 1: int32 size covers identifier and documents
 	}
 	return "", errors.New("no body section")
+}
+
+// commandBody returns the body (kind 0) section of an OP_MSG.
+func commandBody(msg []byte) (bson.Raw, error) {
+	if opCode(msg) != opMsg {
+		return nil, errors.New("not OP_MSG")
+	}
+	b := msg[headerLen+4:]
+	for len(b) > 0 {
+		kind := b[0]
+		b = b[1:]
+		if len(b) < 4 {
+			return nil, errors.New("short section")
+		}
+		size := int(int32(binary.LittleEndian.Uint32(b[:4])))
+		if kind == 0 {
+			if size < 5 || size > len(b) {
+				return nil, errors.New("bad section size")
+			}
+			return bson.Raw(b[:size]), nil
+		}
+		// kind 1: size, then the identifier and documents
+		if size < 4 || size > len(b) {
+			return nil, errors.New("bad section size")
+		}
+		b = b[size:]
+	}
+	return nil, errors.New("no body section")
+}
+
+// describe returns the database, command name and collection of a command body.
+func describe(body bson.Raw) (db, command, collection string) {
+	elems, err := body.Elements()
+	if err != nil || len(elems) == 0 {
+		return "", "", ""
+	}
+	command = elems[0].Key()
+	if v, ok := elems[0].Value().StringValueOK(); ok {
+		collection = v
+	}
+	if v, err := body.LookupErr("$db"); err == nil {
+		db, _ = v.StringValueOK()
+	}
+	return db, command, collection
 }

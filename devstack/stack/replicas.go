@@ -193,6 +193,7 @@ func (b *balancer) serve() {
 				if errors.Is(err, net.ErrClosed) {
 					return
 				}
+				time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors: do not spin
 				continue
 			}
 			if !b.track(c) {

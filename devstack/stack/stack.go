@@ -161,10 +161,8 @@ type Config struct {
 // Stack is a running local stack.
 type Stack struct {
 	cfg         Config
-	table       *routes.Table         // the route table and service topology
-	services    map[string][]*service // every service's replicas
-	ports       map[string]Ports      // every service's own ports (the balancers' with replicas)
-	fronts      []*balancer           // the services' own ports with more than one replica
+	table       *routes.Table // the route table and service topology
+	services    map[string][]*service
 	token       string
 	otpPepper   string
 	totpKeys    string // identity's TOTP_ENCRYPTION_KEYS (totp.go)
@@ -188,6 +186,11 @@ type Stack struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	// Replicas (replicas.go): services holds every service's replicas in order; ports are the
+	// services' own ports, and fronts the balancers on them when there is more than one replica.
+	ports  map[string]Ports
+	fronts []*balancer
 }
 
 // Start brings the stack up: the embedded servers unless MongoURI and Brokers are given, the

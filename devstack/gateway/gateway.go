@@ -8,7 +8,8 @@
 // through; an X-Request-Id is generated when the request has none (or an unusable one) and is passed
 // upstream and returned to the client; hop-by-hop headers are dropped; an upstream that is not listening (stopped, or
 // restarting) gets 503 {"detail":"Upstream unavailable"} with Retry-After: 1, as an Ingress with no
-// ready endpoint answers, and one that fails otherwise 502 {"detail":"Bad gateway"}. Request paths with dot segments or repeated slashes are
+// ready endpoint answers, and one that fails otherwise 502 {"detail":"Bad gateway"}. A service with
+// several replicas (Options.Replicas) gets its requests round-robin, one replica after the other. Request paths with dot segments or repeated slashes are
 // cleaned before they are matched and forwarded, so a path cannot be routed by one spelling and
 // served by another.
 package gateway

@@ -1,7 +1,8 @@
 # Latchkey developer tasks. Run from the repository root; go.work ties the modules together.
 #
 #   make build   build the four services and the local stack runner into bin/
-#   make run     build, then run the whole stack locally (gateway on $(ADDR), data in $(DATA))
+#   make run     build, then run the whole stack locally (gateway on $(ADDR), data in $(DATA));
+#                make run REPLICAS=2 runs two processes of every service behind the gateway (round-robin)
 #   make test    run every test of every module in go.work, with the race detector (builds the
 #                pinned tilt and helm first: the deploy tests evaluate the Tiltfile with them)
 #   make tools   build the pinned tilt (tools/tilt, outside go.work) and helm (deploy) into bin/
@@ -23,6 +24,8 @@ TESTFLAGS ?=
 # Per test binary: the journey tests start many local stacks and take 6–11 minutes on a busy
 # 2-core machine, past go test's default of 10.
 TEST_TIMEOUT ?= 25m
+# Processes of every service `make run` starts; the gateway balances over them round-robin.
+REPLICAS ?= 1
 # Extra flags for the stack runner, e.g. make run RUNFLAGS=-oidc (a local OIDC issuer for Google/Apple sign-in).
 RUNFLAGS ?=
 # latchkey_build_info's version and revision (libs/platform/telemetry), from git when there is a checkout.
@@ -48,7 +51,7 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./devstack/cmd/devstack
 
 run: build
-	exec $(BIN)/devstack -bin $(BIN) -data $(DATA) -addr $(ADDR) $(RUNFLAGS)
+	exec $(BIN)/devstack -bin $(BIN) -data $(DATA) -addr $(ADDR) -replicas $(REPLICAS) $(RUNFLAGS)
 
 test: tools
 	LATCHKEY_TILT=$(abspath $(TILT)) LATCHKEY_HELM=$(abspath $(HELM)) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) work

@@ -8,7 +8,8 @@
 // through; an X-Request-Id is generated when the request has none (or an unusable one) and is passed
 // upstream and returned to the client; hop-by-hop headers are dropped; an upstream that is not listening (stopped, or
 // restarting) gets 503 {"detail":"Upstream unavailable"} with Retry-After: 1, as an Ingress with no
-// ready endpoint answers, and one that fails otherwise 502 {"detail":"Bad gateway"}. Request paths with dot segments or repeated slashes are
+// ready endpoint answers, and one that fails otherwise 502 {"detail":"Bad gateway"}. A service with
+// several replicas (Options.Replicas) gets its requests round-robin, one replica after the other. Request paths with dot segments or repeated slashes are
 // cleaned before they are matched and forwarded, so a path cannot be routed by one spelling and
 // served by another.
 package gateway
@@ -29,6 +30,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,6 +66,10 @@ type Options struct {
 	Table *routes.Table
 	// Upstreams maps every service of the table to its base URL, e.g. "http://127.0.0.1:8081".
 	Upstreams map[string]string
+	// Replicas maps a service to the base URLs of its replicas, which take the requests in turn
+	// (round-robin, per request, as an Ingress controller balances over a Service's endpoints). A
+	// service listed here needs no Upstreams entry; one that is, uses these instead.
+	Replicas map[string][]string
 	// IncludeDev enables the table's devOnly routes.
 	IncludeDev bool
 	// TrustedProxies are the client addresses whose X-Forwarded-For is extended instead of replaced.
@@ -122,18 +128,26 @@ func New(opts Options) (*Gateway, error) {
 		if _, done := g.proxies[r.Service]; done {
 			continue
 		}
-		raw, ok := opts.Upstreams[r.Service]
-		if !ok {
-			return nil, fmt.Errorf("gateway: no upstream for service %q (route %s)", r.Service, r)
+		raws := opts.Replicas[r.Service]
+		if len(raws) == 0 {
+			raw, ok := opts.Upstreams[r.Service]
+			if !ok {
+				return nil, fmt.Errorf("gateway: no upstream for service %q (route %s)", r.Service, r)
+			}
+			raws = []string{raw}
 		}
-		target, err := url.Parse(raw)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: upstream of %s: %w", r.Service, err)
+		targets := make([]*url.URL, len(raws))
+		for i, raw := range raws {
+			target, err := url.Parse(raw)
+			if err != nil {
+				return nil, fmt.Errorf("gateway: upstream of %s: %w", r.Service, err)
+			}
+			if (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+				return nil, fmt.Errorf("gateway: upstream of %s: %q is not an absolute http(s) URL", r.Service, raw)
+			}
+			targets[i] = target
 		}
-		if (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
-			return nil, fmt.Errorf("gateway: upstream of %s: %q is not an absolute http(s) URL", r.Service, raw)
-		}
-		g.proxies[r.Service] = g.newProxy(target, transport)
+		g.proxies[r.Service] = g.newProxy(targets, transport)
 	}
 	return g, nil
 }
@@ -179,12 +193,18 @@ type reqInfo struct {
 	path      string // cleaned request path
 }
 
-func (g *Gateway) newProxy(target *url.URL, transport http.RoundTripper) *httputil.ReverseProxy {
+// newProxy proxies to targets, in turn when there are several.
+func (g *Gateway) newProxy(targets []*url.URL, transport http.RoundTripper) *httputil.ReverseProxy {
+	var next atomic.Uint64
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			info := pr.In.Context().Value(ctxKey{}).(*reqInfo)
 			if info.path != pr.In.URL.Path {
 				pr.Out.URL.Path, pr.Out.URL.RawPath = info.path, ""
+			}
+			target := targets[0]
+			if len(targets) > 1 {
+				target = targets[(next.Add(1)-1)%uint64(len(targets))]
 			}
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host // like the Ingress controller: the service sees the public host

@@ -7,7 +7,6 @@ import (
 
 	"github.com/latchkey/latchkey/devstack/stack"
 	"github.com/latchkey/latchkey/libs/devinfra/hibptest"
-	"github.com/latchkey/latchkey/libs/platform/telemetry/metricstest"
 )
 
 // The breached-password check of issue 16: a password that appeared in a breach is refused at
@@ -70,10 +69,7 @@ func TestBreachedPasswordJourney(t *testing.T) {
 		wantPasswordRefused(t, registerWith(t, c, "common@example.com", "Password123"),
 			"Password is too common; choose a less predictable one", "offline-list password with the API down")
 		registerWith(t, c, "strong@example.com", "Mauve-Orbit-Thimble-91").want(t, 201, "ordinary password with the API down")
-		got, err := metricstest.Scrape(s.stack.InternalURL(stack.Identity) + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := scrapeService(t, s.stack, stack.Identity)
 		if n, _ := got.Value("latchkey_identity_breached_password_api_failures_total", nil); n < 1 {
 			t.Errorf("latchkey_identity_breached_password_api_failures_total = %v, want the outage counted", n)
 		}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -95,6 +96,7 @@ func startFullStack(t *testing.T, opts ...func(*stack.Config)) *fullStack {
 		Stdout: logs,
 		Stderr: logs,
 	}
+	cfg.Replicas = journeyReplicas(t)
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -113,6 +115,29 @@ func startFullStack(t *testing.T, opts ...func(*stack.Config)) *fullStack {
 		}
 	})
 	return &fullStack{client: &client{t: t, base: s.GatewayURL(), http: &http.Client{Timeout: 10 * time.Second}}, stack: s, env: env}
+}
+
+// ReplicasEnv is the environment variable that makes every journey start that many replicas of each
+// service (default 1), so the whole suite can run against two: LATCHKEY_JOURNEY_REPLICAS=2 go test ./devstack/journey.
+const ReplicasEnv = "LATCHKEY_JOURNEY_REPLICAS"
+
+// journeyReplicas is the replica count of ReplicasEnv, 1 when unset.
+func journeyReplicas(t *testing.T) int {
+	t.Helper()
+	raw := os.Getenv(ReplicasEnv)
+	if raw == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a whole number of at least 1", ReplicasEnv, raw)
+	}
+	return n
+}
+
+// withReplicas runs n replicas of every service, whatever ReplicasEnv says.
+func withReplicas(n int) func(*stack.Config) {
+	return func(c *stack.Config) { c.Replicas = n }
 }
 
 // withServiceEnv adds environment variables of one service to the stack's configuration (on top of

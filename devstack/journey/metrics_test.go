@@ -58,11 +58,7 @@ func TestMetricsAfterAJourney(t *testing.T) {
 
 	scrape := func(service string) metricstest.Families {
 		t.Helper()
-		got, err := metricstest.Scrape(s.stack.InternalURL(service) + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got
+		return scrapeService(t, s.stack, service)
 	}
 	// moved waits until the series' value reaches at least min.
 	moved := func(service, name string, labels map[string]string, min float64) {
@@ -88,8 +84,8 @@ func TestMetricsAfterAJourney(t *testing.T) {
 	documented := documentedMetrics(t)
 	for _, svc := range []string{stack.Identity, stack.Session, stack.Profile, stack.Notification} {
 		got := scrape(svc)
-		if v, ok := got.Value("latchkey_build_info", nil); !ok || v != 1 {
-			t.Errorf("%s: latchkey_build_info = %v (present %v), want 1", svc, v, ok)
+		if v, ok := got.Value("latchkey_build_info", nil); !ok || v != float64(s.stack.Replicas(svc)) {
+			t.Errorf("%s: latchkey_build_info = %v (present %v), want 1 per replica", svc, v, ok)
 		}
 		if slices.Contains(got.LabelNames(), "service") {
 			t.Errorf("%s: a series carries a service label (it clashes with the scrape target's)", svc)

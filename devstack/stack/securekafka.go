@@ -81,13 +81,14 @@ func (s *Stack) kafkaPassword(dir string) (string, error) {
 }
 
 // ServiceEnv returns the environment the stack runs the service with ("KEY=value" items, the
-// parent's environment included), so a test can start a copy of it with a variable changed.
+// parent's environment included), so a test can start a copy of it with a variable changed. With
+// replicas it is the first one's.
 func (s *Stack) ServiceEnv(name string) ([]string, error) {
-	svc, err := s.service(name)
+	svcs, err := s.service(name)
 	if err != nil {
 		return nil, err
 	}
-	return slices.Clone(svc.env), nil
+	return slices.Clone(svcs[0].env), nil
 }
 
 // KafkaEnv returns the KAFKA_TLS_* and KAFKA_SASL_* variables the stack gives every service (empty

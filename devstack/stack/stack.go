@@ -20,6 +20,12 @@
 // hibptest.DevPasswords as breached (BREACHED_PASSWORDS_API_URL), so that neither `make run` nor a
 // journey needs the internet. Config.ExtraEnv adds more.
 //
+// With Config.Replicas above 1 every service runs as that many processes (replicas.go): each its own
+// ports and otherwise the same environment, the gateway balancing its routes over them request by
+// request, and a connection balancer on the service's own ports for the other services, as a
+// Kubernetes Service is. Replicas, Pids, ReplicaURL, ReplicaInternalURL, KillReplica and StartReplica
+// reach one replica; the service-wide helpers act on all of them.
+//
 // Child processes run in their own process group and, on Linux, die with the parent process, so a
 // crashed test or a killed `make run` leaves no orphans behind.
 package stack
@@ -144,13 +150,19 @@ type Config struct {
 	// TrustForwardedFor makes the gateway extend, not replace, an X-Forwarded-For header sent from
 	// the loopback interface, so tests can act as clients with different addresses.
 	TrustForwardedFor bool
+	// Replicas is how many processes of every service run; 0 or 1 means one. With more, each
+	// replica has its own ports (free ones), the gateway balances a service's routes over its
+	// replicas request by request, and the service's own ports (ServiceURL, InternalURL, the
+	// *_INTERNAL_URL and JWKS_URL the other services get) are a connection balancer in front of
+	// them, as a Kubernetes Service is (replicas.go).
+	Replicas int
 }
 
 // Stack is a running local stack.
 type Stack struct {
 	cfg         Config
 	table       *routes.Table // the route table and service topology
-	services    map[string]*service
+	services    map[string][]*service
 	token       string
 	otpPepper   string
 	totpKeys    string // identity's TOTP_ENCRYPTION_KEYS (totp.go)
@@ -174,6 +186,11 @@ type Stack struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	// Replicas (replicas.go): services holds every service's replicas in order; ports are the
+	// services' own ports, and fronts the balancers on them when there is more than one replica.
+	ports  map[string]Ports
+	fronts []*balancer
 }
 
 // Start brings the stack up: the embedded servers unless MongoURI and Brokers are given, the
@@ -208,6 +225,12 @@ func newStack(cfg Config) (*Stack, error) {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
+	if cfg.Replicas < 0 {
+		return nil, fmt.Errorf("stack: Config.Replicas is %d; want 1 or more (0 means 1)", cfg.Replicas)
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
 	if cfg.SecureKafka && len(cfg.Brokers) > 0 {
 		return nil, errors.New("stack: Config.SecureKafka needs the embedded broker; Config.Brokers must be empty")
 	}
@@ -229,7 +252,7 @@ func newStack(cfg Config) (*Stack, error) {
 	outputMu := new(sync.Mutex) // one lock for both sinks: Stdout and Stderr may be one writer
 	s := &Stack{
 		cfg:      cfg,
-		services: make(map[string]*service, len(Services)),
+		services: make(map[string][]*service, len(Services)),
 		stdout:   newSink(cfg.Stdout, outputMu),
 		stderr:   newSink(cfg.Stderr, outputMu),
 	}
@@ -287,8 +310,8 @@ func (s *Stack) start(ctx context.Context) error {
 	if s.totpKeys, err = s.totpEncryptionKeys(); err != nil {
 		return err
 	}
-	for _, name := range Services {
-		s.services[name] = s.newService(name, ports)
+	if err := s.newServices(ports); err != nil {
+		return err
 	}
 
 	// Session first: the others depend on its JWKS and internal API.
@@ -299,13 +322,15 @@ func (s *Stack) start(ctx context.Context) error {
 		return err
 	}
 
-	upstreams := make(map[string]string, len(s.services))
-	for name, svc := range s.services {
-		upstreams[name] = "http://" + svc.httpAddr
+	replicas := make(map[string][]string, len(s.services))
+	for name, svcs := range s.services {
+		for _, svc := range svcs {
+			replicas[name] = append(replicas[name], "http://"+svc.httpAddr)
+		}
 	}
 	opts := gateway.Options{
 		Table:        table,
-		Upstreams:    upstreams,
+		Replicas:     replicas,
 		IncludeDev:   s.cfg.DevOutbox,
 		MaxBodyBytes: s.bodyLimit(),
 		Logger:       slog.New(slog.NewTextHandler(newLineWriter("[gateway] ", s.stdout, nil), nil)),
@@ -397,8 +422,9 @@ func (s *Stack) startInfra(ctx context.Context, freePorts bool) error {
 	return nil
 }
 
-func (s *Stack) newService(name string, ports map[string]Ports) *service {
-	p := ports[name]
+// newService prepares one replica of a service, listening on p; ports are the services' own ports
+// (the balancers' with several replicas), which the other services are given.
+func (s *Stack) newService(name string, replica int, p Ports, ports map[string]Ports) *service {
 	svc := &service{
 		name:         name,
 		bin:          filepath.Join(s.cfg.BinDir, name),
@@ -408,6 +434,10 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 		notice:       s.notice,
 	}
 	prefix := "[" + name + "] "
+	if s.cfg.Replicas > 1 {
+		svc.name = name + "-" + strconv.Itoa(replica+1)
+		prefix = "[" + svc.name + "] "
+	}
 	svc.stdout = newLineWriter(prefix, s.stdout, svc.tail)
 	svc.stderr = newLineWriter(prefix, s.stderr, svc.tail)
 
@@ -475,7 +505,8 @@ func (s *Stack) newService(name string, ports map[string]Ports) *service {
 // body, would see a reset instead of the service's 413.
 func (s *Stack) bodyLimit() int64 {
 	limit := int64(DefaultBodyLimit)
-	for _, svc := range s.services {
+	for _, svcs := range s.services { // replicas share their environment
+		svc := svcs[0]
 		value := "" // the last one wins, as in exec
 		for _, kv := range svc.env {
 			if v, ok := strings.CutPrefix(kv, "BODY_LIMIT_BYTES="); ok {
@@ -531,12 +562,21 @@ func (s *Stack) pepper() (string, error) {
 
 // startServices starts the named services together and waits until all are ready.
 func (s *Stack) startServices(ctx context.Context, names []string) error {
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, name := range names {
-		wg.Go(func() {
-			errs[i] = s.startService(ctx, s.services[name])
-		})
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, name := range names {
+		for _, svc := range s.services[name] {
+			wg.Go(func() {
+				if err := s.startService(ctx, svc); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
+		}
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -580,7 +620,7 @@ func (s *Stack) stop(ctx context.Context) error {
 		defer mu.Unlock()
 		errs = append(errs, err)
 	}
-	for _, svc := range s.services {
+	for _, svc := range slices.Concat(slices.Collect(maps.Values(s.services))...) {
 		wg.Go(func() {
 			svc.lifecycle.Lock()
 			defer svc.lifecycle.Unlock()
@@ -593,6 +633,9 @@ func (s *Stack) stop(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	for _, b := range s.fronts {
+		b.Close()
+	}
 
 	if s.gatewaySrv != nil {
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -631,73 +674,103 @@ func (s *Stack) stop(ctx context.Context) error {
 	return nil
 }
 
-func (s *Stack) service(name string) (*service, error) {
-	svc, ok := s.services[name]
+func (s *Stack) service(name string) ([]*service, error) {
+	svcs, ok := s.services[name]
 	if !ok {
 		return nil, fmt.Errorf("stack: unknown service %q", name)
 	}
-	return svc, nil
+	return svcs, nil
+}
+
+// eachReplica runs f on every replica of the service at once, each under its lifecycle lock.
+func eachReplica(svcs []*service, f func(*service) error) error {
+	errs := make([]error, len(svcs))
+	var wg sync.WaitGroup
+	for i, svc := range svcs {
+		wg.Go(func() {
+			svc.lifecycle.Lock()
+			defer svc.lifecycle.Unlock()
+			errs[i] = f(svc)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Restart stops the service (SIGTERM; SIGKILL when ctx ends first, or after DefaultStopTimeout
 // when ctx has no deadline), starts it again on the same ports and environment, and waits until it
-// is ready. It also starts a service that is not running.
+// is ready. It also starts a service that is not running. With replicas, it restarts all of them.
 func (s *Stack) Restart(ctx context.Context, name string) error {
-	svc, err := s.service(name)
+	svcs, err := s.service(name)
 	if err != nil {
 		return err
 	}
-	svc.lifecycle.Lock()
-	defer svc.lifecycle.Unlock()
-	if _, err := svc.stop(ctx); err != nil {
-		return fmt.Errorf("stack: restart: %w", err)
-	}
-	p, err := svc.start()
+	err = eachReplica(svcs, func(svc *service) error {
+		if _, err := svc.stop(ctx); err != nil {
+			return err
+		}
+		p, err := svc.start()
+		if err != nil {
+			return err
+		}
+		return svc.waitReady(ctx, p, s.cfg.ReadyTimeout)
+	})
 	if err != nil {
-		return fmt.Errorf("stack: restart: %w", err)
-	}
-	if err := svc.waitReady(ctx, p, s.cfg.ReadyTimeout); err != nil {
 		return fmt.Errorf("stack: restart: %w", err)
 	}
 	return nil
 }
 
-// StopService stops one service gracefully (SIGTERM; SIGKILL when ctx ends first, or after
-// DefaultStopTimeout when ctx has no deadline).
+// StopService stops one service (every replica) gracefully (SIGTERM; SIGKILL when ctx ends first,
+// or after DefaultStopTimeout when ctx has no deadline).
 func (s *Stack) StopService(ctx context.Context, name string) error {
-	svc, err := s.service(name)
+	svcs, err := s.service(name)
 	if err != nil {
 		return err
 	}
-	svc.lifecycle.Lock()
-	defer svc.lifecycle.Unlock()
-	if _, err := svc.stop(ctx); err != nil {
+	err = eachReplica(svcs, func(svc *service) error {
+		_, err := svc.stop(ctx)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
 	return nil
 }
 
-// StartService starts a stopped or killed service and waits until it is ready.
+// StartService starts a stopped or killed service (every replica not running) and waits until it
+// is ready. It fails when the service (every replica) is running already.
 func (s *Stack) StartService(ctx context.Context, name string) error {
-	svc, err := s.service(name)
+	svcs, err := s.service(name)
 	if err != nil {
 		return err
 	}
-	if err := s.startService(ctx, svc); err != nil {
+	if s.Running(name) {
+		return fmt.Errorf("stack: %s is already running (pid %d)", name, s.Pid(name))
+	}
+	err = eachReplica(svcs, func(svc *service) error {
+		if svc.current() != nil {
+			return nil
+		}
+		p, err := svc.start()
+		if err != nil {
+			return err
+		}
+		return svc.waitReady(ctx, p, s.cfg.ReadyTimeout)
+	})
+	if err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
 	return nil
 }
 
-// Kill SIGKILLs the service, as a crash would, and waits until it is gone.
+// Kill SIGKILLs the service (every replica), as a crash would, and waits until it is gone.
 func (s *Stack) Kill(name string) error {
-	svc, err := s.service(name)
+	svcs, err := s.service(name)
 	if err != nil {
 		return err
 	}
-	svc.lifecycle.Lock()
-	defer svc.lifecycle.Unlock()
-	if err := svc.kill(); err != nil {
+	if err := eachReplica(svcs, (*service).kill); err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
 	return nil
@@ -772,22 +845,28 @@ func (s *Stack) StartMongo(ctx context.Context) error {
 	return nil
 }
 
-// Running reports whether the service's process is alive.
+// Running reports whether the service's processes (every replica) are alive.
 func (s *Stack) Running(name string) bool {
-	svc, ok := s.services[name]
-	return ok && svc.current() != nil
+	svcs, ok := s.services[name]
+	if !ok {
+		return false
+	}
+	for _, svc := range svcs {
+		if svc.current() == nil {
+			return false
+		}
+	}
+	return true
 }
 
-// Pid returns the process id of the running service, or 0.
+// Pid returns the process id of the service's first replica when it runs, or 0 (Pids lists them
+// all).
 func (s *Stack) Pid(name string) int {
-	svc, ok := s.services[name]
+	svcs, ok := s.services[name]
 	if !ok {
 		return 0
 	}
-	if p := svc.current(); p != nil {
-		return p.cmd.Process.Pid
-	}
-	return 0
+	return svcs[0].pid()
 }
 
 // issuer is the services' JWT_ISSUER: the gateway's URL, on loopback when the gateway listens on every
@@ -814,19 +893,27 @@ func (s *Stack) WebAuthnOrigin() string {
 // GatewayURL is the gateway's base URL, e.g. "http://127.0.0.1:8080".
 func (s *Stack) GatewayURL() string { return "http://" + s.gatewayLn.Addr().String() }
 
-// ServiceURL is the base URL of the service's public port, "" for an unknown service.
+// ServiceURL is the base URL of the service's public port, "" for an unknown service. With
+// replicas it is their connection balancer (ReplicaURL reaches one replica).
 func (s *Stack) ServiceURL(name string) string {
-	if svc, ok := s.services[name]; ok {
-		return "http://" + svc.httpAddr
+	if svcs, ok := s.services[name]; ok {
+		if len(svcs) > 1 {
+			return "http://" + net.JoinHostPort(host, strconv.Itoa(s.ports[name].HTTP))
+		}
+		return "http://" + svcs[0].httpAddr
 	}
 	return ""
 }
 
 // InternalURL is the base URL of the service's internal port (/readyz, /metrics,
-// /internal/v1/...), "" for an unknown service.
+// /internal/v1/...), "" for an unknown service. With replicas it is their connection balancer, the
+// address the other services are given (ReplicaInternalURL reaches one replica).
 func (s *Stack) InternalURL(name string) string {
-	if svc, ok := s.services[name]; ok {
-		return "http://" + svc.internalAddr
+	if svcs, ok := s.services[name]; ok {
+		if len(svcs) > 1 {
+			return "http://" + net.JoinHostPort(host, strconv.Itoa(s.ports[name].Internal))
+		}
+		return "http://" + svcs[0].internalAddr
 	}
 	return ""
 }

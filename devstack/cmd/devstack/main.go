@@ -1,8 +1,9 @@
 // Command devstack runs the whole Latchkey stack on this machine; `make run` starts it.
 //
 // It starts the embedded MongoDB-compatible server and Kafka broker (data kept under -data), the
-// four service binaries from -bin and the gateway on -addr, with the dev outbox enabled. Service
-// logs go to stdout, each line prefixed with the service name. Ctrl-C or SIGTERM stops everything
+// four service binaries from -bin (-replicas processes of each) and the gateway on -addr, with the
+// dev outbox enabled. Service logs go to stdout, each line prefixed with the service name (and the
+// replica's number, identity-1, identity-2, with -replicas above 1). Ctrl-C or SIGTERM stops everything
 // and exits 0; a second Ctrl-C exits at once (the services die with this process).
 package main
 
@@ -51,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	routesFile := fs.String("routes", "", "route table (default: charts/latchkey/routes.yaml above the working directory)")
 	logLevel := fs.String("log-level", "info", "services' LOG_LEVEL: debug, info, warn or error")
 	secureKafka := fs.Bool("secure-kafka", false, "run the embedded Kafka broker with TLS and SASL SCRAM-SHA-512, as production clusters run, and configure the services for it")
+	replicas := fs.Int("replicas", 1, "processes of every service: with more than one, the gateway balances each service's routes over its replicas round-robin and the services reach each other through a connection balancer per service, as Kubernetes Services do")
 	withOIDC := fs.Bool("oidc", false, "run a local OpenID Connect issuer and point identity's Google and Apple sign-in at it, and a local GitHub API for GitHub access tokens")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -60,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *replicas < 1 {
+		return fmt.Errorf("-replicas %d: want 1 or more", *replicas)
 	}
 
 	fmt.Fprintln(stdout, "Starting Latchkey ...")
@@ -94,6 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		LogLevel:    *logLevel,
 		RoutesFile:  *routesFile,
 		SecureKafka: *secureKafka,
+		Replicas:    *replicas,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -107,13 +113,14 @@ Latchkey is running.
   gateway:     %[1]s
   dev outbox:  %[1]s/api/v1/dev/outbox
   data:        %[2]s
+  replicas:    %[9]d of every service
   breaches:    %[4]s (a local Pwned Passwords range API: these passwords count as breached: %[5]s)
   mongodb:     %[6]s (identity's database: %[7]s)
   admin API:   %[1]s/api/v1/admin (make an account an operator: MONGODB_URI='%[6]s' MONGODB_DATABASE=%[7]s %[8]s admin grant --email you@example.com --role admin)
 %[3]sPress Ctrl-C to stop.
 
 `, st.GatewayURL(), *data, oidcNote, st.BreachedPasswordsURL(), strings.Join(hibptest.DevPasswords, " "),
-		st.MongoURI(), st.Database("identity"), filepath.Join(*bin, "identity"))
+		st.MongoURI(), st.Database("identity"), filepath.Join(*bin, "identity"), *replicas)
 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nStopping Latchkey ...")

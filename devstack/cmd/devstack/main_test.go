@@ -110,6 +110,7 @@ func TestRunErrors(t *testing.T) {
 		{name: "help", args: []string{"-h"}},
 		{name: "unknown flag", args: []string{"-nope"}, want: "flag provided but not defined"},
 		{name: "stray argument", args: []string{"extra"}, want: "unexpected arguments"},
+		{name: "no replicas", args: []string{"-replicas", "0"}, want: "-replicas 0: want 1 or more"},
 		{name: "no binaries", args: []string{"-bin", t.TempDir(), "-addr", "127.0.0.1:0"}, want: "make build"},
 	}
 	for _, tt := range tests {

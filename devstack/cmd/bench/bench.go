@@ -73,7 +73,8 @@ type benchRun struct {
 	o         options
 	c         *client
 	procs     procs
-	internals map[string]string
+	internals map[string][]string // each service's replicas' internal URLs
+	publics   map[string][]string // each service's replicas' public URLs
 	results   []opResult
 	enum      []enumResult
 	idleRSS   map[string]int64
@@ -179,7 +180,7 @@ func bench(ctx context.Context, o options, args []string) error {
 		return err
 	}
 	defer kafka.stop()
-	stackArgs := []string{"-bin", b.binDir, "-mongo", mongo.ready.MongoURI, "-brokers", strings.Join(kafka.ready.Brokers, ",")}
+	stackArgs := []string{"-bin", b.binDir, "-mongo", mongo.ready.MongoURI, "-brokers", strings.Join(kafka.ready.Brokers, ","), "-replicas", fmt.Sprint(o.replicas)}
 	for _, e := range o.env {
 		stackArgs = append(stackArgs, "-env", e)
 	}
@@ -189,11 +190,11 @@ func bench(ctx context.Context, o options, args []string) error {
 	}
 	defer st.stop()
 
-	b.procs = procs{names: procOrder, pids: map[string]int{procGateway: st.pid(), procMongo: mongo.pid(), procKafka: kafka.pid()}}
-	for name, pid := range st.ready.Pids {
-		b.procs.pids[name] = pid
+	b.procs = procs{names: procOrder, pids: map[string][]int{procGateway: {st.pid()}, procMongo: {mongo.pid()}, procKafka: {kafka.pid()}}}
+	for name, pids := range st.ready.Pids {
+		b.procs.pids[name] = pids
 	}
-	b.internals = st.ready.Internals
+	b.internals, b.publics = st.ready.Internals, st.ready.Publics
 	b.mongoURI = mongo.ready.MongoURI
 	b.commandsURL = mongo.ready.Commands
 	b.c = newClient(st.ready.Gateway, o.concurrency)
@@ -216,14 +217,17 @@ func bench(ctx context.Context, o options, args []string) error {
 	return nil
 }
 
+// memory reads every process's RSS and peak RSS; with replicas, the largest replica's.
 func (b *benchRun) memory() (rss, peak map[string]int64, err error) {
 	rss, peak = map[string]int64{}, map[string]int64{}
 	for _, n := range b.procs.names {
-		r, p, err := memory(b.procs.pids[n])
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", n, err)
+		for _, pid := range b.procs.pids[n] {
+			r, p, err := memory(pid)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", n, err)
+			}
+			rss[n], peak[n] = max(rss[n], r), max(peak[n], p)
 		}
-		rss[n], peak[n] = r, p
 	}
 	return rss, peak, nil
 }
@@ -300,7 +304,7 @@ func (b *benchRun) measure(ctx context.Context, r opResult, workers, count int, 
 
 // cpuProfile takes a CPU profile of the service and returns the top of it as text.
 func (b *benchRun) cpuProfile(ctx context.Context, service string, seconds int) string {
-	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b.internals[service], seconds)
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b.internals[service][0], seconds) // the first replica
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return err.Error()

@@ -41,6 +41,11 @@ func (c *client) nextIP() string {
 }
 
 func (c *client) do(ctx context.Context, method, path string, body any, token string) (reply, error) {
+	return c.doAt(ctx, c.base, method, path, body, token)
+}
+
+// doAt is do against another base URL (a replica's own port rather than the gateway).
+func (c *client) doAt(ctx context.Context, base, method, path string, body any, token string) (reply, error) {
 	var rd io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
@@ -49,7 +54,7 @@ func (c *client) do(ctx context.Context, method, path string, body any, token st
 		}
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return reply{}, err
 	}

@@ -64,21 +64,23 @@ func memory(pid int) (rss, peak int64, err error) {
 	return rss, peak, nil
 }
 
-// procs are the measured processes by display name.
+// procs are the measured processes by display name; a service has one process per replica.
 type procs struct {
 	names []string
-	pids  map[string]int
+	pids  map[string][]int
 }
 
-// cpuSnapshot reads every process's CPU time.
+// cpuSnapshot reads every process's CPU time, summed over a service's replicas.
 func (p procs) cpuSnapshot() (map[string]time.Duration, error) {
 	out := make(map[string]time.Duration, len(p.names))
 	for _, n := range p.names {
-		d, err := cpuTime(p.pids[n])
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n, err)
+		for _, pid := range p.pids[n] {
+			d, err := cpuTime(pid)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", n, err)
+			}
+			out[n] += d
 		}
-		out[n] = d
 	}
 	return out, nil
 }

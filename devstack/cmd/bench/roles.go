@@ -23,12 +23,13 @@ import (
 
 // readyLine is what a role process prints on stdout once it serves.
 type readyLine struct {
-	MongoURI  string            `json:"mongo_uri,omitempty"`
-	Brokers   []string          `json:"brokers,omitempty"`
-	Gateway   string            `json:"gateway,omitempty"`
-	Pids      map[string]int    `json:"pids,omitempty"`
-	Internals map[string]string `json:"internals,omitempty"`
-	Commands  string            `json:"commands,omitempty"` // the mongo role's command counts (GET, JSON)
+	MongoURI  string              `json:"mongo_uri,omitempty"`
+	Brokers   []string            `json:"brokers,omitempty"`
+	Gateway   string              `json:"gateway,omitempty"`
+	Pids      map[string][]int    `json:"pids,omitempty"`      // per service, one per replica
+	Internals map[string][]string `json:"internals,omitempty"` // per service, one per replica
+	Publics   map[string][]string `json:"publics,omitempty"`   // per service, one per replica
+	Commands  string              `json:"commands,omitempty"`  // the mongo role's command counts (GET, JSON)
 }
 
 const readyPrefix = "BENCH-READY "
@@ -135,6 +136,7 @@ func serveStack(ctx context.Context, o options) error {
 		TopicPrefix:       o.prefix,
 		DevOutbox:         true,
 		TrustForwardedFor: true,
+		Replicas:          o.replicas,
 		ExtraEnv:          env,
 		LogLevel:          "warn",
 		Stdout:            io.Discard, // the gateway's access log: a line per request would skew its CPU
@@ -143,10 +145,13 @@ func serveStack(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	r := readyLine{Gateway: st.GatewayURL(), Pids: map[string]int{}, Internals: map[string]string{}}
+	r := readyLine{Gateway: st.GatewayURL(), Pids: map[string][]int{}, Internals: map[string][]string{}, Publics: map[string][]string{}}
 	for _, name := range stack.Services {
-		r.Pids[name] = st.Pid(name)
-		r.Internals[name] = st.InternalURL(name)
+		r.Pids[name] = st.Pids(name)
+		for i := range st.Replicas(name) {
+			r.Internals[name] = append(r.Internals[name], st.ReplicaInternalURL(name, i))
+			r.Publics[name] = append(r.Publics[name], st.ReplicaURL(name, i))
+		}
 	}
 	if err := announce(r); err != nil {
 		return err

@@ -366,37 +366,45 @@ func (o *Outbox) sweepDone(ctx context.Context) {
 // sweepClaims deletes claims older than outboxClaimRetention, a batch at a time so that no single
 // write is large, and at most outboxClaimsSweepBatches batches a sweep.
 func (o *Outbox) sweepClaims(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outboxPublishTimeout)
-	defer cancel()
 	old := bson.M{"claimedAt": bson.M{"$lt": time.Now().UTC().Add(-outboxClaimRetention)}}
 	for range outboxClaimsSweepBatches {
-		cur, err := o.claims.Find(ctx, old, options.Find().
-			SetProjection(bson.M{"_id": 1}).
-			SetLimit(outboxClaimsSweepBatch))
+		n, err := o.sweepClaimsBatch(ctx, old)
 		if err != nil {
-			o.log.WarnContext(ctx, "cannot find expired outbox claims", "err", err)
-			return
-		}
-		var ids []struct {
-			ID string `bson:"_id"`
-		}
-		if err := cur.All(ctx, &ids); err != nil {
-			o.log.WarnContext(ctx, "cannot read expired outbox claims", "err", err)
-			return
-		}
-		if len(ids) == 0 {
-			return
-		}
-		in := make([]string, len(ids))
-		for i, id := range ids {
-			in[i] = id.ID
-		}
-		if _, err := o.claims.DeleteMany(ctx, bson.M{"_id": bson.M{"$in": in}, "claimedAt": old["claimedAt"]}); err != nil {
 			o.log.WarnContext(ctx, "cannot delete expired outbox claims", "err", err)
 			return
 		}
-		if len(ids) < outboxClaimsSweepBatch {
+		if n < outboxClaimsSweepBatch {
 			return
 		}
 	}
+}
+
+// sweepClaimsBatch deletes up to outboxClaimsSweepBatch claims matching old and returns how many it
+// found.
+func (o *Outbox) sweepClaimsBatch(ctx context.Context, old bson.M) (int, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outboxPublishTimeout)
+	defer cancel()
+	cur, err := o.claims.Find(ctx, old, options.Find().
+		SetProjection(bson.M{"_id": 1}).
+		SetLimit(outboxClaimsSweepBatch))
+	if err != nil {
+		return 0, fmt.Errorf("find expired outbox claims: %w", err)
+	}
+	var ids []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &ids); err != nil {
+		return 0, fmt.Errorf("read expired outbox claims: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	in := make([]string, len(ids))
+	for i, id := range ids {
+		in[i] = id.ID
+	}
+	if _, err := o.claims.DeleteMany(ctx, bson.M{"_id": bson.M{"$in": in}, "claimedAt": old["claimedAt"]}); err != nil {
+		return 0, fmt.Errorf("delete expired outbox claims: %w", err)
+	}
+	return len(ids), nil
 }

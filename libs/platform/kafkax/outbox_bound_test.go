@@ -134,7 +134,7 @@ func TestOutboxSweepsExpiredClaims(t *testing.T) {
 	}
 	o := w.outbox(t, w.producer)
 	kafkax.SetOutboxTiming(o, time.Second, 0, time.Second) // sweeps again if one is cut short on a slow machine
-	runInBackground(t, "Outbox.Run", o.Run)      // a relay sweeps when it starts
+	runInBackground(t, "Outbox.Run", o.Run)                // a relay sweeps when it starts
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -8,6 +8,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/latchkey/latchkey/libs/devinfra v0.0.0
 	github.com/latchkey/latchkey/libs/platform v0.0.0
+	github.com/valyala/fasthttp v1.51.0
 	go.mongodb.org/mongo-driver v1.17.10
 	go.opentelemetry.io/otel v1.47.0
 )
@@ -57,7 +58,6 @@ require (
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.0 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
-	github.com/valyala/fasthttp v1.51.0 // indirect
 	github.com/valyala/tcplisten v1.0.0 // indirect
 	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
 	github.com/xdg-go/scram v1.1.2 // indirect

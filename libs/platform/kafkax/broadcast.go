@@ -32,6 +32,9 @@ func RunBroadcast(ctx context.Context, cluster Cluster, topic string, since time
 		return nil
 	}
 	starts := startOffsets(ctx, client, topic, partitions, since, log)
+	// The client is done: its connections would otherwise refresh the metadata every
+	// topicPollInterval for as long as the readers run.
+	transport.CloseIdleConnections()
 	log.DebugContext(ctx, "reading all partitions", "since", since, "start_offsets", starts)
 
 	var wg sync.WaitGroup
@@ -148,8 +151,11 @@ func readPartition(ctx context.Context, cluster Cluster, topic string, partition
 		MaxWait:        fetchMaxWait,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: 250 * time.Millisecond,
-		Logger:         kafkaLogger(log, "kafka reader: "),
-		ErrorLogger:    readerErrorLogger(ctx, log),
+		// No lag poll (a connection and a ListOffsets a minute per partition): the lag metric comes
+		// from each fetch's high watermark (observeBroadcast).
+		ReadLagInterval: -1,
+		Logger:          kafkaLogger(log, "kafka reader: "),
+		ErrorLogger:     readerErrorLogger(ctx, log),
 	})
 	defer func() { _ = r.Close() }()
 	if err := r.SetOffset(offset); err != nil {

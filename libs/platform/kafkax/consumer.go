@@ -111,7 +111,7 @@ func consume(ctx context.Context, log *slog.Logger, cfg ConsumerConfig, handle H
 		ReadBackoffMax:    250 * time.Millisecond,
 		CommitInterval:    0, // synchronous commits
 		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: time.Second,
+		HeartbeatInterval: groupHeartbeatInterval,
 		SessionTimeout:    10 * time.Second,
 		RebalanceTimeout:  10 * time.Second,
 		JoinGroupBackoff:  500 * time.Millisecond,

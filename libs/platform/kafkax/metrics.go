@@ -22,7 +22,7 @@ import (
 var (
 	outboxPending = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "latchkey_outbox_pending_events",
-		Help: "Events in the service's outbox not yet published to Kafka (measured by the relay every few seconds).",
+		Help: "Events in the service's outbox not yet published to Kafka (measured by the relay at most every 5s, every 15s or so while it is idle).",
 	})
 	// outboxOldest is the creation time (Unix nanoseconds) of the oldest pending event, 0 when none.
 	outboxOldest     atomic.Int64
@@ -68,7 +68,8 @@ func oldestPendingAge() float64 {
 	return max(0, time.Since(time.Unix(0, created)).Seconds())
 }
 
-// outboxMeasureEvery is how often the relay counts the outbox's pending events.
+// outboxMeasureEvery is how often at most the relay counts the outbox's pending events (it counts
+// after a round, so an idle relay counts once per poll).
 const outboxMeasureEvery = 5 * time.Second
 
 // measureBacklog counts the pending events and finds the oldest for the outbox metrics. A failure

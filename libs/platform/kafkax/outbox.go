@@ -27,41 +27,65 @@ const (
 
 // Relay timing.
 const (
-	outboxPollInterval   = 500 * time.Millisecond
+	// outboxPollMin is the relay's first wait after a round that found nothing; each further empty
+	// round doubles it up to outboxPollMax. Add in the same process wakes the relay at once, so the
+	// polls are only for events added by another replica (whose own relay normally publishes them
+	// first) or left behind by a relay that died: those are published within outboxPollMax (plus
+	// outboxLease for an event a dead relay had claimed).
+	outboxPollMin        = 500 * time.Millisecond
+	outboxPollMax        = 15 * time.Second
 	outboxLease          = 30 * time.Second       // a claimed event is left to its relay this long
 	outboxRetryBase      = 500 * time.Millisecond // first wait after a failed publish of an event
 	outboxRetryMax       = 10 * time.Second       // longest wait: once Kafka is back, events go out within this
-	outboxPublishTimeout = 10 * time.Second       // one publish attempt, including the write of sentAt
-	outboxClaimRetention = 7 * 24 * time.Hour     // claims are kept this long (TTL on MongoDB)
+	outboxPublishTimeout = 10 * time.Second       // one publish attempt, including the write of the sent marker
+	outboxClaimRetention = 7 * 24 * time.Hour     // claims are kept this long (TTL on MongoDB, swept elsewhere)
+	// outboxSweepEvery is how often a relay deletes the outbox documents that are done with (those of
+	// AddDiscarded, and any sent one left by an older version or a failed delete).
+	outboxSweepEvery = time.Minute
+	// outboxClaimsSweepEvery is how often a relay deletes claims older than outboxClaimRetention, in
+	// batches of outboxClaimsSweepBatch, at most outboxClaimsSweepBatches batches a time. MongoDB's TTL
+	// index does the same; the embedded MongoDB-compatible server has no TTL.
+	outboxClaimsSweepEvery   = time.Hour
+	outboxClaimsSweepBatch   = 500
+	outboxClaimsSweepBatches = 20
 )
 
 // Outbox is the transactional outbox: Add stores an event in the service's database next to the
-// state change that caused it, and Run, the relay, publishes stored events to Kafka and marks them
-// sent. An event accepted while Kafka is down is published when it is back. Delivery is at least once:
-// a relay that dies between publishing and marking an event sent leaves it to be published again.
+// state change that caused it, and Run, the relay, publishes stored events to Kafka and deletes them.
+// An event accepted while Kafka is down is published when it is back. Delivery is at least once: a
+// relay that dies between publishing and recording an event sent leaves it to be published again.
 //
 // Several replicas may run relays on the same collection. A relay claims one event at a time by moving
 // its lockedUntil forward with FindOneAndUpdate, then confirms the claim by inserting a document keyed
 // by event id and attempt number into outbox_claims; after publishing it inserts a "sent" document
-// there before setting sentAt. On MongoDB the FindOneAndUpdate alone is enough. FerretDB v1 runs every
-// update as a read followed by a whole-document write, so two relays can both "win" the update and a
-// late write can even undo sentAt; inserts of a given _id stay atomic there, so only one relay
-// publishes each attempt, and an event found sent is not published again.
+// there (keyed by event id) before deleting the event from the outbox. On MongoDB the FindOneAndUpdate
+// alone is enough. FerretDB v1 runs every update as a read followed by a whole-document write, so two
+// relays can both "win" the update; inserts of a given _id stay atomic there, so only one relay
+// publishes each attempt, and an event found sent (still in the outbox after a failed delete, or
+// added again with the same id) is deleted without being published again. The sent markers and
+// attempt claims are kept for outboxClaimRetention, so that de-duplication lasts that long.
+//
+// The outbox stays small: it holds only the events not yet published, and the documents of
+// AddDiscarded until the next sweep (about a minute).
 type Outbox struct {
 	coll     *mongo.Collection
 	claims   *mongo.Collection
 	producer *Producer
 	log      *slog.Logger
 	wake     chan struct{}
+
+	// pollMax, sweepEvery and claimsSweepEvery are outboxPollMax, outboxSweepEvery and
+	// outboxClaimsSweepEvery (tests shorten them).
+	pollMax, sweepEvery, claimsSweepEvery time.Duration
 }
 
-// outboxDoc is an event waiting in (or sent from) the outbox.
+// outboxDoc is an event waiting in the outbox (or a document of AddDiscarded).
 type outboxDoc struct {
 	ID          string            `bson:"_id"`
 	Topic       string            `bson:"topic"`
 	Event       []byte            `bson:"event"` // the envelope's JSON
 	CreatedAt   time.Time         `bson:"createdAt"`
-	SentAt      *time.Time        `bson:"sentAt"`
+	SentAt      *time.Time        `bson:"sentAt"` // set only by AddDiscarded (and by older versions once sent)
 	Attempts    int               `bson:"attempts"`
 	LockedUntil time.Time         `bson:"lockedUntil"`
 	Trace       map[string]string `bson:"trace,omitempty"` // W3C trace context of the request that added it
@@ -81,6 +105,10 @@ func NewOutbox(db *mongo.Database, p *Producer, log *slog.Logger) *Outbox {
 		producer: p,
 		log:      log.With("component", "outbox"),
 		wake:     make(chan struct{}, 1),
+
+		pollMax:          outboxPollMax,
+		sweepEvery:       outboxSweepEvery,
+		claimsSweepEvery: outboxClaimsSweepEvery,
 	}
 }
 
@@ -130,9 +158,9 @@ func (o *Outbox) Add(ctx context.Context, topic string, ev events.Envelope) erro
 }
 
 // AddDiscarded makes the write Add makes — the same document in the same collection — but marked
-// sent, so it is never published and the relay is not woken. A flow whose answer must cost the same
-// whether or not it sends something (a password reset asked for an address without an account) makes
-// this write where the real send makes Add's.
+// sent, so it is never published and the relay is not woken; a relay's sweep deletes it within about a
+// minute. A flow whose answer must cost the same whether or not it sends something (a password reset
+// asked for an address without an account) makes this write where the real send makes Add's.
 func (o *Outbox) AddDiscarded(ctx context.Context, topic string, ev events.Envelope) error {
 	raw, err := json.Marshal(ev)
 	if err != nil {
@@ -146,44 +174,79 @@ func (o *Outbox) AddDiscarded(ctx context.Context, topic string, ev events.Envel
 	return nil
 }
 
-// Run relays events until ctx is done: whenever Add wakes it and every 500ms, it publishes pending
-// events oldest first. An event whose publication fails waits (500ms, doubling up to 10s) and is tried
-// again; the relay itself pauses until its next round. Run returns nil when ctx is done; an event being
+// Run relays events until ctx is done. Whenever Add wakes it, and otherwise after a wait that starts at
+// 500ms and doubles after every round that found nothing up to 15s, it publishes pending events oldest
+// first. An event whose publication fails waits (500ms, doubling up to 10s) and is tried again; the
+// relay itself pauses until then. About once a minute it also deletes the documents of AddDiscarded,
+// and once an hour the claims past their retention. Run returns nil when ctx is done; an event being
 // published at that moment is finished first.
 func (o *Outbox) Run(ctx context.Context) error {
-	ticker := time.NewTicker(outboxPollInterval)
-	defer ticker.Stop()
-	var measured time.Time
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	wait := outboxPollMin
+	var measured, swept, claimsSwept time.Time
 	for {
-		o.relayPending(ctx)
-		if time.Since(measured) >= outboxMeasureEvery {
+		round := o.relayPending(ctx)
+		if now := time.Now(); now.Sub(measured) >= outboxMeasureEvery {
 			o.measureBacklog(ctx)
-			measured = time.Now()
+			measured = now
 		}
+		if now := time.Now(); now.Sub(swept) >= o.sweepEvery {
+			o.sweepDone(ctx)
+			swept = now
+		}
+		if now := time.Now(); now.Sub(claimsSwept) >= o.claimsSweepEvery {
+			o.sweepClaims(ctx)
+			claimsSwept = now
+		}
+		next := wait
+		switch {
+		case round.retryIn > 0:
+			next, wait = round.retryIn, outboxPollMin
+		case round.published > 0:
+			next, wait = outboxPollMin, outboxPollMin
+		default:
+			wait = min(2*wait, o.pollMax) // nothing found: wait longer next time
+		}
+		timer.Reset(next)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-o.wake:
-		case <-ticker.C:
+			wait = outboxPollMin // Reset discards a stale expiry (Go 1.23 timers)
+		case <-timer.C:
 		}
 	}
 }
 
+// relayRound is what one round of the relay did: how many events it published, and when a
+// publication failed, how long that event waits before its next attempt.
+type relayRound struct {
+	published int
+	retryIn   time.Duration
+}
+
 // relayPending publishes claimable events until there are none, a publication fails or ctx is done.
-func (o *Outbox) relayPending(ctx context.Context) {
+func (o *Outbox) relayPending(ctx context.Context) relayRound {
+	var round relayRound
 	for ctx.Err() == nil {
 		doc, err := o.claim(ctx)
 		if err != nil {
 			o.log.WarnContext(ctx, "cannot claim outbox events", "err", err)
-			return
+			round.retryIn = outboxRetryBase
+			return round
 		}
 		if doc == nil {
-			return
+			return round
 		}
 		if !o.publish(ctx, doc) {
-			return // Kafka is probably down: wait for the next round
+			// Kafka is probably down: wait until the event may be tried again.
+			round.retryIn = backoff(doc.Attempts, outboxRetryBase, outboxRetryMax)
+			return round
 		}
+		round.published++
 	}
+	return round
 }
 
 // claim returns the oldest pending event not claimed by another relay, claimed for outboxLease, or nil
@@ -213,14 +276,15 @@ func (o *Outbox) claim(ctx context.Context) (*outboxDoc, error) {
 		if err != nil && !mongox.IsDuplicateKey(err) {
 			return nil, fmt.Errorf("claim outbox event %s: %w", doc.ID, err)
 		}
-		// Whether we won or another relay claimed the same attempt, our update may have been a stale
-		// write (FerretDB) that undid sentAt: the sent marker says, and sentAt is set again.
+		// Whether we won or another relay claimed the same attempt, the event may already be sent: its
+		// delete failed, or it was added again after it was published and deleted. The sent marker
+		// says; such an event is deleted without being published again.
 		sent, err := o.isSent(ctx, doc.ID)
 		if err != nil {
 			return nil, err
 		}
 		if sent {
-			o.markSent(ctx, &doc)
+			o.remove(ctx, &doc)
 			continue
 		}
 		if won {
@@ -245,7 +309,8 @@ func (o *Outbox) isSent(ctx context.Context, eventID string) (bool, error) {
 // claimID is the id of a document in outbox_claims: one per attempt, and one once the event is sent.
 func claimID(eventID, what string) string { return eventID + "/" + what }
 
-// publish publishes a claimed event and marks it sent, and reports whether the publication succeeded.
+// publish publishes a claimed event, records it sent and deletes it from the outbox, and reports
+// whether the publication succeeded.
 // It is not interrupted by ctx: a relay that stops finishes the event in hand.
 func (o *Outbox) publish(ctx context.Context, doc *outboxDoc) bool {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outboxPublishTimeout)
@@ -274,16 +339,72 @@ func (o *Outbox) publish(ctx context.Context, doc *outboxDoc) bool {
 		log.WarnContext(pctx, "published, but cannot record the outbox event as sent", "err", err)
 		return true
 	}
-	o.markSent(pctx, doc)
+	o.remove(pctx, doc)
 	return true
 }
 
-// markSent sets the event's sentAt and drops its body: an event may carry a one-time code, which must
-// not outlive its delivery in the database (codes are otherwise stored only as HMACs).
-func (o *Outbox) markSent(ctx context.Context, doc *outboxDoc) {
-	if _, err := o.coll.UpdateOne(ctx, bson.M{"_id": doc.ID},
-		bson.M{"$set": bson.M{"sentAt": time.Now().UTC()}, "$unset": bson.M{"lastError": "", "event": "", "trace": ""}}); err != nil {
-		// The sent marker is in place: the next relay to claim the event marks it without publishing.
-		o.log.WarnContext(ctx, "published, but cannot mark the outbox event sent", "event_id", doc.ID, "err", err)
+// remove deletes a sent event from the outbox; its body may carry a one-time code, which must not
+// outlive its delivery in the database (codes are otherwise stored only as HMACs). Its sent marker
+// stays in outbox_claims.
+func (o *Outbox) remove(ctx context.Context, doc *outboxDoc) {
+	if _, err := o.coll.DeleteOne(ctx, bson.M{"_id": doc.ID}); err != nil {
+		// The sent marker is in place: the next relay to claim the event deletes it without publishing.
+		o.log.WarnContext(ctx, "published, but cannot delete the outbox event", "event_id", doc.ID, "err", err)
 	}
+}
+
+// sweepDone deletes the outbox documents that carry sentAt: those of AddDiscarded, and sent ones left
+// by an older version of the relay, which kept them. The filter is a range on the index's first key.
+func (o *Outbox) sweepDone(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outboxPublishTimeout)
+	defer cancel()
+	if _, err := o.coll.DeleteMany(ctx, bson.M{"sentAt": bson.M{"$lte": time.Now().UTC()}}); err != nil {
+		o.log.WarnContext(ctx, "cannot delete discarded outbox documents", "err", err)
+	}
+}
+
+// sweepClaims deletes claims older than outboxClaimRetention, a batch at a time so that no single
+// write is large, and at most outboxClaimsSweepBatches batches a sweep.
+func (o *Outbox) sweepClaims(ctx context.Context) {
+	old := bson.M{"claimedAt": bson.M{"$lt": time.Now().UTC().Add(-outboxClaimRetention)}}
+	for range outboxClaimsSweepBatches {
+		n, err := o.sweepClaimsBatch(ctx, old)
+		if err != nil {
+			o.log.WarnContext(ctx, "cannot delete expired outbox claims", "err", err)
+			return
+		}
+		if n < outboxClaimsSweepBatch {
+			return
+		}
+	}
+}
+
+// sweepClaimsBatch deletes up to outboxClaimsSweepBatch claims matching old and returns how many it
+// found.
+func (o *Outbox) sweepClaimsBatch(ctx context.Context, old bson.M) (int, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outboxPublishTimeout)
+	defer cancel()
+	cur, err := o.claims.Find(ctx, old, options.Find().
+		SetProjection(bson.M{"_id": 1}).
+		SetLimit(outboxClaimsSweepBatch))
+	if err != nil {
+		return 0, fmt.Errorf("find expired outbox claims: %w", err)
+	}
+	var ids []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &ids); err != nil {
+		return 0, fmt.Errorf("read expired outbox claims: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	in := make([]string, len(ids))
+	for i, id := range ids {
+		in[i] = id.ID
+	}
+	if _, err := o.claims.DeleteMany(ctx, bson.M{"_id": bson.M{"$in": in}, "claimedAt": old["claimedAt"]}); err != nil {
+		return 0, fmt.Errorf("delete expired outbox claims: %w", err)
+	}
+	return len(ids), nil
 }

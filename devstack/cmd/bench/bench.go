@@ -92,8 +92,9 @@ type benchRun struct {
 
 	idle       idleResult
 	growthRows []growthRow
-	signedIn   int        // sign-ins of the crowd
-	after      []opResult // the first four results again, after the sign-ins
+	signedIn   int           // sign-ins of the crowd
+	settled    time.Duration // how long the stack took to settle after them
+	after      []opResult    // the first four results again, after the sign-ins
 }
 
 // microPackages hold the hot-path micro-benchmarks: token verification (and the middleware around

@@ -326,7 +326,9 @@ func (b *benchRun) signIns(ctx context.Context) error {
 		}
 	}
 	b.signedIn = int(done.Load())
-	return nil
+	fmt.Fprintln(os.Stderr, "bench: waiting for the stack to settle ...")
+	b.settled, err = b.settle(ctx)
+	return err
 }
 
 // crowdSize is how many accounts the sign-ins are spread over.
@@ -348,3 +350,38 @@ func (b *benchRun) countSessions(ctx context.Context) int {
 
 // databaseOf names a service's database in the bench's stack (stack.Stack.Database without a prefix).
 func databaseOf(service string) string { return "latchkey_" + service }
+
+// settle waits until the stack is quiet — every process together under quietCPU of CPU per second,
+// so that the consumers have worked off what the sign-ins queued — or until settleMax, and returns
+// how long it waited.
+func (b *benchRun) settle(ctx context.Context) (time.Duration, error) {
+	t0 := time.Now()
+	prev, err := b.procs.cpuSnapshot()
+	if err != nil {
+		return 0, err
+	}
+	for time.Since(t0) < settleMax {
+		if !sleepCtx(ctx, time.Second) {
+			return 0, ctx.Err()
+		}
+		cur, err := b.procs.cpuSnapshot()
+		if err != nil {
+			return 0, err
+		}
+		var used time.Duration
+		for n := range cur {
+			used += cur[n] - prev[n]
+		}
+		prev = cur
+		if used < quietCPU {
+			break
+		}
+	}
+	return time.Since(t0), nil
+}
+
+// quietCPU and settleMax bound settle: 5% of one core per second, two minutes.
+const (
+	quietCPU  = 50 * time.Millisecond
+	settleMax = 2 * time.Minute
+)

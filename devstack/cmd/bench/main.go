@@ -54,6 +54,7 @@ type options struct {
 	idle        time.Duration
 	signins     int
 	replicas    int
+	growth      bool
 	// role arguments
 	dir, mongoURI, brokers, prefix string
 }
@@ -100,6 +101,7 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.profile, "pprof", true, "profile the services during operations that miss their target")
 	fs.DurationVar(&o.idle, "idle", 30*time.Second, "how long the idle stack's CPU is read (0 skips it)")
 	fs.IntVar(&o.signins, "signins", 10000, "password sign-ins before the operations are measured again (0 skips them and the rows after them)")
+	fs.BoolVar(&o.growth, "growth", true, "measure the growth rows (session list by sessions, login by trusted devices, username search by accounts)")
 	fs.IntVar(&o.replicas, "replicas", 1, "processes of every service behind the gateway (round-robin)")
 	fs.StringVar(&o.benchtime, "benchtime", "1s", "-benchtime of the Go micro-benchmarks; empty skips them")
 	fs.Var(&o.env, "env", "extra service environment as SERVICE:KEY=VALUE (SERVICE may be *), repeatable; e.g. -env identity:GOMEMLIMIT=48MiB")

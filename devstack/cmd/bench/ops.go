@@ -147,8 +147,10 @@ func (b *benchRun) runAll(ctx context.Context) error {
 		return err
 	}
 
-	if err := b.growth(ctx); err != nil {
-		return err
+	if b.o.growth {
+		if err := b.growth(ctx); err != nil {
+			return err
+		}
 	}
 	if err := b.signIns(ctx); err != nil {
 		return err

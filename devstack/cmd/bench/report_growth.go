@@ -36,6 +36,7 @@ func (b *benchRun) reportAfter(p func(string, ...any)) {
 	}
 	p("\n## After %s sign-ins\n\n", thousands(b.signedIn))
 	p("The first four operations again, with the same accounts, after %s password sign-ins of %d other accounts (four at a time): every sign-in leaves a session, a device sign-in record, activity entries, outbox documents and throttle counters behind, so the collections those operations read are %s sign-ins bigger. ", thousands(b.signedIn), crowdSize, thousands(b.signedIn))
+	p("The stack was left to settle for %s after the last sign-in (until all processes together used under %s of CPU per second: the consumers had worked off the activity, session and alert events the sign-ins queued). ", b.settled.Round(time.Second), quietCPU)
 	p("The bound is the issue's: at most %.0f%% more CPU per request than before, for the services and for the whole system.\n\n", afterTolerance*100)
 	p("| operation | req/s before → after | p50 before → after | services CPU ms/req before → after | system CPU ms/req before → after | mongodb CPU ms/req before → after | within +%.0f%% |\n|---|---|---|---|---|---|---|\n", afterTolerance*100)
 	for i, a := range b.after {
@@ -46,6 +47,10 @@ func (b *benchRun) reportAfter(p func(string, ...any)) {
 			ms(r.servicesCPU()), ms(a.servicesCPU()), change(r.servicesCPU(), a.servicesCPU()),
 			ms(r.systemCPU()), ms(a.systemCPU()), change(r.systemCPU(), a.systemCPU()),
 			ms(r.cpuPerRequest(procMongo)), ms(a.cpuPerRequest(procMongo)), mark(ok))
+	}
+	p("\nMongoDB commands per request after the sign-ins:\n\n")
+	for _, a := range b.after {
+		p("- **%s**: %s\n", a.name, a.topCommands(12))
 	}
 }
 

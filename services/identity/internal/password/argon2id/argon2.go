@@ -25,6 +25,9 @@
 //     safe without clearing it: see processBlocks.
 //   - With one lane (p=1) the segments run on the calling goroutine instead of a new one each.
 //
+// pool.go and memory_*.go, hugepages_*.go are new: the Pool, and its workspaces mapped outside
+// the Go heap on Unix.
+//
 // Output is byte-identical to x/crypto/argon2.IDKey (argon2id_test.go compares many parameter sets
 // and checks RFC 9106's Argon2id test vector).
 //

@@ -1,11 +1,15 @@
 package argon2id
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Pool is the working memory of at most Size derivations at a time, kept between them. Each of
 // its Size workspaces allocates its blocks — memory KiB, the size the pool was made for — the first
 // time a derivation needs it, and keeps them; no more than Size are ever allocated. A derivation
-// borrows one for its whole run and returns it.
+// borrows one for its whole run and returns it. On Unix the workspaces are mapped outside the Go
+// heap (memory_unix.go), so they do not double the heap the garbage collector lets grow.
 //
 // Callers bound their concurrent derivations to Size (identity's hashing gate does): then every
 // derivation finds a workspace free. A derivation that finds none (more callers than Size at
@@ -20,6 +24,9 @@ type Pool struct {
 	free      chan *workspace // returned workspaces; capacity size
 	allocated atomic.Int64    // workspaces that have allocated their blocks: never more than size
 	oneOff    atomic.Int64    // derivations that ran in memory of their own
+
+	mapOnce sync.Once
+	mapped  *mappings // workspaces mapped outside the Go heap (memory_unix.go)
 }
 
 type workspace struct {
@@ -69,7 +76,7 @@ func (p *Pool) get(n uint32) *workspace {
 			break
 		}
 		if p.allocated.CompareAndSwap(a, a+1) {
-			return &workspace{blocks: make([]block, p.blocks), pooled: true}
+			return &workspace{blocks: p.newWorkspaceMemory(p.blocks), pooled: true}
 		}
 	}
 	p.oneOff.Add(1)

@@ -62,8 +62,9 @@ func TestChartGoMemLimit(t *testing.T) {
 					t.Errorf("%s: no memory limit in the %s values", name, vs.name)
 					continue
 				}
-				if got, want := env[name]["GOMEMLIMIT"], fmt.Sprintf("%dMiB", limit*90/100>>20); got != want {
-					t.Errorf("%s: GOMEMLIMIT = %q, want %q (90%% of %d bytes)", name, got, want, limit)
+				rest := limit - offHeap(t, name, env[name])
+				if got, want := env[name]["GOMEMLIMIT"], fmt.Sprintf("%dMiB", rest*90/100>>20); got != want {
+					t.Errorf("%s: GOMEMLIMIT = %q, want %q (90%% of %d bytes, less %d off the heap)", name, got, want, limit, limit-rest)
 				}
 			}
 		})
@@ -74,9 +75,11 @@ func TestChartGoMemLimit(t *testing.T) {
 		want map[string]string // service -> GOMEMLIMIT ("" none)
 	}{
 		{"per-service value", []string{"services.profile.goMemLimit.value=100MiB"},
-			map[string]string{"profile": "100MiB", "session": "230MiB", "identity": "230MiB"}},
+			map[string]string{"profile": "100MiB", "session": "230MiB", "identity": "162MiB"}},
 		{"percent for all", []string{"serviceDefaults.goMemLimit.percent=75"},
-			map[string]string{"profile": "192MiB", "identity": "192MiB"}},
+			map[string]string{"profile": "192MiB", "identity": "135MiB"}},
+		{"identity's workspaces follow its argon2 settings", []string{"services.identity.env.ARGON2_MAX_CONCURRENT=2"},
+			map[string]string{"identity": "196MiB"}}, // (256 - 2 × 19) × 0.9
 		{"percent off for one", []string{"services.session.goMemLimit.percent=0"},
 			map[string]string{"session": "", "profile": "230MiB"}},
 		{"no memory limit", []string{"services.notification.resources.limits.memory=null"},
@@ -114,6 +117,7 @@ func TestChartGoMemLimit(t *testing.T) {
 		{"fractional limit", []string{"services.profile.resources.limits.memory=0.5Gi"}, "services.profile.goMemLimit.value"},
 		{"bad value", []string{"services.profile.goMemLimit.value=lots"}, "value"},
 		{"percent over 100", []string{"serviceDefaults.goMemLimit.percent=120"}, "percent"},
+		{"limit below identity's workspaces", []string{"services.identity.resources.limits.memory=64Mi"}, "outside the Go heap"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render.Chart(chartDir, "latchkey", "latchkey", nil, tc.set)
@@ -125,8 +129,8 @@ func TestChartGoMemLimit(t *testing.T) {
 }
 
 // TestChartIdentityMemoryHoldsArgon2: identity keeps ARGON2_MAX_CONCURRENT argon2id workspaces of
-// ARGON2_MEMORY_KIB for good; its memory limit and GOMEMLIMIT must hold them and about 30 MiB for
-// the rest of the process, or the collector runs without end and the container is killed.
+// ARGON2_MEMORY_KIB for good, outside the Go heap; its memory limit must hold them and about 30 MiB
+// for the rest of the process, and GOMEMLIMIT (which does not see them) must leave them room.
 func TestChartIdentityMemoryHoldsArgon2(t *testing.T) {
 	const runtimeMiB = 30
 	for _, vs := range valueSets {
@@ -145,10 +149,27 @@ func TestChartIdentityMemoryHoldsArgon2(t *testing.T) {
 			if limit < need {
 				t.Errorf("memory limit %d MiB < %d × %d KiB + %d MiB", limit>>20, hashes, kib, runtimeMiB)
 			}
+			// The workspaces are mapped outside the Go heap: GOMEMLIMIT bounds the rest, which must
+			// fit beside them under the limit and still hold the runtime.
 			soft, err := strconv.ParseInt(strings.TrimSuffix(env["GOMEMLIMIT"], "MiB"), 10, 64)
-			if err != nil || soft<<20 < need {
-				t.Errorf("GOMEMLIMIT %q < %d × %d KiB + %d MiB", env["GOMEMLIMIT"], hashes, kib, runtimeMiB)
+			workspaces := int64(hashes) * int64(kib) << 10
+			if err != nil || soft<<20 < runtimeMiB<<20 || soft<<20+workspaces > limit {
+				t.Errorf("GOMEMLIMIT %q: want at least %d MiB, and with %d × %d KiB of workspaces within the %d MiB limit", env["GOMEMLIMIT"], runtimeMiB, hashes, kib, limit>>20)
 			}
 		})
 	}
+}
+
+// offHeap is what a service maps outside the Go heap: identity's argon2id workspaces.
+func offHeap(t *testing.T, service string, env map[string]string) int64 {
+	t.Helper()
+	if service != "identity" {
+		return 0
+	}
+	hashes, err1 := strconv.ParseInt(env["ARGON2_MAX_CONCURRENT"], 10, 64)
+	kib, err2 := strconv.ParseInt(env["ARGON2_MEMORY_KIB"], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("identity: ARGON2_MAX_CONCURRENT %q, ARGON2_MEMORY_KIB %q", env["ARGON2_MAX_CONCURRENT"], env["ARGON2_MEMORY_KIB"])
+	}
+	return hashes * kib << 10
 }

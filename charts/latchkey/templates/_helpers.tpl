@@ -92,7 +92,14 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 Call with (dict "root" $ "service" "identity"). */ -}}
 {{- define "latchkey.serviceValues" -}}
 {{- $own := index .root.Values.services .service | default dict -}}
-{{- toYaml (mergeOverwrite (deepCopy .root.Values.serviceDefaults) (deepCopy $own)) -}}
+{{- $v := mergeOverwrite (deepCopy .root.Values.serviceDefaults) (deepCopy $own) -}}
+{{- /* A null resource (services.<name>.resources.limits.memory: null) removes the default one. */ -}}
+{{- range $kind, $list := ($v.resources | default dict) }}
+{{- if kindIs "map" $list }}
+{{- range $k := keys $list }}{{ if kindIs "invalid" (index $list $k) }}{{ $_ := unset $list $k }}{{ end }}{{ end }}
+{{- end }}
+{{- end }}
+{{- toYaml $v -}}
 {{- end -}}
 
 {{- /* A service's public port, from the route table. */ -}}
@@ -179,9 +186,50 @@ Call with (dict "root" $ "service" "identity"). */ -}}
 {{- /* The session service serves /openapi.json and /docs (apiDocs.enabled). */}}
 {{- $_ := set $env "API_DOCS_ENABLED" (toString $root.Values.apiDocs.enabled) }}
 {{- end }}
+{{- /* identity's argon2id workspaces are mapped outside the Go heap: GOMEMLIMIT does not count them. */}}
+{{- $env2 := mergeOverwrite (deepCopy ($c.env | default dict)) (deepCopy ($v.env | default dict)) }}
+{{- $offHeap := 0 }}
+{{- if eq .service "identity" }}
+{{- $offHeap = mul (atoi (toString (dig "ARGON2_MAX_CONCURRENT" "0" $env2))) (atoi (toString (dig "ARGON2_MEMORY_KIB" "19456" $env2))) 1024 }}
+{{- end }}
+{{- with include "latchkey.goMemLimit" (dict "service" .service "values" $v "offHeap" $offHeap) }}
+{{- $_ := set $env "GOMEMLIMIT" . }}
+{{- end }}
 {{- range $k, $val := $c.env }}{{ $_ := set $env $k (toString $val) }}{{ end }}
 {{- range $k, $val := $v.env }}{{ $_ := set $env $k (toString $val) }}{{ end }}
 {{- toYaml $env -}}
+{{- end -}}
+
+{{- /*
+A service's GOMEMLIMIT (the Go heap's soft limit): goMemLimit.value when set, else goMemLimit.percent
+of resources.limits.memory less offHeap (bytes the process maps outside the Go runtime's accounting),
+floored to whole MiB; empty (no GOMEMLIMIT) without a memory limit or with percent 0. The limit is a Kubernetes quantity in whole bytes, binary (Ki, Mi, Gi, Ti) or
+decimal (k, M, G, T) units; any other form fails the render, naming the value to set instead.
+*/ -}}
+{{- define "latchkey.goMemLimit" -}}
+{{- $g := .values.goMemLimit | default dict -}}
+{{- $raw := dig "limits" "memory" "" (.values.resources | default dict) -}}
+{{- if $g.value -}}
+{{- $g.value -}}
+{{- else if and $g.percent $raw -}}
+{{- $q := kindIs "string" $raw | ternary $raw (printf "%.0f" (float64 $raw)) -}}
+{{- if not (regexMatch "^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$" $q) -}}
+{{- fail (printf "services.%s.resources.limits.memory %q: GOMEMLIMIT is derived from whole bytes or Ki/Mi/Gi/Ti/k/M/G/T; write it so, or set services.%s.goMemLimit.value" .service $q .service) -}}
+{{- end -}}
+{{- $units := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 -}}
+{{- $n := regexReplaceAll "[^0-9]+$" $q "" | atoi -}}
+{{- $unit := index $units (regexReplaceAll "^[0-9]+" $q "") -}}
+{{- $rest := sub (mul $n $unit) (.offHeap | default 0) -}}
+{{- if le $rest 0 -}}
+{{- fail (printf "services.%s.resources.limits.memory %q does not even hold the %d bytes the service keeps outside the Go heap" .service $q .offHeap) -}}
+{{- end -}}
+{{- $bytes := div (mul $rest (int $g.percent)) 100 -}}
+{{- if ge $bytes 1048576 -}}
+{{- printf "%dMiB" (div $bytes 1048576) -}}
+{{- else -}}
+{{- printf "%d" $bytes -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- /* The secret environment of a service (shared secretEnv + the service's own), as EnvVar YAML. */ -}}

@@ -10,8 +10,9 @@ import (
 
 // loadPasswordSettings reads the hashing bound and the password length rules:
 //
-//	ARGON2_MAX_CONCURRENT [0]             argon2id hashes at once; 0: GOMAXPROCS (one per core). Each holds
-//	                                      ARGON2_MEMORY_KIB, so this bounds hashing memory
+//	ARGON2_MAX_CONCURRENT [0]             argon2id hashes at once; 0: GOMAXPROCS (one per core). Each runs in
+//	                                      a workspace of ARGON2_MEMORY_KIB allocated once and kept, so the
+//	                                      process holds up to this many: it bounds hashing memory
 //	ARGON2_MAX_QUEUE [0]                  hashes waiting for a slot; 0: 32 per slot. Beyond it, or after
 //	ARGON2_MAX_WAIT [3s]                  waiting this long, the request answers 503 with Retry-After
 //	PASSWORD_MIN_LENGTH [8]               minimum password length for accounts with 2FA on (NIST floor: 8)

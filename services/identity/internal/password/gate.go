@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// Concurrency bounds the argon2id derivations a Hasher runs at once. Each derivation holds its own
-// m KiB block (19 MiB at the default parameters) for its whole run, so the bound on concurrent
-// derivations is the bound on the memory hashing can take: MaxHashes × m. Requests beyond it wait
+// Concurrency bounds the argon2id derivations a Hasher runs at once. Each derivation holds an m KiB
+// workspace (19 MiB at the default parameters) for its whole run, from a pool of MaxHashes kept
+// between derivations, so the bound on concurrent derivations is the bound on the memory hashing
+// takes: MaxHashes × m, allocated once. Requests beyond it wait
 // in a bounded queue for a bounded time, and are refused with a *BusyError beyond that — a burst
 // of logins then answers 503 with Retry-After instead of pushing the process past its memory limit.
 type Concurrency struct {

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/latchkey/latchkey/services/identity/internal/password/argon2id"
 )
 
 // Params are argon2id cost parameters.
@@ -46,8 +46,9 @@ var ErrMalformedHash = errors.New("malformed argon2id hash")
 // ($argon2id$v=19$m=19456,t=2,p=1$salt$hash).
 type Hasher struct {
 	params Params
-	dummy  string // hash of a random password: login verifies against it when there is no account
-	gate   *gate  // bounds concurrent derivations, and so the memory they hold
+	dummy  string         // hash of a random password: login verifies against it when there is no account
+	gate   *gate          // bounds concurrent derivations, and so the memory they hold
+	memory *argon2id.Pool // their working memory: one workspace per gate slot, kept between derivations
 
 	derivations atomic.Uint64 // argon2id key derivations done
 	cost        atomic.Uint64 // their memory (KiB) × iterations × parallelism, summed
@@ -81,12 +82,19 @@ func (h *Hasher) Hold() (release func(), err error) {
 	return func() { once.Do(h.gate.release) }, nil
 }
 
-// derive is argon2.IDKey, counted in Work, run under the concurrency bound (*BusyError when no slot
-// frees in time).
+// ArgonMemory is what the argon2id working memory pool has allocated: never more workspaces than
+// the Concurrency's MaxHashes, each of the Hasher's MemoryKiB.
+func (h *Hasher) ArgonMemory() argon2id.Stats { return h.memory.Stats() }
+
+// derive is argon2id.IDKey (byte for byte x/crypto/argon2.IDKey), counted in Work, run under the
+// concurrency bound (*BusyError when no slot frees in time).
 //
-// x/crypto/argon2 allocates its m KiB block inside IDKey and offers no way to pass one in, so the
-// blocks cannot be pooled without forking the package; bounding the derivations bounds the live
-// blocks to MaxHashes, and the garbage ones are what GOMEMLIMIT (set in the chart) keeps in check.
+// Its working memory comes from h.memory, a pool of MaxHashes workspaces of the Hasher's MemoryKiB:
+// the gate lets at most MaxHashes derivations run, and each returns its workspace before it
+// releases its slot, so a derivation always finds one free and no more than MaxHashes are ever
+// allocated. A stored hash with less memory (older, weaker parameters) runs in a prefix of a
+// workspace; one with more (parameters lowered since it was made) allocates memory for that
+// derivation alone, as x/crypto did, and the garbage collector takes it back.
 func (h *Hasher) derive(plain string, salt []byte, p Params, keyLen uint32) ([]byte, error) {
 	if err := h.gate.acquire(); err != nil {
 		return nil, err
@@ -94,7 +102,7 @@ func (h *Hasher) derive(plain string, salt []byte, p Params, keyLen uint32) ([]b
 	defer h.gate.release()
 	h.derivations.Add(1)
 	h.cost.Add(uint64(p.MemoryKiB) * uint64(p.Iterations) * uint64(p.Parallelism))
-	return argon2.IDKey([]byte(plain), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen), nil
+	return h.memory.IDKey([]byte(plain), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen), nil
 }
 
 // NewHasher returns a Hasher that hashes new passwords with p, with the default Concurrency. Zero
@@ -114,7 +122,8 @@ func NewBoundedHasher(p Params, c Concurrency) (*Hasher, error) {
 		p.KeyLen < minKeyLen || p.KeyLen > maxKeyLen {
 		return nil, fmt.Errorf("argon2id parameters out of range: m=%d t=%d p=%d", p.MemoryKiB, p.Iterations, p.Parallelism)
 	}
-	h := &Hasher{params: p, gate: newGate(c)}
+	g := newGate(c)
+	h := &Hasher{params: p, gate: g, memory: argon2id.NewPool(g.cfg.MaxHashes, p.MemoryKiB)}
 	var random [24]byte
 	if _, err := rand.Read(random[:]); err != nil {
 		return nil, fmt.Errorf("random dummy password: %w", err)
@@ -198,7 +207,7 @@ func (h *Hasher) VerifyDummy(plain string) error {
 
 func encode(p Params, salt, key []byte) string {
 	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism,
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2id.Version, p.MemoryKiB, p.Iterations, p.Parallelism,
 		b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
@@ -209,7 +218,7 @@ func decode(encoded string) (Params, []byte, []byte, error) {
 		return Params{}, nil, nil, ErrMalformedHash
 	}
 	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || parts[2] != fmt.Sprintf("v=%d", argon2id.Version) {
 		return Params{}, nil, nil, ErrMalformedHash
 	}
 	var p Params

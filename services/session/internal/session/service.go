@@ -21,10 +21,9 @@ type Store interface {
 	// Get returns the session with the id, whatever its state.
 	Get(ctx context.Context, id string) (Session, error)
 	// Rotate claims and rotates the refresh token in one conditional write (r applies only while the
-	// session holds r.OldHash and is neither revoked nor expired) and returns the updated session;
-	// ErrConflict when the condition did not hold. Of concurrent rotations with one OldHash exactly one
-	// succeeds.
-	Rotate(ctx context.Context, r Rotation) (Session, error)
+	// session holds r.OldHash and is neither revoked nor expired); ErrConflict when the condition did
+	// not hold. Of concurrent rotations with one OldHash exactly one succeeds.
+	Rotate(ctx context.Context, r Rotation) error
 	// Revoke marks the account's session revoked if it is not yet and returns it; ErrNotFound when
 	// there is no such unrevoked session. Of concurrent revocations exactly one succeeds.
 	Revoke(ctx context.Context, id, accountID, reason string, at time.Time) (Session, error)
@@ -187,7 +186,7 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 		}
 		graceUntil = now.Add(s.opts.RefreshGrace)
 	}
-	updated, err := s.store.Rotate(ctx, Rotation{
+	r := Rotation{
 		SessionID: id,
 		OldHash:   hash,
 		NewHash:   hashRefreshToken(next),
@@ -200,7 +199,8 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 		GraceHash:   hash,
 		GraceSealed: sealed,
 		GraceUntil:  graceUntil,
-	})
+	}
+	err = s.store.Rotate(ctx, r)
 	if errors.Is(err, ErrConflict) {
 		// Since we read it, the session was rotated by a parallel refresh with this token, revoked or
 		// has expired. Nothing was written.
@@ -214,7 +214,7 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 	// The rotation wrote lastActiveAt: no Touch needs to for a while.
 	s.touched.wrote(id, now, s.touchInterval())
 	return Issued{
-		Session:            updated,
+		Session:            r.applied(sess),
 		AccessToken:        access,
 		AccessTokenExpires: accessExp,
 		RefreshToken:       next,

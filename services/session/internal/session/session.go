@@ -153,3 +153,20 @@ type Rotation struct {
 	GraceSealed []byte
 	GraceUntil  time.Time
 }
+
+// applied is sess as the rotation r leaves it.
+func (r Rotation) applied(sess Session) Session {
+	sess.RefreshHash, sess.RotatedRefreshHashes = r.NewHash, r.Rotated
+	sess.LastActiveAt, sess.ExpiresAt = r.Now, r.ExpiresAt
+	sess.GraceHash, sess.GraceSealed, sess.GraceUntil = r.GraceHash, r.GraceSealed, r.GraceUntil
+	if len(r.GraceSealed) == 0 {
+		sess.GraceHash, sess.GraceUntil = "", time.Time{}
+	}
+	if r.IPAddress != "" {
+		sess.IPAddress = r.IPAddress
+	}
+	if r.Location != "" {
+		sess.Location = r.Location
+	}
+	return sess
+}

@@ -251,11 +251,13 @@ func (s *Sessions) Touch(ctx context.Context, id string, now, staleBefore time.T
 	return res.ModifiedCount > 0, nil
 }
 
-// Rotate claims the refresh token and rotates it in one conditional FindOneAndUpdate: it replaces the
-// refresh-token hash, the used hashes and the refresh grace only while the session still holds the old
-// hash, is not revoked and has not expired. Of refreshes racing with one token exactly one succeeds;
-// the others, and a refresh racing a revocation that landed first, get session.ErrConflict.
-func (s *Sessions) Rotate(ctx context.Context, r session.Rotation) (session.Session, error) {
+// Rotate claims the refresh token and rotates it in one conditional single-document update: it
+// replaces the refresh-token hash, the used hashes and the refresh grace only while the session still
+// holds the old hash, is not revoked and has not expired. Of refreshes racing with one token exactly
+// one succeeds; the others, and a refresh racing a revocation that landed first, get
+// session.ErrConflict. An update rather than a findAndModify: the caller read the session and knows
+// what it wrote, so the document (with its used hashes and sealed pair) need not come back.
+func (s *Sessions) Rotate(ctx context.Context, r session.Rotation) error {
 	filter := bson.D{
 		{Key: "_id", Value: r.SessionID},
 		{Key: "refreshHash", Value: r.OldHash},
@@ -282,7 +284,14 @@ func (s *Sessions) Rotate(ctx context.Context, r session.Rotation) (session.Sess
 	if r.Location != "" {
 		set = append(set, bson.E{Key: "location", Value: r.Location})
 	}
-	return s.findOneAndUpdate(ctx, filter, bson.D{{Key: "$set", Value: set}}, session.ErrConflict)
+	res, err := s.coll.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		return classify(err)
+	}
+	if res.MatchedCount == 0 {
+		return session.ErrConflict
+	}
+	return nil
 }
 
 // Revoke revokes the account's session unless it already is (then session.ErrNotFound, as for a

@@ -163,12 +163,16 @@ func (s *Sessions) Insert(ctx context.Context, sess session.Session) error {
 
 // Get returns the session with the id, whatever its state.
 func (s *Sessions) Get(ctx context.Context, id string) (session.Session, error) {
-	var d sessionDoc
-	if err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return session.Session{}, session.ErrNotFound
-		}
+	raw, err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return session.Session{}, session.ErrNotFound
+	}
+	if err != nil {
 		return session.Session{}, classify(err)
+	}
+	var d sessionDoc
+	if err := decodeSessionDoc(raw, &d); err != nil {
+		return session.Session{}, err
 	}
 	return d.session(), nil
 }
@@ -187,13 +191,17 @@ func (s *Sessions) ListUnrevoked(ctx context.Context, accountID string, endedAft
 	if err != nil {
 		return nil, classify(err)
 	}
-	var docs []sessionDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, classify(err)
+	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	out := make([]session.Session, 0, cur.RemainingBatchLength())
+	for cur.Next(ctx) {
+		var d sessionDoc
+		if err := decodeSessionDoc(cur.Current, &d); err != nil {
+			return nil, err
+		}
+		out = append(out, d.session())
 	}
-	out := make([]session.Session, len(docs))
-	for i, d := range docs {
-		out[i] = d.session()
+	if err := cur.Err(); err != nil {
+		return nil, classify(err)
 	}
 	return out, nil
 }

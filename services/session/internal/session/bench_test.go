@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -31,7 +33,9 @@ import (
 // By default the server runs in this process (testenv), so cpu-ns/op includes FerretDB's CPU. With
 // SESSION_BENCH_MONGO_URI set to a server in another process, e.g. the one
 // `go run ./devstack/cmd/bench -role mongo -dir $(mktemp -d)` announces (it stops when its stdin closes),
-// cpu-ns/op is the session code and the driver alone: the figure `make bench` counts for the service.
+// this process starts no embedded servers (TestMain) and cpu-ns/op is the session code and the driver
+// alone: the figure `make bench` counts for the service.
+const benchMongoURI = "SESSION_BENCH_MONGO_URI"
 
 // benchFixture is a Service on its own database, on a client that counts the commands it sends.
 type benchFixture struct {
@@ -58,19 +62,19 @@ var benchOptions = session.Options{
 
 func newBenchFixture(b *testing.B) *benchFixture {
 	b.Helper()
-	env := testenv.New(b)
 	f := &benchFixture{}
 	ctx := context.Background()
-	monitor := &event.CommandMonitor{Started: func(context.Context, *event.CommandStartedEvent) { f.commands.Add(1) }}
-	uri := env.MongoURI
-	if ext := os.Getenv("SESSION_BENCH_MONGO_URI"); ext != "" {
-		uri = ext
+	uri, dbName := os.Getenv(benchMongoURI), "bench_"+strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	if uri == "" {
+		env := testenv.New(b)
+		uri, dbName = env.MongoURI, env.DBPrefix+"session"
 	}
+	monitor := &event.CommandMonitor{Started: func(context.Context, *event.CommandStartedEvent) { f.commands.Add(1) }}
 	client, err := mongo.Connect(ctx, options.Client().ApplyURI(uri).SetMonitor(monitor))
 	if err != nil {
 		b.Fatal(err)
 	}
-	db := client.Database(env.DBPrefix + "session")
+	db := client.Database(dbName)
 	b.Cleanup(func() {
 		_ = db.Drop(context.Background())
 		_ = client.Disconnect(context.Background())

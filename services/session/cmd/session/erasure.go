@@ -9,7 +9,7 @@ import (
 )
 
 // accountEraser erases what the session service holds about an account on account.deleted: its
-// sessions, their revocation records and refresh-token uses, and its projected account facts. The
+// sessions, their revocation records and refresh-token uses (legacy collections), and its projected account facts. The
 // sessions were already revoked by identity's deletion worker (so every deny-list has them) before
 // account.deleted was published.
 func accountEraser(sessions *store.Sessions, accounts *store.Accounts) erasure.Eraser {

@@ -59,7 +59,8 @@ func findIn(t *testing.T, db *mongo.Database, needles ...string) []string {
 
 // The account events consumer as main wires it: account.deleted erases the account's sessions,
 // revocation records, refresh-token uses and projection; a second delivery and late events change
-// nothing; another account is untouched.
+// nothing; another account is untouched. The revocation records and refresh-token uses are of the
+// legacy collections, which earlier versions wrote.
 func TestAccountDeletedErasesSessions(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t)
@@ -85,7 +86,14 @@ func TestAccountDeletedErasesSessions(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := sessions.ClaimRefreshToken(ctx, "used-"+acc, "s1-"+acc, now, now.Add(time.Hour)); err != nil {
+		// Records of the legacy collections, written by earlier versions for a used refresh token and a
+		// revocation: still erased with the account.
+		if _, err := db.Collection("refresh_token_uses").InsertOne(ctx, bson.D{{Key: "_id", Value: "used-" + acc},
+			{Key: "sessionId", Value: "s1-" + acc}, {Key: "usedAt", Value: now}, {Key: "keepUntil", Value: now.Add(time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Collection("session_revocations").InsertOne(ctx, bson.D{{Key: "_id", Value: "s2-" + acc},
+			{Key: "accountId", Value: acc}, {Key: "reason", Value: "signed_out"}, {Key: "revokedAt", Value: now}, {Key: "keepUntil", Value: now.Add(time.Hour)}}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := sessions.Revoke(ctx, "s2-"+acc, acc, "signed_out", now); err != nil {

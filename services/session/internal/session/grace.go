@@ -25,13 +25,6 @@ import (
 // plain SHA-256 of the token).
 const graceInfo = "latchkey refresh-token grace v1"
 
-// maxGraceWait bounds how long a refresh that lost the claim of its token waits for the winner's
-// rotation to land before giving up (without revoking: the client may retry).
-const maxGraceWait = 3 * time.Second
-
-// gracePollInterval is how often a losing refresh reads the session while it waits.
-const gracePollInterval = 15 * time.Millisecond
-
 // gracePair is the sealed content: what the winning rotation answered.
 type gracePair struct {
 	AccessToken        string    `json:"a"`
@@ -117,43 +110,31 @@ func (s *Service) withinGrace(sess Session, token, hash string, now time.Time) (
 	}, true
 }
 
-// awaitGrace serves a refresh whose token another refresh has just claimed: it waits for that
-// rotation to land and answers with the same pair. When the rotation does not land in time, or the
-// session has moved past its pair, the answer is ErrInvalidRefreshToken without revoking anything.
-func (s *Service) awaitGrace(ctx context.Context, sess Session, token, hash string) (Issued, error) {
-	wait := min(s.opts.RefreshGrace, maxGraceWait)
-	deadline := time.Now().Add(wait)
-	for {
-		now := time.Now().UTC()
-		if sess.RefreshHash != hash {
-			if iss, ok := s.withinGrace(sess, token, hash, now); ok {
-				return iss, nil
-			}
-			// The client has moved on past the winner's pair already (or the session ended). This
-			// token was claimed moments ago by its own parallel refresh, so it is not taken for reuse:
-			// refused, nothing revoked.
-			return Issued{}, ErrInvalidRefreshToken
-		}
-		if !sess.Active(now) {
-			return Issued{}, ErrInvalidRefreshToken
-		}
-		if now.After(deadline) {
-			// Still not rotated: the claim is older than a refresh takes, or the winner failed and
-			// released it. Not evidence of theft either way; the client may retry.
-			return Issued{}, ErrInvalidRefreshToken
-		}
-		select {
-		case <-ctx.Done():
-			return Issued{}, ctx.Err()
-		case <-time.After(gracePollInterval):
-		}
-		next, err := s.store.Get(ctx, sess.ID)
-		if err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return Issued{}, ErrInvalidRefreshToken
-			}
-			return Issued{}, fmt.Errorf("get session %s: %w", sess.ID, err)
-		}
-		sess = next
+// lostRotation answers a refresh whose conditional rotation matched nothing although the session held
+// its token when read: a parallel refresh with the same token rotated it first (the claim and the
+// rotation being one write, the winner's pair is in place by now), or the session was revoked or has
+// expired. One more read tells which. Within the grace the loser gets the winner's pair; with the grace
+// off, a second use of one token is a replay and revokes the session, as it always was. A session that
+// has ended, or that has moved past the winner's pair already, is refused without revoking anything
+// (the token was claimed moments ago by its own parallel refresh, not replayed later).
+func (s *Service) lostRotation(ctx context.Context, id, token, hash string) (Issued, error) {
+	sess, err := s.store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Issued{}, ErrInvalidRefreshToken
 	}
+	if err != nil {
+		return Issued{}, fmt.Errorf("get session %s: %w", id, err)
+	}
+	now := time.Now().UTC()
+	if sess.RefreshHash == hash || !sess.Active(now) {
+		// Not rotated by anyone: revoked or expired.
+		return Issued{}, ErrInvalidRefreshToken
+	}
+	if s.opts.RefreshGrace <= 0 {
+		return Issued{}, s.replayed(ctx, sess)
+	}
+	if iss, ok := s.withinGrace(sess, token, hash, now); ok {
+		return iss, nil
+	}
+	return Issued{}, ErrInvalidRefreshToken
 }

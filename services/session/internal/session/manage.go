@@ -28,24 +28,69 @@ const (
 	maxTouched = 50_000
 )
 
-// toucher remembers when this replica last wrote each session's lastActiveAt, so a busy session
-// costs one database write per interval, not one per request.
+// toucher remembers when this replica last wrote, or found fresh, each session's lastActiveAt, so a
+// busy session costs one database write per touch interval and replica, and no round trip at all in
+// between. Create and Refresh record their own writes of lastActiveAt; a revocation by this replica
+// drops the session. It holds at most maxTouched sessions: when full, it first forgets the sessions
+// that are due anyway (last write older than the interval), and starts afresh if that frees too little.
+// Forgetting is always safe: a forgotten session costs one conditional update the next time.
 type toucher struct {
 	mu   sync.Mutex
 	last map[string]time.Time
 }
 
+// due reports whether a request at now must write the session's lastActiveAt (it was last written more
+// than every ago, or this replica does not know when), and if so marks it written at now, so that
+// concurrent requests of the session do not all make the round trip.
 func (t *toucher) due(id string, now time.Time, every time.Duration) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.last == nil || len(t.last) >= maxTouched {
-		t.last = make(map[string]time.Time)
-	}
 	if at, ok := t.last[id]; ok && now.Sub(at) < every {
 		return false
 	}
-	t.last[id] = now
+	t.record(id, now, every)
 	return true
+}
+
+// wrote records that lastActiveAt of the session was written at at.
+func (t *toucher) wrote(id string, at time.Time, every time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if prev, ok := t.last[id]; !ok || at.After(prev) {
+		t.record(id, at, every)
+	}
+}
+
+// forget drops the session (revoked, or its write failed): its next request writes again.
+func (t *toucher) forget(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.last, id)
+}
+
+// record sets the session's entry; t.mu is held.
+func (t *toucher) record(id string, at time.Time, every time.Duration) {
+	if t.last == nil {
+		t.last = make(map[string]time.Time)
+	}
+	if _, ok := t.last[id]; !ok && len(t.last) >= maxTouched {
+		for k, v := range t.last {
+			if at.Sub(v) >= every {
+				delete(t.last, k)
+			}
+		}
+		if len(t.last) > maxTouched*3/4 {
+			t.last = make(map[string]time.Time)
+		}
+	}
+	t.last[id] = at
+}
+
+// size is how many sessions the toucher remembers.
+func (t *toucher) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.last)
 }
 
 // List returns the account's live sessions, most recently active first.
@@ -191,44 +236,29 @@ func (s *Service) UpdateDevice(ctx context.Context, p authn.Principal, dev Devic
 	if err != nil {
 		return Session{}, fmt.Errorf("update device of session %s: %w", p.SessionID, err)
 	}
-	if err := s.keepRevoked(ctx, updated, now); err != nil {
-		return Session{}, err
-	}
+	s.touched.wrote(p.SessionID, now, s.touchInterval())
 	return updated, nil
+}
+
+func (s *Service) touchInterval() time.Duration {
+	if s.opts.TouchInterval > 0 {
+		return s.opts.TouchInterval
+	}
+	return DefaultTouchInterval
 }
 
 // Touch records that the caller's session is in use. It writes lastActiveAt at most once per
 // TouchInterval per session and replica, and never fails the request: activity is informational.
 func (s *Service) Touch(ctx context.Context, p authn.Principal) {
-	every := s.opts.TouchInterval
-	if every <= 0 {
-		every = DefaultTouchInterval
-	}
+	every := s.touchInterval()
 	now := time.Now().UTC()
 	if !s.touched.due(p.SessionID, now, every) {
 		return
 	}
-	wrote, err := s.store.Touch(ctx, p.SessionID, now, now.Add(-every))
-	if err == nil && wrote {
-		err = s.keepRevoked(ctx, Session{ID: p.SessionID, AccountID: p.AccountID}, now)
-	}
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	// Conditional on the session being unrevoked, so a touch racing a revocation never writes to (or,
+	// the write being one atomic update, undoes) a revoked session.
+	if _, err := s.store.Touch(ctx, p.SessionID, now, now.Add(-every)); err != nil {
+		s.touched.forget(p.SessionID)
 		s.log.WarnContext(ctx, "record session activity", "session_id", p.SessionID, "err", err)
 	}
-}
-
-// keepRevoked puts back a revocation that a write racing it may have overwritten on FerretDB (see
-// Refresh), and answers ErrNotFound for a session that turned out to be revoked.
-func (s *Service) keepRevoked(ctx context.Context, sess Session, now time.Time) error {
-	revoked, err := s.store.Revoked(ctx, sess.ID)
-	if err != nil {
-		return fmt.Errorf("check revocation of session %s: %w", sess.ID, err)
-	}
-	if !revoked {
-		return nil
-	}
-	if _, err := s.store.Revoke(ctx, sess.ID, sess.AccountID, ReasonLogout, now); err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("restore revocation of session %s: %w", sess.ID, err)
-	}
-	return ErrNotFound
 }

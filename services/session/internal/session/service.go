@@ -20,29 +20,20 @@ type Store interface {
 	Insert(ctx context.Context, s Session) error
 	// Get returns the session with the id, whatever its state.
 	Get(ctx context.Context, id string) (Session, error)
-	// ClaimRefreshToken records that the refresh token with the hash is being used, once: a second
-	// claim of the same hash fails with ErrConflict, on every server.
-	ClaimRefreshToken(ctx context.Context, hash, sessionID string, at, keepUntil time.Time) error
-	// ReleaseRefreshToken withdraws a claim whose rotation failed, so the client may retry.
-	ReleaseRefreshToken(ctx context.Context, hash string) error
-	// RefreshTokenUsed reports whether the session's refresh token with the hash has been used.
-	RefreshTokenUsed(ctx context.Context, hash, sessionID string) (bool, error)
-	// Rotate applies r in one conditional write and returns the updated session, or ErrConflict when
-	// the session no longer holds r.OldHash or is revoked or expired.
-	Rotate(ctx context.Context, r Rotation) (Session, error)
+	// Rotate claims and rotates the refresh token in one conditional write (r applies only while the
+	// session holds r.OldHash and is neither revoked nor expired); ErrConflict when the condition did
+	// not hold. Of concurrent rotations with one OldHash exactly one succeeds.
+	Rotate(ctx context.Context, r Rotation) error
 	// Revoke marks the account's session revoked if it is not yet and returns it; ErrNotFound when
 	// there is no such unrevoked session. Of concurrent revocations exactly one succeeds.
 	Revoke(ctx context.Context, id, accountID, reason string, at time.Time) (Session, error)
-	// Revoked reports whether the session has been revoked, even if a concurrent write on a server
-	// without atomic findAndModify (FerretDB v1) hid that from the session itself.
-	Revoked(ctx context.Context, id string) (bool, error)
 	// ListUnrevoked returns the account's unrevoked sessions whose expiresAt is after endedAfter, most
 	// recently active first, at most 500.
 	ListUnrevoked(ctx context.Context, accountID string, endedAfter time.Time) ([]Session, error)
 	// UpdateDevice sets the non-empty device fields of dev (UserAgent, Browser and OS always) on the
 	// account's live session and returns it; ErrNotFound when there is none.
 	UpdateDevice(ctx context.Context, id, accountID string, dev Session, now time.Time) (Session, error)
-	// Touch sets lastActiveAt to now when it is before staleBefore; it reports whether it wrote.
+	// Touch sets lastActiveAt to now when it is at or before staleBefore (and the session unrevoked); it reports whether it wrote.
 	Touch(ctx context.Context, id string, now, staleBefore time.Time) (bool, error)
 }
 
@@ -133,6 +124,7 @@ func (s *Service) Create(ctx context.Context, accountID string, dev Device, a As
 	if err := s.store.Insert(ctx, sess); err != nil {
 		return Issued{}, fmt.Errorf("insert session: %w", err)
 	}
+	s.touched.wrote(id, now, s.touchInterval())
 	if err := s.publish(ctx, events.TypeSessionCreated, accountID, events.SessionCreated{SessionID: id, DeviceID: dev.DeviceID}); err != nil {
 		return Issued{}, err
 	}
@@ -148,6 +140,11 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, ipAddress string) (
 }
 
 // RefreshFrom is Refresh that also records the client's approximate location ("" keeps the stored one).
+//
+// Two round trips: the session is read by its id (the refresh token carries it), then one conditional
+// FindOneAndUpdate claims the token and rotates it at once (Store.Rotate). A refresh that loses that
+// update to a parallel refresh with the same token reads the session once more and answers with the
+// winner's pair within the grace.
 func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, location string) (_ Issued, err error) {
 	defer func() { observeRefresh(err) }()
 	id, ok := parseRefreshToken(refreshToken)
@@ -173,47 +170,27 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 		return Issued{}, ErrInvalidRefreshToken
 	}
 
-	// Single use. On MongoDB the conditional Rotate below would be enough, but FerretDB v1 runs
-	// findAndModify as a read followed by an unconditional write, so two refreshes racing with one token
-	// could both rotate it. An insert keyed by the token's hash succeeds once on any server.
-	if err := s.store.ClaimRefreshToken(ctx, hash, id, now, sess.AbsoluteExpiresAt); err != nil {
-		if errors.Is(err, ErrConflict) {
-			if s.opts.RefreshGrace > 0 {
-				// Another refresh with this token is rotating it right now.
-				return s.awaitGrace(ctx, sess, refreshToken, hash)
-			}
-			return Issued{}, s.replayed(ctx, sess)
-		}
-		return Issued{}, fmt.Errorf("claim refresh token of session %s: %w", id, err)
-	}
-
 	next := newRefreshToken(id)
 	// The access token is signed before the rotation so that the pair can be sealed into the same
 	// write, for the refreshes that present this token again within the grace.
 	// A refresh re-proves nothing: the new token keeps the session's amr, acr and auth_time.
 	access, accessExp, err := s.tokens.Issue(ctx, sess.AccountID, id, sess.Assurance)
 	if err != nil {
-		s.release(ctx, id, hash)
 		return Issued{}, fmt.Errorf("issue access token: %w", err)
 	}
 	var sealed []byte
 	var graceUntil time.Time
 	if s.opts.RefreshGrace > 0 {
 		if sealed, err = sealGracePair(refreshToken, id, hash, gracePair{AccessToken: access, AccessTokenExpires: accessExp, RefreshToken: next}); err != nil {
-			s.release(ctx, id, hash)
 			return Issued{}, fmt.Errorf("seal refresh pair: %w", err)
 		}
 		graceUntil = now.Add(s.opts.RefreshGrace)
 	}
-	rotated := append(slices.Clone(sess.RotatedRefreshHashes), hash)
-	if len(rotated) > maxRotatedHashes {
-		rotated = rotated[len(rotated)-maxRotatedHashes:]
-	}
-	updated, err := s.store.Rotate(ctx, Rotation{
+	r := Rotation{
 		SessionID: id,
 		OldHash:   hash,
 		NewHash:   hashRefreshToken(next),
-		Rotated:   rotated,
+		Rotated:   rotatedAfter(sess.RotatedRefreshHashes, hash),
 		Now:       now,
 		ExpiresAt: s.expiry(sess, now),
 		IPAddress: ipAddress,
@@ -222,30 +199,22 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 		GraceHash:   hash,
 		GraceSealed: sealed,
 		GraceUntil:  graceUntil,
-	})
+	}
+	err = s.store.Rotate(ctx, r)
 	if errors.Is(err, ErrConflict) {
-		// The session was revoked or expired since we read it.
-		return Issued{}, ErrInvalidRefreshToken
+		// Since we read it, the session was rotated by a parallel refresh with this token, revoked or
+		// has expired. Nothing was written.
+		return s.lostRotation(ctx, sess.ID, refreshToken, hash)
 	}
 	if err != nil {
-		// Nothing was rotated: give the token back so that the client's retry is not taken for a replay.
-		s.release(ctx, id, hash)
+		// Nothing was rotated, or the rotation landed unseen: then the client's retry with the old
+		// token is within the grace (with the grace off, it is taken for a replay, as any second use).
 		return Issued{}, fmt.Errorf("rotate refresh token of session %s: %w", id, err)
 	}
-	// A revocation that raced this refresh may have been overwritten by the rotation on FerretDB;
-	// its record says the truth, and Revoke puts it back on the session.
-	revoked, err := s.store.Revoked(ctx, id)
-	if err != nil {
-		return Issued{}, fmt.Errorf("check revocation of session %s: %w", id, err)
-	}
-	if revoked {
-		if _, err := s.store.Revoke(ctx, id, sess.AccountID, ReasonLogout, now); err != nil && !errors.Is(err, ErrNotFound) {
-			return Issued{}, fmt.Errorf("restore revocation of session %s: %w", id, err)
-		}
-		return Issued{}, ErrInvalidRefreshToken
-	}
+	// The rotation wrote lastActiveAt: no Touch needs to for a while.
+	s.touched.wrote(id, now, s.touchInterval())
 	return Issued{
-		Session:            updated,
+		Session:            r.applied(sess),
 		AccessToken:        access,
 		AccessTokenExpires: accessExp,
 		RefreshToken:       next,
@@ -253,29 +222,20 @@ func (s *Service) RefreshFrom(ctx context.Context, refreshToken, ipAddress, loca
 	}, nil
 }
 
-// release withdraws the claim of a refresh token whose rotation did not happen, so that the client's
-// retry is not taken for a replay.
-func (s *Service) release(ctx context.Context, id, hash string) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := s.store.ReleaseRefreshToken(rctx, hash); err != nil {
-		s.log.WarnContext(ctx, "release refresh token claim", "session_id", id, "err", err)
-	}
+// rotatedAfter is the session's used refresh-token hashes once hash is used too: the newest
+// maxRotatedHashes, newest last.
+func rotatedAfter(used []string, hash string) []string {
+	keep := used[max(len(used)-(maxRotatedHashes-1), 0):]
+	out := make([]string, 0, len(keep)+1)
+	return append(append(out, keep...), hash)
 }
 
 // rejectStale handles a refresh token that is not the session's current one: when the session used it
-// before, the token has been replayed (stolen, or the client is broken). The answer is
-// ErrInvalidRefreshToken in every case.
+// recently (one of its last maxRotatedHashes tokens), the token has been replayed (stolen, or the
+// client is broken) and the session is revoked. An older token, or one the session never had, is
+// refused without more. The answer is ErrInvalidRefreshToken in every case.
 func (s *Service) rejectStale(ctx context.Context, sess Session, hash string) error {
-	used := slices.Contains(sess.RotatedRefreshHashes, hash)
-	if !used {
-		// Older than the hashes the session document remembers?
-		var err error
-		if used, err = s.store.RefreshTokenUsed(ctx, hash, sess.ID); err != nil {
-			return fmt.Errorf("look up refresh token use of session %s: %w", sess.ID, err)
-		}
-	}
-	if !used {
+	if !slices.Contains(sess.RotatedRefreshHashes, hash) {
 		return ErrInvalidRefreshToken
 	}
 	return s.replayed(ctx, sess)
@@ -312,6 +272,7 @@ func (s *Service) revoke(ctx context.Context, id, accountID, reason string) erro
 	if err != nil {
 		return fmt.Errorf("revoke session %s: %w", id, err)
 	}
+	s.touched.forget(id)
 	// A token issued just before now is valid until now+TTL, and verifiers allow authn.Leeway of
 	// clock skew past that.
 	until := now.Add(s.opts.AccessTokenTTL + authn.Leeway)

@@ -57,8 +57,12 @@ const (
 	ReasonSignOutAll         = "sign_out_all"     // account API 18
 )
 
-// maxRotatedHashes bounds the used refresh-token hashes a session remembers for reuse detection.
-const maxRotatedHashes = 20
+// maxRotatedHashes bounds the used refresh-token hashes a session remembers for reuse detection: a
+// replay of one of the session's last 32 tokens revokes it (with the default 15-minute access tokens,
+// about eight hours of continuous use, and longer for a client that refreshes less often); an older
+// token is refused like any unknown one, without ending the session. They live on the session document,
+// written by the same conditional update that rotates the token (about 2 KiB at most).
+const maxRotatedHashes = 32
 
 // Session is one signed-in device of an account.
 type Session struct {
@@ -148,4 +152,21 @@ type Rotation struct {
 	GraceHash   string
 	GraceSealed []byte
 	GraceUntil  time.Time
+}
+
+// applied is sess as the rotation r leaves it.
+func (r Rotation) applied(sess Session) Session {
+	sess.RefreshHash, sess.RotatedRefreshHashes = r.NewHash, r.Rotated
+	sess.LastActiveAt, sess.ExpiresAt = r.Now, r.ExpiresAt
+	sess.GraceHash, sess.GraceSealed, sess.GraceUntil = r.GraceHash, r.GraceSealed, r.GraceUntil
+	if len(r.GraceSealed) == 0 {
+		sess.GraceHash, sess.GraceUntil = "", time.Time{}
+	}
+	if r.IPAddress != "" {
+		sess.IPAddress = r.IPAddress
+	}
+	if r.Location != "" {
+		sess.Location = r.Location
+	}
+	return sess
 }

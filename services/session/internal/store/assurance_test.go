@@ -32,7 +32,10 @@ func TestSessionAssurance(t *testing.T) {
 	if err := s.Insert(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
-	rotated, err := s.Rotate(ctx, session.Rotation{SessionID: sess.ID, OldHash: "h1", NewHash: "h2", Rotated: []string{"h1"}, Now: now, ExpiresAt: now.Add(time.Hour)})
+	if err := s.Rotate(ctx, session.Rotation{SessionID: sess.ID, OldHash: "h1", NewHash: "h2", Rotated: []string{"h1"}, Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := s.Get(ctx, sess.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

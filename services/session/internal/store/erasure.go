@@ -7,8 +7,9 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
-// EraseAccount removes every session of the account, their revocation records and the refresh-token
-// uses of those sessions (account.deleted). Idempotent.
+// EraseAccount removes every session of the account and, from the legacy collections earlier versions
+// wrote (see legacyTokenUses), their revocation records and refresh-token uses (account.deleted).
+// Idempotent.
 func (s *Sessions) EraseAccount(ctx context.Context, accountID string) error {
 	byAccount := bson.D{{Key: "accountId", Value: accountID}}
 	cur, err := s.coll.Find(ctx, byAccount, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))

@@ -24,7 +24,7 @@ func TestRotateKeepsRefreshGrace(t *testing.T) {
 	}
 	until := now.Add(10 * time.Second)
 	sealed := []byte{1, 2, 3, 4}
-	if _, err := sessions.Rotate(ctx, session.Rotation{SessionID: "s-1", OldHash: "h0", NewHash: "h1", Rotated: []string{"h0"},
+	if err := sessions.Rotate(ctx, session.Rotation{SessionID: "s-1", OldHash: "h0", NewHash: "h1", Rotated: []string{"h0"},
 		Now: now, ExpiresAt: now.Add(time.Hour), GraceHash: "h0", GraceSealed: sealed, GraceUntil: until}); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestRotateKeepsRefreshGrace(t *testing.T) {
 	}
 
 	// A rotation without grace drops the previous one.
-	if _, err := sessions.Rotate(ctx, session.Rotation{SessionID: "s-1", OldHash: "h1", NewHash: "h2", Rotated: []string{"h0", "h1"},
+	if err := sessions.Rotate(ctx, session.Rotation{SessionID: "s-1", OldHash: "h1", NewHash: "h2", Rotated: []string{"h0", "h1"},
 		Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,10 @@
 // The code runs on MongoDB and on FerretDB v1 (tests, `make run`), so it relies on neither TTL indexes
 // (queries filter on expiresAt themselves; the TTL index only tidies up where supported), nor
 // transactions, nor update modifiers FerretDB ignores (such as $push's $slice): every state change is
-// one conditional single-document write. Where two writers must not both succeed, the decision is an
-// insert with a unique _id, because FerretDB v1 runs findAndModify as a read followed by an
-// unconditional write.
+// one conditional single-document write. Where two writers must not both succeed, the decision is a
+// conditional FindOneAndUpdate on the session document (by _id and its current state): atomic on
+// MongoDB, and on the embedded FerretDB too, whose write-serialising proxy (libs/devinfra/mongoserver)
+// runs one write at a time.
 package store
 
 import (
@@ -22,9 +23,17 @@ import (
 	"github.com/latchkey/latchkey/services/session/internal/session"
 )
 
-// Sessions is the sessions collection and, next to it, refresh_token_uses (one document per refresh
-// token exchanged, keyed by the token's hash: its insert is what makes a token single-use) and
-// session_revocations (one document per revoked session, keyed by the session id).
+// Legacy collections. Earlier versions made a refresh token single-use by inserting its hash into
+// refresh_token_uses and recorded every revocation in session_revocations, because FerretDB's
+// findAndModify was not atomic then. Nothing writes or reads them any more: the session document alone
+// decides (see Rotate and Revoke). What they still hold expires by their TTL index on MongoDB and is
+// erased with the account (EraseAccount).
+const (
+	legacyTokenUses   = "refresh_token_uses"
+	legacyRevocations = "session_revocations"
+)
+
+// Sessions is the sessions collection (and, for erasure only, the legacy collections above).
 type Sessions struct {
 	coll        *mongo.Collection
 	uses        *mongo.Collection
@@ -33,12 +42,13 @@ type Sessions struct {
 
 // NewSessions returns the session store of db.
 func NewSessions(db *mongo.Database) *Sessions {
-	return &Sessions{coll: db.Collection("sessions"), uses: db.Collection("refresh_token_uses"), revocations: db.Collection("session_revocations")}
+	return &Sessions{coll: db.Collection("sessions"), uses: db.Collection(legacyTokenUses), revocations: db.Collection(legacyRevocations)}
 }
 
 // EnsureIndexes creates the indexes: sessions by account (listing an account's live sessions), and TTL
-// indexes removing sessions, token uses and revocations once their session has expired (MongoDB only; FerretDB
-// refuses TTL and mongox creates a plain index instead, which changes nothing the code relies on).
+// indexes removing sessions, and the legacy token uses and revocations, once their session has expired
+// (MongoDB only; FerretDB refuses TTL and mongox creates a plain index instead, which changes nothing
+// the code relies on).
 func (s *Sessions) EnsureIndexes(ctx context.Context) error {
 	if err := mongox.EnsureIndexes(ctx, s.coll,
 		mongo.IndexModel{Keys: bson.D{{Key: "accountId", Value: 1}, {Key: "revokedAt", Value: 1}}},
@@ -54,45 +64,6 @@ func (s *Sessions) EnsureIndexes(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// tokenUseDoc records that a refresh token was exchanged. It is kept until its session could no longer
-// be refreshed anyway, so reuse of any token of a live session is recognised.
-type tokenUseDoc struct {
-	Hash      string    `bson:"_id"`
-	SessionID string    `bson:"sessionId"`
-	UsedAt    time.Time `bson:"usedAt"`
-	KeepUntil time.Time `bson:"keepUntil"`
-}
-
-// ClaimRefreshToken inserts the token's use; the unique _id lets exactly one claim of a hash succeed,
-// also on FerretDB, whose findAndModify is not atomic. A second claim is session.ErrConflict.
-func (s *Sessions) ClaimRefreshToken(ctx context.Context, hash, sessionID string, at, keepUntil time.Time) error {
-	_, err := s.uses.InsertOne(ctx, tokenUseDoc{Hash: hash, SessionID: sessionID, UsedAt: at, KeepUntil: keepUntil})
-	if mongox.IsDuplicateKey(err) {
-		return session.ErrConflict
-	}
-	if err != nil {
-		return classify(err)
-	}
-	return nil
-}
-
-// ReleaseRefreshToken deletes a claim.
-func (s *Sessions) ReleaseRefreshToken(ctx context.Context, hash string) error {
-	if _, err := s.uses.DeleteOne(ctx, bson.D{{Key: "_id", Value: hash}}); err != nil {
-		return classify(err)
-	}
-	return nil
-}
-
-// RefreshTokenUsed reports whether the session's token with the hash has been claimed.
-func (s *Sessions) RefreshTokenUsed(ctx context.Context, hash, sessionID string) (bool, error) {
-	n, err := s.uses.CountDocuments(ctx, bson.D{{Key: "_id", Value: hash}, {Key: "sessionId", Value: sessionID}}, options.Count().SetLimit(1))
-	if err != nil {
-		return false, classify(err)
-	}
-	return n > 0, nil
 }
 
 // sessionDoc is a session as stored. revokedAt is null (not absent) while the session is active, so
@@ -192,12 +163,16 @@ func (s *Sessions) Insert(ctx context.Context, sess session.Session) error {
 
 // Get returns the session with the id, whatever its state.
 func (s *Sessions) Get(ctx context.Context, id string) (session.Session, error) {
-	var d sessionDoc
-	if err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return session.Session{}, session.ErrNotFound
-		}
+	raw, err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return session.Session{}, session.ErrNotFound
+	}
+	if err != nil {
 		return session.Session{}, classify(err)
+	}
+	var d sessionDoc
+	if err := decodeSessionDoc(raw, &d); err != nil {
+		return session.Session{}, err
 	}
 	return d.session(), nil
 }
@@ -211,20 +186,35 @@ func (s *Sessions) ListUnrevoked(ctx context.Context, accountID string, endedAft
 		{Key: "expiresAt", Value: bson.D{{Key: "$gt", Value: endedAfter}}},
 	}
 	opts := options.Find().SetSort(bson.D{{Key: "lastActiveAt", Value: -1}, {Key: "_id", Value: 1}}).SetLimit(session.MaxListed).
-		SetProjection(bson.D{{Key: "refreshHash", Value: 0}, {Key: "rotatedRefreshHashes", Value: 0}, {Key: "graceSealed", Value: 0}})
+		SetProjection(listedFields)
 	cur, err := s.coll.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, classify(err)
 	}
-	var docs []sessionDoc
-	if err := cur.All(ctx, &docs); err != nil {
+	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	out := make([]session.Session, 0, cur.RemainingBatchLength())
+	for cur.Next(ctx) {
+		var d sessionDoc
+		if err := decodeSessionDoc(cur.Current, &d); err != nil {
+			return nil, err
+		}
+		out = append(out, d.session())
+	}
+	if err := cur.Err(); err != nil {
 		return nil, classify(err)
 	}
-	out := make([]session.Session, len(docs))
-	for i, d := range docs {
-		out[i] = d.session()
-	}
 	return out, nil
+}
+
+// listedFields are the fields ListUnrevoked reads: what the session lists show (account API, AudioPod
+// and internal lists) and the session's state. Refresh-token hashes and the grace pair stay in the
+// database.
+var listedFields = bson.D{
+	{Key: "_id", Value: 1}, {Key: "accountId", Value: 1}, {Key: "deviceId", Value: 1}, {Key: "deviceName", Value: 1},
+	{Key: "platform", Value: 1}, {Key: "browser", Value: 1}, {Key: "os", Value: 1}, {Key: "ipAddress", Value: 1},
+	{Key: "userAgent", Value: 1}, {Key: "location", Value: 1}, {Key: "createdAt", Value: 1}, {Key: "lastActiveAt", Value: 1},
+	{Key: "expiresAt", Value: 1}, {Key: "absoluteExpiresAt", Value: 1}, {Key: "revokedAt", Value: 1},
+	{Key: "amr", Value: 1}, {Key: "acr", Value: 1}, {Key: "authTime", Value: 1},
 }
 
 // UpdateDevice sets the device fields of the account's session while it is unrevoked and unexpired
@@ -254,14 +244,14 @@ func (s *Sessions) UpdateDevice(ctx context.Context, id, accountID string, dev s
 	return s.findOneAndUpdate(ctx, filter, bson.D{{Key: "$set", Value: set}}, session.ErrNotFound)
 }
 
-// Touch sets the session's lastActiveAt to now if it is older than staleBefore and the session is not
+// Touch sets the session's lastActiveAt to now if it is at or before staleBefore and the session is not
 // revoked. It reports whether it wrote. One conditional update: replicas touching at once write once
 // or twice, not once per request.
 func (s *Sessions) Touch(ctx context.Context, id string, now, staleBefore time.Time) (bool, error) {
 	res, err := s.coll.UpdateOne(ctx, bson.D{
 		{Key: "_id", Value: id},
 		{Key: "revokedAt", Value: nil},
-		{Key: "lastActiveAt", Value: bson.D{{Key: "$lt", Value: staleBefore}}},
+		{Key: "lastActiveAt", Value: bson.D{{Key: "$lte", Value: staleBefore}}},
 	}, bson.D{{Key: "$set", Value: bson.D{{Key: "lastActiveAt", Value: now}}}})
 	if err != nil {
 		return false, classify(err)
@@ -269,10 +259,13 @@ func (s *Sessions) Touch(ctx context.Context, id string, now, staleBefore time.T
 	return res.ModifiedCount > 0, nil
 }
 
-// Rotate replaces the refresh-token hash, and with it the refresh grace, in one FindOneAndUpdate,
-// conditioned on the session still holding the old hash, not being revoked and not having expired:
-// two refreshes racing with the same token cannot both succeed.
-func (s *Sessions) Rotate(ctx context.Context, r session.Rotation) (session.Session, error) {
+// Rotate claims the refresh token and rotates it in one conditional single-document update: it
+// replaces the refresh-token hash, the used hashes and the refresh grace only while the session still
+// holds the old hash, is not revoked and has not expired. Of refreshes racing with one token exactly
+// one succeeds; the others, and a refresh racing a revocation that landed first, get
+// session.ErrConflict. An update rather than a findAndModify: the caller read the session and knows
+// what it wrote, so the document (with its used hashes and sealed pair) need not come back.
+func (s *Sessions) Rotate(ctx context.Context, r session.Rotation) error {
 	filter := bson.D{
 		{Key: "_id", Value: r.SessionID},
 		{Key: "refreshHash", Value: r.OldHash},
@@ -299,76 +292,25 @@ func (s *Sessions) Rotate(ctx context.Context, r session.Rotation) (session.Sess
 	if r.Location != "" {
 		set = append(set, bson.E{Key: "location", Value: r.Location})
 	}
-	return s.findOneAndUpdate(ctx, filter, bson.D{{Key: "$set", Value: set}}, session.ErrConflict)
-}
-
-// revocationDoc records that a session was revoked. Its insert, keyed by the session id, is the one
-// decision about a revocation: exactly one revoker wins (one session.revoked event), and a refresh
-// that raced the revocation finds it here even if FerretDB let the refresh's write overwrite the
-// session's revokedAt.
-type revocationDoc struct {
-	SessionID string    `bson:"_id"`
-	AccountID string    `bson:"accountId"`
-	Reason    string    `bson:"reason"`
-	RevokedAt time.Time `bson:"revokedAt"`
-	KeepUntil time.Time `bson:"keepUntil"`
-}
-
-// Revoke revokes the account's session unless it already is (then session.ErrNotFound, as for a
-// session that does not exist or is another account's: one account cannot touch another's sessions).
-// An already revoked session whose document lost its revokedAt gets it back.
-func (s *Sessions) Revoke(ctx context.Context, id, accountID, reason string, at time.Time) (session.Session, error) {
-	var d sessionDoc
-	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "accountId", Value: accountID}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return session.Session{}, session.ErrNotFound
-	}
-	if err != nil {
-		return session.Session{}, classify(err)
-	}
-	rev := revocationDoc{SessionID: id, AccountID: accountID, Reason: reason, RevokedAt: at, KeepUntil: d.AbsoluteExpiresAt}
-	if _, err := s.revocations.InsertOne(ctx, rev); err != nil {
-		if !mongox.IsDuplicateKey(err) {
-			return session.Session{}, classify(err)
-		}
-		if err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
-			return session.Session{}, classify(err)
-		}
-		if d.RevokedAt == nil { // lost to a concurrent write: restore it from the record
-			if err := s.revocations.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&rev); err != nil {
-				return session.Session{}, classify(err)
-			}
-			if err := s.markRevoked(ctx, rev); err != nil {
-				return session.Session{}, err
-			}
-		}
-		return session.Session{}, session.ErrNotFound
-	}
-	if err := s.markRevoked(ctx, rev); err != nil {
-		return session.Session{}, err
-	}
-	out := d.session()
-	out.RevokedAt, out.RevokeReason = at.UTC(), reason
-	return out, nil
-}
-
-func (s *Sessions) markRevoked(ctx context.Context, rev revocationDoc) error {
-	_, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: rev.SessionID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "revokedAt", Value: rev.RevokedAt}, {Key: "revokeReason", Value: rev.Reason}}}})
+	res, err := s.coll.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}})
 	if err != nil {
 		return classify(err)
+	}
+	if res.MatchedCount == 0 {
+		return session.ErrConflict
 	}
 	return nil
 }
 
-// Revoked reports whether the session has been revoked, from the revocation record rather than the
-// session document (see revocationDoc).
-func (s *Sessions) Revoked(ctx context.Context, id string) (bool, error) {
-	n, err := s.revocations.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}}, options.Count().SetLimit(1))
-	if err != nil {
-		return false, classify(err)
-	}
-	return n > 0, nil
+// Revoke revokes the account's session unless it already is (then session.ErrNotFound, as for a
+// session that does not exist or is another account's: one account cannot touch another's sessions).
+// One conditional FindOneAndUpdate ({_id, accountId, revokedAt: null}) is the decision: of concurrent
+// revocations exactly one succeeds, and a refresh racing it either rotated before (its new token is
+// then refused: the session is revoked) or finds the session revoked and rotates nothing.
+func (s *Sessions) Revoke(ctx context.Context, id, accountID, reason string, at time.Time) (session.Session, error) {
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "accountId", Value: accountID}, {Key: "revokedAt", Value: nil}}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "revokedAt", Value: at}, {Key: "revokeReason", Value: reason}}}}
+	return s.findOneAndUpdate(ctx, filter, update, session.ErrNotFound)
 }
 
 func (s *Sessions) findOneAndUpdate(ctx context.Context, filter, update bson.D, notMatched error) (session.Session, error) {

@@ -179,7 +179,7 @@ func (s *sharedLimiter) run(ctx context.Context) error {
 
 // flush adds every key's uncounted requests of the current window to the shared counters, reading
 // back the totals, and deletes the documents of past windows. It returns the first error; the counts
-// it could not add are kept for the next flush.
+// it could not add are kept for the next flush. One goroutine flushes (the worker, or a test).
 func (s *sharedLimiter) flush(ctx context.Context, now time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()

@@ -8,11 +8,16 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/devstack/stack"
+	"github.com/latchkey/latchkey/libs/platform/authn"
 	"github.com/latchkey/latchkey/libs/platform/telemetry/metricstest"
 )
 
 // replicaLimit is the failed logins per client address the two-replica journey allows.
 const replicaLimit = 4
+
+// replicaKeyRate is profile's API-key rate in the two-replica journey: 30 requests per 6 s window
+// for both replicas together, and a burst of 30 on each replica's own limiter.
+const replicaKeyRate = 300
 
 // TestTwoReplicas runs two replicas of every service and probes each replica directly, not through
 // the gateway: what one replica learns (a revoked token or key, a failed login, a consumed event) must
@@ -22,7 +27,7 @@ func TestTwoReplicas(t *testing.T) {
 	s := startFullStack(t, withReplicas(2), withLiveDelivery(tw, mailer), withServiceEnv(stack.Identity, map[string]string{
 		"LOGIN_MAX_PER_IP":            fmt.Sprint(replicaLimit),
 		"LOGIN_BACKOFF_FREE_FAILURES": "50", // only the per-address limit under test answers 429
-	}))
+	}), withServiceEnv(stack.Profile, map[string]string{"API_KEY_RATE_PER_MINUTE": fmt.Sprint(replicaKeyRate)}))
 	c, st := s.client, s.stack
 	for _, name := range stack.Services {
 		if pids := st.Pids(name); len(pids) != 2 || pids[0] == 0 || pids[1] == 0 {
@@ -81,6 +86,60 @@ func TestTwoReplicas(t *testing.T) {
 				})
 			}
 		}
+	})
+
+	t.Run("an API key's budget is shared by both replicas", func(t *testing.T) {
+		r := c.do("POST", "/api/v1/auth/api-keys", map[string]any{"name": "twin-budget", "scopes": []string{"read"}}, c.stepUp(t, a.access, password)...).
+			want(t, http.StatusCreated, "create api key")
+		key := str(r.Body, "key")
+		budget, window := authn.APIKeyWindow(replicaKeyRate)
+		// Each replica verifies the key once (a lookup at identity), before the windows measured.
+		for i := range 2 {
+			onReplica(t, stack.Profile, i).do("GET", "/api/v1/me", nil, "X-API-Key", key).want(t, http.StatusOK, fmt.Sprintf("profile-%d with the key", i+1))
+		}
+		// Requests alternate between the replicas from the start of a window until the first 429.
+		// Counted per replica, each would let its own budget through (2×); shared, the pair stops
+		// at the budget plus what one replica admits before it has counted the other's requests.
+		bound := budget + budget/2
+		for attempt := 1; ; attempt++ {
+			// Start at a window's start, two windows on, so each replica's own limiter has refilled.
+			now := time.Now()
+			start := now.Truncate(window).Add(2 * window)
+			time.Sleep(time.Until(start) + 20*time.Millisecond)
+			admitted, limited := 0, response{}
+			for i := 0; i < 2*budget+2 && time.Now().Before(start.Add(window)); i++ {
+				got := onReplica(t, stack.Profile, i%2).do("GET", "/api/v1/me", nil, "X-API-Key", key)
+				if got.Status == http.StatusTooManyRequests {
+					limited = got
+					break
+				}
+				if got.Status != http.StatusOK {
+					t.Fatalf("request %d on profile-%d: %d %s", i+1, i%2+1, got.Status, got.Raw)
+				}
+				admitted++
+			}
+			if limited.Status == 0 && time.Now().After(start.Add(window)) && attempt < 3 {
+				t.Logf("attempt %d ran past its window (%d admitted): again", attempt, admitted)
+				continue
+			}
+			if limited.Status != http.StatusTooManyRequests {
+				t.Fatalf("two profile replicas admitted %d requests of one key in a window and never answered 429; the budget is %d for both together", admitted, budget)
+			}
+			if admitted > bound {
+				t.Fatalf("two profile replicas admitted %d requests of one key in a window before a 429, want at most %d (budget %d for both together)", admitted, bound, budget)
+			}
+			if admitted < budget {
+				t.Fatalf("429 after %d requests, want the whole budget %d first", admitted, budget)
+			}
+			if ra := limited.Header.Get("Retry-After"); ra == "" || ra == "0" {
+				t.Errorf("Retry-After = %q, want a positive number of seconds", ra)
+			}
+			break
+		}
+		// The next window brings the budget back.
+		eventually(t, 4*window, "the key admitted again in a later window", func() bool {
+			return onReplica(t, stack.Profile, 1).do("GET", "/api/v1/me", nil, "X-API-Key", key).Status == http.StatusOK
+		})
 	})
 
 	t.Run("failed logins spread over both replicas are counted once", func(t *testing.T) {

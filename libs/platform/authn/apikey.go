@@ -229,7 +229,8 @@ const (
 	// apiKeyNegativeTTL is how long a refused key is refused without asking identity again. A key
 	// can never become valid after being refused (keys are unguessable and shown only when created).
 	apiKeyNegativeTTL = time.Minute
-	// DefaultAPIKeyRatePerMinute is each key's request budget per service replica.
+	// DefaultAPIKeyRatePerMinute is each key's request budget per service: per replica, and for all
+	// replicas together when they share it (VerifierConfig.APIKeyLimitDB).
 	DefaultAPIKeyRatePerMinute = 600
 )
 
@@ -381,4 +382,13 @@ func (r *rateLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 	}
 	r.tat[key] = tat.Add(r.interval)
 	return true, 0
+}
+
+// undo gives back the interval a request that was then refused elsewhere (the shared limit) took.
+func (r *rateLimiter) undo(key string) {
+	r.mu.Lock()
+	if tat, ok := r.tat[key]; ok {
+		r.tat[key] = tat.Add(-r.interval)
+	}
+	r.mu.Unlock()
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -519,5 +521,64 @@ func TestAuthntestAPIKeys(t *testing.T) {
 	keys.Revoke(revoked)
 	if got := a.call(t, "GET", "/api/v1/me", "X-API-Key", revoked); got.status != 401 {
 		t.Errorf("revoked key = %d, want 401", got.status)
+	}
+}
+
+// Two replicas sharing one database: once one has spent a key's window budget, the other refuses the
+// key as soon as it has counted, with the same 429 answer the per-replica limit gives.
+func TestMiddlewareAPIKeySharedLimit(t *testing.T) {
+	srv := newJWKSServer(t, newKey(t, "k1"))
+	k1 := newAPIKey(authn.APIKeyPrefixLive)
+	ident := &fakeIdentity{keys: map[string]authn.APIKeyInfo{k1: {KeyID: "key-1", AccountID: "acc-1", Scopes: authn.ScopeRead}}}
+	db := testenv.New(t).Database("keylimit")
+	// 60 a minute: 6 per 6 s window, which is also each replica's burst.
+	budget, window := authn.APIKeyWindow(60)
+	shared := func(c *authn.VerifierConfig) {
+		c.APIKeys = ident.lookup
+		c.APIKeyRatePerMinute = 60
+		c.APIKeyLimitDB = db
+	}
+	va, vb := newVerifier(srv, shared), newVerifier(srv, shared)
+	a, b := newAPIKeyApp(t, va, nil), newAPIKeyApp(t, vb, nil)
+	// Start early in a window, so the whole test runs in one (it takes milliseconds).
+	if into := time.Duration(time.Now().UnixNano() % int64(window)); into > window/3 {
+		time.Sleep(window - into + 10*time.Millisecond)
+	}
+	ctx := context.Background()
+	for i := range budget {
+		if got := a.call(t, "GET", "/api/v1/me", "X-API-Key", k1); got.status != 200 {
+			t.Fatalf("request %d on replica a: %d, want 200", i+1, got.status)
+		}
+	}
+	local := a.call(t, "GET", "/api/v1/me", "X-API-Key", k1)
+	if local.status != 429 {
+		t.Fatalf("replica a over the budget: %d, want 429", local.status)
+	}
+	if err := authn.FlushAPIKeyLimits(ctx, va); err != nil {
+		t.Fatal(err)
+	}
+	// b has not counted yet: its first request goes through (the stated overshoot) and it counts.
+	if got := b.call(t, "GET", "/api/v1/me", "X-API-Key", k1); got.status != 200 {
+		t.Fatalf("first request on replica b: %d, want 200", got.status)
+	}
+	if err := authn.FlushAPIKeyLimits(ctx, vb); err != nil {
+		t.Fatal(err)
+	}
+	got := b.call(t, "GET", "/api/v1/me", "X-API-Key", k1)
+	if got.status != 429 {
+		t.Fatalf("replica b, with budget left on its own limiter, answered %d after the shared budget was spent, want 429", got.status)
+	}
+	if ra, err := strconv.Atoi(got.header.Get("Retry-After")); err != nil || ra <= 0 || ra > int(window.Seconds())+1 {
+		t.Errorf("Retry-After = %q, want the seconds until the next window (at most %s)", got.header.Get("Retry-After"), window)
+	}
+	for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining"} {
+		if got.header.Get(h) != local.header.Get(h) || got.header.Get(h) == "" {
+			t.Errorf("%s = %q, want %q as the per-replica limit answers", h, got.header.Get(h), local.header.Get(h))
+		}
+	}
+	delete(got.body, "action_time")
+	delete(local.body, "action_time")
+	if !reflect.DeepEqual(got.body, local.body) {
+		t.Errorf("body %v, want the per-replica limit's %v", got.body, local.body)
 	}
 }

@@ -16,7 +16,9 @@
 // cached briefly, and the DenyList, which also follows account.events.v1, refuses revoked keys and the
 // keys of deactivated accounts at once. What a key may do is declared per route where the service
 // registers it (SignedInOnly, KeysMayWrite; by default safe methods only), within the key's read and
-// write scopes, with a per-key rate limit.
+// write scopes, with a per-key rate limit that the replicas of a service share through MongoDB when
+// VerifierConfig.APIKeyLimitDB is set (counted in the background: no round trip per request; see
+// ShareAPIKeyLimits).
 //
 // An access token also says how its session was signed in: Principal.AMR (RFC 8176 method references
 // such as pwd, otp, sms, hwk, swk, mfa), Principal.ACR (ACRSingleFactor, ACRMultiFactor,

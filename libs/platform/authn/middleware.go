@@ -62,7 +62,7 @@ func Middleware(v *Verifier, d *DenyList) fiber.Handler {
 			return wire.Unauthorized("Invalid or expired token")
 		}
 		if p.IsAPIKey() {
-			if ok, wait := v.limiter.allow(p.APIKeyID, time.Now()); !ok {
+			if ok, wait := v.allowAPIKey(p.APIKeyID, time.Now()); !ok {
 				return wire.TooManyRequestsLimit("Too many requests for this API key", wait, v.limiter.status(wait))
 			}
 			if reason := apiKeyRefusal(c, p.Scopes); reason != "" {

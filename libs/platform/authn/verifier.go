@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.mongodb.org/mongo-driver/mongo"
 )
 
 // Defaults of the Verifier's timing.
@@ -103,6 +104,10 @@ type VerifierConfig struct {
 	// APIKeyRatePerMinute is each key's request budget on this replica (default
 	// DefaultAPIKeyRatePerMinute), with a burst of a tenth of it.
 	APIKeyRatePerMinute int
+	// APIKeyLimitDB, when set, makes the replicas share each key's budget through its
+	// APIKeyRateCollection (the service's own database); the service then runs
+	// Verifier.ShareAPIKeyLimits as a background worker. See apikeylimit.go.
+	APIKeyLimitDB *mongo.Database
 }
 
 // Verifier checks access tokens against the session service's published keys. It is safe for
@@ -122,6 +127,7 @@ type Verifier struct {
 
 	keyCache *apiKeyCache
 	limiter  *rateLimiter
+	shared   *sharedLimiter // nil unless APIKeyLimitDB
 }
 
 type keySet struct {
@@ -154,7 +160,12 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 		cfg.APIKeyCacheTTL = DefaultAPIKeyCacheTTL
 	}
 	cfg.APIKeyCacheTTL = min(cfg.APIKeyCacheTTL, maxAPIKeyCacheTTL)
+	var shared *sharedLimiter
+	if cfg.APIKeyLimitDB != nil {
+		shared = newSharedLimiter(cfg.APIKeyLimitDB, cfg.APIKeyRatePerMinute, cfg.Logger)
+	}
 	return &Verifier{
+		shared:   shared,
 		keyCache: newAPIKeyCache(DefaultCacheSize),
 		limiter:  newRateLimiter(cfg.APIKeyRatePerMinute),
 		cache:    cache,

@@ -211,7 +211,8 @@ type Base struct {
 	BodyLimit       int
 	ShutdownTimeout time.Duration
 	TrustedProxies  []string
-	// APIKeyRatePerMinute is each API key's request budget per replica of a service.
+	// APIKeyRatePerMinute is each API key's request budget per service, shared by its replicas
+	// (authn.VerifierConfig.APIKeyLimitDB).
 	APIKeyRatePerMinute int
 	// Pprof serves Go's profiler under /debug/pprof/ on the internal port (PPROF_ENABLED, off by
 	// default): for benchmarks and diagnosis, never on a port reachable from outside.

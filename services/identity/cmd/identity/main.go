@@ -171,7 +171,9 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg config.Config) error 
 		JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,
 		APIKeys: keys.Verify, APIKeyRatePerMinute: cfg.APIKeyRatePerMinute, // identity checks keys in process
+		APIKeyLimitDB: db, // every replica shares each key's budget
 	})
+	rt.Go("api key limits", verifier.ShareAPIKeyLimits)
 	denyList := authn.NewDenyList()
 	keys.DenyLocally(denyList)
 	// The admin API (/api/v1/admin/...): operators are accounts holding ROLE_ADMIN or ROLE_SUPPORT,

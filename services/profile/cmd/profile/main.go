@@ -68,7 +68,9 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg profileconfig.Config)
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log,
 		APIKeys:             authn.NewAPIKeyClient(cfg.IdentityInternalURL, cfg.InternalToken.Value(), nil),
 		APIKeyRatePerMinute: cfg.APIKeyRatePerMinute,
+		APIKeyLimitDB:       rt.DB, // every replica shares each key's budget
 	})
+	rt.Go("api key limits", verifier.ShareAPIKeyLimits)
 	denyList := authn.NewDenyList()
 	httpapi.Routes(rt.Public, authn.Middleware(verifier, denyList), httpapi.NewHandler(svc, log))
 	// Identity delivers account events here before answering a change (read-your-own-writes).

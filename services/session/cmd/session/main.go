@@ -75,7 +75,9 @@ func build(ctx context.Context, rt *lifecycle.Runtime, cfg sessionconfig.Config)
 		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Logger: log, Source: keys.Source,
 		APIKeys:             authn.NewAPIKeyClient(cfg.IdentityInternalURL, cfg.InternalToken.Value(), nil),
 		APIKeyRatePerMinute: cfg.APIKeyRatePerMinute,
+		APIKeyLimitDB:       rt.DB, // every replica shares each key's budget
 	})
+	rt.Go("api key limits", verifier.ShareAPIKeyLimits)
 	// The API description at /openapi.json and /docs, when API_DOCS_ENABLED.
 	var apiDoc func() []byte
 	if cfg.APIDocsEnabled {

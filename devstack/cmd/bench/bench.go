@@ -305,7 +305,14 @@ func (b *benchRun) measure(ctx context.Context, r opResult, workers, count int, 
 
 // cpuProfile takes a CPU profile of the service and returns the top of it as text.
 func (b *benchRun) cpuProfile(ctx context.Context, service string, seconds int) string {
-	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b.internals[service][0], seconds) // the first replica
+	base, binary := "", filepath.Join(b.binDir, service)
+	if service == procMongo {
+		base = strings.TrimSuffix(b.commandsURL, "/")
+		binary, _ = os.Executable() // the mongo role is this binary
+	} else {
+		base = b.internals[service][0] // the first replica
+	}
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, seconds)
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return err.Error()
@@ -325,7 +332,7 @@ func (b *benchRun) cpuProfile(ctx context.Context, service string, seconds int) 
 	if err != nil {
 		return err.Error()
 	}
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=30", filepath.Join(b.binDir, service), path).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=30", binary, path).CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("go tool pprof: %v\n%s", err, out)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -39,7 +40,10 @@ func (c *commandCounts) serve(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	mux := http.NewServeMux()
+	// The embedded server's own profile (it runs in this process), for the bench's -pprof.
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		c.mu.Lock()
 		raw, err := json.Marshal(c.n)
 		c.mu.Unlock()
@@ -48,7 +52,8 @@ func (c *commandCounts) serve(ctx context.Context) (string, error) {
 			return
 		}
 		_, _ = w.Write(raw)
-	})}
+	})
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: mux}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
 		<-ctx.Done()

@@ -369,10 +369,18 @@ func (b *benchRun) settle(ctx context.Context) (time.Duration, error) {
 			return 0, err
 		}
 		var used time.Duration
-		for n := range cur {
-			used += cur[n] - prev[n]
+		var busy []string
+		for _, n := range b.procs.names {
+			d := cur[n] - prev[n]
+			used += d
+			if d >= 10*time.Millisecond {
+				busy = append(busy, fmt.Sprintf("%s %s", n, d))
+			}
 		}
 		prev = cur
+		if i := int(time.Since(t0) / time.Second); i%10 == 0 {
+			fmt.Fprintf(os.Stderr, "bench: settling, CPU in the last second: %v\n", busy)
+		}
 		if used < quietCPU {
 			break
 		}

@@ -158,10 +158,18 @@ func (b *benchRun) runAll(ctx context.Context) error {
 	if b.signedIn > 0 {
 		after := fmt.Sprintf(" after %s sign-ins", thousands(b.signedIn))
 		for _, m := range []func() (opResult, error){
-			func() (opResult, error) { return b.measureMe(ctx, opResult{name: b.results[0].name + after}) },
-			func() (opResult, error) { return b.measureList(ctx, opResult{name: b.results[1].name + after}) },
-			func() (opResult, error) { return b.measureRefresh(ctx, b.results[2].name+after) },
-			func() (opResult, error) { return b.measureLogin(ctx, opResult{name: b.results[3].name + after}) },
+			func() (opResult, error) {
+				return b.measureMe(ctx, opResult{name: b.results[0].name + after, profiled: procMongo})
+			},
+			func() (opResult, error) {
+				return b.measureList(ctx, opResult{name: b.results[1].name + after, profiled: procMongo})
+			},
+			func() (opResult, error) {
+				return b.measureRefresh(ctx, b.results[2].name+after, func(r *opResult) { r.profiled = procMongo })
+			},
+			func() (opResult, error) {
+				return b.measureLogin(ctx, opResult{name: b.results[3].name + after, profiled: procMongo})
+			},
 		} {
 			r, err := m()
 			if err != nil {

@@ -52,6 +52,13 @@ func (b *benchRun) reportAfter(p func(string, ...any)) {
 	for _, a := range b.after {
 		p("- **%s**: %s\n", a.name, a.topCommands(12))
 	}
+	for i, a := range b.after {
+		r := b.results[i]
+		if a.profile == "" || a.systemCPU() <= scale(r.systemCPU(), 1+afterTolerance) {
+			continue
+		}
+		p("\nProfile of the embedded MongoDB-compatible server during **%s**:\n\n```\n%s```\n", a.name, trimProfile(a.profile))
+	}
 }
 
 func (b *benchRun) reportGrowth(p func(string, ...any)) {

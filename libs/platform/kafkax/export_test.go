@@ -14,3 +14,6 @@ func SetOutboxTiming(o *Outbox, pollMax, sweepEvery, claimsSweepEvery time.Durat
 		o.claimsSweepEvery = claimsSweepEvery
 	}
 }
+
+// SetOutboxAddedBuffer replaces the buffer of ids Add hands to the relay (before Run starts).
+func SetOutboxAddedBuffer(o *Outbox, n int) { o.added = make(chan string, n) }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -48,12 +49,20 @@ const (
 	outboxClaimsSweepEvery   = time.Hour
 	outboxClaimsSweepBatch   = 500
 	outboxClaimsSweepBatches = 20
+	// outboxAddedBuffer is how many ids of events added in this process wait for the relay to claim
+	// them by id; beyond that the relay searches for them.
+	outboxAddedBuffer = 4096
 )
 
 // Outbox is the transactional outbox: Add stores an event in the service's database next to the
 // state change that caused it, and Run, the relay, publishes stored events to Kafka and deletes them.
 // An event accepted while Kafka is down is published when it is back. Delivery is at least once: a
 // relay that dies between publishing and recording an event sent leaves it to be published again.
+//
+// The relay claims the events Add stored in its own process by their id, an index lookup; it searches
+// the collection for pending events (oldest first) only when it starts, when its timer expires (events
+// of other replicas, retries whose time has come) and when more events were added than it had room to
+// remember.
 //
 // Several replicas may run relays on the same collection. A relay claims one event at a time by moving
 // its lockedUntil forward with FindOneAndUpdate, then confirms the claim by inserting a document keyed
@@ -73,6 +82,13 @@ type Outbox struct {
 	producer *Producer
 	log      *slog.Logger
 	wake     chan struct{}
+	// added carries the ids of the events Add stored in this process, so that the relay claims them
+	// by _id (an index lookup) instead of searching the collection for pending events, a search
+	// that reads every pending event and, while a burst's backlog is being worked off, costs more for
+	// every event of it. When it is full, Add only wakes the relay and the search finds the event.
+	added chan string
+	// overflowed records that added was full: the next round searches.
+	overflowed atomic.Bool
 
 	// pollMax, sweepEvery and claimsSweepEvery are outboxPollMax, outboxSweepEvery and
 	// outboxClaimsSweepEvery (tests shorten them).
@@ -105,6 +121,7 @@ func NewOutbox(db *mongo.Database, p *Producer, log *slog.Logger) *Outbox {
 		producer: p,
 		log:      log.With("component", "outbox"),
 		wake:     make(chan struct{}, 1),
+		added:    make(chan string, outboxAddedBuffer),
 
 		pollMax:          outboxPollMax,
 		sweepEvery:       outboxSweepEvery,
@@ -151,6 +168,11 @@ func (o *Outbox) Add(ctx context.Context, topic string, ev events.Envelope) erro
 		return fmt.Errorf("outbox: add %s event %s: %w", ev.Type, ev.EventID, err)
 	}
 	select {
+	case o.added <- doc.ID:
+	default:
+		o.overflowed.Store(true)
+	}
+	select {
 	case o.wake <- struct{}{}:
 	default: // a wake-up is already pending
 	}
@@ -185,8 +207,15 @@ func (o *Outbox) Run(ctx context.Context) error {
 	defer timer.Stop()
 	wait := outboxPollMin
 	var measured, swept, claimsSwept time.Time
+	search := true // the first round looks for what an earlier run left behind
 	for {
-		round := o.relayPending(ctx)
+		round := o.relayAdded(ctx)
+		if round.retryIn == 0 && (search || o.overflowed.Swap(false)) {
+			more := o.relayPending(ctx)
+			round.published += more.published
+			round.retryIn = more.retryIn
+		}
+		search = false
 		if now := time.Now(); now.Sub(measured) >= outboxMeasureEvery {
 			o.measureBacklog(ctx)
 			measured = now
@@ -215,6 +244,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 		case <-o.wake:
 			wait = outboxPollMin // Reset discards a stale expiry (Go 1.23 timers)
 		case <-timer.C:
+			search = true // for events of other replicas, and failed ones whose retry time has come
 		}
 	}
 }
@@ -226,11 +256,41 @@ type relayRound struct {
 	retryIn   time.Duration
 }
 
+// relayAdded publishes the events Add stored in this process, claiming each by its id, until none is
+// waiting, a publication fails or ctx is done. An event another relay claimed first is left to it.
+func (o *Outbox) relayAdded(ctx context.Context) relayRound {
+	var round relayRound
+	for ctx.Err() == nil {
+		var id string
+		select {
+		case id = <-o.added:
+		default:
+			return round
+		}
+		doc, err := o.claim(ctx, id)
+		if err != nil {
+			o.log.WarnContext(ctx, "cannot claim outbox events", "err", err)
+			o.overflowed.Store(true) // the search finds it once the database answers again
+			round.retryIn = outboxRetryBase
+			return round
+		}
+		if doc == nil {
+			continue
+		}
+		if !o.publish(ctx, doc) {
+			round.retryIn = backoff(doc.Attempts, outboxRetryBase, outboxRetryMax)
+			return round
+		}
+		round.published++
+	}
+	return round
+}
+
 // relayPending publishes claimable events until there are none, a publication fails or ctx is done.
 func (o *Outbox) relayPending(ctx context.Context) relayRound {
 	var round relayRound
 	for ctx.Err() == nil {
-		doc, err := o.claim(ctx)
+		doc, err := o.claim(ctx, "")
 		if err != nil {
 			o.log.WarnContext(ctx, "cannot claim outbox events", "err", err)
 			round.retryIn = outboxRetryBase
@@ -249,17 +309,21 @@ func (o *Outbox) relayPending(ctx context.Context) relayRound {
 	return round
 }
 
-// claim returns the oldest pending event not claimed by another relay, claimed for outboxLease, or nil
-// when there is none. Once started it is not interrupted by ctx, so that a relay that stops never
-// leaves an event locked without publishing it.
-func (o *Outbox) claim(ctx context.Context) (*outboxDoc, error) {
+// claim returns the oldest pending event not claimed by another relay — the event with the id, when
+// id is not empty — claimed for outboxLease, or nil when there is none. Once started it is not
+// interrupted by ctx, so that a relay that stops never leaves an event locked without publishing it.
+func (o *Outbox) claim(ctx context.Context, id string) (*outboxDoc, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outboxPublishTimeout)
 	defer cancel()
 	for {
 		now := time.Now().UTC()
+		filter := bson.D{{Key: "sentAt", Value: nil}, {Key: "lockedUntil", Value: bson.M{"$lte": now}}}
+		if id != "" {
+			filter = append(bson.D{{Key: "_id", Value: id}}, filter...)
+		}
 		var doc outboxDoc
 		err := o.coll.FindOneAndUpdate(ctx,
-			bson.M{"sentAt": nil, "lockedUntil": bson.M{"$lte": now}},
+			filter,
 			bson.M{"$set": bson.M{"lockedUntil": now.Add(outboxLease)}, "$inc": bson.M{"attempts": 1}},
 			options.FindOneAndUpdate().
 				SetSort(bson.D{{Key: "createdAt", Value: 1}}).
@@ -285,12 +349,18 @@ func (o *Outbox) claim(ctx context.Context) (*outboxDoc, error) {
 		}
 		if sent {
 			o.remove(ctx, &doc)
+			if id != "" {
+				return nil, nil
+			}
 			continue
 		}
 		if won {
 			return &doc, nil
 		}
 		// Another relay claimed this attempt at the same moment; it publishes the event.
+		if id != "" {
+			return nil, nil
+		}
 	}
 }
 

@@ -154,3 +154,31 @@ func TestOutboxSweepsExpiredClaims(t *testing.T) {
 		t.Errorf("the recent claim went: %v", err)
 	}
 }
+
+// TestOutboxPublishesWhatOverflowsTheAddedBuffer: the relay claims the events Add stored by their id;
+// those that did not fit the buffer of ids are found by the relay's search, so none is left behind.
+func TestOutboxPublishesWhatOverflowsTheAddedBuffer(t *testing.T) {
+	t.Parallel()
+	w := newOutboxWorld(t)
+	o := w.outbox(t, w.producer)
+	kafkax.SetOutboxAddedBuffer(o, 3)
+
+	var sent []events.Envelope
+	for i := range 25 { // 3 by id, 22 by the search, before the relay even runs
+		ev := newEvent(t, fmt.Sprintf("acc-%d", i))
+		if err := o.Add(context.Background(), events.TopicSessionEvents, ev); err != nil {
+			t.Fatalf("Add: %v", err)
+		}
+		sent = append(sent, ev)
+	}
+	runInBackground(t, "Outbox.Run", o.Run)
+	for i := range 10 { // and some while it runs
+		ev := newEvent(t, fmt.Sprintf("late-%d", i))
+		if err := o.Add(context.Background(), events.TopicSessionEvents, ev); err != nil {
+			t.Fatalf("Add: %v", err)
+		}
+		sent = append(sent, ev)
+	}
+	w.got.waitFor(t, len(sent), 30*time.Second)
+	w.waitOutboxEmpty(t, 10*time.Second)
+}

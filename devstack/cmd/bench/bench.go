@@ -91,6 +91,7 @@ type benchRun struct {
 	refreshTokens                 []string // each refresher's current refresh token
 
 	idle       idleResult
+	idleAfter  idleResult // idle again, after the sign-ins
 	growthRows []growthRow
 	signedIn   int           // sign-ins of the crowd
 	settled    time.Duration // how long the stack took to settle after them

@@ -42,7 +42,7 @@ type growthRow struct {
 }
 
 // measureIdle leaves the stack alone for idleSettle, then reads every process's CPU time over
-// o.idle.
+// o.idle into b.idle.
 func (b *benchRun) measureIdle(ctx context.Context) error {
 	if b.o.idle <= 0 {
 		return nil
@@ -51,23 +51,30 @@ func (b *benchRun) measureIdle(ctx context.Context) error {
 	if !sleepCtx(ctx, idleSettle) {
 		return ctx.Err()
 	}
+	r, err := b.idleFor(ctx)
+	b.idle = r
+	return err
+}
+
+// idleFor reads every process's CPU time over o.idle.
+func (b *benchRun) idleFor(ctx context.Context) (idleResult, error) {
 	before, err := b.procs.cpuSnapshot()
 	if err != nil {
-		return err
+		return idleResult{}, err
 	}
 	t0 := time.Now()
 	if !sleepCtx(ctx, b.o.idle) {
-		return ctx.Err()
+		return idleResult{}, ctx.Err()
 	}
 	after, err := b.procs.cpuSnapshot()
 	if err != nil {
-		return err
+		return idleResult{}, err
 	}
-	b.idle = idleResult{window: time.Since(t0), cpu: map[string]time.Duration{}}
+	r := idleResult{window: time.Since(t0), cpu: map[string]time.Duration{}}
 	for n := range after {
-		b.idle.cpu[n] = after[n] - before[n]
+		r.cpu[n] = after[n] - before[n]
 	}
-	return nil
+	return r, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -327,7 +334,12 @@ func (b *benchRun) signIns(ctx context.Context) error {
 	}
 	b.signedIn = int(done.Load())
 	fmt.Fprintln(os.Stderr, "bench: waiting for the stack to settle ...")
-	b.settled, err = b.settle(ctx)
+	if b.settled, err = b.settle(ctx); err != nil {
+		return err
+	}
+	if b.o.idle > 0 {
+		b.idleAfter, err = b.idleFor(ctx)
+	}
 	return err
 }
 
@@ -351,16 +363,26 @@ func (b *benchRun) countSessions(ctx context.Context) int {
 // databaseOf names a service's database in the bench's stack (stack.Stack.Database without a prefix).
 func databaseOf(service string) string { return "latchkey_" + service }
 
-// settle waits until the stack is quiet — every process together under quietCPU of CPU per second,
-// so that the consumers have worked off what the sign-ins queued — or until settleMax, and returns
-// how long it waited.
+// settle waits until the stack is as quiet as it was idle at the start — every process together
+// under quietCPU per second, or under one and a half times the idle rate measured then if that is
+// higher, for three seconds in a row — so that the consumers have worked off what the sign-ins
+// queued, or until settleMax; it returns how long it waited.
 func (b *benchRun) settle(ctx context.Context) (time.Duration, error) {
+	quiet := quietCPU
+	if b.idle.window > 0 {
+		var idle time.Duration
+		for _, d := range b.idle.cpu {
+			idle += d
+		}
+		quiet = max(quiet, time.Duration(1.5*float64(idle)/b.idle.window.Seconds()))
+	}
 	t0 := time.Now()
 	prev, err := b.procs.cpuSnapshot()
 	if err != nil {
 		return 0, err
 	}
-	for time.Since(t0) < settleMax {
+	calm := 0
+	for time.Since(t0) < settleMax && calm < 3 {
 		if !sleepCtx(ctx, time.Second) {
 			return 0, ctx.Err()
 		}
@@ -381,15 +403,17 @@ func (b *benchRun) settle(ctx context.Context) (time.Duration, error) {
 		if i := int(time.Since(t0) / time.Second); i%10 == 0 {
 			fmt.Fprintf(os.Stderr, "bench: settling, CPU in the last second: %v\n", busy)
 		}
-		if used < quietCPU {
-			break
+		if used < quiet {
+			calm++
+		} else {
+			calm = 0
 		}
 	}
 	return time.Since(t0), nil
 }
 
-// quietCPU and settleMax bound settle: 5% of one core per second, two minutes.
+// quietCPU and settleMax bound settle: 2% of one core per second, three minutes.
 const (
-	quietCPU  = 50 * time.Millisecond
-	settleMax = 2 * time.Minute
+	quietCPU  = 20 * time.Millisecond
+	settleMax = 3 * time.Minute
 )

@@ -160,10 +160,16 @@ func (s *sharedLimiter) run(ctx context.Context) error {
 	tick := time.NewTicker(APIKeyLimitFlushInterval)
 	defer tick.Stop()
 	for {
+		// While no key has been used (or all have been forgotten) the worker sleeps until one is: an
+		// idle service does not wake five times a second. A key's first request wakes it (allow).
+		var ticks <-chan time.Time
+		if s.busy() {
+			ticks = tick.C
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-ticks:
 		case <-s.wake:
 		}
 		if err := s.flush(ctx, time.Now()); err != nil && ctx.Err() == nil {
@@ -175,6 +181,13 @@ func (s *sharedLimiter) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// busy reports whether a key is remembered or a past window's document waits for deletion.
+func (s *sharedLimiter) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys) > 0 || len(s.retired) > 0
 }
 
 // flush adds every key's uncounted requests of the current window to the shared counters, reading

@@ -34,6 +34,24 @@ type Sender interface {
 	Send(ctx context.Context, m Message) (providerID string, err error)
 }
 
+// OncePerIDSender is a Sender that stores each message under its id, so that sending one again can
+// never deliver it twice (the development outbox). A send a crash cut off is then simply sent again;
+// with any other sender it is given up rather than risk a duplicate (see deliverMessages).
+type OncePerIDSender interface {
+	Sender
+	SendsOncePerID() bool
+}
+
+// resendsSafely reports whether sender (for a Router, the driver of the channel) makes a second
+// send of a message a no-op.
+func resendsSafely(sender Sender, channel string) bool {
+	if r, ok := sender.(Router); ok {
+		sender = r[channel]
+	}
+	s, ok := sender.(OncePerIDSender)
+	return ok && s.SendsOncePerID()
+}
+
 // Limiter guards destinations against floods: Allow counts the messages and reports whether they
 // may go out. It is asked once per OTP dispatch, before its first send.
 type Limiter interface {
@@ -398,6 +416,9 @@ func (s *Service) sendPending(ctx context.Context, msgs []Message) (permanent, t
 			permanent = errors.Join(permanent, fmt.Errorf("%s message: %s", m.Channel, r.LastError))
 			continue
 		case StatusSending:
+			if resendsSafely(s.sender, m.Channel) {
+				break // the sender keeps one copy per message id: send it (again)
+			}
 			// An earlier run stopped in the middle of this send (a crash): the provider may have
 			// the message. Sending it again could deliver it twice, so it is given up instead.
 			reason := "interrupted during the send; not sent again to avoid a duplicate"

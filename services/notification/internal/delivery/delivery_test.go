@@ -46,6 +46,11 @@ func (s *flakySender) Send(ctx context.Context, m delivery.Message) (string, err
 	return s.next.Send(ctx, m)
 }
 
+// oncePerIDSender is a flakySender that declares itself a delivery.OncePerIDSender.
+type oncePerIDSender struct{ *flakySender }
+
+func (oncePerIDSender) SendsOncePerID() bool { return true }
+
 func (s *flakySender) count(channel string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,6 +86,7 @@ type fixture struct {
 
 type fixtureOptions struct {
 	maxAttempts int
+	oncePerID   bool // the sender stores each message once per id (like the dev outbox)
 	failures    map[string]int
 	fail        error
 	stopping    <-chan struct{}
@@ -105,10 +111,14 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	if o.fail == nil {
 		o.fail = errors.New("provider unavailable")
 	}
-	sender := &flakySender{next: outbox, failures: o.failures, fail: o.fail, sends: map[string]int{}}
+	flaky := &flakySender{next: outbox, failures: o.failures, fail: o.fail, sends: map[string]int{}}
+	var sender delivery.Sender = flaky
+	if o.oncePerID {
+		sender = oncePerIDSender{flaky}
+	}
 	dead := &deadLetters{reasons: map[string][]string{}}
 	return &fixture{
-		db: db, outbox: outbox, sender: sender, dead: dead,
+		db: db, outbox: outbox, sender: flaky, dead: dead,
 		service: delivery.NewService(deliveries, sender, slog.New(slog.DiscardHandler), delivery.Options{
 			MaxAttempts: o.maxAttempts, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
 			RetryAfterMax: time.Minute, DeadLetters: dead, Stopping: o.stopping,
@@ -378,6 +388,35 @@ func TestDeliverNeverResendsAMessageCutOffMidSend(t *testing.T) {
 	}
 	if rec := f.record(t, "ev-1"); rec["status"] != "failed" {
 		t.Errorf("record = %v, want failed", rec)
+	}
+}
+
+// TestDeliverResendsACutOffMessageToAOncePerIDSender: with a sender that keeps one copy per message
+// id (the dev outbox), a send a crash cut off is sent again — delivered once, not lost.
+func TestDeliverResendsACutOffMessageToAOncePerIDSender(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, fixtureOptions{maxAttempts: 3, oncePerID: true})
+	d := otp("ev-1", events.ChannelEmail, "jane@example.com", 10*time.Minute)
+	deliveries := store.NewDeliveries(f.db)
+	now := time.Now()
+	if err := deliveries.Create(ctx, delivery.Record{EventID: "ev-1", Status: delivery.StatusQueued, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := deliveries.AddMessage(ctx, delivery.MessageRecord{ID: "ev-1:email", EventID: "ev-1", Channel: "EMAIL", Status: delivery.StatusSending, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.service.Deliver(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if f.sender.count("EMAIL") != 1 {
+		t.Errorf("sends = %d, want the cut-off message sent again once", f.sender.count("EMAIL"))
+	}
+	if got := f.messages(t, "jane@example.com"); len(got) != 1 {
+		t.Errorf("got %d messages, want 1", len(got))
+	}
+	if rec := f.record(t, "ev-1"); rec["status"] != "sent" {
+		t.Errorf("record = %v, want sent", rec)
 	}
 }
 

@@ -56,6 +56,10 @@ func (o *Outbox) EnsureIndexes(ctx context.Context) error {
 // Send stores the message (its plain-text body; an e-mail's HTML alternative is not kept). Security
 // alerts are stored with their kind as the purpose and no code. The message id is the document id, so sending the same message again (a
 // retry after a failure further on) stores it once.
+// SendsOncePerID makes the outbox a delivery.OncePerIDSender: a message is stored under its id, so a
+// send repeated after a crash stores nothing more.
+func (o *Outbox) SendsOncePerID() bool { return true }
+
 func (o *Outbox) Send(ctx context.Context, m delivery.Message) (string, error) {
 	e := Entry{
 		ID: m.ID, Channel: m.Channel, To: m.To, Body: m.Body, Purpose: m.Purpose,
